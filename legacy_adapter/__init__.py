@@ -1,0 +1,31 @@
+# Talking to the legacy backend: PHP-FPM over FastCGI (a sans-IO codec under a
+# thin anyio transport and a connection pool), an existing web server over
+# HTTP, and static files, each with nginx's semantics so that clients see no
+# change when strangler replaces nginx.
+
+from ._backends import make_backend as make_backend
+from ._cgi import build_params as build_params
+from ._cgi import host_variable as host_variable
+from ._cgi import trusted_client as trusted_client
+from ._exceptions import BadRequest as BadRequest
+from ._exceptions import LegacyError as LegacyError
+from ._exceptions import PoolExhausted as PoolExhausted
+from ._exceptions import UpstreamProtocolError as UpstreamProtocolError
+from ._exceptions import UpstreamTimeout as UpstreamTimeout
+from ._exceptions import UpstreamUnavailable as UpstreamUnavailable
+from ._fastcgi import FastCGIBackend as FastCGIBackend
+from ._http import HTTPBackend as HTTPBackend
+from ._pages import error_page as error_page
+from ._paths import normalize_path as normalize_path
+from ._pool import ConnectionPool as ConnectionPool
+from ._settings import BackendSettings as BackendSettings
+from ._settings import FastCGISettings as FastCGISettings
+from ._settings import HTTPSettings as HTTPSettings
+from ._settings import PoolSettings as PoolSettings
+from ._settings import StaticSettings as StaticSettings
+from ._static_backend import StaticBackend as StaticBackend
+from ._types import Backend as Backend
+from ._types import Headers as Headers
+from ._types import LegacyRequest as LegacyRequest
+from ._types import UpstreamResponse as UpstreamResponse
+from ._types import iter_bytes as iter_bytes

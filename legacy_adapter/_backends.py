@@ -1,0 +1,18 @@
+"""Building a backend from its settings."""
+
+from __future__ import annotations
+
+from ._fastcgi import FastCGIBackend
+from ._http import HTTPBackend
+from ._settings import BackendSettings, FastCGISettings, HTTPSettings
+from ._static_backend import StaticBackend
+from ._types import Backend
+
+
+def make_backend(settings: BackendSettings) -> Backend:
+    """The backend object for ``settings`` (its pools open lazily, on first use)."""
+    if isinstance(settings, FastCGISettings):
+        return FastCGIBackend(settings)
+    if isinstance(settings, HTTPSettings):
+        return HTTPBackend(settings)
+    return StaticBackend(settings)

@@ -1,0 +1,234 @@
+"""PHP-FPM over FastCGI: the I/O shell around the sans-IO codec.
+
+Strategy: ``FastCGIBackend.send`` resolves the path as nginx would (script,
+static file, directory redirect or 404), then for a script leases a pooled
+connection, writes the params, streams the request body into STDIN records as
+it arrives, and yields the response as soon as its CGI head is parsed; the body
+is pulled from PHP-FPM only as fast as the client takes it.  The connection
+goes back to the pool only after a clean END_REQUEST; anything else (client
+gone, timeout, garbage) closes it, so a half-read response never leaks into the
+next request.
+
+A reused connection that turns out dead before any byte of the request body was
+consumed is retried once on a fresh one, as nginx's ``fastcgi_next_upstream
+error`` does; past that point the body is gone and the error is reported.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+import structlog
+
+from . import _fastcgi_proto as proto
+from ._cgi import build_params
+from ._exceptions import UpstreamProtocolError, UpstreamUnavailable
+from ._pages import directory_redirect, error_page
+from ._pool import ConnectionPool, Lease
+from ._settings import FastCGISettings
+from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, resolve
+from ._static import serve_static
+from ._transport import map_socket_errors
+from ._types import LegacyRequest, UpstreamResponse
+
+log = structlog.get_logger("strangler.fastcgi")
+_READ = 65536
+_SPOOL_IN_MEMORY = 1024 * 1024
+_Event = proto.ResponseHead | proto.ResponseBody | proto.Stderr | proto.EndRequest
+
+
+class FastCGIBackend:
+    """A PHP-FPM pool reached over FastCGI, with nginx's script resolution.
+
+    Args:
+        settings: the backend's configuration (address, document root, pool limits).
+    """
+
+    def __init__(self, settings: FastCGISettings) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.scripts = ScriptSettings(
+            document_root=settings.document_root,
+            front_controller=settings.front_controller,
+            index=settings.index,
+            static=settings.static,
+        )
+        self.pool = ConnectionPool(
+            settings.name,
+            settings.address,
+            size=settings.pool.size,
+            idle_timeout=settings.pool.idle_timeout,
+            acquire_timeout=settings.pool.acquire_timeout,
+            connect_timeout=settings.pool.connect_timeout,
+        )
+        self._extra = dict(settings.params)
+        self._started = False
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start closing idle connections in ``tg`` (once, however often called)."""
+        if not self._started:
+            self._started = True
+            await tg.start(self.pool.maintain)
+
+    @asynccontextmanager
+    async def send(self, request: LegacyRequest) -> AsyncIterator[UpstreamResponse]:
+        """Answer ``request`` from a static file or a PHP script (see module docstring)."""
+        target = resolve(request.path, self.scripts)
+        head = request.method == "HEAD"
+        if isinstance(target, ServeFile):
+            yield await serve_static(target.filename, request)
+        elif isinstance(target, Redirect):
+            yield directory_redirect(request, target.location_path)
+        elif isinstance(target, NotFound):
+            yield error_page(target.status, head=head)
+        else:
+            async with self._run(request, target) as response:
+                yield response
+
+    async def ping(self) -> None:
+        """Open and close a connection to PHP-FPM (readiness)."""
+        async with self.pool.lease():
+            pass
+
+    async def aclose(self) -> None:
+        """Close idle pooled connections."""
+        await self.pool.aclose()
+
+    @asynccontextmanager
+    async def _run(self, request: LegacyRequest, script: RunScript) -> AsyncIterator[UpstreamResponse]:
+        body, length = await _sized_body(request)
+        params = build_params(
+            request,
+            script,
+            document_root=self.settings.document_root,
+            https=request.scheme == "https",
+            remote=request.client,
+            extra=self._extra,
+            content_length=length,
+        )
+        async with self.pool.lease() as lease:
+            conn = proto.ClientConnection()
+            try:
+                await self._send_head(lease, conn, params)
+            except UpstreamUnavailable:
+                if not lease.reused:
+                    raise
+                lease = await self._fresh(lease)
+                conn = proto.ClientConnection()
+                await self._send_head(lease, conn, params)
+            exchange = _Exchange(self, lease, conn, request.request_id)
+            await exchange.send_body(body)
+            yield await exchange.read_head()
+
+    async def _fresh(self, lease: Lease) -> Lease:
+        """Replace a dead reused connection by a new one in the same pool slot."""
+        from ._transport import connect
+
+        await lease.stream.aclose()
+        lease.stream = await connect(self.name, self.pool.address, self.pool.connect_timeout)
+        lease.reused = False
+        return lease
+
+    async def _send_head(
+        self, lease: Lease, conn: proto.ClientConnection, params: list[tuple[bytes, bytes]]
+    ) -> None:
+        with map_socket_errors(self.name, "send request"):
+            await lease.stream.send(conn.start_request(params, keep_conn=True))
+
+
+class _Exchange:
+    """One request/response on a leased connection."""
+
+    def __init__(
+        self, backend: FastCGIBackend, lease: Lease, conn: proto.ClientConnection, rid: str
+    ) -> None:
+        self.backend = backend
+        self.lease = lease
+        self.conn = conn
+        self.request_id = rid
+        self.read_timeout = backend.settings.pool.read_timeout
+
+    async def send_body(self, body: AsyncIterator[bytes]) -> None:
+        with map_socket_errors(self.backend.name, "send request body"):
+            async for chunk in body:
+                if chunk:
+                    await self.lease.stream.send(self.conn.send_stdin(chunk))
+            await self.lease.stream.send(self.conn.end_stdin())
+
+    async def read_head(self) -> UpstreamResponse:
+        event = await self._next()
+        while not isinstance(event, proto.ResponseHead):
+            if isinstance(event, proto.EndRequest):
+                raise UpstreamProtocolError(self.backend.name, "request ended without a response")
+            event = await self._next()
+        return UpstreamResponse(event.status, event.headers, self._body(), self.backend.name)
+
+    async def _body(self) -> AsyncIterator[bytes]:
+        while True:
+            event = await self._next()
+            if isinstance(event, proto.ResponseBody):
+                yield event.data
+            elif isinstance(event, proto.EndRequest):
+                if event.protocol_status != proto.REQUEST_COMPLETE:
+                    raise UpstreamProtocolError(
+                        self.backend.name, f"END_REQUEST protocol status {event.protocol_status}"
+                    )
+                if self.conn.can_reuse:
+                    self.lease.keep()
+                return
+
+    async def _next(self) -> _Event:
+        """The next response event, reading from the socket when the codec needs bytes."""
+        while True:
+            try:
+                event = self.conn.next_event()
+            except proto.ConnectionClosed:
+                raise UpstreamUnavailable(self.backend.name, "closed mid-response") from None
+            except proto.ProtocolError as exc:
+                raise UpstreamProtocolError(self.backend.name, str(exc)) from None
+            if isinstance(event, proto.Stderr):
+                _log_stderr(self.backend.name, event.data)
+                continue
+            if event is not None:
+                return event
+            with map_socket_errors(self.backend.name, "read response"):
+                with anyio.fail_after(self.read_timeout):
+                    data = await self.lease.stream.receive(_READ)
+            self.conn.receive_data(data)
+
+
+async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int]:
+    """PHP needs CONTENT_LENGTH up front: a body of unknown length is spooled first.
+
+    A body with a declared length streams straight through, as nginx does with
+    ``fastcgi_request_buffering``; a chunked one is written to a temporary file
+    (in memory up to 1 MiB) so its length is known.  The proxy has already
+    bounded the size with ``max_body_size``.
+    """
+    if request.content_length is not None:
+        return request.body, request.content_length
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = 0
+    async for chunk in request.body:
+        spool.write(chunk)
+        size += len(chunk)
+    spool.seek(0)
+    return _read_spool(spool), size
+
+
+async def _read_spool(spool: tempfile.SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while chunk := spool.read(_READ):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def _log_stderr(backend: str, data: bytes) -> None:
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.strip():
+            log.warning("php_stderr", backend=backend, message=line)

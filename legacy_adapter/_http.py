@@ -1,0 +1,136 @@
+"""An existing web server reached over HTTP (httpx), streaming both ways.
+
+The request is passed on as a reverse proxy should: hop-by-hop headers
+(RFC 9110 7.6.1, plus any named in ``Connection``) are removed, the client's
+``Host`` is kept, and ``X-Forwarded-For/Proto/Host`` are added.  The response
+body is relayed raw (no decompression), so bytes reach the client unchanged.
+httpx errors are translated in ``_map_httpx_errors`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import httpx
+
+from ._exceptions import PoolExhausted, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
+from ._settings import HTTPSettings
+from ._types import Headers, LegacyRequest, UpstreamResponse
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+
+class HTTPBackend:
+    """A legacy web server behind an HTTP base URL.
+
+    Args:
+        settings: base URL and pool limits.
+    """
+
+    def __init__(self, settings: HTTPSettings) -> None:
+        self.name = settings.name
+        self.settings = settings
+        pool = settings.pool
+        self._client = httpx.AsyncClient(
+            base_url=settings.url,
+            timeout=httpx.Timeout(
+                connect=pool.connect_timeout,
+                read=pool.read_timeout,
+                write=pool.read_timeout,
+                pool=pool.acquire_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=pool.size,
+                max_keepalive_connections=pool.size,
+                keepalive_expiry=pool.idle_timeout,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @asynccontextmanager
+    async def send(self, request: LegacyRequest) -> AsyncIterator[UpstreamResponse]:
+        """Relay ``request`` and yield the answer with its body still streaming."""
+        url = request.raw_path.decode("latin-1")
+        if request.query_string:
+            url += "?" + request.query_string.decode("latin-1")
+        outgoing = self._client.build_request(
+            request.method,
+            url,
+            headers=forward_headers(request),
+            content=request.body if _has_body(request) else None,
+        )
+        with _map_httpx_errors(self.name):
+            response = await self._client.send(outgoing, stream=True)
+        try:
+            headers = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
+            yield UpstreamResponse(response.status_code, headers, self._relay(response), self.name)
+        finally:
+            await response.aclose()
+
+    async def ping(self) -> None:
+        """Any HTTP answer from the server counts as ready."""
+        with _map_httpx_errors(self.name):
+            await self._client.request("HEAD", "/")
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+    async def _relay(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        with _map_httpx_errors(self.name):
+            async for chunk in response.aiter_raw():
+                yield chunk
+
+
+def forward_headers(request: LegacyRequest) -> Headers:
+    """The client's headers minus hop-by-hop ones, plus ``X-Forwarded-*`` and the request id."""
+    named = {
+        token.strip().lower()
+        for k, v in request.headers
+        if k == b"connection"
+        for token in v.split(b",")
+    }
+    drop = HOP_BY_HOP | named | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+    drop |= {b"x-request-id", b"content-length"} if request.content_length is None else {b"x-request-id"}
+    out = [(k, v) for k, v in request.headers if k not in drop]
+    prior = b", ".join(v for k, v in request.headers if k == b"x-forwarded-for")
+    client = (request.client[0] if request.client else "unknown").encode()
+    out.append((b"x-forwarded-for", prior + b", " + client if prior else client))
+    out.append((b"x-forwarded-proto", request.scheme.encode()))
+    host = next((v for k, v in request.headers if k == b"host"), None)
+    if host is not None:
+        out.append((b"x-forwarded-host", host))
+    out.append((b"x-request-id", request.request_id.encode()))
+    return out
+
+
+def _has_body(request: LegacyRequest) -> bool:
+    return request.content_length != 0 and request.method not in ("GET", "HEAD")
+
+
+@contextmanager
+def _map_httpx_errors(backend: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.PoolTimeout:
+        raise PoolExhausted(backend, "all connections busy") from None
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(backend, f"{type(exc).__name__}") from None
+    except httpx.RemoteProtocolError as exc:
+        raise UpstreamProtocolError(backend, str(exc) or "malformed HTTP") from None
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(backend, str(exc) or type(exc).__name__) from None

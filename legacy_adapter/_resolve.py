@@ -1,0 +1,188 @@
+"""Which script or file answers a path, as the two usual nginx configs decide.
+
+Strategy: a pure function over the normalised path plus ``os.stat`` calls (nginx
+stats the same files through ``try_files`` and the index module).  Each nginx
+location is one small function; an nginx internal redirect (``index``, the
+front-controller fallback) is a recursive call on the new URI.
+
+Per-path scripts (``front_controller`` is ``None``)::
+
+    index index.php index.html;
+    location / { try_files $uri $uri/ =404; }
+    location ~ [^/]\\.php(/|$) {
+        fastcgi_split_path_info ^(.+?\\.php)(/.*)$;
+        set $path_info $fastcgi_path_info;      # Debian's snippets/fastcgi-php.conf
+        try_files $fastcgi_script_name =404;
+        fastcgi_param PATH_INFO $path_info; ... }
+
+Front controller (``front_controller="/index.php"``)::
+
+    location / { try_files $uri $uri/ /index.php?$query_string; }
+    location ~ \\.php$ { try_files $uri =404; ... }
+
+Observed with nginx 1.22.1 (tree: foo.php, dir/index.php, htmldir/index.html,
+noidx/, sub.php/ a directory, a/b.txt):
+
+* both: ``/dir`` -> 301 ``/dir/``; ``/dir/`` -> SCRIPT_NAME and DOCUMENT_URI
+  ``/dir/index.php``; ``/htmldir/`` -> index.html; ``/noidx/`` -> 403;
+  ``/missing.php`` -> 404; ``/UP.PHP`` and ``/.hidden`` served as plain files
+  (the PHP locations are case-sensitive; deny rules are route config).
+* per-path: ``/foo.php/bar/baz`` -> SCRIPT_NAME and DOCUMENT_URI ``/foo.php``
+  (``try_files`` rewrites ``$uri``), PATH_INFO ``/bar/baz`` with the Debian
+  ``set $path_info`` line; without it nginx sends an empty PATH_INFO because
+  ``try_files`` clears the regex captures.  We reproduce the working variant.
+  ``/missing.php/x`` and ``/sub.php/`` -> 404; ``/a/b.txt/`` -> 404.
+* front controller: ``/foo.php/bar`` does not match ``\\.php$``, so it goes to
+  ``/index.php`` with an empty PATH_INFO, as do ``/missing.php/x``,
+  ``/nothing`` and ``/a/b.txt/``; ``/sub.php`` -> 404, ``/sub.php/`` -> 403.
+
+Containment: the path is already normalised (no ``..``), so ``root + path``
+cannot leave the root lexically.  Symlinks are followed, as nginx does by
+default (``disable_symlinks off``); a link pointing outside the root is the
+site owner's decision, exactly as it was under nginx.
+
+``static=False`` treats every non-script file as missing (per-path: 404,
+front controller: the fallback script).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSettings:
+    """How a FastCGI backend maps paths to scripts (see module docstring)."""
+
+    document_root: str
+    front_controller: str | None
+    index: tuple[str, ...] = ("index.php", "index.html")
+    static: bool = True
+    php_suffix: str = ".php"
+
+
+@dataclass(frozen=True, slots=True)
+class RunScript:
+    """Run a script through FastCGI with these CGI variables."""
+
+    script_name: str
+    script_filename: str
+    path_info: str
+    document_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServeFile:
+    """Send this file as nginx's static module would."""
+
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A directory asked for without its trailing slash: nginx's 301 to ``location_path``."""
+
+    location_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """No script or file answers the path; nginx's error page with ``status``."""
+
+    reason: str
+    status: int = 404
+
+
+@dataclass(frozen=True, slots=True)
+class Forbidden(NotFound):
+    """A directory with no index file: nginx refuses to list it (403)."""
+
+    status: int = 403
+
+
+Target = RunScript | ServeFile | Redirect | NotFound
+_Redirector = Callable[[str], Target]  # an nginx internal redirect to a new URI
+
+
+def resolve(path: str, settings: ScriptSettings) -> Target:
+    """Decide what answers ``path`` (see the module docstring for the rules).
+
+    Args:
+        path: the normalised path from ``normalize_path``.
+        settings: the backend's document root, style and index files.
+
+    Raises:
+        ValueError: ``path`` is not normalised (a bug in the caller).
+    """
+    _check_normalised(path)
+    if settings.front_controller is None:
+        return _per_path(path, settings)
+    return _front_controller(path, settings, fallback=True)
+
+
+def _check_normalised(path: str) -> None:
+    if not path.startswith("/") or any(c in path for c in "\x00\r\n"):
+        raise ValueError(f"path not normalised: {path!r}")
+    if "//" in path or any(seg in (".", "..") for seg in path.split("/")):
+        raise ValueError(f"path not normalised: {path!r}")
+
+
+def _per_path(path: str, settings: ScriptSettings) -> Target:
+    suffix = re.escape(settings.php_suffix)
+    if re.search(rf"[^/]{suffix}(/|$)", path):
+        split = re.match(rf"^(.+?{suffix})(/.*)$", path, re.DOTALL)
+        script, path_info = (split[1], split[2]) if split else (path, "")
+        return _run(script, path_info, settings)
+    return _try_files(path, settings, lambda p: _per_path(p, settings))
+
+
+def _front_controller(path: str, settings: ScriptSettings, *, fallback: bool) -> Target:
+    if path.endswith(settings.php_suffix):
+        return _run(path, "", settings)
+    target = _try_files(path, settings, lambda p: _front_controller(p, settings, fallback=False))
+    if isinstance(target, NotFound) and not isinstance(target, Forbidden) and fallback:
+        assert settings.front_controller is not None
+        return _front_controller(settings.front_controller, settings, fallback=False)
+    return target
+
+
+def _run(script: str, path_info: str, settings: ScriptSettings) -> Target:
+    """``try_files $fastcgi_script_name =404`` then the FastCGI hand-off."""
+    filename = _filename(settings, script)
+    if _kind(filename) != "file":
+        return NotFound(f"no script {script!r}")
+    return RunScript(script, filename, path_info, script)
+
+
+def _try_files(path: str, settings: ScriptSettings, redirect: _Redirector) -> Target:
+    """``try_files $uri $uri/ ...`` in ``location /`` plus the index module."""
+    filename = _filename(settings, path)
+    kind = _kind(filename)
+    if kind == "file" and not path.endswith("/"):
+        return ServeFile(filename) if settings.static else NotFound(f"{path!r} is not a script")
+    if kind != "dir":
+        return NotFound(f"no file {path!r}")
+    if not path.endswith("/"):
+        return Redirect(path + "/")
+    for name in settings.index:
+        if _kind(filename + name) == "file":
+            return redirect(path + name)
+    return Forbidden(f"directory {path!r} has no index file")
+
+
+def _filename(settings: ScriptSettings, path: str) -> str:
+    # nginx drops a trailing slash from ``root`` before building $document_root.
+    return settings.document_root.rstrip("/") + path
+
+
+def _kind(filename: str) -> str:
+    """``file``, ``dir`` or ``missing``; any stat error counts as missing, as in try_files."""
+    try:
+        mode = os.stat(filename).st_mode
+    except (OSError, ValueError):
+        return "missing"
+    return "dir" if stat.S_ISDIR(mode) else "file"

@@ -1,0 +1,91 @@
+"""Values that cross the boundary between the proxy and a legacy backend.
+
+A backend receives a ``LegacyRequest`` (already routed, path decoded and
+checked, body still streaming) and yields an ``UpstreamResponse`` whose body
+is an async iterator of chunks.  ``Backend.send`` is an async context manager
+so that the connection goes back to its pool (or is closed) exactly when the
+proxy has finished streaming the body, even when the client went away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyRequest:
+    """One client request on its way to the legacy backend.
+
+    Attributes:
+        method: request method, upper case (``GET``).
+        raw_path: the path exactly as the client sent it, percent-encoded, no query.
+        path: the decoded, dot-segment-normalised path used for file lookups.
+        query_string: the raw query string, without ``?``.
+        headers: request headers; names lower-case bytes, in arrival order.
+        client: client address after trusted-proxy processing.
+        server: the local address the request arrived on.
+        scheme: ``http`` or ``https`` after trusted-proxy processing.
+        http_version: ``1.0``, ``1.1`` or ``2``.
+        request_id: the id this proxy logs and passes on as ``X-Request-Id``.
+        body: the request body, streamed as it arrives.
+        content_length: the body length when known up front, else ``None``.
+        server_name: the host name the request was addressed to (no port).
+    """
+
+    method: str
+    raw_path: bytes
+    path: str
+    query_string: bytes
+    headers: Headers
+    client: tuple[str, int] | None
+    server: tuple[str, int] | None
+    scheme: str
+    http_version: str
+    request_id: str
+    body: AsyncIterator[bytes]
+    content_length: int | None = None
+    server_name: str = "localhost"
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """The head of a legacy answer plus its streaming body."""
+
+    status: int
+    headers: Headers
+    body: AsyncIterator[bytes]
+    upstream: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A legacy backend: PHP-FPM over FastCGI, a web server over HTTP, static files."""
+
+    name: str
+
+    def send(self, request: LegacyRequest) -> AbstractAsyncContextManager[UpstreamResponse]:
+        """Pass ``request`` on; the context yields the answer and releases resources on exit.
+
+        Raises:
+            LegacyError: a subclass saying why there is no answer.
+        """
+        ...
+
+    async def ping(self) -> None:
+        """Check the backend is reachable (used by ``/ready``); raises ``LegacyError``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close pooled connections; in-flight requests keep theirs until they finish."""
+        ...
+
+
+async def iter_bytes(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
+    """An async iterator over fixed chunks (small bodies, tests)."""
+    for chunk in chunks:
+        yield chunk

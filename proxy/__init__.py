@@ -1,0 +1,16 @@
+# The ingress: configuration, routing, the ASGI proxy app, the admin listener and
+# the `strangler` command. Requests come in here and are sent to the legacy
+# backend (legacy_adapter) or, route by route, to new Python handlers (migrated).
+#
+# Kept light on purpose: importing `proxy` must not import prometheus-client,
+# because the supervisor sets the multiprocess metrics directory first.
+
+from ._config import Config as Config
+from ._config import load_config as load_config
+from ._config import parse_config as parse_config
+from ._exceptions import ConfigError as ConfigError
+from ._exceptions import StartupError as StartupError
+from ._exceptions import StranglerError as StranglerError
+from ._routing import Match as Match
+from ._routing import Route as Route
+from ._routing import RouteTable as RouteTable

@@ -1,0 +1,7 @@
+"""``python -m proxy``: the same as the ``strangler`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -1,0 +1,203 @@
+"""The ASGI application: one error boundary per request, routing, then a mode.
+
+Strategy: ``ProxyApp.state`` holds the config and the backends built from it.
+A request reads ``state`` once at its start, so a reload that swaps it never
+changes a request in flight; backends the new config no longer uses (or has
+changed) are closed once the requests still using them are done.
+
+Errors end here and only here: a ``LegacyError`` or ``RequestError`` becomes
+its status (``_errors.status_for``), anything else is logged with the request
+id and answered 500; cancellation propagates untouched.  When the response
+head was already sent there is no status left to change, so the connection is
+aborted, as nginx does when an upstream dies mid-body.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+import structlog
+
+from legacy_adapter import LegacyError, UpstreamResponse, error_page
+
+from . import _metrics as m
+from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
+from ._request import build_request, request_id_of
+from ._routing import FixedStatus, Legacy, Route
+from ._state import State
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = structlog.get_logger("strangler")
+access = structlog.get_logger("strangler.access")
+_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
+
+
+class ProxyApp:
+    """The proxy as an ASGI 3 application.
+
+    Args:
+        state: the initial config and backends; replace with ``swap``.
+    """
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def swap(self, new: State) -> None:
+        """Start routing new requests by ``new``; retire the old backends when idle."""
+        old, self.state = self.state, new
+        await old.retire(keep=new)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()
+        async with anyio.create_task_group() as tg:
+            await self.state.start(tg)
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            tg.cancel_scope.cancel()
+        await self.state.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        state.enter()
+        started = time.perf_counter()
+        rid = request_id_of(scope["headers"])
+        exchange = _Exchange(send, rid, scope["method"] == "HEAD")
+        route: Route | None = None
+        try:
+            with structlog.contextvars.bound_contextvars(request_id=rid):
+                route = await self._handle(state, scope, receive, exchange)
+        finally:
+            state.leave()
+            self._account(scope, route, exchange, started)
+
+    async def _handle(
+        self, state: State, scope: Scope, receive: Receive, exchange: _Exchange
+    ) -> Route | None:
+        route: Route | None = None
+        try:
+            request = build_request(scope, receive, state.config.server, exchange.request_id)
+            route, _params = state.config.routes.match(request.method, request.server_name, request.path)
+            structlog.contextvars.bind_contextvars(route=route.name, mode=route.mode.name)
+            mode = route.mode
+            if isinstance(mode, FixedStatus):
+                await exchange.relay(_fixed(mode, exchange.head))
+            elif isinstance(mode, Legacy):
+                await self._legacy(state, mode.backend, request, exchange, route)
+            else:  # shadow, canary and migrated arrive with the migrated handlers
+                raise RequestError(f"mode {mode.name!r} is not enabled in this proxy")
+        except (LegacyError, RequestError) as exc:
+            await self._fail(exchange, route, exc, status_for(exc))
+        except ClientDisconnected:
+            exchange.status = 499
+        except Exception:
+            log.exception("request_failed")
+            await self._fail(exchange, route, None, 500)
+        return route
+
+    async def _legacy(
+        self, state: State, name: str, request: Any, exchange: _Exchange, route: Route
+    ) -> None:
+        backend = state.backends[name]
+        t0 = time.perf_counter()
+        async with backend.send(request) as response:
+            exchange.upstream_seconds = time.perf_counter() - t0
+            m.UPSTREAM_DURATION.labels(name).observe(exchange.upstream_seconds)
+            await exchange.relay(response)
+
+    async def _fail(
+        self, exchange: _Exchange, route: Route | None, exc: Exception | None, status: int
+    ) -> None:
+        reason = getattr(exc, "reason", None) or getattr(exc, "detail", None) or ""
+        if exc is not None and not isinstance(exc, BodyTooLarge | RequestError):
+            backend = getattr(exc, "backend", "-")
+            route_name = route.name if route else "-"
+            m.UPSTREAM_ERRORS.labels(backend, route_name, error_kind(exc)).inc()
+            log.warning("upstream_error", error=str(exc), kind=error_kind(exc), status=status)
+        exchange.error = reason or None
+        if exchange.started:
+            exchange.status = status
+            raise _AbortResponse() from exc
+        await exchange.relay(error_page(status, head=exchange.head), reason=reason)
+
+    def _account(
+        self, scope: Scope, route: Route | None, exchange: _Exchange, started: float
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        route_name, mode = (route.name, route.mode.name) if route else ("-", "-")
+        m.REQUESTS.labels(route_name, mode, m.status_class(exchange.status)).inc()
+        m.DURATION.labels(route_name, mode).observe(elapsed)
+        if self.state.config.log.access_log:
+            access.info(
+                "request",
+                request_id=exchange.request_id,
+                method=scope["method"],
+                path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+                route=route_name,
+                mode=mode,
+                status=exchange.status,
+                bytes=exchange.sent_bytes,
+                duration_ms=round(elapsed * 1000, 3),
+                upstream_ms=round(exchange.upstream_seconds * 1000, 3),
+                error=exchange.error,
+            )
+
+
+class _AbortResponse(Exception):
+    """The head was sent when the upstream failed: the ASGI server drops the connection."""
+
+
+class _Exchange:
+    """What has been sent to the client so far."""
+
+    def __init__(self, send: Send, request_id: str, head: bool) -> None:
+        self.send = send
+        self.request_id = request_id
+        self.head = head
+        self.started = False
+        self.status = 0
+        self.sent_bytes = 0
+        self.upstream_seconds = 0.0
+        self.error: str | None = None
+
+    async def relay(self, response: UpstreamResponse, *, reason: str = "") -> None:
+        """Send the response head and stream its body to the client."""
+        headers = [(k, v) for k, v in response.headers if k not in _DROP_RESPONSE]
+        headers.append((b"x-request-id", self.request_id.encode()))
+        if reason:
+            headers.append((b"x-strangler-error", reason.encode("latin-1", "replace")[:200]))
+        self.status = response.status
+        await self.send({"type": "http.response.start", "status": response.status, "headers": headers})
+        self.started = True
+        async for chunk in response.body:
+            if chunk and not self.head:
+                self.sent_bytes += len(chunk)
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _fixed(mode: FixedStatus, head: bool) -> UpstreamResponse:
+    response = error_page(mode.status, head=head)
+    if mode.body:
+        from legacy_adapter import iter_bytes
+
+        body = mode.body.encode()
+        response.headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        response.headers.append((b"content-length", str(len(body)).encode()))
+        response.body = iter_bytes(() if head else (body,))
+    if mode.location:
+        response.headers.append((b"location", mode.location.encode()))
+    return response

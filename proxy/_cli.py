@@ -1,0 +1,113 @@
+"""The ``strangler`` command.
+
+    strangler serve --config FILE        run the proxy (supervisor + workers + admin)
+    strangler check-config FILE          validate a file and print the compiled route table
+    strangler routes --admin URL         what a running proxy routes where
+
+Errors a user can fix (a bad config key, a port in use, an unreachable admin
+URL) are printed as one line naming what failed, with exit status 1; there is
+no traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from ._config import Config, load_config
+from ._exceptions import StranglerError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run a subcommand; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except StranglerError as exc:
+        print(f"strangler: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strangler", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the proxy")
+    serve.add_argument("--config", "-c", required=True, help="TOML configuration file")
+    serve.set_defaults(func=_serve)
+    check = sub.add_parser("check-config", help="validate a config file, print its routes")
+    check.add_argument("config", help="TOML configuration file")
+    check.add_argument("--json", action="store_true", help="print the route table as JSON")
+    check.set_defaults(func=_check)
+    routes = sub.add_parser("routes", help="show what a running proxy routes where")
+    routes.add_argument("--admin", default="http://127.0.0.1:9901", help="admin listener URL")
+    routes.add_argument("--token", default=os.environ.get("STRANGLER_ADMIN_TOKEN"))
+    routes.set_defaults(func=_routes)
+    worker = sub.add_parser("worker")  # started by `serve`, not by people
+    worker.add_argument("--config", required=True)
+    worker.add_argument("--index", type=int, default=0)
+    worker.add_argument("--fds", required=True)
+    worker.set_defaults(func=_worker)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ._supervisor import serve
+
+    return serve(args.config)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from ._worker import run_worker
+
+    run_worker(args.config, [int(fd) for fd in args.fds.split(",")], args.index)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.json:
+        print(json.dumps(_describe(config), indent=1))
+        return 0
+    print(f"{config.source}: OK")
+    print(f"listen {', '.join(config.server.listen)}  workers {config.server.workers}  "
+          f"runtime {config.server.runtime}  admin {config.admin.listen}")
+    for backend in config.backends:
+        target = getattr(backend, "address", None) or getattr(backend, "url", None) or getattr(backend, "root", "")
+        print(f"backend {backend.name:<12} {backend.type:<8} {target}")
+    print("routes (first match wins):")
+    for i, route in enumerate(config.routes.routes):
+        print(f"  {i:>3}  {route.describe()}")
+    return 0
+
+
+def _describe(config: Config) -> dict[str, object]:
+    return {
+        "source": config.source,
+        "routes": [
+            {"name": r.name, "match": r.match.describe(), "mode": r.mode.name}
+            for r in config.routes.routes
+        ],
+    }
+
+
+def _routes(args: argparse.Namespace) -> int:
+    url = args.admin.rstrip("/") + "/routes"
+    request = urllib.request.Request(url)
+    if args.token:
+        request.add_header("Authorization", f"Bearer {args.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            data = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"strangler: error: cannot read {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"config {data['config']}")
+    for i, route in enumerate(data["routes"]):
+        print(f"  {i:>3}  {route['name']:<20} {route['match']:<40} {route['mode']:<8} {route['target']}")
+    return 0

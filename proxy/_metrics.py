@@ -1,0 +1,67 @@
+"""Prometheus metrics, labelled by route, mode and backend (never by unbounded values).
+
+With several worker processes the supervisor sets ``PROMETHEUS_MULTIPROC_DIR``
+before the workers start; each worker then writes its samples to files there
+and the admin listener aggregates them (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import multiprocess as _mp
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter(
+    "strangler_requests_total", "Requests answered", ["route", "mode", "status"]
+)
+DURATION = Histogram(
+    "strangler_request_duration_seconds",
+    "Time from request start to the last byte sent",
+    ["route", "mode"],
+    buckets=_BUCKETS,
+)
+UPSTREAM_DURATION = Histogram(
+    "strangler_upstream_duration_seconds",
+    "Time until the backend's response head arrived",
+    ["backend"],
+    buckets=_BUCKETS,
+)
+UPSTREAM_ERRORS = Counter(
+    "strangler_upstream_errors_total", "Backend failures by kind", ["backend", "route", "kind"]
+)
+POOL_IN_USE = Gauge(
+    "strangler_pool_connections_in_use",
+    "Pooled backend connections lent out",
+    ["backend"],
+    multiprocess_mode="livesum",
+)
+POOL_IDLE = Gauge(
+    "strangler_pool_connections_idle",
+    "Pooled backend connections open and idle",
+    ["backend"],
+    multiprocess_mode="livesum",
+)
+RELOADS = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
+
+
+def status_class(status: int) -> str:
+    """``2xx``... a bounded label for a status code."""
+    return f"{status // 100}xx"
+
+
+def collect_registry() -> CollectorRegistry | None:
+    """A registry aggregating all workers' samples, or ``None`` for the default registry."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    registry = CollectorRegistry()
+    _mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (multiprocess mode only)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _mp.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,107 @@
+"""From an ASGI scope to a ``LegacyRequest``: request id, path, limits, body stream.
+
+Everything here is checked before any backend is contacted: an invalid path or
+header, a declared body over the limit, or a bad ``Content-Length`` is refused
+with a 4xx and a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from legacy_adapter import LegacyRequest, host_variable, normalize_path, trusted_client
+
+from ._config import ServerConfig
+from ._errors import BodyTooLarge, ClientDisconnected, RequestError
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+
+
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-Id`` when it is sane, else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id" and _REQUEST_ID.match(value):
+            return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
+def build_request(
+    scope: Scope, receive: Receive, server: ServerConfig, request_id: str
+) -> LegacyRequest:
+    """Check the request and describe it for a backend.
+
+    Raises:
+        RequestError: a bad path, header or ``Content-Length`` (400) or a body
+            declared larger than the limit (413).
+    """
+    headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+    for _, value in headers:
+        if _BAD_VALUE.search(value):
+            raise RequestError("header value contains a control character")
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw_path = raw_path.split(b"?", 1)[0]
+    try:
+        path = normalize_path(raw_path)
+    except Exception as exc:  # the adapter's BadRequest; reason kept
+        raise RequestError(getattr(exc, "detail", str(exc))) from None
+    length = _content_length(headers, server.max_body_size)
+    peer = tuple(scope["client"]) if scope.get("client") else None
+    client = trusted_client(
+        peer, headers, server.trusted_proxies, scheme=scope.get("scheme", "http")
+    )
+    body = body_stream(receive, server.max_body_size) if length != 0 else _empty()
+    return LegacyRequest(
+        method=scope["method"],
+        raw_path=raw_path,
+        path=path,
+        query_string=scope.get("query_string", b""),
+        headers=headers,
+        client=(client.addr, client.port) if client.addr else None,
+        server=tuple(scope["server"]) if scope.get("server") else None,  # type: ignore[arg-type]
+        scheme=client.scheme,
+        http_version=scope.get("http_version", "1.1"),
+        request_id=request_id,
+        body=body,
+        content_length=length,
+        server_name=host_variable(client.host, "localhost"),
+    )
+
+
+def _content_length(headers: list[tuple[bytes, bytes]], limit: int) -> int | None:
+    values = [v for k, v in headers if k == b"content-length"]
+    if not values:
+        return None
+    if len(set(values)) != 1 or not values[0].strip().isdigit():
+        raise RequestError("invalid Content-Length")
+    length = int(values[0])
+    if length > limit:
+        raise BodyTooLarge(f"body of {length} bytes exceeds the limit of {limit}")
+    return length
+
+
+async def body_stream(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, refusing more than ``limit`` bytes in all."""
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

@@ -1,0 +1,148 @@
+"""Reading ``[[routes]]`` tables into ``Route`` values.
+
+Each mode reads only the keys it understands; any other key on the route is
+then rejected by ``Table.finish`` with the route's index in the key path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from ._config_reader import Table, one_of, parse_duration
+from ._exceptions import ConfigError
+from ._routing import (
+    MODE_NAMES,
+    SAFE_METHODS,
+    Canary,
+    FixedStatus,
+    Legacy,
+    Match,
+    Migrated,
+    Mode,
+    Route,
+    Shadow,
+)
+
+_METHOD = re.compile(r"^[A-Z]+$")
+_HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_KEY = re.compile(r"^(client|header:[\w-]+|cookie:[\w.-]+|query:[\w.-]+)$")
+MatchKind = Literal["path", "prefix", "pattern", "regex"]
+
+
+def read_routes(tables: list[Table], backends: frozenset[str]) -> tuple[Route, ...]:
+    """Read every route, checking names are unique and backends exist."""
+    routes: list[Route] = []
+    seen: set[str] = set()
+    for i, t in enumerate(tables):
+        route = _read_route(t, i, backends)
+        if route.name in seen or route.name == "default":
+            raise t.error("name", f"route name {route.name!r} is used twice or reserved")
+        seen.add(route.name)
+        routes.append(route)
+    return tuple(routes)
+
+
+def _read_route(t: Table, index: int, backends: frozenset[str]) -> Route:
+    name = t.take("name", str, f"route-{index}")
+    match = _read_match(t.table("match", required=True))
+    default_mode = "status" if t.has("status") else "legacy"
+    mode_name = t.take_with("mode", _mode_name, default_mode)
+    mode = _read_mode(t, mode_name, backends)
+    t.finish()
+    return Route(name, match, mode)
+
+
+def _mode_name(value: object) -> str:
+    if value not in MODE_NAMES:
+        raise ValueError(f"unknown mode {value!r}; expected one of {', '.join(MODE_NAMES)}")
+    return str(value)
+
+
+def _read_match(t: Table) -> Match:
+    kinds: list[MatchKind] = [k for k in ("path", "prefix", "pattern", "regex") if t.has(k)]
+    if len(kinds) != 1:
+        raise t.error("", "set exactly one of path, prefix, pattern, regex")
+    kind = kinds[0]
+    value = t.take(kind, str)
+    if kind != "regex" and not value.startswith("/"):
+        raise t.error(kind, "must start with '/'")
+    methods = t.strings("methods", ())
+    for i, m in enumerate(methods):
+        if not _METHOD.match(m):
+            raise t.error(f"methods[{i}]", f"not an upper-case HTTP method: {m!r}")
+    hosts = t.strings("host", ())
+    t.finish()
+    try:
+        return Match.create(kind, value, frozenset(methods), tuple(h.lower() for h in hosts))
+    except (ValueError, re.error) as exc:
+        raise t.error(kind, str(exc)) from None
+
+
+def _read_mode(t: Table, mode: str, backends: frozenset[str]) -> Mode:
+    if mode == "status":
+        return _read_status(t)
+    if mode == "migrated":
+        fallback = _backend(t, backends, required=False)
+        methods = t.strings("fallback_methods", tuple(sorted(SAFE_METHODS)))
+        timeout = t.take_with("timeout", parse_duration, 10.0)
+        return Migrated(_handler(t), fallback, frozenset(methods), timeout)
+    backend = _backend(t, backends, required=True)
+    assert backend is not None
+    if mode == "legacy":
+        return Legacy(backend)
+    if mode == "shadow":
+        rate = _fraction(t, "sample_rate", 1.0)
+        return Shadow(backend, _handler(t), rate, t.take_with("timeout", parse_duration, 5.0))
+    percent = t.take("percent", float)
+    if not 0 <= percent <= 100:
+        raise t.error("percent", "must be between 0 and 100")
+    key = t.take_with("key", _sticky_key, "client")
+    return Canary(backend, _handler(t), percent, key, t.take("fallback", bool, True))
+
+
+def _read_status(t: Table) -> FixedStatus:
+    status = t.take("status", int)
+    if not 200 <= status <= 599:
+        raise t.error("status", "must be an HTTP status between 200 and 599")
+    location = t.take("location", str, "")
+    if 300 <= status < 400 and not location:
+        raise t.error("location", f"required for a redirect status {status}")
+    return FixedStatus(status, t.take("body", str, ""), location)
+
+
+def _backend(t: Table, backends: frozenset[str], *, required: bool) -> str | None:
+    name = t.take("backend", str, None)
+    if name is None:
+        if required and len(backends) > 1:
+            raise t.error("backend", "required when several backends are defined")
+        return next(iter(backends)) if required and len(backends) == 1 else None
+    if name not in backends:
+        known = ", ".join(sorted(backends))
+        raise t.error("backend", f"no backend named {name!r} (defined: {known})")
+    return str(name)
+
+
+def _handler(t: Table) -> str:
+    handler = t.take("handler", str)
+    if not _HANDLER.match(handler):
+        raise t.error("handler", f"expected 'package.module:function', got {handler!r}")
+    return str(handler)
+
+
+def _fraction(t: Table, key: str, default: float) -> float:
+    value = t.take(key, float, default)
+    if not 0.0 <= value <= 1.0:
+        raise t.error(key, "must be between 0.0 and 1.0")
+    return float(value)
+
+
+def _sticky_key(value: object) -> str:
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise ValueError(
+            f"bad sticky key {value!r}; use client, header:NAME, cookie:NAME or query:NAME"
+        )
+    return value
+
+
+__all__ = ["ConfigError", "one_of", "read_routes"]

@@ -1,0 +1,94 @@
+"""A config and the live backends built from it, as one swappable value.
+
+Strategy: backends are keyed by their settings (frozen dataclasses), so a
+reload that leaves a backend's settings unchanged keeps its warm pool, and one
+that changes them gets a fresh backend while requests already using the old one
+finish on it.  ``retire`` waits for the old state's in-flight count to reach
+zero before closing what the new state does not share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from legacy_adapter import Backend, BackendSettings, make_backend
+
+from ._config import Config
+
+
+class State:
+    """The running configuration of one worker.
+
+    Args:
+        config: a validated configuration.
+        reuse: a previous state whose unchanged backends are kept.
+    """
+
+    def __init__(self, config: Config, reuse: State | None = None) -> None:
+        self.config = config
+        self.in_flight = 0
+        previous: dict[BackendSettings, Backend] = reuse._by_settings if reuse else {}
+        self._by_settings: dict[BackendSettings, Backend] = {
+            s: previous.get(s) or make_backend(s) for s in config.backends
+        }
+        self.backends: dict[str, Backend] = {s.name: b for s, b in self._by_settings.items()}
+        self._tg: anyio.abc.TaskGroup | None = reuse._tg if reuse else None
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start background upkeep (idle-connection reaping) in ``tg``."""
+        self._tg = tg
+        for backend in self._by_settings.values():
+            starter: Any = getattr(backend, "start", None)
+            if starter is not None:
+                await starter(tg)
+
+    def enter(self) -> None:
+        """A request starts on this state."""
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        """A request on this state finished."""
+        self.in_flight -= 1
+
+    async def retire(self, keep: State) -> None:
+        """Close, once idle, the backends that ``keep`` does not use."""
+        if self._tg is not None:
+            await keep.start(self._tg)
+        gone = [b for s, b in self._by_settings.items() if keep._by_settings.get(s) is not b]
+        if not gone:
+            return
+        if self._tg is None:
+            await _close_all(gone)
+        else:
+            self._tg.start_soon(self._close_when_idle, gone)
+
+    async def aclose(self) -> None:
+        """Close every backend (worker shutdown)."""
+        await _close_all(list(self._by_settings.values()))
+
+    async def _close_when_idle(self, gone: list[Backend]) -> None:
+        while self.in_flight:
+            await anyio.sleep(0.05)
+        await _close_all(gone)
+
+
+async def _close_all(backends: list[Backend]) -> None:
+    with anyio.CancelScope(shield=True):
+        for backend in backends:
+            await backend.aclose()
+
+
+async def export_pool_gauges(app_state: Any, interval: float = 1.0) -> None:
+    """Copy pool usage of the current state's backends into the metrics, forever."""
+    from . import _metrics as m
+
+    while True:
+        for name, backend in app_state().backends.items():
+            pool = getattr(backend, "pool", None)
+            if pool is not None:
+                m.POOL_IN_USE.labels(name).set(pool.in_use)
+                m.POOL_IDLE.labels(name).set(pool.idle)
+        await anyio.sleep(interval)

@@ -1,0 +1,175 @@
+"""The supervisor: binds the sockets, runs the workers, serves the admin listener.
+
+Strategy: the supervisor process validates the config, binds every listen
+address once (so a port in use is a startup error naming it), then starts
+``server.workers`` worker processes that inherit the sockets by descriptor.
+It restarts a worker that dies, forwards SIGTERM for a graceful stop, and on
+SIGHUP or ``POST /reload`` validates the file first: a bad file is refused with
+its error and the running config is kept; a good one is signalled to the
+workers, which swap it in for new requests only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+
+from ._admin import AdminApp
+from ._config import Config, load_config
+from ._exceptions import ConfigError, StartupError
+from ._logging import configure_logging
+from . import _metrics as m
+
+log = structlog.get_logger("strangler.supervisor")
+
+
+@dataclass
+class Supervisor:
+    """Owns the sockets, the worker processes and the current config."""
+
+    config_path: str
+    config: Config
+    sockets: list[socket.socket] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+    stopping: bool = False
+
+    def bind(self) -> None:
+        """Bind every listen address; raises ``StartupError`` naming the one that failed."""
+        for address in self.config.server.listen:
+            self.sockets.append(bind_socket(address))
+
+    def spawn(self, index: int) -> subprocess.Popen[bytes]:
+        """Start worker ``index`` on the shared sockets."""
+        fds = [s.fileno() for s in self.sockets]
+        cmd = [sys.executable, "-m", "proxy", "worker", "--config", self.config_path]
+        cmd += ["--index", str(index), "--fds", ",".join(map(str, fds))]
+        return subprocess.Popen(cmd, pass_fds=fds)
+
+    def reload(self) -> tuple[bool, str]:
+        """Validate the file again; on success signal the workers to swap it in."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            m.RELOADS.labels("refused").inc()
+            log.error("reload_refused", error=str(exc))
+            return False, str(exc)
+        if config.server.listen != self.config.server.listen:
+            log.warning("reload_listen_ignored", detail="listen addresses change only on restart")
+        self.config = config
+        for proc in self.workers:
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+        m.RELOADS.labels("ok").inc()
+        log.info("reloaded", config=self.config_path)
+        return True, "reloaded"
+
+    async def watch_workers(self) -> None:
+        """Restart workers that exit unexpectedly (with a short pause against crash loops)."""
+        while not self.stopping:
+            for i, proc in enumerate(self.workers):
+                if proc is not None and proc.poll() is not None and not self.stopping:
+                    log.error("worker_died", index=i, pid=proc.pid, code=proc.returncode)
+                    m.mark_process_dead(proc.pid)
+                    await anyio.sleep(0.5)
+                    self.workers[i] = self.spawn(i)
+            await anyio.sleep(0.2)
+
+    async def stop(self) -> None:
+        """SIGTERM every worker, wait for the grace period, then kill what is left."""
+        self.stopping = True
+        live = [p for p in self.workers if p is not None and p.poll() is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.config.server.graceful_timeout + 5
+        while any(p.poll() is None for p in live) and time.monotonic() < deadline:
+            await anyio.sleep(0.05)
+        for proc in live:
+            if proc.poll() is None:
+                log.error("worker_killed", pid=proc.pid)
+                proc.kill()
+                proc.wait()
+
+
+def bind_socket(address: str) -> socket.socket:
+    """A listening socket for ``host:port`` or ``unix:/path``."""
+    try:
+        if address.startswith("unix:"):
+            path = address[5:]
+            if os.path.exists(path):
+                os.unlink(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(path)
+        else:
+            host, _, port = address.rpartition(":")
+            host = host.strip("[]")
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind((host, int(port)))
+        sock.listen(1024)
+        sock.set_inheritable(True)
+        return sock
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+
+
+def serve(config_path: str) -> int:
+    """Run the proxy until SIGTERM/SIGINT; the entry of ``strangler serve``."""
+    config = load_config(config_path)
+    configure_logging(config.log.level, config.log.format)
+    metrics_dir = tempfile.TemporaryDirectory(prefix="strangler-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
+    sup = Supervisor(os.path.abspath(config_path), config)
+    admin_sock = bind_socket(config.admin.listen)
+    sup.bind()
+    try:
+        anyio.run(_main, sup, admin_sock, backend="trio")
+    finally:
+        for sock in [*sup.sockets, admin_sock]:
+            sock.close()
+        metrics_dir.cleanup()
+    return 0
+
+
+async def _main(sup: Supervisor, admin_sock: socket.socket) -> None:
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.trio import serve as trio_serve
+
+    sup.workers = [sup.spawn(i) for i in range(sup.config.server.workers)]
+    log.info("started", listen=list(sup.config.server.listen), admin=sup.config.admin.listen,
+             workers=len(sup.workers), runtime=sup.config.server.runtime)
+    hc = HypercornConfig()
+    hc.bind = [f"fd://{os.dup(admin_sock.fileno())}"]  # hypercorn closes what it is given
+    hc.include_server_header = False
+    hc.accesslog = None
+    hc.errorlog = None
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sup.watch_workers)
+        tg.start_soon(_signals, sup, stop)
+        tg.start_soon(lambda: trio_serve(AdminApp(sup), hc, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+        await stop.wait()
+        await sup.stop()
+        tg.cancel_scope.cancel()
+    log.info("stopped")
+
+
+async def _signals(sup: Supervisor, stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                sup.reload()
+            else:
+                log.info("shutdown_requested", signal=signal.Signals(signum).name)
+                stop.set()
+                return

@@ -1,0 +1,152 @@
+"""One worker process: the proxy app on an ASGI server, on the chosen runtime.
+
+The supervisor binds the listening sockets and passes them in by file
+descriptor, so every worker accepts on the same sockets.  ``trio``, ``asyncio``
+and ``uvloop`` run hypercorn (HTTP/1.1 and h2c); ``uvicorn`` runs uvicorn with
+uvloop and the httptools C parser, for when hypercorn's pure-Python parsing is
+the bottleneck (see the README's benchmark table).
+
+Signals: SIGTERM/SIGINT stop accepting and let in-flight requests finish within
+``graceful_timeout``; SIGHUP re-reads the config file (the supervisor has
+already validated it) and swaps it in for new requests.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+from typing import Any
+
+import anyio
+import structlog
+
+from ._app import ProxyApp
+from ._config import Config, load_config
+from ._exceptions import ConfigError
+from ._logging import configure_logging
+from ._state import State, export_pool_gauges
+
+log = structlog.get_logger("strangler.worker")
+
+
+class WorkerApp(ProxyApp):
+    """The proxy app plus this worker's upkeep tasks (reload on SIGHUP, pool gauges)."""
+
+    def __init__(self, config_path: str, config: Config) -> None:
+        super().__init__(State(config))
+        self.config_path = config_path
+
+    async def upkeep(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(export_pool_gauges, lambda: self.state)
+            with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+                task_status.started()
+                async for _ in signals:
+                    await self.reload()
+
+    async def reload(self) -> None:
+        """Load the config file again; keep the running one when it is invalid."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload_refused", error=str(exc))
+            return
+        await self.swap(State(config, reuse=self.state))
+        log.info("reloaded", config=self.config_path)
+
+
+def run_worker(config_path: str, fds: list[int], index: int) -> None:
+    """Serve on the inherited sockets until SIGTERM; the entry of ``proxy worker``."""
+    config = load_config(config_path)
+    configure_logging(config.log.level, config.log.format)
+    structlog.contextvars.bind_contextvars(worker=index)
+    app = WorkerApp(config_path, config)
+    runtime = config.server.runtime
+    log.info("worker_started", runtime=runtime, sockets=len(fds))
+    if runtime == "uvicorn":
+        _run_uvicorn(app, config, fds)
+    else:
+        _run_hypercorn(app, config, fds, runtime)
+    log.info("worker_stopped")
+
+
+def _hypercorn_config(config: Config, fds: list[int]) -> Any:
+    from hypercorn.config import Config as HypercornConfig
+
+    hc = HypercornConfig()
+    hc.bind = [f"fd://{fd}" for fd in fds]
+    hc.graceful_timeout = config.server.graceful_timeout
+    hc.keep_alive_timeout = config.server.keep_alive_timeout
+    hc.include_server_header = False
+    hc.accesslog = None
+    hc.errorlog = None
+    hc.h11_max_incomplete_size = 64 * 1024
+    hc.backlog = 1024
+    if not config.server.http2:
+        hc.alpn_protocols = ["http/1.1"]
+    return hc
+
+
+def _run_hypercorn(app: WorkerApp, config: Config, fds: list[int], runtime: str) -> None:
+    hc = _hypercorn_config(config, fds)
+    wrapped = _WithUpkeep(app)
+    if runtime == "trio":
+        import trio
+        from hypercorn.trio import serve as trio_serve
+
+        trio.run(lambda: trio_serve(wrapped, hc, shutdown_trigger=_shutdown_signal))
+        return
+    import asyncio
+
+    from hypercorn.asyncio import serve as asyncio_serve
+
+    coro = asyncio_serve(wrapped, hc, shutdown_trigger=_shutdown_signal)
+    if runtime == "uvloop":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
+
+
+def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
+    import uvicorn
+    import uvloop
+
+    uc = uvicorn.Config(
+        _WithUpkeep(app),
+        loop="none",
+        http="httptools",
+        lifespan="on",
+        server_header=False,
+        access_log=False,
+        log_config=None,
+        timeout_keep_alive=int(config.server.keep_alive_timeout),
+        timeout_graceful_shutdown=int(config.server.graceful_timeout),
+    )
+    server = uvicorn.Server(uc)
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    uvloop.run(server.serve(sockets=sockets))
+
+
+async def _shutdown_signal() -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            log.info("shutdown_requested")
+            return
+
+
+class _WithUpkeep:
+    """Runs the app's upkeep tasks for the lifetime of the ASGI lifespan."""
+
+    def __init__(self, app: WorkerApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.app.upkeep)
+            await self.app(scope, receive, send)
+            tg.cancel_scope.cancel()

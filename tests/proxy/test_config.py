@@ -1,0 +1,175 @@
+"""The config loader accepts a full file and rejects each kind of mistake precisely."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy import ConfigError, parse_config
+from proxy._config_reader import parse_duration, parse_size
+from proxy._routing import Canary, FixedStatus, Legacy, Migrated, Shadow
+
+BASE = """
+[server]
+listen = ["127.0.0.1:8080"]
+workers = 2
+runtime = "trio"
+max_body_size = "8MiB"
+
+[admin]
+listen = "127.0.0.1:9901"
+
+[backends.php]
+type = "fastcgi"
+address = "127.0.0.1:9000"
+document_root = "{root}"
+front_controller = "/index.php"
+pool_size = 3
+"""
+
+
+@pytest.fixture
+def base(tmp_path: object) -> str:
+    return BASE.replace("{root}", str(tmp_path))
+
+
+def test_full_config_is_read(base: str) -> None:
+    """Every section of a realistic file lands in the frozen model."""
+    text = base + """
+[backends.web]
+type = "http"
+url = "http://127.0.0.1:8081/"
+
+[server.x]
+"""
+    text = text.replace("[server.x]\n", "")
+    text = text.replace('workers = 2', 'workers = 2\ndefault_backend = "php"')
+    text += """
+[[routes]]
+name = "deny-conf"
+match = { regex = "/conf/" }
+status = 403
+
+[[routes]]
+name = "users"
+match = { pattern = "/users/{id:int}", methods = ["GET"] }
+backend = "web"
+
+[[routes]]
+name = "validate"
+match = { path = "/validate.php" }
+mode = "shadow"
+backend = "php"
+handler = "migrated.demo:validate"
+sample_rate = 0.5
+
+[[routes]]
+name = "canary"
+match = { prefix = "/api/" }
+mode = "canary"
+backend = "php"
+handler = "migrated.demo:api"
+percent = 10
+key = "cookie:uid"
+
+[[routes]]
+name = "new"
+match = { prefix = "/new/" }
+mode = "migrated"
+handler = "migrated.demo:new"
+"""
+    config = parse_config(text, "strangler.toml")
+    assert config.server.workers == 2
+    assert config.server.max_body_size == 8 * 1024 * 1024
+    assert [b.name for b in config.backends] == ["php", "web"]
+    assert config.backend("web").url == "http://127.0.0.1:8081"  # type: ignore[union-attr]
+    modes = [type(r.mode) for r in config.routes.routes]
+    assert modes == [FixedStatus, Legacy, Shadow, Canary, Migrated, Legacy]
+    route, params = config.routes.match("GET", "example.com", "/users/42")
+    assert (route.name, params) == ("users", {"id": "42"})
+    assert config.routes.match("POST", "example.com", "/users/42")[0].name == "default"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (('runtime = "trio"', 'runtime = "twisted"'), "server.runtime: unknown value 'twisted'"),
+        (("workers = 2", "workers = 0"), "server.workers: must be between 1 and 256"),
+        (("workers = 2", "wokers = 2"), "server.wokers: unknown key (did you mean 'workers'?)"),
+        (('"8MiB"', '"lots"'), "server.max_body_size: not a size: 'lots'"),
+        (("pool_size = 3", 'pool_size = "3"'), "backends.php.pool_size: expected an integer"),
+        (('"127.0.0.1:9000"', '"nowhere"'), "backends.php.address: expected host:port"),
+        (('front_controller = "/index.php"', 'front_controller = "index.php"'), "must be a path"),
+        (('listen = "127.0.0.1:9901"', 'listen = "0.0.0.0:9901"'), "admin.token: required"),
+    ],
+    ids=["runtime", "workers-range", "typo", "size", "type", "address", "front", "admin-token"],
+)
+def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message: str) -> None:
+    """A bad value is rejected with the file name, key path and reason."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(base.replace(*patch), "strangler.toml")
+    assert str(info.value).startswith("strangler.toml: ")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ('match = { prefix = "/" }\nmode = "shaddow"', "routes[0].mode: unknown mode 'shaddow'"),
+        ('match = { prefix = "/" }\nbackend = "nope"', "routes[0].backend: no backend named 'nope'"),
+        ('match = { prefix = "/", path = "/x" }', "routes[0].match: set exactly one of"),
+        ('match = { pattern = "/a/{id" }', "routes[0].match.pattern: unbalanced"),
+        ('match = { prefix = "/" }\nstatus = 99', "routes[0].status: must be an HTTP status"),
+        ('match = { prefix = "/" }\nmode = "canary"\nhandler = "m:f"\npercent = 101', "percent"),
+        ('match = { prefix = "/" }\nmode = "migrated"\nhandler = "nocolon"', "routes[0].handler"),
+        ('match = { prefix = "/", methods = ["get"] }', "routes[0].match.methods[0]"),
+        ('match = { prefix = "/" }\nstatus = 301', "routes[0].location: required"),
+    ],
+    ids=["mode", "backend", "two-kinds", "pattern", "status", "percent", "handler", "method", "redirect"],
+)
+def test_bad_routes_are_rejected(base: str, route: str, message: str) -> None:
+    """Route mistakes are reported with the route's index in the key path."""
+    with pytest.raises(ConfigError, match="strangler.toml: ") as info:
+        parse_config(base + "\n[[routes]]\n" + route + "\n", "strangler.toml")
+    assert message in str(info.value)
+
+
+def test_env_interpolation(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``${VAR}`` comes from the environment and a missing variable is a named error."""
+    text = base.replace('listen = "127.0.0.1:9901"', 'listen = "0.0.0.0:9901"\ntoken = "${ADMIN_T}"')
+    monkeypatch.setenv("ADMIN_T", "s3cret")
+    assert parse_config(text).admin.token == "s3cret"
+    monkeypatch.delenv("ADMIN_T")
+    with pytest.raises(ConfigError, match="admin.token: environment variable ADMIN_T is not set"):
+        parse_config(text)
+
+
+def test_missing_document_root_is_named(base: str) -> None:
+    """A document root that does not exist is a config error, not a runtime 404."""
+    with pytest.raises(ConfigError, match="backends.php.document_root: not a directory"):
+        parse_config(base.replace('document_root = "', 'document_root = "/nonexistent'))
+
+
+def test_not_toml() -> None:
+    """Broken TOML names the file."""
+    with pytest.raises(ConfigError, match="^x.toml: not valid TOML"):
+        parse_config("[server\n", "x.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("64MiB", 64 * 1024**2), ("10MB", 10_000_000), ("512k", 512 * 1024), (1024, 1024)],
+    ids=["mib", "mb", "k", "int"],
+)
+def test_parse_size(text: str | int, expected: int) -> None:
+    """Sizes accept bytes and common units."""
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), (5, 5.0)],
+    ids=["ms", "s", "m", "int"],
+)
+def test_parse_duration(text: str | int, expected: float) -> None:
+    """Durations accept seconds and units."""
+    assert parse_duration(text) == expected
