@@ -8,14 +8,14 @@ on a LIFO stack so the hottest ones are reused and the cold ones age out:
 PHP-FPM, where an idle kept-alive connection still holds a child process: the
 pools of all workers together must never hold more than ``pm.max_children``.
 
-Before reuse, a connection is checked with a non-blocking ``MSG_PEEK``: a
+Before reuse, a connection is polled for readability without waiting: a
 PHP-FPM child that was recycled (``pm.max_requests``) closed its end, and we
 would otherwise find out only after writing a request into a dead socket.
 """
 
 from __future__ import annotations
 
-import socket
+import select
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -149,15 +149,15 @@ class ConnectionPool:
 
 
 def _looks_alive(stream: _Stream) -> bool:
-    """True when the peer has neither closed nor sent unexpected bytes."""
-    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-    try:
-        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False  # b"": the peer closed; bytes: a stray answer we cannot attribute
+    """True when the peer has neither closed nor sent anything since the last answer.
+
+    An idle FastCGI connection must be silent: readable means EOF (a recycled
+    PHP-FPM child) or stray bytes, and either way it cannot carry a request.
+    """
+    fd = stream.extra(anyio.abc.SocketAttribute.raw_socket).fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poller.poll(0)
 
 
 async def _close(stream: _Stream) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
+import anyio.abc
 import structlog
 
 from legacy_adapter import LegacyError, UpstreamResponse, error_page
@@ -64,11 +65,16 @@ class ProxyApp:
         await receive()
         async with anyio.create_task_group() as tg:
             await self.state.start(tg)
+            await self.background(tg)
             await send({"type": "lifespan.startup.complete"})
             await receive()
             tg.cancel_scope.cancel()
         await self.state.aclose()
+        # Nothing may await after this: some servers cancel the lifespan task right away.
         await send({"type": "lifespan.shutdown.complete"})
+
+    async def background(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start tasks that live as long as the app (none here; workers add upkeep)."""
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state

@@ -18,6 +18,7 @@ import socket
 from typing import Any
 
 import anyio
+import anyio.abc
 import structlog
 
 from ._app import ProxyApp
@@ -36,13 +37,16 @@ class WorkerApp(ProxyApp):
         super().__init__(State(config))
         self.config_path = config_path
 
-    async def upkeep(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(export_pool_gauges, lambda: self.state)
-            with anyio.open_signal_receiver(signal.SIGHUP) as signals:
-                task_status.started()
-                async for _ in signals:
-                    await self.reload()
+    async def background(self, tg: anyio.abc.TaskGroup) -> None:
+        """Export pool gauges and reload on SIGHUP for the app's lifetime."""
+        tg.start_soon(export_pool_gauges, lambda: self.state)
+        await tg.start(self._reload_on_sighup)
+
+    async def _reload_on_sighup(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+            task_status.started()
+            async for _ in signals:
+                await self.reload()
 
     async def reload(self) -> None:
         """Load the config file again; keep the running one when it is invalid."""
@@ -89,18 +93,18 @@ def _hypercorn_config(config: Config, fds: list[int]) -> Any:
 
 def _run_hypercorn(app: WorkerApp, config: Config, fds: list[int], runtime: str) -> None:
     hc = _hypercorn_config(config, fds)
-    wrapped = _WithUpkeep(app)
+    wrapped = app
     if runtime == "trio":
         import trio
         from hypercorn.trio import serve as trio_serve
 
-        trio.run(lambda: trio_serve(wrapped, hc, shutdown_trigger=_shutdown_signal))
+        trio.run(lambda: trio_serve(app, hc, shutdown_trigger=_shutdown_signal))
         return
     import asyncio
 
     from hypercorn.asyncio import serve as asyncio_serve
 
-    coro = asyncio_serve(wrapped, hc, shutdown_trigger=_shutdown_signal)
+    coro = asyncio_serve(app, hc, shutdown_trigger=_shutdown_signal)
     if runtime == "uvloop":
         import uvloop
 
@@ -114,7 +118,7 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
     import uvloop
 
     uc = uvicorn.Config(
-        _WithUpkeep(app),
+        app,
         loop="none",
         http="httptools",
         lifespan="on",
@@ -134,19 +138,3 @@ async def _shutdown_signal() -> None:
         async for _ in signals:
             log.info("shutdown_requested")
             return
-
-
-class _WithUpkeep:
-    """Runs the app's upkeep tasks for the lifetime of the ASGI lifespan."""
-
-    def __init__(self, app: WorkerApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-        async with anyio.create_task_group() as tg:
-            await tg.start(self.app.upkeep)
-            await self.app(scope, receive, send)
-            tg.cancel_scope.cancel()

@@ -94,7 +94,7 @@ FRONT_CONTROLLER = [
 
 def _same(actual: Target, expected: Target) -> bool:
     if isinstance(expected, NotFound):
-        return type(actual) is type(expected) and actual.status == expected.status  # type: ignore[union-attr]
+        return type(actual) is type(expected) and actual.status == expected.status
     return actual == expected
 
 
