@@ -40,10 +40,13 @@ def build_request(
         RequestError: a bad path, header or ``Content-Length`` (400) or a body
             declared larger than the limit (413).
     """
-    headers: list[tuple[bytes, bytes]] = list(scope["headers"])
-    for _, value in headers:
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in scope["headers"]:
         if _BAD_VALUE.search(value):
             raise RequestError("header value contains a control character")
+        if name != b"x-request-id":
+            headers.append((name, value))
+    headers.append((b"x-request-id", request_id.encode()))  # the backend sees the id we log
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
     raw_path = raw_path.split(b"?", 1)[0]
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 
 from ops.services import Nginx, PhpFpm, ServiceError, Strangler, build_config, free_port
 
-from .conftest import FRONTCONTROLLER_ROOT, serving
+from .conftest import DEMO_ROOT, FRONTCONTROLLER_ROOT, serving
 
 SIGNUP = {
     "type": "signup",
@@ -246,13 +247,28 @@ def test_frontcontroller_redirect_and_post(frontcontroller: httpx.Client) -> Non
 @pytest.mark.service
 def test_unix_socket_pool_and_keepalive_upstream() -> None:
     """PHP-FPM on a unix socket behind nginx with kept-alive FastCGI connections."""
-    with (
-        serving(lambda: PhpFpm(max_children=2, unix_socket=True)) as fpm,
-        serving(
-            lambda: Nginx(fpm.address, FRONTCONTROLLER_ROOT, style="front_controller", keepalive=2)
-        ) as nginx,
-        httpx.Client(base_url=nginx.url) as client,
-    ):
+    with serving(partial(PhpFpm, max_children=2, unix_socket=True)) as fpm:
         assert fpm.address.startswith("unix:")
-        for _ in range(3):
-            assert client.get("/users/7").status_code == 200
+        make = partial(Nginx, fpm.address, FRONTCONTROLLER_ROOT, style="front_controller")
+        with (
+            serving(partial(make, keepalive=2)) as nginx,
+            httpx.Client(base_url=nginx.url) as client,
+        ):
+            for _ in range(3):
+                assert client.get("/users/7").status_code == 200
+
+
+@pytest.mark.service
+def test_strangler_serves_the_demo_like_nginx(php_fpm: PhpFpm, demo: httpx.Client) -> None:
+    """The Strangler service starts from parameters and answers the validator as nginx does."""
+    body = json.dumps(SIGNUP).encode()
+    make = partial(
+        Strangler, backend_address=php_fpm.address, document_root=DEMO_ROOT, deny=["/conf/"]
+    )
+    with serving(make) as strangler, httpx.Client(base_url=strangler.url) as client:
+        assert client.get("/conf/secret.ini").status_code == 403
+        ours = client.post("/validate.php", content=body)
+        theirs = demo.post("/validate.php", content=body)
+        assert (ours.status_code, ours.content) == (theirs.status_code, theirs.content)
+        assert strangler.stop() == 0
+        assert strangler.log_text()

@@ -8,6 +8,7 @@ every failure a real PHP-FPM can show without needing one:
     die_mid_response   send the head and half the body, then close
     hang               read the request, never answer
     overloaded         END_REQUEST with protocol status OVERLOADED
+    stderr             write a line to FCGI_STDERR, then answer as ``ok``
 
 Usage::
 
@@ -36,7 +37,7 @@ from legacy_adapter._fastcgi_proto import (
     StdinEnd,
 )
 
-Behaviour = Literal["ok", "garbage", "die_mid_response", "hang", "overloaded"]
+Behaviour = Literal["ok", "garbage", "die_mid_response", "hang", "overloaded", "stderr"]
 
 
 @dataclass
@@ -76,6 +77,9 @@ async def _answer(
 ) -> bool:
     """Answer ``request`` the way ``behaviour`` says; return whether to keep going."""
     rid = request.request_id
+    if behaviour == "stderr":
+        await stream.send(conn.stderr(rid, b"PHP Warning:  something odd in x.php on line 3\n"))
+        behaviour = "ok"
     if behaviour == "ok":
         head = b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n"
         await stream.send(conn.send_response(rid, head + _ok_body(request)))

@@ -1,0 +1,182 @@
+"""FastCGIBackend against a FastCGI server that misbehaves on purpose.
+
+The real PHP-FPM is exercised end to end in tests/proxy; here each failure a
+backend can show is provoked deterministically and must map to its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
+
+from legacy_adapter import (
+    FastCGIBackend,
+    FastCGISettings,
+    LegacyRequest,
+    PoolExhausted,
+    PoolSettings,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    iter_bytes,
+)
+from tests.fakes.fastcgi_server import Behaviour, fake_fastcgi_server
+
+pytestmark = pytest.mark.anyio
+
+
+def _backend(root: Path, port: int, **pool: float) -> FastCGIBackend:
+    (root / "index.php").write_text("<?php echo 1;")
+    settings = FastCGISettings(
+        name="php",
+        address=f"127.0.0.1:{port}",
+        document_root=str(root),
+        pool=PoolSettings(**{"read_timeout": 1.0, "acquire_timeout": 0.3, **pool}),  # type: ignore[arg-type]
+    )
+    return FastCGIBackend(settings)
+
+
+def _request(body: bytes = b"", rid: str = "rid-1") -> LegacyRequest:
+    return LegacyRequest(
+        method="POST" if body else "GET",
+        raw_path=b"/index.php",
+        path="/index.php",
+        query_string=b"a=1",
+        headers=[(b"host", b"example.com"), (b"content-type", b"text/plain")],
+        client=("127.0.0.1", 5555),
+        server=("127.0.0.1", 80),
+        scheme="http",
+        http_version="1.1",
+        request_id=rid,
+        body=iter_bytes([body[i : i + 3] for i in range(0, len(body), 3)]),
+        content_length=len(body),
+    )
+
+
+async def _read(body: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in body])
+
+
+async def test_ok_and_connection_reused(tmp_path: Path) -> None:
+    """A clean answer streams back and its connection is kept for the next request."""
+    async with fake_fastcgi_server("ok") as (_, port):
+        backend = _backend(tmp_path, port)
+        for _ in range(2):
+            async with backend.send(_request(b"hello world")) as response:
+                body = await _read(response.body)
+            assert response.status == 200
+            assert b'"stdin": "hello world"' in body
+            assert b'"QUERY_STRING": "a=1"' in body
+            assert backend.pool.idle == 1
+        await backend.aclose()
+
+
+async def test_partly_read_response_closes_connection(tmp_path: Path) -> None:
+    """A response the client abandoned is never reused for another request."""
+    async with fake_fastcgi_server("ok") as (_, port):
+        backend = _backend(tmp_path, port)
+        async with backend.send(_request()) as response:
+            assert response.status == 200
+        assert backend.pool.idle == 0
+        await backend.aclose()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ("garbage", UpstreamProtocolError),
+        ("overloaded", UpstreamProtocolError),
+        ("hang", UpstreamTimeout),
+    ],
+    ids=["garbage", "overloaded", "hang"],
+)
+async def test_failures_before_the_head(tmp_path: Path, behaviour: Behaviour, error: type) -> None:
+    """Garbage, OVERLOADED and silence become their adapter errors."""
+    async with fake_fastcgi_server(behaviour) as (_, port):
+        backend = _backend(tmp_path, port, read_timeout=0.3)
+        with pytest.raises(error):
+            async with backend.send(_request()) as response:
+                await _read(response.body)
+        assert backend.pool.idle == 0
+        await backend.aclose()
+
+
+async def test_death_mid_response(tmp_path: Path) -> None:
+    """A backend that closes mid-body raises UpstreamUnavailable while streaming."""
+    async with fake_fastcgi_server("die_mid_response") as (_, port):
+        backend = _backend(tmp_path, port)
+        async with backend.send(_request()) as response:
+            assert response.status == 200
+            with pytest.raises(UpstreamUnavailable):
+                await _read(response.body)
+        await backend.aclose()
+
+
+async def test_refused(tmp_path: Path) -> None:
+    """Nothing listening is UpstreamUnavailable, not a hang."""
+    async with fake_fastcgi_server("ok") as (_, port):
+        pass
+    backend = _backend(tmp_path, port)
+    with pytest.raises(UpstreamUnavailable, match="connect to"):
+        async with backend.send(_request()):
+            pass
+
+
+async def test_pool_exhausted_is_bounded(tmp_path: Path) -> None:
+    """With every pooled connection busy, the next request fails after acquire_timeout."""
+    async with fake_fastcgi_server("hang") as (_, port):
+        backend = _backend(tmp_path, port, size=1, read_timeout=5.0, acquire_timeout=0.2)
+        errors: list[BaseException] = []
+
+        async def one() -> None:
+            try:
+                async with backend.send(_request()):
+                    pass
+            except (PoolExhausted, UpstreamTimeout) as exc:
+                errors.append(exc)
+
+        with anyio.move_on_after(2):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one)
+                await anyio.sleep(0.05)
+                with anyio.fail_after(1):
+                    await one()
+                tg.cancel_scope.cancel()
+        assert [type(e) for e in errors] == [PoolExhausted]
+        await backend.aclose()
+
+
+async def test_stderr_is_logged_with_request_id(tmp_path: Path) -> None:
+    """PHP's stderr lines reach the log carrying the request id."""
+    async with fake_fastcgi_server("stderr") as (_, port):
+        backend = _backend(tmp_path, port)
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            with structlog.contextvars.bound_contextvars(request_id="rid-42"):
+                async with backend.send(_request()) as response:
+                    await _read(response.body)
+        await backend.aclose()
+    lines = [e for e in logs if e["event"] == "php_stderr"]
+    assert lines
+    assert lines[0]["request_id"] == "rid-42"
+    assert "something odd" in lines[0]["message"]
+
+
+async def test_idle_connections_are_closed(tmp_path: Path) -> None:
+    """maintain() closes a kept connection once it idled past idle_timeout."""
+    async with fake_fastcgi_server("ok") as (_, port):
+        backend = _backend(tmp_path, port, idle_timeout=0.1)
+        async with anyio.create_task_group() as tg:
+            await backend.start(tg)
+            async with backend.send(_request()) as response:
+                await _read(response.body)
+            assert backend.pool.idle == 1
+            await anyio.sleep(0.4)
+            assert backend.pool.idle == 0
+            tg.cancel_scope.cancel()
+        await backend.aclose()
