@@ -201,13 +201,14 @@ class _Exchange:
             self.conn.receive_data(data)
 
 
-async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int]:
+async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int | None]:
     """PHP needs CONTENT_LENGTH up front: a body of unknown length is spooled first.
 
     A body with a declared length streams straight through, as nginx does with
     ``fastcgi_request_buffering``; a chunked one is written to a temporary file
     (in memory up to 1 MiB) so its length is known.  The proxy has already
-    bounded the size with ``max_body_size``.
+    bounded the size with ``max_body_size``.  No body and no length gives an
+    empty CONTENT_LENGTH, as nginx sends for a plain GET.
     """
     if request.content_length is not None:
         return request.body, request.content_length
@@ -217,7 +218,7 @@ async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int
         spool.write(chunk)
         size += len(chunk)
     spool.seek(0)
-    return _read_spool(spool), size
+    return _read_spool(spool), size or None
 
 
 async def _read_spool(spool: tempfile.SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]:

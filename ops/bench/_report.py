@@ -1,0 +1,232 @@
+"""Summaries of the benchmark runs: the table, the JSON file and a bar chart.
+
+Each (path, target, runtime) was measured once per round.  A row reports the
+median requests/s over the rounds (and the best), the median p50/p99, the
+ratio of its median to nginx's median on the same path, and every error wrk
+saw in any round: a row with errors is flagged with ``!``, never averaged away.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from ops.bench._wrk import WrkResult
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run against one target."""
+
+    path: str  # "validate" or "static"
+    target: str  # "nginx" or "strangler"
+    runtime: str  # "-" for nginx
+    round: int
+    result: WrkResult
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the JSON report."""
+        return {
+            "path": self.path,
+            "target": self.target,
+            "runtime": self.runtime,
+            "round": self.round,
+            **self.result.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a target on a path, over all rounds."""
+
+    path: str
+    target: str
+    runtime: str
+    rps: float
+    best_rps: float
+    p50_ms: float
+    p99_ms: float
+    ratio: float | None
+    errors: dict[str, int]
+    rounds: int
+
+    @property
+    def label(self) -> str:
+        """``nginx`` or ``strangler/<runtime>``."""
+        return self.target if self.target == "nginx" else f"{self.target}/{self.runtime}"
+
+
+def summarize(runs: Sequence[Run]) -> list[Row]:
+    """One row per (path, target, runtime), in the order first measured."""
+    groups: dict[tuple[str, str, str], list[WrkResult]] = {}
+    for run in runs:
+        groups.setdefault((run.path, run.target, run.runtime), []).append(run.result)
+    nginx = {
+        path: statistics.median(r.requests_per_second for r in results)
+        for (path, target, _), results in groups.items()
+        if target == "nginx"
+    }
+    return [_row(key, results, nginx.get(key[0])) for key, results in groups.items()]
+
+
+def _row(key: tuple[str, str, str], results: list[WrkResult], nginx_rps: float | None) -> Row:
+    path, target, runtime = key
+    rps = statistics.median(r.requests_per_second for r in results)
+    errors: dict[str, int] = {}
+    for result in results:
+        for name, count in result.errors.items():
+            errors[name] = errors.get(name, 0) + count
+    return Row(
+        path=path,
+        target=target,
+        runtime=runtime,
+        rps=rps,
+        best_rps=max(r.requests_per_second for r in results),
+        p50_ms=statistics.median(r.latency_ms["p50"] for r in results),
+        p99_ms=statistics.median(r.latency_ms.get("p99", float("nan")) for r in results),
+        ratio=rps / nginx_rps if nginx_rps else None,
+        errors=errors,
+        rounds=len(results),
+    )
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """The table printed at the end of a run."""
+    header = ("path", "target", "runtime", "req/s", "best", "p50", "p99", "ratio", "errors")
+    lines = [header]
+    for row in rows:
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        errors = " ".join(f"{k}={v}" for k, v in row.errors.items())
+        lines.append(
+            (
+                row.path,
+                row.target,
+                row.runtime,
+                f"{row.rps:,.0f}",
+                f"{row.best_rps:,.0f}",
+                f"{row.p50_ms:.2f}ms",
+                f"{row.p99_ms:.2f}ms",
+                ratio,
+                f"! {errors}" if errors else "0",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    right = {3, 4, 5, 6, 7}
+    return "\n".join(
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        for line in lines
+    )
+
+
+def write_json(path: Path, meta: dict[str, Any], runs: Sequence[Run], rows: Sequence[Row]) -> None:
+    """Write everything measured, plus how, to ``path``."""
+    data = {
+        "meta": meta,
+        "summary": [{**asdict(row), "label": row.label} for row in rows],
+        "runs": [run.to_json() for run in runs],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_chart(directory: Path, rows: Sequence[Row], title: str) -> Path:
+    """A bar chart of requests/s per path: PNG with matplotlib, else a hand-written SVG."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib
+    except ImportError:
+        target = directory / "latest.svg"
+        target.write_text(_svg(rows, title))
+        return target
+    matplotlib.use("Agg")
+    target = directory / "latest.png"
+    _png(target, rows, title)
+    return target
+
+
+def _png(target: Path, rows: Sequence[Row], title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    paths = list(dict.fromkeys(row.path for row in rows))
+    fig, axes = plt.subplots(1, len(paths), figsize=(5 * len(paths), 4), squeeze=False)
+    for ax, path in zip(axes[0], paths):
+        group = [row for row in rows if row.path == path]
+        bars = ax.bar(
+            [row.label.replace("strangler/", "") for row in group],
+            [row.rps for row in group],
+            color=[_colour(row) for row in group],
+        )
+        ax.bar_label(bars, [_bar_text(row) for row in group], fontsize=8)
+        ax.set_title(path)
+        ax.set_ylabel("requests/s")
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+
+
+_BAR_W, _GAP, _CHART_H, _TOP, _LEFT = 56, 14, 220, 44, 20
+
+
+def _svg(rows: Sequence[Row], title: str) -> str:
+    """Grouped bars, one group per path, heights relative to the fastest row."""
+    paths = list(dict.fromkeys(row.path for row in rows))
+    peak = max((row.rps for row in rows), default=1.0) or 1.0
+    parts: list[str] = []
+    x = _LEFT
+    for path in paths:
+        group = [row for row in rows if row.path == path]
+        for row in group:
+            parts.append(_svg_bar(x, row, peak))
+            x += _BAR_W + _GAP
+        width = len(group) * (_BAR_W + _GAP) - _GAP
+        parts.append(_svg_text(x - _GAP - width / 2, _TOP + _CHART_H + 40, path, 13, bold=True))
+        x += 3 * _GAP
+    width, height = x + _LEFT, _TOP + _CHART_H + 56
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
+        + _svg_text(_LEFT, 20, title, 12, anchor="start")
+        + "".join(parts)
+        + "</svg>\n"
+    )
+
+
+def _svg_bar(x: float, row: Row, peak: float) -> str:
+    h = _CHART_H * row.rps / peak
+    y = _TOP + _CHART_H - h
+    centre = x + _BAR_W / 2
+    name = row.label.replace("strangler/", "")
+    return (
+        f'<rect x="{x}" y="{y:.1f}" width="{_BAR_W}" height="{h:.1f}" fill="{_colour(row)}"/>\n'
+        + _svg_text(centre, y - 4, _bar_text(row), 10)
+        + _svg_text(centre, _TOP + _CHART_H + 16, name, 11)
+    )
+
+
+def _svg_text(
+    x: float, y: float, text: str, size: int, *, anchor: str = "middle", bold: bool = False
+) -> str:
+    weight = ' font-weight="bold"' if bold else ""
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{weight}>'
+        f"{escape(text)}</text>\n"
+    )
+
+
+def _bar_text(row: Row) -> str:
+    ratio = f" ({row.ratio:.2f}x)" if row.ratio is not None and row.target != "nginx" else ""
+    flag = " !" if row.errors else ""
+    return f"{row.rps:,.0f}{ratio}{flag}"
+
+
+def _colour(row: Row) -> str:
+    if row.errors:
+        return "#d62728"
+    return "#2ca02c" if row.target == "nginx" else "#1f77b4"
