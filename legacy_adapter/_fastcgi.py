@@ -29,8 +29,8 @@ from ._cgi import build_params
 from ._exceptions import UpstreamProtocolError, UpstreamUnavailable
 from ._pages import directory_redirect, error_page
 from ._pool import ConnectionPool, Lease
-from ._settings import FastCGISettings
 from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, resolve
+from ._settings import FastCGISettings
 from ._static import serve_static
 from ._transport import map_socket_errors
 from ._types import LegacyRequest, UpstreamResponse
@@ -99,7 +99,9 @@ class FastCGIBackend:
         await self.pool.aclose()
 
     @asynccontextmanager
-    async def _run(self, request: LegacyRequest, script: RunScript) -> AsyncIterator[UpstreamResponse]:
+    async def _run(
+        self, request: LegacyRequest, script: RunScript
+    ) -> AsyncIterator[UpstreamResponse]:
         body, length = await _sized_body(request)
         params = build_params(
             request,

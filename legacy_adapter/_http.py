@@ -76,7 +76,9 @@ class HTTPBackend:
         with _map_httpx_errors(self.name):
             response = await self._client.send(outgoing, stream=True)
         try:
-            headers = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
+            headers = [
+                (k.lower(), v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP
+            ]
             yield UpstreamResponse(response.status_code, headers, self._relay(response), self.name)
         finally:
             await response.aclose()
@@ -105,7 +107,11 @@ def forward_headers(request: LegacyRequest) -> Headers:
         for token in v.split(b",")
     }
     drop = HOP_BY_HOP | named | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
-    drop |= {b"x-request-id", b"content-length"} if request.content_length is None else {b"x-request-id"}
+    drop |= (
+        {b"x-request-id", b"content-length"}
+        if request.content_length is None
+        else {b"x-request-id"}
+    )
     out = [(k, v) for k, v in request.headers if k not in drop]
     prior = b", ".join(v for k, v in request.headers if k == b"x-forwarded-for")
     client = (request.client[0] if request.client else "unknown").encode()

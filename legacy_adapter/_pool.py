@@ -32,7 +32,7 @@ _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
 class Lease:
     """A connection lent out by the pool; call ``keep()`` to give it back for reuse."""
 
-    __slots__ = ("reused", "stream", "_keep")
+    __slots__ = ("_keep", "reused", "stream")
 
     def __init__(self, stream: _Stream, *, reused: bool) -> None:
         self.stream = stream

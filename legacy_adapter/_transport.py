@@ -17,10 +17,9 @@ import anyio.abc
 from ._exceptions import UpstreamTimeout, UpstreamUnavailable
 
 _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
-STREAM_ERRORS = (OSError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
-async def connect(backend: str, address: str, timeout: float) -> _Stream:
+async def connect(backend: str, address: str, timeout: float) -> _Stream:  # noqa: ASYNC109
     """Connect to ``host:port`` or ``unix:/path`` within ``timeout`` seconds.
 
     Raises:

@@ -92,7 +92,8 @@ def route_table(sup: Supervisor) -> list[dict[str, Any]]:
                 "name": route.name,
                 "match": route.match.describe(),
                 "mode": mode.name,
-                "target": getattr(mode, "backend", None) or getattr(mode, "handler", None)
+                "target": getattr(mode, "backend", None)
+                or getattr(mode, "handler", None)
                 or getattr(mode, "status", None),
             }
         )

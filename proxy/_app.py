@@ -96,7 +96,9 @@ class ProxyApp:
         route: Route | None = None
         try:
             request = build_request(scope, receive, state.config.server, exchange.request_id)
-            route, _params = state.config.routes.match(request.method, request.server_name, request.path)
+            route, _params = state.config.routes.match(
+                request.method, request.server_name, request.path
+            )
             structlog.contextvars.bind_contextvars(route=route.name, mode=route.mode.name)
             mode = route.mode
             if isinstance(mode, FixedStatus):
@@ -186,7 +188,9 @@ class _Exchange:
         if reason:
             headers.append((b"x-strangler-error", reason.encode("latin-1", "replace")[:200]))
         self.status = response.status
-        await self.send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await self.send(
+            {"type": "http.response.start", "status": response.status, "headers": headers}
+        )
         self.started = True
         async for chunk in response.body:
             if chunk and not self.head:

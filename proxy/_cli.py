@@ -75,10 +75,16 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(_describe(config), indent=1))
         return 0
     print(f"{config.source}: OK")
-    print(f"listen {', '.join(config.server.listen)}  workers {config.server.workers}  "
-          f"runtime {config.server.runtime}  admin {config.admin.listen}")
+    print(
+        f"listen {', '.join(config.server.listen)}  workers {config.server.workers}  "
+        f"runtime {config.server.runtime}  admin {config.admin.listen}"
+    )
     for backend in config.backends:
-        target = getattr(backend, "address", None) or getattr(backend, "url", None) or getattr(backend, "root", "")
+        target = (
+            getattr(backend, "address", None)
+            or getattr(backend, "url", None)
+            or getattr(backend, "root", "")
+        )
         print(f"backend {backend.name:<12} {backend.type:<8} {target}")
     print("routes (first match wins):")
     for i, route in enumerate(config.routes.routes):
@@ -109,5 +115,6 @@ def _routes(args: argparse.Namespace) -> int:
         return 1
     print(f"config {data['config']}")
     for i, route in enumerate(data["routes"]):
-        print(f"  {i:>3}  {route['name']:<20} {route['match']:<40} {route['mode']:<8} {route['target']}")
+        name, match, mode = route["name"], route["match"], route["mode"]
+        print(f"  {i:>3}  {name:<20} {match:<40} {mode:<8} {route['target']}")
     return 0

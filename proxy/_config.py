@@ -239,7 +239,7 @@ def _read_pool(t: Table) -> PoolSettings:
 
 
 def _directory(t: Table, key: str) -> str:
-    path = t.take(key, str)
+    path: str = t.take(key, str)
     if not os.path.isabs(path):
         path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(t.source)), path))
     if not os.path.isdir(path):

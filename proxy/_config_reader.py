@@ -67,7 +67,7 @@ class Table:
         return value
 
     def take_with(self, name: str, parse: Callable[[Any], T], default: Any = _MISSING) -> T:
-        """Take a raw value and convert it with ``parse``; its ``ValueError`` becomes a ConfigError."""
+        """Take a raw value and convert it with ``parse`` (``ValueError`` -> ``ConfigError``)."""
         raw = self.take(name, (str, int, float, bool, list, dict), default)
         if raw is default and default is not _MISSING:
             return raw  # type: ignore[no-any-return]

@@ -1,8 +1,8 @@
 """Every failure a request can meet, mapped to the answer the client gets, in one place.
 
-    LegacyError subclasses (from legacy_adapter) and the proxy's own request
-    errors below are the only exceptions that turn into a status; anything else
-    is a bug: logged with the request id and answered 500.
+LegacyError subclasses (from legacy_adapter) and the proxy's own request
+errors below are the only exceptions that turn into a status; anything else
+is a bug: logged with the request id and answered 500.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def status_for(exc: LegacyError | RequestError) -> int:
         return exc.status
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 502
 
 

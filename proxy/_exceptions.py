@@ -1,8 +1,8 @@
 """Errors of the proxy itself (not of a backend).
 
-    StranglerError
-    ├── ConfigError        a configuration file is invalid: names the file, key path and reason
-    └── StartupError       the proxy could not start: names what failed (bind, backend, worker)
+StranglerError
+├── ConfigError        a configuration file is invalid: names the file, key path and reason
+└── StartupError       the proxy could not start: names what failed (bind, backend, worker)
 """
 
 from __future__ import annotations

@@ -14,9 +14,7 @@ from prometheus_client import multiprocess as _mp
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-REQUESTS = Counter(
-    "strangler_requests_total", "Requests answered", ["route", "mode", "status"]
-)
+REQUESTS = Counter("strangler_requests_total", "Requests answered", ["route", "mode", "status"])
 DURATION = Histogram(
     "strangler_request_duration_seconds",
     "Time from request start to the last byte sent",

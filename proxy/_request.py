@@ -66,7 +66,7 @@ def build_request(
         query_string=scope.get("query_string", b""),
         headers=headers,
         client=(client.addr, client.port) if client.addr else None,
-        server=tuple(scope["server"]) if scope.get("server") else None,  # type: ignore[arg-type]
+        server=tuple(scope["server"]) if scope.get("server") else None,
         scheme=client.scheme,
         http_version=scope.get("http_version", "1.1"),
         request_id=request_id,

@@ -30,6 +30,7 @@ class State:
     def __init__(self, config: Config, reuse: State | None = None) -> None:
         self.config = config
         self.in_flight = 0
+        self._drained: anyio.Event | None = None
         previous: dict[BackendSettings, Backend] = reuse._by_settings if reuse else {}
         self._by_settings: dict[BackendSettings, Backend] = {
             s: previous.get(s) or make_backend(s) for s in config.backends
@@ -52,6 +53,8 @@ class State:
     def leave(self) -> None:
         """A request on this state finished."""
         self.in_flight -= 1
+        if not self.in_flight and self._drained is not None:
+            self._drained.set()
 
     async def retire(self, keep: State) -> None:
         """Close, once idle, the backends that ``keep`` does not use."""
@@ -70,8 +73,9 @@ class State:
         await _close_all(list(self._by_settings.values()))
 
     async def _close_when_idle(self, gone: list[Backend]) -> None:
-        while self.in_flight:
-            await anyio.sleep(0.05)
+        if self.in_flight:
+            self._drained = anyio.Event()
+            await self._drained.wait()
         await _close_all(gone)
 
 

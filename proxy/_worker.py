@@ -91,9 +91,9 @@ def _hypercorn_config(config: Config, fds: list[int]) -> Any:
     return hc
 
 
-def _run_hypercorn(app: WorkerApp, config: Config, fds: list[int], runtime: str) -> None:
+def _run_hypercorn(app: Any, config: Config, fds: list[int], runtime: str) -> None:
+    # ``app`` is a WorkerApp; hypercorn types its app parameter with its own ASGI TypedDicts.
     hc = _hypercorn_config(config, fds)
-    wrapped = app
     if runtime == "trio":
         import trio
         from hypercorn.trio import serve as trio_serve

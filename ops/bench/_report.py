@@ -118,7 +118,10 @@ def format_table(rows: Sequence[Row]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     right = {3, 4, 5, 6, 7}
     return "\n".join(
-        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
         for line in lines
     )
 
@@ -154,7 +157,7 @@ def _png(target: Path, rows: Sequence[Row], title: str) -> None:
 
     paths = list(dict.fromkeys(row.path for row in rows))
     fig, axes = plt.subplots(1, len(paths), figsize=(5 * len(paths), 4), squeeze=False)
-    for ax, path in zip(axes[0], paths):
+    for ax, path in zip(axes[0], paths, strict=True):
         group = [row for row in rows if row.path == path]
         bars = ax.bar(
             [row.label.replace("strangler/", "") for row in group],

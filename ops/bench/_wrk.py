@@ -69,7 +69,9 @@ def run_wrk(command: list[str], duration: float) -> WrkResult:
             command, capture_output=True, text=True, timeout=duration + 30, check=False
         )
     except subprocess.TimeoutExpired:
-        raise WrkError(f"wrk did not finish within {duration + 30:g}s: {' '.join(command)}") from None
+        raise WrkError(
+            f"wrk did not finish within {duration + 30:g}s: {' '.join(command)}"
+        ) from None
     if done.returncode != 0:
         raise WrkError(f"wrk exited with {done.returncode}: {done.stderr.strip() or done.stdout}")
     return parse_report(done.stdout)
@@ -88,7 +90,9 @@ def parse_report(text: str) -> WrkResult:
         raise WrkError(f"unreadable wrk report:\n{text}")
     errors: dict[str, int] = {}
     if socket := _SOCKET.search(text):
-        for name, value in zip(("connect", "read", "write", "timeout"), socket.groups()):
+        for name, value in zip(
+            ("connect", "read", "write", "timeout"), socket.groups(), strict=True
+        ):
             if int(value):
                 errors[name] = int(value)
     if non_2xx := _NON_2XX.search(text):

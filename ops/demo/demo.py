@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ops.services import Nginx, PhpFpm, Strangler  # noqa: E402
+from ops.services import Nginx, PhpFpm, Strangler
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "app" / "public"
@@ -70,7 +70,10 @@ def main() -> int:
     with PhpFpm(max_children=8) as fpm:
         config = (HERE / "strangler.toml").read_text().replace("{php_fpm}", fpm.address)
         config = config.replace('"app/public"', json.dumps(str(APP)))
-        with Nginx(fpm.address, APP, style="per_path", deny=["/conf/"]) as nginx, Strangler(config) as proxy:
+        with (
+            Nginx(fpm.address, APP, style="per_path", deny=["/conf/"]) as nginx,
+            Strangler(config) as proxy,
+        ):
             nginx_url = f"http://{nginx.address}" if hasattr(nginx, "address") else nginx.url
             tour(proxy.url, nginx_url)
             print(f"""

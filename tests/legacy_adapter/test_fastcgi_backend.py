@@ -156,10 +156,12 @@ async def test_stderr_is_logged_with_request_id(tmp_path: Path) -> None:
     """PHP's stderr lines reach the log carrying the request id."""
     async with fake_fastcgi_server("stderr") as (_, port):
         backend = _backend(tmp_path, port)
-        with capture_logs(processors=[merge_contextvars]) as logs:
-            with structlog.contextvars.bound_contextvars(request_id="rid-42"):
-                async with backend.send(_request()) as response:
-                    await _read(response.body)
+        with (
+            capture_logs(processors=[merge_contextvars]) as logs,
+            structlog.contextvars.bound_contextvars(request_id="rid-42"),
+        ):
+            async with backend.send(_request()) as response:
+                await _read(response.body)
         await backend.aclose()
     lines = [e for e in logs if e["event"] == "php_stderr"]
     assert lines

@@ -62,7 +62,11 @@ class FakeBackend:
             raise errors[self.behaviour]("php", self.behaviour)
         if self.behaviour == "crash":
             raise RuntimeError("bug in the adapter")
-        headers = [(b"content-type", b"text/plain"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+        headers = [
+            (b"content-type", b"text/plain"),
+            (b"set-cookie", b"a=1"),
+            (b"set-cookie", b"b=2"),
+        ]
         yield UpstreamResponse(200, headers, iter_bytes([b"hello ", body]))
 
     async def ping(self) -> None:
@@ -114,7 +118,9 @@ async def test_backend_failures_are_answered(tmp_path: Path, behaviour: str, sta
     assert r.status_code == status
     assert r.headers["x-request-id"] == "rid-1"
     assert b"<title>" in r.content
-    assert any(e.get("request_id") == "rid-1" and e["log_level"] in {"warning", "error"} for e in logs)
+    assert any(
+        e.get("request_id") == "rid-1" and e["log_level"] in {"warning", "error"} for e in logs
+    )
 
 
 async def test_body_over_limit_is_413(tmp_path: Path) -> None:
@@ -139,8 +145,15 @@ async def test_streamed_body_over_limit_is_413(tmp_path: Path) -> None:
     async def send(message: dict[str, object]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/upload", "raw_path": b"/upload",
-             "query_string": b"", "headers": [(b"host", b"t")], "http_version": "1.1"}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "query_string": b"",
+        "headers": [(b"host", b"t")],
+        "http_version": "1.1",
+    }
     await ProxyApp(state)(scope, receive, send)  # type: ignore[arg-type]
     assert sent[0]["status"] == 413
     assert len(chunks) < 10  # it stopped reading once over the limit
@@ -176,6 +189,9 @@ async def test_access_log_line(tmp_path: Path) -> None:
     assert len(lines) == 1
     line = lines[0]
     assert (line["route"], line["mode"], line["status"], line["request_id"]) == (
-        "default", "legacy", 200, "rid-9",
+        "default",
+        "legacy",
+        200,
+        "rid-9",
     )
     assert line["duration_ms"] >= line["upstream_ms"] >= 0

@@ -34,15 +34,18 @@ def base(tmp_path: object) -> str:
 
 def test_full_config_is_read(base: str) -> None:
     """Every section of a realistic file lands in the frozen model."""
-    text = base + """
+    text = (
+        base
+        + """
 [backends.web]
 type = "http"
 url = "http://127.0.0.1:8081/"
 
 [server.x]
 """
+    )
     text = text.replace("[server.x]\n", "")
-    text = text.replace('workers = 2', 'workers = 2\ndefault_backend = "php"')
+    text = text.replace("workers = 2", 'workers = 2\ndefault_backend = "php"')
     text += """
 [[routes]]
 name = "deny-conf"
@@ -115,7 +118,10 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
     ("route", "message"),
     [
         ('match = { prefix = "/" }\nmode = "shaddow"', "routes[0].mode: unknown mode 'shaddow'"),
-        ('match = { prefix = "/" }\nbackend = "nope"', "routes[0].backend: no backend named 'nope'"),
+        (
+            'match = { prefix = "/" }\nbackend = "nope"',
+            "routes[0].backend: no backend named 'nope'",
+        ),
         ('match = { prefix = "/", path = "/x" }', "routes[0].match: set exactly one of"),
         ('match = { pattern = "/a/{id" }', "routes[0].match.pattern: unbalanced"),
         ('match = { prefix = "/" }\nstatus = 99', "routes[0].status: must be an HTTP status"),
@@ -124,34 +130,46 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         ('match = { prefix = "/", methods = ["get"] }', "routes[0].match.methods[0]"),
         ('match = { prefix = "/" }\nstatus = 301', "routes[0].location: required"),
     ],
-    ids=["mode", "backend", "two-kinds", "pattern", "status", "percent", "handler", "method", "redirect"],
+    ids=[
+        "mode",
+        "backend",
+        "two-kinds",
+        "pattern",
+        "status",
+        "percent",
+        "handler",
+        "method",
+        "redirect",
+    ],
 )
 def test_bad_routes_are_rejected(base: str, route: str, message: str) -> None:
     """Route mistakes are reported with the route's index in the key path."""
-    with pytest.raises(ConfigError, match="strangler.toml: ") as info:
+    with pytest.raises(ConfigError, match=r"strangler\.toml: ") as info:
         parse_config(base + "\n[[routes]]\n" + route + "\n", "strangler.toml")
     assert message in str(info.value)
 
 
 def test_env_interpolation(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``${VAR}`` comes from the environment and a missing variable is a named error."""
-    text = base.replace('listen = "127.0.0.1:9901"', 'listen = "0.0.0.0:9901"\ntoken = "${ADMIN_T}"')
+    text = base.replace(
+        'listen = "127.0.0.1:9901"', 'listen = "0.0.0.0:9901"\ntoken = "${ADMIN_T}"'
+    )
     monkeypatch.setenv("ADMIN_T", "s3cret")
     assert parse_config(text).admin.token == "s3cret"
     monkeypatch.delenv("ADMIN_T")
-    with pytest.raises(ConfigError, match="admin.token: environment variable ADMIN_T is not set"):
+    with pytest.raises(ConfigError, match=r"admin\.token: environment variable ADMIN_T is not set"):
         parse_config(text)
 
 
 def test_missing_document_root_is_named(base: str) -> None:
     """A document root that does not exist is a config error, not a runtime 404."""
-    with pytest.raises(ConfigError, match="backends.php.document_root: not a directory"):
+    with pytest.raises(ConfigError, match=r"backends\.php\.document_root: not a directory"):
         parse_config(base.replace('document_root = "', 'document_root = "/nonexistent'))
 
 
 def test_not_toml() -> None:
     """Broken TOML names the file."""
-    with pytest.raises(ConfigError, match="^x.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"^x\.toml: not valid TOML"):
         parse_config("[server\n", "x.toml")
 
 

@@ -34,7 +34,9 @@ def _table() -> RouteTable:
     ],
     ids=["regex", "exact-method", "method-miss", "pattern", "pattern-miss", "host", "host-miss"],
 )
-def test_first_match_wins(method: str, host: str, path: str, name: str, params: dict[str, str]) -> None:
+def test_first_match_wins(
+    method: str, host: str, path: str, name: str, params: dict[str, str]
+) -> None:
     """Each request lands on the first route that matches all its conditions."""
     route, got = _table().match(method, host, path)
     assert (route.name, got) == (name, params)

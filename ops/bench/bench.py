@@ -1,0 +1,390 @@
+"""Benchmark: nginx + PHP-FPM against strangler in front of the same PHP-FPM.
+
+One PHP-FPM pool (``pm = static``) serves the demo app.  nginx (per-path
+config, ``fastcgi_keep_conn on`` with an upstream keepalive pool, as many
+worker processes as strangler has) is the reference; strangler runs with each
+runtime in turn.  Each round measures, for nginx and then for every runtime:
+
+* ``validate``: ``POST /validate.php`` with a fixed valid JSON body
+  (``post_validate.lua``), the legacy FastCGI pass-through;
+* ``static``: ``GET /assets/style.css``, the static file path.
+
+Pool sizing: a kept-alive FastCGI connection pins a PHP-FPM child, so nginx's
+keepalive connections plus ``workers * pool_size`` never exceed
+``pm.max_children`` (see the README, "Sizing the pool").  Access logs are off
+on both sides (nginx's reference config has ``access_log off``).
+
+Exit status: 0 ok; 1 the best runtime's validate ratio is below
+``--target-ratio``; 2 some run had errors (non-2xx/3xx or socket errors);
+3 a service or wrk failed.  Results go to ``results/latest.json`` and a chart
+(``latest.png`` with matplotlib, else ``latest.svg``).
+
+``--profile`` instead runs the validate load once through one runtime with
+cProfile in each worker (``profile_hook/sitecustomize.py``) and prints the
+functions where the workers spent their time.
+
+Usage: ``ops/bench/run [--quick] [--rounds N] [--runtimes uvicorn,trio] ...``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import platform
+import re
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make `ops` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from ops.bench._report import Row, Run, format_table, summarize, write_chart, write_json  # noqa: E402
+from ops.bench._wrk import WrkError, WrkResult, run_wrk, wrk_command  # noqa: E402
+from ops.services import Nginx, PhpFpm, ServiceError, Strangler, build_config  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+DOC_ROOT = REPO_ROOT / "ops" / "demo" / "app" / "public"
+LUA_SCRIPT = BENCH_DIR / "post_validate.lua"
+PROFILE_HOOK = BENCH_DIR / "profile_hook"
+RUNTIMES = ("trio", "asyncio", "uvloop", "uvicorn")
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one measured path sends: URL path, and the wrk script (None: plain GET)."""
+
+    name: str
+    path: str
+    script: Path | None
+
+
+VALIDATE = Load("validate", "/validate.php", LUA_SCRIPT)
+STATIC = Load("static", "/assets/style.css", None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that decides what is measured, from the command line."""
+
+    runtimes: tuple[str, ...]
+    loads: tuple[Load, ...]
+    rounds: int
+    duration: float
+    warmup: float
+    threads: int
+    connections: int
+    workers: int
+    php_children: int
+    nginx_keepalive: int  # idle FastCGI connections per nginx worker
+    pool_size: int  # FastCGI connections per strangler worker
+    unix_socket: bool
+    target_ratio: float | None
+
+    @property
+    def total_runs(self) -> int:
+        """wrk runs in the whole benchmark (warm-ups not counted)."""
+        return self.rounds * len(self.loads) * (1 + len(self.runtimes))
+
+
+class Progress:
+    """Numbered progress lines: ``[3/10] strangler uvicorn validate 10s ...``."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+
+    def step(self, text: str) -> None:
+        """Announce the next measured run."""
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {text} ...", flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (see ``--help``)."""
+    p = argparse.ArgumentParser(prog="ops/bench/run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="3 s runs, 1 round, short warm-up")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
+    p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections (64)")
+    p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--rounds", type=int, default=2, help="rounds over all targets (2)")
+    p.add_argument("--workers", type=int, default=2, help="strangler workers = nginx workers")
+    p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
+    p.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated runtimes")
+    p.add_argument("--no-static", action="store_true", help="skip the static file rows")
+    p.add_argument("--unix-socket", action="store_true", help="PHP-FPM on a unix socket")
+    p.add_argument("--target-ratio", type=float, help="fail when best validate ratio is below")
+    p.add_argument("--output", type=Path, default=BENCH_DIR / "results", help="results dir")
+    p.add_argument("--profile", metavar="RUNTIME", help="cProfile the workers of RUNTIME")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.rounds = 3.0, 1
+    return args
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Check the arguments and size the pools against ``pm.max_children``."""
+    runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
+    if args.profile:
+        runtimes = (args.profile,)
+    unknown = [r for r in runtimes if r not in RUNTIMES]
+    if unknown or not runtimes:
+        sys.exit(f"bench: unknown runtime(s) {unknown}; choose from {', '.join(RUNTIMES)}")
+    keepalive = max(1, args.php_children // (4 * args.workers))
+    pool_size = (args.php_children - keepalive * args.workers) // args.workers
+    if pool_size < 1:
+        sys.exit(f"bench: {args.php_children} PHP children are too few for {args.workers} workers")
+    return Plan(
+        runtimes=runtimes,
+        loads=(VALIDATE,) if args.no_static or args.profile else (VALIDATE, STATIC),
+        rounds=1 if args.profile else args.rounds,
+        duration=args.duration,
+        warmup=min(2.0, max(1.0, args.duration / 5)),
+        threads=args.threads,
+        connections=args.connections,
+        workers=args.workers,
+        php_children=args.php_children,
+        nginx_keepalive=keepalive,
+        pool_size=pool_size,
+        unix_socket=args.unix_socket,
+        target_ratio=args.target_ratio,
+    )
+
+
+def validate_body() -> bytes:
+    """The JSON body wrk posts, read from the Lua script (one source of truth)."""
+    found = re.search(r"^wrk\.body = '(.*)'$", LUA_SCRIPT.read_text(), re.MULTILINE)
+    if found is None:
+        sys.exit(f"bench: no `wrk.body = '...'` line in {LUA_SCRIPT}")
+    return found[1].encode()
+
+
+def fetch(base_url: str, load: Load) -> tuple[int, bytes]:
+    """One request of ``load`` (status and body), for the pre-flight check."""
+    host, _, port = base_url.removeprefix("http://").rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        if load.script is None:
+            conn.request("GET", load.path)
+        else:
+            headers = {"Content-Type": "application/json"}
+            conn.request("POST", load.path, body=validate_body(), headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def preflight(base_url: str, load: Load, reference: dict[str, bytes]) -> None:
+    """Refuse to measure a target whose answer is not a 200 identical to nginx's."""
+    status, body = fetch(base_url, load)
+    if status != 200:
+        raise ServiceError("bench", f"{base_url}{load.path} answered {status}: {body[:200]!r}")
+    expected = reference.setdefault(load.name, body)
+    if body != expected:
+        raise ServiceError("bench", f"{base_url}{load.path} differs from nginx: {body[:200]!r}")
+
+
+def measure(plan: Plan, base_url: str, load: Load) -> WrkResult:
+    """A short warm-up run (discarded), then the measured one."""
+    url = base_url + load.path
+    for duration in (plan.warmup, plan.duration):
+        command = wrk_command(
+            url,
+            threads=plan.threads,
+            connections=plan.connections,
+            duration=duration,
+            script=load.script,
+        )
+        result = run_wrk(command, duration)
+    return result
+
+
+def measure_target(
+    plan: Plan, base_url: str, target: str, runtime: str, round_: int, progress: Progress
+) -> list[Run]:
+    """Every load of the plan against one running target."""
+    runs = []
+    for load in plan.loads:
+        progress.step(f"round {round_} {target} {runtime} {load.name} {plan.duration:g}s")
+        result = measure(plan, base_url, load)
+        runs.append(Run(load.name, target, runtime, round_, result))
+        flag = f"  ! errors {result.errors}" if result.errors else ""
+        print(f"      {result.requests_per_second:,.0f} req/s{flag}", flush=True)
+    return runs
+
+
+def strangler_for(plan: Plan, php: PhpFpm, runtime: str, env: dict[str, str]) -> Strangler:
+    """A strangler config for ``runtime`` on the shared PHP-FPM, access log off."""
+    config = build_config(
+        php.address,
+        DOC_ROOT,
+        runtime=runtime,
+        workers=plan.workers,
+        pool_size=plan.pool_size,
+    )
+    config += "\n[log]\naccess_log = false\n"
+    return Strangler(config_text=config, env=env)
+
+
+def run_rounds(plan: Plan, php: PhpFpm, nginx: Nginx, env: dict[str, str]) -> list[Run]:
+    """All rounds: nginx, then each runtime (started for its turn, stopped after)."""
+    progress = Progress(plan.total_runs)
+    reference: dict[str, bytes] = {}
+    runs: list[Run] = []
+    for round_ in range(1, plan.rounds + 1):
+        for load in plan.loads:
+            preflight(nginx.url, load, reference)
+        runs += measure_target(plan, nginx.url, "nginx", "-", round_, progress)
+        for runtime in plan.runtimes:
+            with strangler_for(plan, php, runtime, env) as proxy:
+                for load in plan.loads:
+                    preflight(proxy.url, load, reference)
+                runs += measure_target(plan, proxy.url, "strangler", runtime, round_, progress)
+    return runs
+
+
+@contextlib.contextmanager
+def services(plan: Plan) -> Iterator[tuple[PhpFpm, Nginx]]:
+    """PHP-FPM and nginx for the whole benchmark; stopped on exit, Ctrl-C included."""
+    with PhpFpm(max_children=plan.php_children, unix_socket=plan.unix_socket) as php:
+        nginx = Nginx(
+            php.address,
+            DOC_ROOT,
+            style="per_path",
+            keepalive=plan.nginx_keepalive,
+            workers=plan.workers,
+        )
+        with nginx:
+            yield php, nginx
+
+
+def check_ratio(plan: Plan, rows: Sequence[Row]) -> int:
+    """Exit status for ``--target-ratio`` (1 when the best runtime is below it)."""
+    candidates = [r for r in rows if r.path == "validate" and r.target == "strangler"]
+    clean = [r for r in candidates if not r.errors and r.ratio is not None]
+    if plan.target_ratio is None or not candidates:
+        return 0
+    if not clean:
+        print(f"FAIL: every runtime had errors; --target-ratio {plan.target_ratio} not met")
+        return 1
+    best = max(clean, key=lambda r: r.ratio)
+    verdict = "ok" if best.ratio >= plan.target_ratio else "FAIL"
+    print(
+        f"{verdict}: best runtime {best.runtime} reaches {best.ratio:.2f}x nginx on validate "
+        f"(--target-ratio {plan.target_ratio})"
+    )
+    return 0 if verdict == "ok" else 1
+
+
+def metadata(plan: Plan, argv: Sequence[str]) -> dict[str, object]:
+    """How the numbers were made, for the JSON file."""
+    return {
+        "command": "ops/bench/run " + " ".join(argv),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": {"cpus": os.cpu_count(), "machine": platform.machine(), "python": sys.version},
+        "wrk": wrk_command(
+            "URL",
+            threads=plan.threads,
+            connections=plan.connections,
+            duration=plan.duration,
+            script=None,
+        ),
+        "plan": {k: v for k, v in plan.__dict__.items() if k != "loads"},
+        "loads": [load.__dict__ | {"script": str(load.script or "")} for load in plan.loads],
+        "php_fpm": {"pm": "static", "max_children": plan.php_children},
+        "nginx": {
+            "workers": plan.workers,
+            "keepalive_per_worker": plan.nginx_keepalive,
+            "fastcgi_keep_conn": True,
+            "style": "per_path",
+        },
+    }
+
+
+def report(plan: Plan, runs: list[Run], output: Path, argv: Sequence[str]) -> int:
+    """Print the table, write JSON and chart, return the exit status."""
+    rows = summarize(runs)
+    print()
+    print(format_table(rows))
+    meta = metadata(plan, argv)
+    write_json(output / "latest.json", meta, runs, rows)
+    title = (
+        f"strangler vs nginx, {plan.workers} workers, wrk -c{plan.connections} "
+        f"-d{plan.duration:g}s, median of {plan.rounds}, {meta['date']}"
+    )
+    chart = write_chart(output, rows, title)
+    print(f"\nwrote {output / 'latest.json'} and {chart}")
+    status = check_ratio(plan, rows)
+    flagged = [r for r in rows if r.errors]
+    for row in flagged:
+        print(f"ERRORS: {row.path} {row.label}: {row.errors} (numbers not trustworthy)")
+    return status or (2 if flagged else 0)
+
+
+def profile(plan: Plan, php: PhpFpm, out: Path) -> None:
+    """Run the validate load through one runtime with cProfile in each worker."""
+    import pstats
+
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("worker-*.prof"):
+        old.unlink()
+    env = {"STRANGLER_BENCH_PROFILE": str(out), "PYTHONPATH": str(PROFILE_HOOK)}
+    runtime = plan.runtimes[0]
+    with strangler_for(plan, php, runtime, env) as proxy:
+        preflight(proxy.url, VALIDATE, {})
+        runs = measure_target(plan, proxy.url, "strangler", runtime, 1, Progress(1))
+    files = sorted(str(p) for p in out.glob("worker-*.prof"))
+    if not files:
+        raise ServiceError("bench", f"no profile written to {out}")
+    stats = pstats.Stats(*files)
+    print(f"\nprofile of {len(files)} workers ({runs[0].result.requests} requests): {out}")
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(r"(proxy|legacy_adapter)/", 30)
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so every service is stopped on the way out."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark (or the profile) and return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    plan = make_plan(args)
+    _stop_on_sigterm()
+    print(
+        f"bench: php-fpm {plan.php_children} children; nginx {plan.workers} workers x keepalive "
+        f"{plan.nginx_keepalive}; strangler {plan.workers} workers x pool {plan.pool_size}; "
+        f"{plan.total_runs} runs of {plan.duration:g}s (+{plan.warmup:g}s warm-up)",
+        flush=True,
+    )
+    try:
+        with services(plan) as (php, nginx):
+            if args.profile:
+                profile(plan, php, Path(tempfile.gettempdir()) / "strangler-bench-profile")
+                return 0
+            runs = run_rounds(plan, php, nginx, {})
+    except (ServiceError, WrkError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("bench: interrupted; services stopped", file=sys.stderr)
+        return 130
+    return report(plan, runs, args.output, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
