@@ -15,6 +15,9 @@ server that echoed its params:
 * ``HTTP_HOST`` is ``$host`` (Debian's fastcgi_params): the Host header
   lower-cased without port or trailing dot, else the server name; a
   ``fastcgi_param HTTP_X`` hides the client's ``X`` header.
+* ``SERVER_NAME`` is nginx's ``$server_name``, the server block's first name,
+  which a proxy cannot know: we send ``$host`` unless ``params`` sets
+  ``SERVER_NAME`` (as a ``server_name example.com;`` line translates).
 * ``REMOTE_USER`` is the user of a ``Basic`` Authorization header, else empty;
   ``HTTPS`` is absent on plain HTTP (``if_not_empty``).
 

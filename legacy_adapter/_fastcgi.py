@@ -38,6 +38,16 @@ from ._types import LegacyRequest, UpstreamResponse
 log = structlog.get_logger("strangler.fastcgi")
 _READ = 65536
 _SPOOL_IN_MEMORY = 1024 * 1024
+# nginx's fastcgi_hide_header defaults: X-Accel-* steer nginx itself, never the client.
+_HIDDEN_HEADERS = frozenset(
+    {
+        b"x-accel-expires",
+        b"x-accel-redirect",
+        b"x-accel-limit-rate",
+        b"x-accel-buffering",
+        b"x-accel-charset",
+    }
+)
 _Event = proto.ResponseHead | proto.ResponseBody | proto.Stderr | proto.EndRequest
 
 
@@ -167,7 +177,8 @@ class _Exchange:
             if isinstance(event, proto.EndRequest):
                 raise UpstreamProtocolError(self.backend.name, "request ended without a response")
             event = await self._next()
-        return UpstreamResponse(event.status, event.headers, self._body(), self.backend.name)
+        headers = [(k, v) for k, v in event.headers if k not in _HIDDEN_HEADERS]
+        return UpstreamResponse(event.status, headers, self._body(), self.backend.name)
 
     async def _body(self) -> AsyncIterator[bytes]:
         while True:

@@ -11,6 +11,17 @@ from http import HTTPStatus
 from ._types import Headers, LegacyRequest, UpstreamResponse, iter_bytes
 
 SERVER_TOKEN = "strangler"
+# Where nginx's page titles (ngx_http_special_response.c) differ from the RFC phrases.
+_NGINX_PHRASES = {
+    401: "Authorization Required",
+    405: "Not Allowed",
+    408: "Request Time-out",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Large",
+    416: "Requested Range Not Satisfiable",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 def error_page(status: int, *, head: bool = False) -> UpstreamResponse:
@@ -25,7 +36,7 @@ def error_page(status: int, *, head: bool = False) -> UpstreamResponse:
 
 def page_html(status: int) -> bytes:
     """The body nginx writes for ``status`` (server token replaced by ours)."""
-    title = f"{status} {HTTPStatus(status).phrase}"
+    title = f"{status} {_NGINX_PHRASES.get(status) or HTTPStatus(status).phrase}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
         f"<center><h1>{title}</h1></center>\r\n<hr><center>{SERVER_TOKEN}</center>\r\n"

@@ -522,6 +522,7 @@ class Strangler(Service):
         deny: path fragments answered with 403, as by ``Nginx(deny=...)``.
         pool_size: FastCGI connections per worker.
         extra_routes: TOML ``[[routes]]`` inserted before the catch-all legacy route.
+        params: extra FastCGI params of the backend (nginx's ``fastcgi_param``).
         env: extra environment variables of the process.
     """
 
@@ -542,6 +543,7 @@ class Strangler(Service):
         deny: Sequence[str] = (),
         pool_size: int = 4,
         extra_routes: str = "",
+        params: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         if config_text is None and not (backend_address and document_root):
@@ -563,6 +565,7 @@ class Strangler(Service):
                 deny=deny,
                 pool_size=pool_size,
                 extra_routes=extra_routes,
+                params=params,
             )
         self.config_text = config_text.replace("{port}", str(self.port)).replace(
             "{admin_port}", str(self.admin_port)
@@ -592,10 +595,13 @@ def build_config(
     deny: Sequence[str] = (),
     pool_size: int = 4,
     extra_routes: str = "",
+    params: Mapping[str, str] | None = None,
 ) -> str:
     """A strangler TOML config (with ``{port}``/``{admin_port}``) for one PHP-FPM backend."""
     q = json.dumps  # a JSON string is a valid TOML basic string
     front = f"front_controller = {q(front_controller)}\n" if front_controller else ""
+    pairs = ", ".join(f"{k} = {q(v)}" for k, v in (params or {}).items())
+    params_line = f"params = {{ {pairs} }}\n" if pairs else ""
     denied = "".join(
         f'[[routes]]\nname = "deny-{i}"\nmatch = {{ regex = {q(re.escape(p))} }}\nstatus = 403\n\n'
         for i, p in enumerate(deny)
@@ -618,7 +624,7 @@ document_root = {q(str(Path(document_root).resolve()))}
 {front}index = ["index.php", "index.html"]
 static = true
 pool_size = {pool_size}
-
+{params_line}
 {denied}{extra_routes.strip()}
 
 [[routes]]
