@@ -22,12 +22,20 @@ import anyio
 import anyio.abc
 import structlog
 
-from legacy_adapter import LegacyError, UpstreamResponse, error_page
+from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page
+from migrated import QueueFull
 
 from . import _metrics as m
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
 from ._request import build_request, request_id_of
-from ._routing import FixedStatus, Legacy, Route
+from ._migrated import (
+    Fallback,
+    Resources,
+    answer_migrated,
+    canary_picks_new,
+    queue_full_response,
+)
+from ._routing import Canary, FixedStatus, Legacy, Migrated, Route
 from ._state import State
 
 Scope = MutableMapping[str, Any]
@@ -45,10 +53,12 @@ class ProxyApp:
 
     Args:
         state: the initial config and backends; replace with ``swap``.
+        resources: the worker's producer and caches, for migrated routes.
     """
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, resources: Resources | None = None) -> None:
         self.state = state
+        self.resources = resources
 
     async def swap(self, new: State) -> None:
         """Start routing new requests by ``new``; retire the old backends when idle."""
@@ -96,17 +106,18 @@ class ProxyApp:
         route: Route | None = None
         try:
             request = build_request(scope, receive, state.config.server, exchange.request_id)
-            route, _params = state.config.routes.match(
+            route, params = state.config.routes.match(
                 request.method, request.server_name, request.path
             )
             structlog.contextvars.bind_contextvars(route=route.name, mode=route.mode.name)
-            mode = route.mode
-            if isinstance(mode, FixedStatus):
-                await exchange.relay(_fixed(mode, exchange.head))
-            elif isinstance(mode, Legacy):
-                await self._legacy(state, mode.backend, request, exchange, route)
-            else:  # shadow, canary and migrated arrive with the migrated handlers
-                raise RequestError(f"mode {mode.name!r} is not enabled in this proxy")
+            await self._dispatch(state, route, request, params, exchange)
+        except Fallback as fb:
+            assert route is not None
+            m.FALLBACKS.labels(route.name).inc()
+            exchange.fallback = True
+            await self._handle_legacy(state, fb.backend, fb.request, exchange, route)
+        except QueueFull as exc:
+            await exchange.relay(queue_full_response(exc))
         except (LegacyError, RequestError) as exc:
             await self._fail(exchange, route, exc, status_for(exc))
         except ClientDisconnected:
@@ -116,8 +127,42 @@ class ProxyApp:
             await self._fail(exchange, route, None, 500)
         return route
 
+    async def _dispatch(
+        self,
+        state: State,
+        route: Route,
+        request: LegacyRequest,
+        params: dict[str, str],
+        exchange: _Exchange,
+    ) -> None:
+        mode = route.mode
+        if isinstance(mode, FixedStatus):
+            await exchange.relay(_fixed(mode, exchange.head))
+        elif isinstance(mode, Legacy):
+            await self._legacy(state, mode.backend, request, exchange, route)
+        elif isinstance(mode, Migrated) or (
+            isinstance(mode, Canary) and canary_picks_new(route, mode, request)
+        ):
+            exchange.side = "new"
+            handler = state.handlers[mode.handler]
+            response = await answer_migrated(route, mode, handler, request, params, self.resources)
+            await exchange.relay(response)
+        elif isinstance(mode, Canary):
+            await self._legacy(state, mode.backend, request, exchange, route)
+        else:  # shadow arrives with the shadow package
+            raise RequestError(f"mode {mode.name!r} is not enabled in this proxy")
+
+    async def _handle_legacy(
+        self, state: State, name: str, request: LegacyRequest, exchange: _Exchange, route: Route
+    ) -> None:
+        """Legacy answers after a fallback: its own failures still map to statuses."""
+        try:
+            await self._legacy(state, name, request, exchange, route)
+        except (LegacyError, RequestError) as exc:
+            await self._fail(exchange, route, exc, status_for(exc))
+
     async def _legacy(
-        self, state: State, name: str, request: Any, exchange: _Exchange, route: Route
+        self, state: State, name: str, request: LegacyRequest, exchange: _Exchange, route: Route
     ) -> None:
         backend = state.backends[name]
         t0 = time.perf_counter()
@@ -160,6 +205,8 @@ class ProxyApp:
                 bytes=exchange.sent_bytes,
                 duration_ms=round(elapsed * 1000, 3),
                 upstream_ms=round(exchange.upstream_seconds * 1000, 3),
+                side=exchange.side,
+                fallback=exchange.fallback,
                 error=exchange.error,
             )
 
@@ -180,6 +227,8 @@ class _Exchange:
         self.sent_bytes = 0
         self.upstream_seconds = 0.0
         self.error: str | None = None
+        self.side = "legacy"
+        self.fallback = False
 
     async def relay(self, response: UpstreamResponse, *, reason: str = "") -> None:
         """Send the response head and stream its body to the client."""

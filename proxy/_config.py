@@ -117,7 +117,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         raise root.table("server").error("default_backend", f"no backend named {default!r}")
     if len(names) > 1 and not server.default_backend:
         raise ConfigError(source, "server.default_backend", "required with several backends")
-    routes = read_routes(root.tables("routes"), frozenset(names))
+    routes = read_routes(root.tables("routes"), frozenset(names), default)
     routes += (Route("default", Match.create("prefix", "/"), Legacy(default)),)
     root.finish()
     server = _replace_default(server, default)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from migrated import HandlerNotFound, load_handler
+
 from ._config_reader import Table, one_of, parse_duration
 from ._exceptions import ConfigError
 from ._routing import (
     MODE_NAMES,
     SAFE_METHODS,
     Canary,
+    Delivery,
     FixedStatus,
     Legacy,
     Match,
@@ -30,12 +33,14 @@ _KEY = re.compile(r"^(client|header:[\w-]+|cookie:[\w.-]+|query:[\w.-]+)$")
 MatchKind = Literal["path", "prefix", "pattern", "regex"]
 
 
-def read_routes(tables: list[Table], backends: frozenset[str]) -> tuple[Route, ...]:
-    """Read every route, checking names are unique and backends exist."""
+def read_routes(
+    tables: list[Table], backends: frozenset[str], default: str
+) -> tuple[Route, ...]:
+    """Read every route, checking names are unique, backends exist and handlers import."""
     routes: list[Route] = []
     seen: set[str] = set()
     for i, t in enumerate(tables):
-        route = _read_route(t, i, backends)
+        route = _read_route(t, i, backends, default)
         if route.name in seen or route.name == "default":
             raise t.error("name", f"route name {route.name!r} is used twice or reserved")
         seen.add(route.name)
@@ -43,12 +48,12 @@ def read_routes(tables: list[Table], backends: frozenset[str]) -> tuple[Route, .
     return tuple(routes)
 
 
-def _read_route(t: Table, index: int, backends: frozenset[str]) -> Route:
+def _read_route(t: Table, index: int, backends: frozenset[str], default: str) -> Route:
     name = t.take("name", str, f"route-{index}")
     match = _read_match(t.table("match", required=True))
     default_mode = "status" if t.has("status") else "legacy"
     mode_name = t.take_with("mode", _mode_name, default_mode)
-    mode = _read_mode(t, mode_name, backends)
+    mode = _read_mode(t, mode_name, backends, default)
     t.finish()
     return Route(name, match, mode)
 
@@ -79,16 +84,15 @@ def _read_match(t: Table) -> Match:
         raise t.error(kind, str(exc)) from None
 
 
-def _read_mode(t: Table, mode: str, backends: frozenset[str]) -> Mode:
+def _read_mode(t: Table, mode: str, backends: frozenset[str], default: str) -> Mode:
     if mode == "status":
         return _read_status(t)
     if mode == "migrated":
-        fallback = _backend(t, backends, required=False)
-        methods = t.strings("fallback_methods", tuple(sorted(SAFE_METHODS)))
+        fallback = _backend(t, backends, required=False) or default
+        methods = frozenset(t.strings("fallback_methods", tuple(sorted(SAFE_METHODS))))
         timeout = t.take_with("timeout", parse_duration, 10.0)
-        return Migrated(_handler(t), fallback, frozenset(methods), timeout)
-    backend = _backend(t, backends, required=True)
-    assert backend is not None
+        return Migrated(_handler(t), fallback, methods, timeout, _delivery(t))
+    backend = _backend(t, backends, required=True) or default
     if mode == "legacy":
         return Legacy(backend)
     if mode == "shadow":
@@ -98,7 +102,13 @@ def _read_mode(t: Table, mode: str, backends: frozenset[str]) -> Mode:
     if not 0 <= percent <= 100:
         raise t.error("percent", "must be between 0 and 100")
     key = t.take_with("key", _sticky_key, "client")
-    return Canary(backend, _handler(t), percent, key, t.take("fallback", bool, True))
+    methods = frozenset(t.strings("fallback_methods", tuple(sorted(SAFE_METHODS))))
+    timeout = t.take_with("timeout", parse_duration, 10.0)
+    return Canary(backend, _handler(t), percent, key, methods, timeout, _delivery(t))
+
+
+def _delivery(t: Table) -> Delivery:
+    return t.take_with("delivery", one_of("acked", "queued"), "acked")  # type: ignore[arg-type]
 
 
 def _read_status(t: Table) -> FixedStatus:
@@ -114,9 +124,7 @@ def _read_status(t: Table) -> FixedStatus:
 def _backend(t: Table, backends: frozenset[str], *, required: bool) -> str | None:
     name = t.take("backend", str, None)
     if name is None:
-        if required and len(backends) > 1:
-            raise t.error("backend", "required when several backends are defined")
-        return next(iter(backends)) if required and len(backends) == 1 else None
+        return None
     if name not in backends:
         known = ", ".join(sorted(backends))
         raise t.error("backend", f"no backend named {name!r} (defined: {known})")
@@ -127,6 +135,10 @@ def _handler(t: Table) -> str:
     handler = t.take("handler", str)
     if not _HANDLER.match(handler):
         raise t.error("handler", f"expected 'package.module:function', got {handler!r}")
+    try:
+        load_handler(handler)
+    except HandlerNotFound as exc:
+        raise t.error("handler", str(exc)) from None
     return str(handler)
 
 

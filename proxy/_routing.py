@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+Delivery = Literal["acked", "queued"]
 ModeName = Literal["legacy", "shadow", "canary", "migrated", "status"]
 MODE_NAMES: tuple[ModeName, ...] = ("legacy", "shadow", "canary", "migrated", "status")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -146,18 +147,28 @@ class Canary:
     handler: str
     percent: float
     key: str = "client"
-    fallback: bool = True
+    fallback_methods: frozenset[str] = SAFE_METHODS
+    timeout: float = 10.0
+    delivery: Delivery = "acked"
     name: ModeName = "canary"
 
 
 @dataclass(frozen=True, slots=True)
 class Migrated:
-    """The migrated handler answers, falling back to legacy on failure when allowed."""
+    """The migrated handler answers, falling back to legacy on failure when allowed.
+
+    ``backend`` is the legacy fallback (the default backend unless set); the
+    fallback applies only to ``fallback_methods`` (safe ones by default), since
+    repeating an unsafe request on legacy after the handler failed midway could
+    apply it twice.  ``delivery`` says when the client is answered: after the
+    broker acknowledged the handler's messages, or once they are durably queued.
+    """
 
     handler: str
     backend: str | None = None
     fallback_methods: frozenset[str] = SAFE_METHODS
     timeout: float = 10.0
+    delivery: Delivery = "acked"
     name: ModeName = "migrated"
 
 

@@ -15,6 +15,7 @@ import anyio
 import anyio.abc
 
 from legacy_adapter import Backend, BackendSettings, make_backend
+from migrated import Handler, load_handler
 
 from ._config import Config
 
@@ -36,6 +37,8 @@ class State:
             s: previous.get(s) or make_backend(s) for s in config.backends
         }
         self.backends: dict[str, Backend] = {s.name: b for s, b in self._by_settings.items()}
+        refs = {getattr(r.mode, "handler", None) for r in config.routes.routes} - {None}
+        self.handlers: dict[str, Handler] = {ref: load_handler(ref) for ref in refs if ref}
         self._tg: anyio.abc.TaskGroup | None = reuse._tg if reuse else None
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:

@@ -62,7 +62,7 @@ name = "validate"
 match = { path = "/validate.php" }
 mode = "shadow"
 backend = "php"
-handler = "migrated.demo:validate"
+handler = "tests.proxy.sample_handlers:hello"
 sample_rate = 0.5
 
 [[routes]]
@@ -70,7 +70,7 @@ name = "canary"
 match = { prefix = "/api/" }
 mode = "canary"
 backend = "php"
-handler = "migrated.demo:api"
+handler = "tests.proxy.sample_handlers:hello"
 percent = 10
 key = "cookie:uid"
 
@@ -78,7 +78,7 @@ key = "cookie:uid"
 name = "new"
 match = { prefix = "/new/" }
 mode = "migrated"
-handler = "migrated.demo:new"
+handler = "tests.proxy.sample_handlers:hello"
 """
     config = parse_config(text, "strangler.toml")
     assert config.server.workers == 2
@@ -127,6 +127,19 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         ('match = { prefix = "/" }\nstatus = 99', "routes[0].status: must be an HTTP status"),
         ('match = { prefix = "/" }\nmode = "canary"\nhandler = "m:f"\npercent = 101', "percent"),
         ('match = { prefix = "/" }\nmode = "migrated"\nhandler = "nocolon"', "routes[0].handler"),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\nhandler = "tests.proxy.nope:f"',
+            "routes[0].handler: 'tests.proxy.nope:f': cannot import tests.proxy.nope",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\nhandler = "tests.proxy.sample_handlers:x"',
+            "has no 'x'",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\n'
+            'handler = "tests.proxy.sample_handlers:not_async"',
+            "must be an 'async def' function",
+        ),
         ('match = { prefix = "/", methods = ["get"] }', "routes[0].match.methods[0]"),
         ('match = { prefix = "/" }\nstatus = 301', "routes[0].location: required"),
     ],
@@ -138,6 +151,9 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         "status",
         "percent",
         "handler",
+        "no-module",
+        "no-attr",
+        "not-async",
         "method",
         "redirect",
     ],

@@ -1,0 +1,21 @@
+# Migrated routes: the in-process Python handlers that replace PHP scripts one
+# route at a time, the API they are written against, and the shared resources
+# they use (one Kafka producer and the hot caches, made once per worker).
+
+from ._api import Context as Context
+from ._api import Handler as Handler
+from ._api import Message as Message
+from ._api import Outbox as Outbox
+from ._api import Request as Request
+from ._api import Response as Response
+from ._exceptions import HandlerBadRequest as HandlerBadRequest
+from ._exceptions import HandlerNotFound as HandlerNotFound
+from ._exceptions import MigratedError as MigratedError
+from ._exceptions import ProducerError as ProducerError
+from ._exceptions import ProducerStartupError as ProducerStartupError
+from ._exceptions import QueueFull as QueueFull
+from ._loader import load_handler as load_handler
+from ._runner import HandlerFailed as HandlerFailed
+from ._runner import Outcome as Outcome
+from ._runner import publish as publish
+from ._runner import run_handler as run_handler

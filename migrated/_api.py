@@ -1,0 +1,163 @@
+"""What a migrated handler sees: a request, a context, and the response it returns.
+
+A handler is ``async def handler(request: Request, ctx: Context) -> Response``,
+referenced from the config as ``package.module:function``.  It never touches
+shared resources directly: reference data comes from ``ctx.cache(name)`` (an
+immutable snapshot, swapped atomically by the refresher) and messages go into
+``ctx.outbox``, which the runner hands to the shared producer only when the
+handler returned successfully (so a fallback to legacy cannot send twice), and
+only captures when the handler ran as a shadow candidate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from ._exceptions import HandlerBadRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message for Kafka: topic, optional key, value and headers."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Outbox:
+    """Messages a handler emits during one request; sent only after it succeeds."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def emit(
+        self,
+        topic: str,
+        value: bytes | str,
+        *,
+        key: bytes | str | None = None,
+        headers: Iterable[tuple[str, bytes | str]] = (),
+    ) -> None:
+        """Queue a message for ``topic`` (str values are UTF-8 encoded)."""
+        self.messages.append(
+            Message(
+                topic=topic,
+                value=_bytes(value),
+                key=None if key is None else _bytes(key),
+                headers=tuple((k, _bytes(v)) for k, v in headers),
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The client's request as a migrated handler sees it.
+
+    Attributes:
+        method: upper-case method.
+        path: the decoded, normalised path.
+        path_params: named segments captured by the route pattern.
+        query_string: the raw query string.
+        headers: ``(name, value)`` pairs, names lower-case, in arrival order.
+        body: the whole body (bounded by ``server.max_body_size``).
+        client: the client address after trusted-proxy processing.
+        request_id: the id used in logs and passed to every backend.
+    """
+
+    method: str
+    path: str
+    path_params: Mapping[str, str]
+    query_string: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    client: tuple[str, int] | None
+    request_id: str
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """The query string parsed into lists of values per name."""
+        return parse_qs(self.query_string, keep_blank_values=True)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header ``name`` (case-insensitive)."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), default)
+
+    def json(self) -> Any:
+        """The body parsed as JSON.
+
+        Raises:
+            HandlerBadRequest: the body is not valid UTF-8 JSON (answered 400).
+        """
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HandlerBadRequest(f"body is not valid JSON: {exc}") from None
+
+
+@dataclass(slots=True)
+class Response:
+    """What a handler answers."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    @classmethod
+    def json(
+        cls,
+        data: Any,
+        status: int = 200,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        dumps: Callable[[Any], str] | None = None,
+    ) -> Response:
+        """A JSON answer; ``dumps`` lets a port reproduce a legacy encoder byte for byte."""
+        text = (dumps or _compact)(data)
+        return cls(status, [("content-type", "application/json"), *headers], text.encode())
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, *, content_type: str = "text/plain") -> Response:
+        """A text answer in UTF-8."""
+        return cls(status, [("content-type", f"{content_type}; charset=utf-8")], text.encode())
+
+
+class Snapshot(Protocol):
+    """One immutable version of a cache's data."""
+
+    @property
+    def data(self) -> Any: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+class Context(Protocol):
+    """Per-request access to the worker's shared resources."""
+
+    request_id: str
+    outbox: Outbox
+    log: Any
+
+    def cache(self, name: str) -> Any:
+        """The current data of cache ``name`` (an immutable snapshot's ``data``)."""
+        ...
+
+
+Handler = Callable[[Request, Context], Awaitable[Response]]
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

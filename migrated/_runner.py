@@ -1,0 +1,127 @@
+"""Running a handler for one request, and what happens to its outbox.
+
+Strategy: the handler runs under a timeout with a fresh context; only when it
+returns does its outbox go to the shared producer (``publish``).  A handler
+that raises or times out has its outbox dropped, so a fallback to legacy can
+never send the same event twice.  A shadow run (``capture=True``) keeps the
+outbox in the result and never publishes it.
+
+    HandlerFailed   the handler raised or timed out (the proxy falls back or answers 500)
+    HandlerBadRequest raised by the handler: answered 400 with the reason, not a failure
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import anyio
+import structlog
+
+from ._api import Handler, Message, Outbox, Request, Response
+from ._exceptions import HandlerBadRequest, MigratedError, ProducerError
+
+Delivery = Literal["acked", "queued"]
+
+
+class Publisher(Protocol):
+    """What the runner needs of the shared producer."""
+
+    async def send(self, messages: Sequence[Message], *, wait: Delivery) -> None: ...
+
+
+class CacheReader(Protocol):
+    """What the runner needs of the hot caches."""
+
+    def get(self, name: str) -> Any: ...
+
+
+class HandlerFailed(MigratedError):
+    """The handler raised or exceeded its timeout; ``cause`` says which."""
+
+    def __init__(self, handler: str, cause: BaseException | None, timed_out: bool = False) -> None:
+        self.handler = handler
+        self.cause = cause
+        self.timed_out = timed_out
+        what = "timed out" if timed_out else f"raised {cause!r}"
+        super().__init__(f"handler {handler} {what}")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """The ``Context`` a handler receives (see ``migrated._api.Context``)."""
+
+    request_id: str
+    caches: CacheReader | None
+    outbox: Outbox = field(default_factory=Outbox)
+    log: Any = None
+
+    def cache(self, name: str) -> Any:
+        """The current data of cache ``name``."""
+        if self.caches is None:
+            raise LookupError(f"no caches configured (asked for {name!r})")
+        return self.caches.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handler run produced."""
+
+    response: Response
+    messages: tuple[Message, ...]
+    seconds: float
+
+
+async def run_handler(
+    name: str,
+    handler: Handler,
+    request: Request,
+    caches: CacheReader | None,
+    *,
+    timeout: float,
+) -> Outcome:
+    """Run ``handler`` on ``request`` and return its response and outbox, unpublished.
+
+    Raises:
+        HandlerFailed: the handler raised (other than ``HandlerBadRequest``) or timed out.
+    """
+    log = structlog.get_logger("strangler.handler").bind(handler=name)
+    ctx = RequestContext(request.request_id, caches, log=log)
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(timeout):
+            response = await handler(request, ctx)
+    except HandlerBadRequest as exc:
+        response = Response.text(exc.reason + "\n", 400)
+        return Outcome(response, (), time.perf_counter() - started)
+    except TimeoutError:
+        raise HandlerFailed(name, None, timed_out=True) from None
+    except Exception as exc:
+        raise HandlerFailed(name, exc) from exc
+    return Outcome(response, tuple(ctx.outbox.messages), time.perf_counter() - started)
+
+
+async def publish(publisher: Publisher | None, outcome: Outcome, *, wait: Delivery) -> None:
+    """Hand a successful run's messages to the producer.
+
+    Raises:
+        ProducerError: no producer is configured but the handler emitted messages.
+        QueueFull: the producer's local queue is full (answer 503 + Retry-After).
+    """
+    if not outcome.messages:
+        return
+    if publisher is None:
+        raise ProducerError("the handler emitted messages but no [kafka] producer is configured")
+    await publisher.send(outcome.messages, wait=wait)
+
+
+def as_dict(caches: Mapping[str, Any]) -> CacheReader:
+    """A ``CacheReader`` over fixed data (tests, embedded defaults)."""
+
+    class _Fixed:
+        def get(self, name: str) -> Any:
+            return caches[name]
+
+    return _Fixed()

@@ -1,0 +1,111 @@
+"""The migrated and canary modes: run a Python handler, fall back to legacy when allowed.
+
+Strategy: the body is read whole (it is bounded by ``max_body_size``) so the
+handler gets bytes and, if the handler fails, the same bytes can be replayed
+to legacy.  The fallback happens only for the route's ``fallback_methods``
+(safe ones by default).  The handler's outbox is published only after it
+succeeded; a full producer queue is answered 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import structlog
+
+from legacy_adapter import LegacyRequest, UpstreamResponse, iter_bytes
+from migrated import HandlerFailed, QueueFull, Request, publish, run_handler
+
+from . import _metrics as m
+from ._canary import goes_to_new, sticky_key
+from ._routing import Canary, Migrated, Route
+
+log = structlog.get_logger("strangler.migrated")
+
+
+class Resources(Protocol):
+    """What a worker shares with its handlers."""
+
+    @property
+    def publisher(self) -> Any: ...
+
+    @property
+    def caches(self) -> Any: ...
+
+
+class Fallback(Exception):
+    """The handler failed and the route allows legacy to answer instead."""
+
+    def __init__(self, backend: str, request: LegacyRequest) -> None:
+        self.backend = backend
+        self.request = request
+        super().__init__(backend)
+
+
+def canary_picks_new(route: Route, mode: Canary, request: LegacyRequest) -> bool:
+    """Whether this request's sticky key falls in the canary share."""
+    client = request.client[0] if request.client else ""
+    key = sticky_key(mode.key, request.headers, request.query_string, client)
+    return goes_to_new(mode.percent, route.name, key)
+
+
+async def answer_migrated(
+    route: Route,
+    mode: Migrated | Canary,
+    handler: Any,
+    request: LegacyRequest,
+    params: dict[str, str],
+    resources: Resources | None,
+) -> UpstreamResponse:
+    """Run the route's handler and turn its response into an upstream response.
+
+    Raises:
+        Fallback: the handler failed and legacy should answer (body replayable).
+        HandlerFailed: the handler failed and no fallback is allowed (500).
+        QueueFull: the producer cannot take the messages (503 + Retry-After).
+    """
+    body = b"".join([chunk async for chunk in request.body])
+    caches = resources.caches if resources else None
+    try:
+        outcome = await run_handler(
+            mode.handler, handler, _handler_request(request, params, body), caches,
+            timeout=mode.timeout,
+        )
+    except HandlerFailed as exc:
+        kind = "timeout" if exc.timed_out else "error"
+        m.HANDLER_FAILURES.labels(route.name, kind).inc()
+        log.error("handler_failed", handler=mode.handler, error=str(exc), exc_info=exc.cause)
+        if mode.backend and request.method in mode.fallback_methods:
+            replay = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
+            raise Fallback(mode.backend, replay) from exc
+        raise
+    await publish(resources.publisher if resources else None, outcome, wait=mode.delivery)
+    response = outcome.response
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    return UpstreamResponse(response.status, headers, iter_bytes((response.body,)), "migrated")
+
+
+def queue_full_response(exc: QueueFull) -> UpstreamResponse:
+    """503 with Retry-After when the producer's queue is full."""
+    body = b"busy: the message queue is full, retry later\n"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(max(1, round(exc.retry_after))).encode()),
+    ]
+    return UpstreamResponse(503, headers, iter_bytes((body,)), "migrated")
+
+
+def _handler_request(request: LegacyRequest, params: dict[str, str], body: bytes) -> Request:
+    return Request(
+        method=request.method,
+        path=request.path,
+        path_params=params,
+        query_string=request.query_string.decode("latin-1"),
+        headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
+        body=body,
+        client=request.client,
+        request_id=request.request_id,
+    )
