@@ -63,6 +63,8 @@ def mark_process_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (multiprocess mode only)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _mp.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
 HANDLER_FAILURES = Counter(
     "strangler_handler_failures_total",
     "Migrated handler failures (error or timeout)",

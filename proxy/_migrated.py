@@ -69,7 +69,10 @@ async def answer_migrated(
     caches = resources.caches if resources else None
     try:
         outcome = await run_handler(
-            mode.handler, handler, _handler_request(request, params, body), caches,
+            mode.handler,
+            handler,
+            _handler_request(request, params, body),
+            caches,
             timeout=mode.timeout,
         )
     except HandlerFailed as exc:

@@ -33,9 +33,7 @@ _KEY = re.compile(r"^(client|header:[\w-]+|cookie:[\w.-]+|query:[\w.-]+)$")
 MatchKind = Literal["path", "prefix", "pattern", "regex"]
 
 
-def read_routes(
-    tables: list[Table], backends: frozenset[str], default: str
-) -> tuple[Route, ...]:
+def read_routes(tables: list[Table], backends: frozenset[str], default: str) -> tuple[Route, ...]:
     """Read every route, checking names are unique, backends exist and handlers import."""
     routes: list[Route] = []
     seen: set[str] = set()
