@@ -80,7 +80,7 @@ async def run_handler(
     request: Request,
     caches: CacheReader | None,
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - a per-route budget, enforced inside with fail_after
 ) -> Outcome:
     """Run ``handler`` on ``request`` and return its response and outbox, unpublished.
 

@@ -27,7 +27,6 @@ from migrated import QueueFull
 
 from . import _metrics as m
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
-from ._request import build_request, request_id_of
 from ._migrated import (
     Fallback,
     Resources,
@@ -35,6 +34,7 @@ from ._migrated import (
     canary_picks_new,
     queue_full_response,
 )
+from ._request import build_request, request_id_of
 from ._routing import Canary, FixedStatus, Legacy, Migrated, Route
 from ._state import State
 

@@ -132,7 +132,8 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
             "routes[0].handler: 'tests.proxy.nope:f': cannot import tests.proxy.nope",
         ),
         (
-            'match = { prefix = "/" }\nmode = "migrated"\nhandler = "tests.proxy.sample_handlers:x"',
+            'match = { prefix = "/" }\nmode = "migrated"\n'
+            'handler = "tests.proxy.sample_handlers:x"',
             "has no 'x'",
         ),
         (
