@@ -71,15 +71,20 @@ class AdminApp:
         return sum(1 for p in self.sup.workers if p is not None and p.poll() is None)
 
     async def _ready(self) -> tuple[int, str, bytes]:
-        """Ready when a worker runs and every legacy backend in use answers."""
+        """Ready when every worker reported ready, no cache is stale, and legacy answers."""
         config = self.sup.config
         used = {getattr(r.mode, "backend", None) for r in config.routes.routes} - {None}
         results: dict[str, str] = {}
         for settings in config.backends:
             if settings.name in used:
                 results[settings.name] = await _ping(settings)
-        ok = self._live_workers() > 0 and all(v == "ok" for v in results.values())
-        return _json(200 if ok else 503, {"ready": ok, "backends": results})
+        workers = [self.sup.worker_status(i) for i in range(len(self.sup.workers))]
+        problems = [f"worker {i} not ready" for i, w in enumerate(workers) if w is None]
+        problems += [p for w in workers if w for p in w.get("problems", [])]
+        problems += [f"backend {n}: {r}" for n, r in results.items() if r != "ok"]
+        body = {"ready": not problems, "backends": results, "problems": problems}
+        body["workers"] = [w for w in workers if w]
+        return _json(503 if problems else 200, body)
 
 
 def route_table(sup: Supervisor) -> list[dict[str, Any]]:

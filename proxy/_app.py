@@ -74,17 +74,27 @@ class ProxyApp:
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()
         async with anyio.create_task_group() as tg:
-            await self.state.start(tg)
-            await self.background(tg)
+            try:
+                await self.state.start(tg)
+                await self.background(tg)
+            except Exception as exc:  # the server exits; the supervisor reports it
+                log.error("startup_failed", error=str(exc))
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                tg.cancel_scope.cancel()
+                return
             await send({"type": "lifespan.startup.complete"})
             await receive()
             tg.cancel_scope.cancel()
         await self.state.aclose()
+        await self.aclose_resources()
         # Nothing may await after this: some servers cancel the lifespan task right away.
         await send({"type": "lifespan.shutdown.complete"})
 
     async def background(self, tg: anyio.abc.TaskGroup) -> None:
         """Start tasks that live as long as the app (none here; workers add upkeep)."""
+
+    async def aclose_resources(self) -> None:
+        """Close what ``background`` opened (nothing here)."""
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state

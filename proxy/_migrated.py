@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+import anyio.abc
 import structlog
 
 from legacy_adapter import LegacyRequest, UpstreamResponse, iter_bytes
@@ -25,13 +26,21 @@ log = structlog.get_logger("strangler.migrated")
 
 
 class Resources(Protocol):
-    """What a worker shares with its handlers."""
+    """What a worker shares with its handlers (``migrated.Resources``)."""
 
     @property
     def publisher(self) -> Any: ...
 
     @property
     def caches(self) -> Any: ...
+
+    async def start(self) -> None: ...
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class Fallback(Exception):

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import structlog
@@ -28,6 +29,7 @@ from ._admin import AdminApp
 from ._config import Config, load_config
 from ._exceptions import ConfigError, StartupError
 from ._logging import configure_logging
+from ._status import RUN_DIR_ENV, clear_status, read_status
 
 log = structlog.get_logger("strangler.supervisor")
 
@@ -40,7 +42,9 @@ class Supervisor:
     config: Config
     sockets: list[socket.socket] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+    run_dir: str = ""
     stopping: bool = False
+    failure: str = ""
 
     def bind(self) -> None:
         """Bind every listen address; raises ``StartupError`` naming the one that failed."""
@@ -72,15 +76,38 @@ class Supervisor:
         log.info("reloaded", config=self.config_path)
         return True, "reloaded"
 
+    def worker_status(self, index: int) -> dict[str, Any] | None:
+        """Worker ``index``'s last fresh status (``None``: not ready or gone)."""
+        proc = self.workers[index] if index < len(self.workers) else None
+        if proc is None or proc.poll() is not None:
+            return None
+        return read_status(self.run_dir, index)
+
+    async def wait_started(self) -> bool:
+        """Wait until every worker reported ready; ``False`` if one exited first."""
+        while True:
+            for i, proc in enumerate(self.workers):
+                if proc is not None and proc.poll() is not None:
+                    self.failure = f"worker {i} failed to start (exit status {proc.returncode})"
+                    return False
+            if all(read_status(self.run_dir, i) for i in range(len(self.workers))):
+                return True
+            await anyio.sleep(0.05)
+
     async def watch_workers(self) -> None:
-        """Restart workers that exit unexpectedly (with a short pause against crash loops)."""
+        """Restart workers that exit unexpectedly, backing off when they keep failing."""
+        backoff = 0.5
         while not self.stopping:
             for i, proc in enumerate(self.workers):
                 if proc is not None and proc.poll() is not None and not self.stopping:
                     log.error("worker_died", index=i, pid=proc.pid, code=proc.returncode)
                     m.mark_process_dead(proc.pid)
-                    await anyio.sleep(0.5)
+                    clear_status(self.run_dir, i)
+                    await anyio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
                     self.workers[i] = self.spawn(i)
+            if all(self.worker_status(i) for i in range(len(self.workers))):
+                backoff = 0.5
             await anyio.sleep(0.2)
 
     async def stop(self) -> None:
@@ -130,7 +157,9 @@ def serve(config_path: str) -> int:
     configure_logging(config.log.level, config.log.format)
     metrics_dir = tempfile.TemporaryDirectory(prefix="strangler-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
-    sup = Supervisor(os.path.abspath(config_path), config)
+    run_dir = tempfile.TemporaryDirectory(prefix="strangler-run-")
+    os.environ[RUN_DIR_ENV] = run_dir.name
+    sup = Supervisor(os.path.abspath(config_path), config, run_dir=run_dir.name)
     admin_sock = bind_socket(config.admin.listen)
     sup.bind()
     try:
@@ -139,6 +168,9 @@ def serve(config_path: str) -> int:
         for sock in [*sup.sockets, admin_sock]:
             sock.close()
         metrics_dir.cleanup()
+        run_dir.cleanup()
+    if sup.failure:
+        raise StartupError(f"{sup.failure}; its error is logged above")
     return 0
 
 
@@ -146,6 +178,8 @@ async def _main(sup: Supervisor, admin_sock: socket.socket) -> None:
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.trio import serve as trio_serve
 
+    for i in range(sup.config.server.workers):
+        clear_status(sup.run_dir, i)
     sup.workers = [sup.spawn(i) for i in range(sup.config.server.workers)]
     log.info(
         "started",
@@ -161,9 +195,14 @@ async def _main(sup: Supervisor, admin_sock: socket.socket) -> None:
     hc.errorlog = None
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(sup.watch_workers)
         tg.start_soon(_signals, sup, stop)
         tg.start_soon(lambda: trio_serve(AdminApp(sup), hc, shutdown_trigger=stop.wait))
+        if not await sup.wait_started():
+            log.error("startup_failed", error=sup.failure)
+            stop.set()
+        else:
+            log.info("ready", workers=len(sup.workers))
+            tg.start_soon(sup.watch_workers)
         await stop.wait()
         await sup.stop()
         tg.cancel_scope.cancel()

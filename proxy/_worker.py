@@ -25,22 +25,40 @@ from ._app import ProxyApp
 from ._config import Config, load_config
 from ._exceptions import ConfigError
 from ._logging import configure_logging
+from ._resources import make_resources
 from ._state import State, export_pool_gauges
+from ._status import report_status
 
 log = structlog.get_logger("strangler.worker")
 
 
 class WorkerApp(ProxyApp):
-    """The proxy app plus this worker's upkeep tasks (reload on SIGHUP, pool gauges)."""
+    """The proxy app plus this worker's upkeep: resources, reload on SIGHUP, status, gauges."""
 
-    def __init__(self, config_path: str, config: Config) -> None:
-        super().__init__(State(config))
+    def __init__(
+        self, config_path: str, config: Config, index: int, resources: Any | None = None
+    ) -> None:
+        super().__init__(State(config), resources)
         self.config_path = config_path
+        self.index = index
 
     async def background(self, tg: anyio.abc.TaskGroup) -> None:
-        """Export pool gauges and reload on SIGHUP for the app's lifetime."""
+        """Start the shared resources, then the upkeep tasks; raises if resources fail."""
+        if self.resources is not None:
+            await self.resources.start()
+            await tg.start(self.resources.run)
         tg.start_soon(export_pool_gauges, lambda: self.state)
         await tg.start(self._reload_on_sighup)
+        tg.start_soon(report_status, self.index, self._status)
+
+    async def aclose_resources(self) -> None:
+        """Flush and close the shared resources (messages still queued go to the spool)."""
+        if self.resources is not None:
+            await self.resources.aclose()
+
+    def _status(self) -> dict[str, Any]:
+        extra = self.resources.status() if self.resources is not None else {}
+        return {"ready": True, "index": self.index, **extra}
 
     async def _reload_on_sighup(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(signal.SIGHUP) as signals:
@@ -64,7 +82,7 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     config = load_config(config_path)
     configure_logging(config.log.level, config.log.format)
     structlog.contextvars.bind_contextvars(worker=index)
-    app = WorkerApp(config_path, config)
+    app = WorkerApp(config_path, config, index, make_resources(config))
     runtime = config.server.runtime
     log.info("worker_started", runtime=runtime, sockets=len(fds))
     if runtime == "uvicorn":
