@@ -32,12 +32,13 @@ from ._pool import ConnectionPool, Lease
 from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, resolve
 from ._settings import FastCGISettings
 from ._static import serve_static
-from ._transport import map_socket_errors
-from ._types import LegacyRequest, UpstreamResponse
+from ._transport import connect, map_socket_errors
+from ._types import LegacyRequest, UpstreamResponse, iter_bytes
 
 log = structlog.get_logger("strangler.fastcgi")
 _READ = 65536
 _SPOOL_IN_MEMORY = 1024 * 1024
+_INLINE_BODY = 64 * 1024  # bodies up to this size go out with the params in one write
 # nginx's fastcgi_hide_header defaults: X-Accel-* steer nginx itself, never the client.
 _HIDDEN_HEADERS = frozenset(
     {
@@ -88,16 +89,42 @@ class FastCGIBackend:
     async def send(self, request: LegacyRequest) -> AsyncIterator[UpstreamResponse]:
         """Answer ``request`` from a static file or a PHP script (see module docstring)."""
         target = resolve(request.path, self.scripts)
-        head = request.method == "HEAD"
-        if isinstance(target, ServeFile):
-            yield await serve_static(target.filename, request)
-        elif isinstance(target, Redirect):
-            yield directory_redirect(request, target.location_path)
-        elif isinstance(target, NotFound):
-            yield error_page(target.status, head=head)
-        else:
-            async with self._run(request, target) as response:
+        if not isinstance(target, RunScript):
+            yield await self._answer_without_php(target, request)
+            return
+        body, length = await _sized_body(request)
+        inline = b""
+        if length is not None and length <= _INLINE_BODY:
+            inline = b"".join([chunk async for chunk in body])
+        streamed = len(inline) != (length or 0)
+        params = build_params(
+            request,
+            target,
+            document_root=self.settings.document_root,
+            https=request.scheme == "https",
+            remote=request.client,
+            extra=self._extra,
+            content_length=length,
+        )
+        async with self.pool.lease() as lease:
+            conn = await self._start(lease, params, inline, streamed=streamed)
+            exchange = _Exchange(self, lease, conn)
+            if streamed:
+                await exchange.send_body(body)
+            response = await exchange.read_head(head_only=request.method == "HEAD")
+            if not response.extra.get("complete"):
                 yield response
+                return
+        yield response  # whole answer buffered: the connection is already back in the pool
+
+    async def _answer_without_php(
+        self, target: ServeFile | Redirect | NotFound, request: LegacyRequest
+    ) -> UpstreamResponse:
+        if isinstance(target, ServeFile):
+            return await serve_static(target.filename, request)
+        if isinstance(target, Redirect):
+            return directory_redirect(request, target.location_path)
+        return error_page(target.status, head=request.method == "HEAD")
 
     async def ping(self) -> None:
         """Open and close a connection to PHP-FPM (readiness)."""
@@ -108,60 +135,47 @@ class FastCGIBackend:
         """Close idle pooled connections."""
         await self.pool.aclose()
 
-    @asynccontextmanager
-    async def _run(
-        self, request: LegacyRequest, script: RunScript
-    ) -> AsyncIterator[UpstreamResponse]:
-        body, length = await _sized_body(request)
-        params = build_params(
-            request,
-            script,
-            document_root=self.settings.document_root,
-            https=request.scheme == "https",
-            remote=request.client,
-            extra=self._extra,
-            content_length=length,
-        )
-        async with self.pool.lease() as lease:
+    async def _start(
+        self,
+        lease: Lease,
+        params: list[tuple[bytes, bytes]],
+        inline: bytes,
+        *,
+        streamed: bool,
+    ) -> proto.ClientConnection:
+        """Send the params (and a small body) in one write; retry once on a dead kept connection.
+
+        Nothing of the body has been consumed when this fails, so the retry is safe.
+        """
+        for attempt in (1, 2):
             conn = proto.ClientConnection()
+            data = conn.start_request(params, keep_conn=True)
+            if not streamed:
+                data += conn.send_stdin(inline) + conn.end_stdin()
             try:
-                await self._send_head(lease, conn, params)
+                with map_socket_errors(self.name, "send request"):
+                    await lease.stream.send(data)
+                return conn
             except UpstreamUnavailable:
-                if not lease.reused:
+                if attempt == 2 or not lease.reused:
                     raise
-                lease = await self._fresh(lease)
-                conn = proto.ClientConnection()
-                await self._send_head(lease, conn, params)
-            exchange = _Exchange(self, lease, conn, request.request_id)
-            await exchange.send_body(body)
-            yield await exchange.read_head()
+                await self._fresh(lease)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fresh(self, lease: Lease) -> Lease:
+    async def _fresh(self, lease: Lease) -> None:
         """Replace a dead reused connection by a new one in the same pool slot."""
-        from ._transport import connect
-
         await lease.stream.aclose()
         lease.stream = await connect(self.name, self.pool.address, self.pool.connect_timeout)
         lease.reused = False
-        return lease
-
-    async def _send_head(
-        self, lease: Lease, conn: proto.ClientConnection, params: list[tuple[bytes, bytes]]
-    ) -> None:
-        with map_socket_errors(self.name, "send request"):
-            await lease.stream.send(conn.start_request(params, keep_conn=True))
 
 
 class _Exchange:
     """One request/response on a leased connection."""
 
-    def __init__(
-        self, backend: FastCGIBackend, lease: Lease, conn: proto.ClientConnection, rid: str
-    ) -> None:
+    def __init__(self, backend: FastCGIBackend, lease: Lease, conn: proto.ClientConnection) -> None:
         self.backend = backend
         self.lease = lease
         self.conn = conn
-        self.request_id = rid
         self.read_timeout = backend.settings.pool.read_timeout
 
     async def send_body(self, body: AsyncIterator[bytes]) -> None:
@@ -171,31 +185,63 @@ class _Exchange:
                     await self.lease.stream.send(self.conn.send_stdin(chunk))
             await self.lease.stream.send(self.conn.end_stdin())
 
-    async def read_head(self) -> UpstreamResponse:
+    async def read_head(self, *, head_only: bool) -> UpstreamResponse:
+        """Read up to the response head; if the whole answer is already here, take it all.
+
+        PHP usually sends head, body and END_REQUEST in one burst.  Taking what
+        is buffered lets the proxy answer with a Content-Length instead of
+        chunks, and give the connection back before the client has read a byte.
+        """
         event = await self._next()
         while not isinstance(event, proto.ResponseHead):
             if isinstance(event, proto.EndRequest):
                 raise UpstreamProtocolError(self.backend.name, "request ended without a response")
             event = await self._next()
         headers = [(k, v) for k, v in event.headers if k not in _HIDDEN_HEADERS]
-        return UpstreamResponse(event.status, headers, self._body(), self.backend.name)
+        chunks, ended = self._buffered()
+        if not ended:
+            body = self._body(chunks)
+            return UpstreamResponse(event.status, headers, body, self.backend.name)
+        data = b"".join(chunks)
+        sized = any(k == b"content-length" for k, _ in headers)
+        if not head_only and not sized and _may_have_body(event.status):
+            headers.append((b"content-length", str(len(data)).encode()))
+        response = UpstreamResponse(event.status, headers, iter_bytes((data,)), self.backend.name)
+        response.extra["complete"] = True
+        return response
 
-    async def _body(self) -> AsyncIterator[bytes]:
+    def _buffered(self) -> tuple[list[bytes], bool]:
+        """Body chunks already received, and whether END_REQUEST came with them."""
+        chunks: list[bytes] = []
+        while (event := self._event()) is not None:
+            if isinstance(event, proto.ResponseBody):
+                chunks.append(event.data)
+            elif isinstance(event, proto.EndRequest):
+                self._finish(event)
+                return chunks, True
+        return chunks, False
+
+    async def _body(self, first: list[bytes]) -> AsyncIterator[bytes]:
+        for chunk in first:
+            yield chunk
         while True:
             event = await self._next()
             if isinstance(event, proto.ResponseBody):
                 yield event.data
             elif isinstance(event, proto.EndRequest):
-                if event.protocol_status != proto.REQUEST_COMPLETE:
-                    raise UpstreamProtocolError(
-                        self.backend.name, f"END_REQUEST protocol status {event.protocol_status}"
-                    )
-                if self.conn.can_reuse:
-                    self.lease.keep()
+                self._finish(event)
                 return
 
-    async def _next(self) -> _Event:
-        """The next response event, reading from the socket when the codec needs bytes."""
+    def _finish(self, event: proto.EndRequest) -> None:
+        if event.protocol_status != proto.REQUEST_COMPLETE:
+            raise UpstreamProtocolError(
+                self.backend.name, f"END_REQUEST protocol status {event.protocol_status}"
+            )
+        if self.conn.can_reuse:
+            self.lease.keep()
+
+    def _event(self) -> _Event | None:
+        """The next event the codec can give without I/O (stderr is logged, not returned)."""
         while True:
             try:
                 event = self.conn.next_event()
@@ -203,15 +249,27 @@ class _Exchange:
                 raise UpstreamUnavailable(self.backend.name, "closed mid-response") from None
             except proto.ProtocolError as exc:
                 raise UpstreamProtocolError(self.backend.name, str(exc)) from None
-            if isinstance(event, proto.Stderr):
-                _log_stderr(self.backend.name, event.data)
-                continue
-            if event is not None:
+            if not isinstance(event, proto.Stderr):
                 return event
-            with map_socket_errors(self.backend.name, "read response"):
+            _log_stderr(self.backend.name, event.data)
+
+    async def _next(self) -> _Event:
+        """The next response event, reading from the socket when the codec needs bytes."""
+        while (event := self._event()) is None:
+            try:
                 with anyio.fail_after(self.read_timeout):
                     data = await self.lease.stream.receive(_READ)
+            except anyio.EndOfStream:
+                data = b""  # the codec decides whether EOF here is an error
+            except (TimeoutError, OSError, anyio.BrokenResourceError) as exc:
+                with map_socket_errors(self.backend.name, "read response"):
+                    raise exc
             self.conn.receive_data(data)
+        return event
+
+
+def _may_have_body(status: int) -> bool:
+    return status >= 200 and status not in (204, 304)
 
 
 async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int | None]:

@@ -87,6 +87,10 @@ def encode_record(type: int, request_id: int, content: bytes) -> bytes:
     """
     if not 0 <= type <= 0xFF or not 0 <= request_id <= 0xFFFF:
         raise ValueError(f"record type {type} / request id {request_id} out of range")
+    if len(content) <= MAX_CONTENT:  # the common case, kept to one concatenation
+        padding = -len(content) % 8
+        header = _HEADER.pack(FCGI_VERSION_1, type, request_id, len(content), padding)
+        return header + content + _PADDING[padding]
     view = memoryview(content)
     chunks = [view[i : i + MAX_CONTENT] for i in range(0, len(view), MAX_CONTENT)] or [view]
     out = bytearray()
@@ -103,6 +107,10 @@ def _encode_stream(type: int, request_id: int, data: bytes) -> bytes:
     return encode_record(type, request_id, data) if data else b""
 
 
+_PADDING = [bytes(n) for n in range(8)]
+_SHORT_LENGTHS = [bytes((n,)) for n in range(0x80)]
+
+
 def _encode_length(length: int) -> bytes:
     if length < 0x80:
         return bytes([length])
@@ -113,11 +121,15 @@ def _encode_length(length: int) -> bytes:
 
 def encode_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     """Encode FastCGI name-value pairs (lengths take 1 byte below 128, else 4)."""
-    out = bytearray()
+    parts: list[bytes] = []
+    short = _SHORT_LENGTHS
     for name, value in pairs:
-        out += _encode_length(len(name)) + _encode_length(len(value))
-        out += name + value
-    return bytes(out)
+        n, v = len(name), len(value)
+        parts.append(short[n] if n < 0x80 else _encode_length(n))
+        parts.append(short[v] if v < 0x80 else _encode_length(v))
+        parts.append(name)
+        parts.append(value)
+    return b"".join(parts)
 
 
 def _decode_length(data: bytes, pos: int) -> tuple[int, int]:

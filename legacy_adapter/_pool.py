@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
@@ -86,28 +84,38 @@ class ConnectionPool:
         """Connections open and waiting for reuse."""
         return len(self._idle)
 
-    @asynccontextmanager
-    async def lease(self) -> AsyncIterator[Lease]:
-        """Lend a connection; it is closed on exit unless ``Lease.keep()`` was called.
+    def lease(self) -> _Leasing:
+        """Lend a connection (``async with pool.lease() as lease``).
+
+        It is closed on exit unless ``Lease.keep()`` was called.
 
         Raises:
             PoolExhausted: no slot freed up within ``acquire_timeout``.
             UpstreamUnavailable, UpstreamTimeout: a new connection could not be made.
         """
-        with anyio.move_on_after(self.acquire_timeout) as scope:
-            await self._slots.acquire()
-        if scope.cancelled_caught:
-            raise PoolExhausted(self.backend, f"all {self.size} connections busy")
-        lease: Lease | None = None
+        return _Leasing(self)
+
+    async def acquire(self) -> Lease:
+        """Take a slot and a connection; pair with ``release``.  Prefer ``lease()``."""
         try:
-            lease = await self._checkout()
-            yield lease
+            self._slots.acquire_nowait()  # the common case: no cancel scope, no wait
+        except anyio.WouldBlock:
+            with anyio.move_on_after(self.acquire_timeout) as scope:
+                await self._slots.acquire()
+            if scope.cancelled_caught:
+                raise PoolExhausted(self.backend, f"all {self.size} connections busy") from None
+        try:
+            return await self._checkout()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, lease: Lease) -> None:
+        """Give back a slot, keeping the connection only if the lease said so."""
+        try:
+            await self._checkin(lease)
         finally:
-            try:
-                if lease is not None:
-                    await self._checkin(lease)
-            finally:
-                self._slots.release()
+            self._slots.release()
 
     async def maintain(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Close idle connections past ``idle_timeout``; runs until cancelled."""
@@ -158,6 +166,24 @@ def _looks_alive(stream: _Stream) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)
+
+
+class _Leasing:
+    """``async with pool.lease()``: a class, not a generator, as it runs per request."""
+
+    __slots__ = ("_lease", "_pool")
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._lease: Lease | None = None
+
+    async def __aenter__(self) -> Lease:
+        self._lease = await self._pool.acquire()
+        return self._lease
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._lease is not None
+        await self._pool.release(self._lease)
 
 
 async def _close(stream: _Stream) -> None:

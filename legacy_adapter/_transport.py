@@ -13,7 +13,9 @@ from contextlib import contextmanager
 
 import anyio
 import anyio.abc
+import sniffio
 
+from ._asyncio_stream import connect_asyncio
 from ._exceptions import UpstreamTimeout, UpstreamUnavailable
 
 _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
@@ -28,6 +30,8 @@ async def connect(backend: str, address: str, timeout: float) -> _Stream:  # noq
     """
     with map_socket_errors(backend, f"connect to {address}"):
         with anyio.fail_after(timeout):
+            if sniffio.current_async_library() == "asyncio":
+                return await connect_asyncio(address)  # type: ignore[return-value]
             if address.startswith("unix:"):
                 return await anyio.connect_unix(address[5:])
             host, _, port = address.rpartition(":")

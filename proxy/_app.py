@@ -104,8 +104,11 @@ class ProxyApp:
         exchange = _Exchange(send, rid, scope["method"] == "HEAD")
         route: Route | None = None
         try:
-            with structlog.contextvars.bound_contextvars(request_id=rid):
-                route = await self._handle(state, scope, receive, exchange)
+            # Each request runs in its own task (both servers spawn one), so its
+            # context is its own: binding without unbinding cannot leak.
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=rid)
+            route = await self._handle(state, scope, receive, exchange)
         finally:
             state.leave()
             self._account(scope, route, exchange, started)
@@ -201,8 +204,7 @@ class ProxyApp:
     ) -> None:
         elapsed = time.perf_counter() - started
         route_name, mode = (route.name, route.mode.name) if route else ("-", "-")
-        m.REQUESTS.labels(route_name, mode, m.status_class(exchange.status)).inc()
-        m.DURATION.labels(route_name, mode).observe(elapsed)
+        m.observe_request(route_name, mode, exchange.status, elapsed)
         if self.state.config.log.access_log:
             access.info(
                 "request",
@@ -251,6 +253,12 @@ class _Exchange:
             {"type": "http.response.start", "status": response.status, "headers": headers}
         )
         self.started = True
+        if response.extra.get("complete"):
+            # The whole body is here: one final message saves the server a write.
+            body = b"" if self.head else b"".join([c async for c in response.body])
+            self.sent_bytes = len(body)
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+            return
         async for chunk in response.body:
             if chunk and not self.head:
                 self.sent_bytes += len(chunk)

@@ -8,6 +8,7 @@ and the admin listener aggregates them (prometheus-client's multiprocess mode).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess as _mp
@@ -43,6 +44,20 @@ POOL_IDLE = Gauge(
     multiprocess_mode="livesum",
 )
 RELOADS = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
+
+
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
+    """Count one answered request; the labelled children are looked up once and kept."""
+    key = (route, mode, status // 100)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = REQUESTS.labels(route, mode, status_class(status)), DURATION.labels(route, mode)
+        _CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def status_class(status: int) -> str:

@@ -141,6 +141,7 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
         http="httptools",
         lifespan="on",
         server_header=False,
+        proxy_headers=False,  # trusted proxies are the proxy's own setting, not uvicorn's
         access_log=False,
         log_config=None,
         timeout_keep_alive=int(config.server.keep_alive_timeout),

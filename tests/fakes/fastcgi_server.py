@@ -9,6 +9,7 @@ every failure a real PHP-FPM can show without needing one:
     hang               read the request, never answer
     overloaded         END_REQUEST with protocol status OVERLOADED
     stderr             write a line to FCGI_STDERR, then answer as ``ok``
+    slow_body          send the head and half the body, pause 0.2 s, send the rest
 
 Usage::
 
@@ -37,7 +38,9 @@ from legacy_adapter._fastcgi_proto import (
     StdinEnd,
 )
 
-Behaviour = Literal["ok", "garbage", "die_mid_response", "hang", "overloaded", "stderr"]
+Behaviour = Literal[
+    "ok", "garbage", "die_mid_response", "hang", "overloaded", "stderr", "slow_body"
+]
 
 
 @dataclass
@@ -83,6 +86,11 @@ async def _answer(
     if behaviour == "ok":
         head = b"Status: 200 OK\r\nContent-Type: application/json\r\n\r\n"
         await stream.send(conn.send_response(rid, head + _ok_body(request)))
+        return request.keep_conn
+    if behaviour == "slow_body":
+        await stream.send(conn.stdout(rid, b"Content-Type: text/plain\r\n\r\nfirst half, "))
+        await anyio.sleep(0.2)
+        await stream.send(conn.send_response(rid, b"second half"))
         return request.keep_conn
     if behaviour == "garbage":
         await stream.send(b"\xff" + os.urandom(63))  # 0xff can never be a version byte

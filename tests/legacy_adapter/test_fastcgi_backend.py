@@ -77,9 +77,32 @@ async def test_ok_and_connection_reused(tmp_path: Path) -> None:
         await backend.aclose()
 
 
+async def test_complete_response_frees_connection_early(tmp_path: Path) -> None:
+    """An answer that arrived whole gets a Content-Length and frees its connection at once."""
+    async with fake_fastcgi_server("ok") as (_, port):
+        backend = _backend(tmp_path, port)
+        async with backend.send(_request(b"abc")) as response:
+            assert backend.pool.idle == 1  # back in the pool before the body is read
+            body = await _read(response.body)
+        assert (b"content-length", str(len(body)).encode()) in response.headers
+        await backend.aclose()
+
+
+async def test_streamed_response_is_relayed_in_parts(tmp_path: Path) -> None:
+    """An answer PHP sends in parts streams through without a made-up Content-Length."""
+    async with fake_fastcgi_server("slow_body") as (_, port):
+        backend = _backend(tmp_path, port)
+        async with backend.send(_request()) as response:
+            chunks = [chunk async for chunk in response.body]
+        assert chunks == [b"first half, ", b"second half"]
+        assert not any(k == b"content-length" for k, _ in response.headers)
+        assert backend.pool.idle == 1
+        await backend.aclose()
+
+
 async def test_partly_read_response_closes_connection(tmp_path: Path) -> None:
     """A response the client abandoned is never reused for another request."""
-    async with fake_fastcgi_server("ok") as (_, port):
+    async with fake_fastcgi_server("slow_body") as (_, port):
         backend = _backend(tmp_path, port)
         async with backend.send(_request()) as response:
             assert response.status == 200

@@ -1,0 +1,126 @@
+"""A byte stream straight on asyncio's protocol API, for backend connections.
+
+Why it exists: anyio's asyncio socket stream checkpoints (yields to the event
+loop) on every send and receive, and waits on an ``asyncio.Event`` per read.
+On a pass-through proxy that is several loop iterations per request, measured
+as a large share of the worker's CPU (see the README's benchmark section).  On
+asyncio (and uvloop) the pool therefore uses this stream: ``send`` writes to
+the transport and only waits when the kernel buffer is full; ``receive`` waits
+on one future only when nothing is buffered.  Cancellation and timeouts still
+come from anyio's cancel scopes, which cancel the awaiting task.  On trio the
+pool keeps anyio's streams.
+
+It raises the same exceptions as anyio streams (``EndOfStream``,
+``BrokenResourceError``), so callers translate errors in one place either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import anyio
+import anyio.abc
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.error: BaseException | None = None
+        self.readable: asyncio.Future[None] | None = None
+        self.writable: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        _wake(self.readable)
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        _wake(self.readable)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.error = exc
+        _wake(self.readable)
+        _wake(self.writable)
+
+    def pause_writing(self) -> None:
+        self.writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        _wake(self.writable)
+        self.writable = None
+
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+class AsyncioStream:
+    """The subset of anyio's ``ByteStream`` the pool uses, on an asyncio transport."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def send(self, data: bytes) -> None:
+        """Write ``data``; wait only while the transport is paused (buffer full)."""
+        protocol = self._protocol
+        if protocol.closed:
+            raise anyio.BrokenResourceError from protocol.error
+        self._transport.write(data)
+        if protocol.writable is not None:
+            await protocol.writable
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Return buffered bytes, waiting for some if none are buffered.
+
+        Raises:
+            anyio.EndOfStream: the peer closed and everything was read.
+        """
+        protocol = self._protocol
+        while not protocol.buffer:
+            if protocol.closed:
+                if protocol.error is not None:
+                    raise anyio.BrokenResourceError from protocol.error
+                raise anyio.EndOfStream
+            protocol.readable = asyncio.get_running_loop().create_future()
+            try:
+                await protocol.readable
+            finally:
+                protocol.readable = None
+        data = bytes(protocol.buffer[:max_bytes])
+        del protocol.buffer[:max_bytes]
+        return data
+
+    async def aclose(self) -> None:
+        """Close the transport (never waits)."""
+        self._transport.close()
+
+    def extra(self, attribute: Any, default: Any = None) -> Any:
+        """``SocketAttribute.raw_socket`` for the pool's liveness check."""
+        if attribute is anyio.abc.SocketAttribute.raw_socket:
+            return self._transport.get_extra_info("socket")
+        return default
+
+
+async def connect_asyncio(address: str) -> AsyncioStream:
+    """Connect to ``host:port`` or ``unix:/path`` with the running asyncio loop."""
+    loop = asyncio.get_running_loop()
+    if address.startswith("unix:"):
+        transport, protocol = await loop.create_unix_connection(_Protocol, address[5:])
+    else:
+        host, _, port = address.rpartition(":")
+        transport, protocol = await loop.create_connection(_Protocol, host.strip("[]"), int(port))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return AsyncioStream(transport, protocol)  # uvloop's transports are not subclasses
