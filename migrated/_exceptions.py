@@ -4,7 +4,12 @@ MigratedError
 ├── HandlerBadRequest       the handler refuses the input            -> 400 with reason
 ├── HandlerNotFound         a config names a handler that cannot be imported (config error)
 ├── ProducerError           the shared Kafka producer
+│   ├── ProducerConfigError   bad producer settings (also a ValueError; at config load)
 │   ├── ProducerStartupError  brokers unreachable / credentials refused at startup
+│   │   ├── BrokerUnreachable     no broker answered within the startup timeout
+│   │   ├── AuthenticationFailed  the broker refused the credentials
+│   │   └── TLSHandshakeFailed    TLS could not be established (CA, certificate)
+│   ├── ProducerClosed        send() while the producer is not running
 │   └── QueueFull             the local queue is full                  -> 503 + Retry-After
 └── CacheError              a hot cache could not load (startup / readiness)
     ├── CacheStartError       neither the source nor the disk copy loaded at start
@@ -82,3 +87,46 @@ class CacheSourceDenied(CacheSourceError):
 
 class CacheFormatError(CacheSourceError):
     """The fetched bytes do not parse in the cache's format."""
+
+
+class ProducerConfigError(ProducerError, ValueError):
+    """A producer setting is missing or invalid; ``key`` is its path in the config."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}")
+
+
+class BrokerUnreachable(ProducerStartupError):
+    """No broker of ``bootstrap_servers`` answered a metadata request in time."""
+
+    def __init__(self, bootstrap_servers: str, timeout: float, detail: str = "") -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.timeout = timeout
+        self.detail = detail
+        message = f"no broker reachable at {bootstrap_servers} within {timeout:g}s"
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class AuthenticationFailed(ProducerStartupError):
+    """The broker refused the producer's credentials; ``reason`` is librdkafka's."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"authentication failed: {reason}")
+
+
+class TLSHandshakeFailed(ProducerStartupError):
+    """TLS to the broker failed (unknown CA, bad certificate); ``reason`` is librdkafka's."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"TLS handshake failed: {reason}")
+
+
+class ProducerClosed(ProducerError):
+    """``send`` was called on a producer that is not running (before start / after aclose)."""
+
+    def __init__(self) -> None:
+        super().__init__("the Kafka producer is not running")

@@ -49,10 +49,10 @@ class WrkResult:
 
 
 def wrk_command(
-    url: str, *, threads: int, connections: int, duration: float, script: Path | None
+    url: str, *, threads: int, connections: int, duration: int, script: Path | None
 ) -> list[str]:
     """The wrk command line for one run."""
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency"]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if script is not None:
         command += ["-s", str(script)]
     return [*command, url]

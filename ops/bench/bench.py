@@ -77,8 +77,8 @@ class Plan:
     runtimes: tuple[str, ...]
     loads: tuple[Load, ...]
     rounds: int
-    duration: float
-    warmup: float
+    duration: int  # seconds (wrk takes whole seconds)
+    warmup: int
     threads: int
     connections: int
     workers: int
@@ -87,11 +87,13 @@ class Plan:
     pool_size: int  # FastCGI connections per strangler worker
     unix_socket: bool
     target_ratio: float | None
+    with_nginx: bool = True  # False when profiling one runtime
 
     @property
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
-        return self.rounds * len(self.loads) * (1 + len(self.runtimes))
+        targets = len(self.runtimes) + (1 if self.with_nginx else 0)
+        return self.rounds * len(self.loads) * targets
 
 
 class Progress:
@@ -111,7 +113,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line (see ``--help``)."""
     p = argparse.ArgumentParser(prog="ops/bench/run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="3 s runs, 1 round, short warm-up")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
+    p.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections (64)")
     p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--rounds", type=int, default=2, help="rounds over all targets (2)")
@@ -125,7 +127,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", metavar="RUNTIME", help="cProfile the workers of RUNTIME")
     args = p.parse_args(argv)
     if args.quick:
-        args.duration, args.rounds = 3.0, 1
+        args.duration, args.rounds = 3, 1
     return args
 
 
@@ -146,7 +148,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         loads=(VALIDATE,) if args.no_static or args.profile else (VALIDATE, STATIC),
         rounds=1 if args.profile else args.rounds,
         duration=args.duration,
-        warmup=min(2.0, max(1.0, args.duration / 5)),
+        warmup=min(2, max(1, args.duration // 5)),
         threads=args.threads,
         connections=args.connections,
         workers=args.workers,
@@ -155,6 +157,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         pool_size=pool_size,
         unix_socket=args.unix_socket,
         target_ratio=args.target_ratio,
+        with_nginx=not args.profile,
     )
 
 
@@ -309,12 +312,19 @@ def metadata(plan: Plan, argv: Sequence[str]) -> dict[str, object]:
     }
 
 
-def report(plan: Plan, runs: list[Run], output: Path, argv: Sequence[str]) -> int:
+def report(
+    plan: Plan,
+    runs: list[Run],
+    output: Path,
+    argv: Sequence[str],
+    load_before: tuple[float, float, float],
+) -> int:
     """Print the table, write JSON and chart, return the exit status."""
     rows = summarize(runs)
     print()
     print(format_table(rows))
     meta = metadata(plan, argv)
+    meta["loadavg"] = {"before": load_before, "after": os.getloadavg()}
     write_json(output / "latest.json", meta, runs, rows)
     title = (
         f"strangler vs nginx, {plan.workers} workers, wrk -c{plan.connections} "
@@ -341,6 +351,7 @@ def profile(plan: Plan, php: PhpFpm, out: Path) -> None:
     with strangler_for(plan, php, runtime, env) as proxy:
         preflight(proxy.url, VALIDATE, {})
         runs = measure_target(plan, proxy.url, "strangler", runtime, 1, Progress(1))
+    # The workers write their profiles while the supervisor stops them (on leaving ``with``).
     files = sorted(str(p) for p in out.glob("worker-*.prof"))
     if not files:
         raise ServiceError("bench", f"no profile written to {out}")
@@ -348,6 +359,14 @@ def profile(plan: Plan, php: PhpFpm, out: Path) -> None:
     print(f"\nprofile of {len(files)} workers ({runs[0].result.requests} requests): {out}")
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(r"(proxy|legacy_adapter)/", 30)
+
+
+def warn_if_busy() -> tuple[float, float, float]:
+    """The load average; warn when other processes already keep the CPUs busy."""
+    load = os.getloadavg()
+    if load[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"bench: WARNING load average {load[0]:.2f} before start: numbers will be noisy")
+    return load
 
 
 def _stop_on_sigterm() -> None:
@@ -365,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     plan = make_plan(args)
     _stop_on_sigterm()
+    load_before = warn_if_busy()
     print(
         f"bench: php-fpm {plan.php_children} children; nginx {plan.workers} workers x keepalive "
         f"{plan.nginx_keepalive}; strangler {plan.workers} workers x pool {plan.pool_size}; "
@@ -383,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; services stopped", file=sys.stderr)
         return 130
-    return report(plan, runs, args.output, argv)
+    return report(plan, runs, args.output, argv, load_before)
 
 
 if __name__ == "__main__":

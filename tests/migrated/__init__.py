@@ -1,0 +1,1 @@
+"""Tests of the migrated package: handlers API and shared resources."""
