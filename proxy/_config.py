@@ -24,9 +24,11 @@ from legacy_adapter import (
     PoolSettings,
     StaticSettings,
 )
+from migrated import CacheSettings, ProducerSettings
 
 from ._config_reader import Table, one_of, parse_duration, parse_size
 from ._exceptions import ConfigError
+from ._resources_config import read_caches, read_kafka
 from ._routes_config import read_routes
 from ._routing import Legacy, Match, Route, RouteTable
 
@@ -80,6 +82,8 @@ class Config:
     log: LogConfig
     backends: tuple[BackendConfig, ...]
     routes: RouteTable
+    kafka: ProducerSettings | None = None
+    caches: tuple[CacheSettings, ...] = ()
 
     def backend(self, name: str) -> BackendConfig:
         """The backend called ``name`` (names are checked at load)."""
@@ -119,9 +123,11 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         raise ConfigError(source, "server.default_backend", "required with several backends")
     routes = read_routes(root.tables("routes"), frozenset(names), default)
     routes += (Route("default", Match.create("prefix", "/"), Legacy(default)),)
+    kafka = read_kafka(root.table("kafka"))
+    caches = read_caches(root.table("caches"))
     root.finish()
     server = _replace_default(server, default)
-    return Config(source, server, admin, log, backends, RouteTable(routes))
+    return Config(source, server, admin, log, backends, RouteTable(routes), kafka, caches)
 
 
 def _replace_default(server: ServerConfig, default: str) -> ServerConfig:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from migrated import Resources
 
 from ._config import Config
 
 
-def make_resources(config: Config) -> Any | None:
-    """The worker's ``migrated.Resources``, or ``None`` when no route needs any."""
-    return None
+def make_resources(config: Config) -> Resources | None:
+    """The worker's resources, or ``None`` when the config defines none."""
+    if config.kafka is None and not config.caches:
+        return None
+    return Resources(config.kafka, config.caches)

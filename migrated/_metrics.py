@@ -1,0 +1,39 @@
+"""Prometheus metrics of the migrated side's shared resources (the Kafka producer).
+
+Topics are chosen by handlers at run time, not bounded by the config, so no
+metric is labelled by topic; ``reason`` takes a closed set of values.  The
+queue depth is a ``livesum`` gauge: with several workers (prometheus-client's
+multiprocess mode) the admin listener shows the sum over live workers.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FailureReason = Literal["timeout", "purged", "error"]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0, 120.0)
+
+PRODUCER_QUEUE_DEPTH = Gauge(
+    "strangler_producer_queue_messages",
+    "Messages in the Kafka producer's local queue (waiting or in flight)",
+    multiprocess_mode="livesum",
+)
+PRODUCER_DELIVERY_SECONDS = Histogram(
+    "strangler_producer_delivery_seconds",
+    "Time from produce() to the broker's acknowledgement",
+    buckets=_BUCKETS,
+)
+PRODUCER_FAILURES = Counter(
+    "strangler_producer_failures_total",
+    "Messages whose delivery failed (they are kept in the spool and resent)",
+    ["reason"],
+)
+PRODUCER_SPOOLED = Counter(
+    "strangler_producer_spooled_total", "Messages written to the spool after a failed delivery"
+)
+PRODUCER_REPLAYED = Counter(
+    "strangler_producer_replayed_total", "Spooled messages resent and acknowledged"
+)

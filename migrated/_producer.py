@@ -1,0 +1,593 @@
+"""The worker's shared Kafka producer: confluent-kafka behind an anyio API.
+
+Strategy.  One ``confluent_kafka.Producer`` per worker process, created in
+``start()`` (after the fork).  librdkafka runs delivery callbacks only inside
+``poll()``, so a dedicated poll thread calls it in a loop, collects the
+delivery reports of one ``poll()`` call in a list, and hands the whole list to
+the event loop with ONE ``anyio.from_thread.run_sync(..., token=...)`` (the
+fastest bridge measured: one loop wake-up per batch, not per message; see
+notes/kafka-s3.md).  Everything that touches our state runs on the loop; the
+poll thread only moves reports and survives any exception.
+
+No task group: ``start`` and ``aclose`` may be called from different cancel
+scopes (the proxy starts resources inside its lifespan task group and closes
+them after it).  Work that must outlive a request runs as calls from our own
+threads into the loop: after handing over a batch, the poll thread runs the
+spool bookkeeping it produced (``from_thread.run``: spool failures, mark acks
+done), and a replay thread triggers ``replay()`` every ``replay_interval``.
+
+Nothing accepted is lost (at-least-once):
+- ``wait="acked"``: ``send`` returns once every message is acked, or, for
+  those that failed (timeout, error, purge at shutdown), once they are
+  appended to the spool (fsynced).  The spooling is driven by the poll
+  thread, not the waiting request, so a cancelled request still spools them.
+- ``wait="queued"``: the messages are appended to the spool *before* they are
+  produced; ``send`` returns after the fsync.  Acks mark them done.
+- Spooled messages are resent by the replay thread (at start, then every
+  ``replay_interval`` while some are pending and a broker answers) and by
+  ``replay_spool`` (the ``strangler spool replay`` command).
+A message may therefore reach Kafka twice (acked but the mark was lost, or
+timed out locally after the broker wrote it); consumers dedupe by key.
+
+A request's messages are all-or-nothing where possible: ``QueueFull`` is raised
+before anything is spooled or produced when the local queue lacks room for the
+whole batch.  If librdkafka still refuses a message midway (a race with other
+requests, or the byte limit), the ones already produced cannot be taken back,
+so the rest are spooled and the batch counts as accepted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from . import _metrics as metrics
+from ._api import Message
+from ._exceptions import (
+    AuthenticationFailed,
+    BrokerUnreachable,
+    ProducerClosed,
+    ProducerError,
+    ProducerStartupError,
+    QueueFull,
+    TLSHandshakeFailed,
+)
+from ._producer_settings import ProducerSettings, librdkafka_config
+from ._spool import Position, Spool
+
+log = structlog.get_logger(__name__)
+
+WaitFor = Literal["acked", "queued"]
+Progress = Callable[[int, int], None]
+_PROBE_TIMEOUT = 2.0
+# Delivery errors saying this producer id is unusable (seen from Tansu after an
+# in-flight timeout bumped the epoch): only a new producer (new id) recovers.
+_PRODUCER_STATE_ERRORS = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    }
+)
+_PURGE_GRACE = 5.0
+
+
+@dataclass(eq=False, slots=True)
+class _Batch:
+    """The messages of one ``send`` (or one replay chunk) and who waits for them."""
+
+    remaining: int
+    done: anyio.Event = field(default_factory=anyio.Event)
+    acked: int = 0
+    lost: int = 0  # neither delivered nor spooled (the disk failed)
+
+    def resolve(self, acked: bool) -> None:
+        self.remaining -= 1
+        self.acked += acked
+        if self.remaining <= 0:
+            self.done.set()
+
+
+@dataclass(eq=False, slots=True)
+class _Ticket:
+    message: Message
+    batch: _Batch
+    position: Position | None  # where it is in the spool, if it is there
+    started: float
+    generation: int  # which producer instance it was given to
+
+
+_Report = tuple[_Ticket, KafkaError | None]
+_Work = tuple[list[Position], list[_Ticket]]  # (acked positions, failures to spool)
+_NOTHING: _Work = ([], [])
+
+
+class KafkaProducer:
+    """One worker's Kafka producer (see the module docstring).
+
+    Use ``await start()`` ... ``await aclose()`` (from any task of the same event
+    loop), or ``async with KafkaProducer(settings) as producer``.
+
+    Args:
+        settings: connection, batching and spool settings.
+        spool: a spool already claimed (``replay_spool``); by default ``start``
+            claims a free slot of ``settings.spool_dir``.
+        background_replay: resend the spool at start and every ``replay_interval``.
+    """
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        *,
+        spool: Spool | None = None,
+        background_replay: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._spool_given = spool
+        self._background_replay = background_replay
+        self._running = False
+        self._in_flight: set[Position] = set()
+        self._reports: list[_Report] = []
+        self._startup_errors: list[KafkaError] = []
+        self._fatal: KafkaError | None = None
+        self._generation = 0
+        self._unmarked = 0  # acked positions not yet marked done in the spool
+        self._stop_polling = threading.Event()
+        self._stop_replaying = threading.Event()
+        self._last_logged: tuple[int, float] = (0, 0.0)
+
+    @property
+    def spooled(self) -> int:
+        """Messages in this producer's spool not yet acknowledged (for readiness/metrics)."""
+        return self._left() if hasattr(self, "_spool") else 0
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the producer, connect, and start the poll thread and the replay task.
+
+        Raises:
+            AuthenticationFailed: the broker refused the credentials.
+            TLSHandshakeFailed: TLS failed (wrong CA, bad client certificate).
+            BrokerUnreachable: no broker answered within ``startup_timeout``.
+        """
+        self._token = anyio.lowlevel.current_token()
+        self._spool = self._spool_given or await Spool.claim(self.settings.spool_dir)
+        self._replay_lock = anyio.Lock()
+        try:
+            self._producer = await anyio.to_thread.run_sync(self._new_producer)
+            self._thread = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
+            self._thread.start()
+            await self._connect()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._abort_start()
+            raise
+        self._running = True
+        self._replayer = threading.Thread(
+            target=self._replay_loop, name="kafka-replay", daemon=True
+        )
+        self._replayer.start()
+        log.info("kafka_producer_started", bootstrap=self.settings.bootstrap_servers)
+
+    async def aclose(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 bounds the drain
+        """Deliver what is queued for up to ``timeout`` s, spool the rest, close.
+
+        Whatever librdkafka still holds at the deadline is purged; the purged
+        messages of ``acked`` sends are spooled (``queued`` ones already are).
+        """
+        if not self._running:
+            return
+        self._running = False
+        with anyio.CancelScope(shield=True):
+            await self._drain(anyio.current_time() + timeout)
+            self._stop_replaying.set()
+            self._stop_polling.set()
+            await anyio.to_thread.run_sync(self._replayer.join)
+            await anyio.to_thread.run_sync(self._thread.join)
+            await self._spool.aclose()
+            await anyio.to_thread.run_sync(self._producer.close)
+        log.info("kafka_producer_closed", spool_pending=self._spool.pending_count)
+
+    async def _abort_start(self) -> None:
+        self._stop_polling.set()
+        if hasattr(self, "_thread"):
+            await anyio.to_thread.run_sync(self._thread.join)
+        if hasattr(self, "_producer"):
+            await anyio.to_thread.run_sync(self._producer.close)
+        await self._spool.aclose()
+
+    def _new_producer(self) -> Producer:
+        config = librdkafka_config(self.settings)
+        config.update(error_cb=self._on_error, logger=_LibrdkafkaLog())
+        return Producer(config)
+
+    # -- startup check ---------------------------------------------------------
+
+    async def _connect(self) -> None:
+        timeout = self.settings.startup_timeout
+        deadline = anyio.current_time() + timeout
+        detail = ""
+        while True:
+            wait = max(0.05, min(1.0, deadline - anyio.current_time()))
+            try:
+                await anyio.to_thread.run_sync(self._producer.list_topics, None, wait)
+                self._startup_errors = []
+                return
+            except KafkaException as exc:
+                detail = _describe(exc)
+            problem = self._startup_problem()
+            if problem is not None:
+                raise problem
+            if anyio.current_time() >= deadline:
+                raise BrokerUnreachable(self.settings.bootstrap_servers, timeout, detail)
+
+    def _startup_problem(self) -> ProducerStartupError | None:
+        for err in list(self._startup_errors):
+            if err.code() == KafkaError._AUTHENTICATION:
+                return AuthenticationFailed(err.str())
+            if err.code() == KafkaError._SSL or "SSL handshake failed" in err.str():
+                return TLSHandshakeFailed(err.str())
+        return None
+
+    # -- sending ---------------------------------------------------------------
+
+    async def send(self, messages: Sequence[Message], *, wait: WaitFor) -> None:
+        """Hand a request's messages to Kafka; return when they are safe.
+
+        Args:
+            messages: the request's outbox.
+            wait: ``"acked"`` returns when the broker acked them all (failures
+                are spooled and resent); ``"queued"`` returns once they are
+                fsynced to the spool and queued for sending.
+
+        Raises:
+            QueueFull: the local queue has no room for the batch; nothing was sent.
+            ProducerClosed: the producer is not running.
+            ProducerError: a message could be neither produced nor spooled.
+        """
+        if not messages:
+            return
+        if not self._running:
+            raise ProducerClosed
+        if len(self._producer) + len(messages) > self.settings.queue_max_messages:
+            raise QueueFull
+        if wait == "queued":
+            positions = await self._spool.append(messages)
+            if self._running:  # else aclose has begun: they stay spooled for the next start
+                self._produce(messages, positions, _Batch(len(messages)))  # refused ones too
+            return
+        await self._send_acked(messages)
+
+    async def _send_acked(self, messages: Sequence[Message]) -> None:
+        batch = _Batch(len(messages))
+        rest = self._produce(messages, [None] * len(messages), batch)
+        if len(rest) == len(messages):
+            raise QueueFull
+        if rest:
+            with anyio.CancelScope(shield=True):
+                await self._record([], rest)
+        await batch.done.wait()
+        if batch.lost:
+            raise ProducerError(f"{batch.lost} message(s) could not be delivered nor spooled")
+
+    def _produce(
+        self, messages: Sequence[Message], positions: Sequence[Position | None], batch: _Batch
+    ) -> list[_Ticket]:
+        """Produce in order; return the tickets librdkafka refused (queue full)."""
+        producer = self._producer
+        now = time.monotonic()
+        tickets = [
+            _Ticket(m, batch, p, now, self._generation)
+            for m, p in zip(messages, positions, strict=True)
+        ]
+        for index, ticket in enumerate(tickets):
+            message = ticket.message
+            try:
+                producer.produce(
+                    message.topic,
+                    message.value,
+                    message.key,
+                    headers=list(message.headers) or None,
+                    on_delivery=partial(self._on_delivery, ticket),
+                )
+            except (BufferError, KafkaException) as exc:
+                if isinstance(exc, KafkaException):
+                    log.warning("kafka_produce_refused", error=_describe(exc))
+                return tickets[index:]
+            if ticket.position is not None:
+                self._in_flight.add(ticket.position)
+        return []
+
+    # -- the poll thread -------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stop_polling.is_set():
+            self._poll_once(0.1)
+        self._poll_once(0)
+
+    def _poll_once(self, timeout: float) -> None:
+        producer = self._producer
+        try:
+            producer.poll(timeout)  # re-raises what a callback raised, after the batch
+        except Exception:
+            log.exception("kafka_poll_failed")
+        self._hand_over()
+        metrics.PRODUCER_QUEUE_DEPTH.set(len(producer))
+        if self._fatal is not None:
+            self._recreate()
+
+    def _hand_over(self) -> None:
+        """One loop call settles the batch; a second one only if the spool has work."""
+        reports, self._reports = self._reports, []
+        if not reports:
+            return
+        try:
+            work = anyio.from_thread.run_sync(self._deliver, reports, token=self._token)
+            if work is not _NOTHING:
+                anyio.from_thread.run(self._record, *work, token=self._token)
+        except Exception:
+            log.exception("kafka_delivery_handover_failed", reports=len(reports))
+
+    def _on_delivery(self, ticket: _Ticket, err: KafkaError | None, _msg: Any) -> None:
+        self._reports.append((ticket, err))
+
+    def _on_error(self, err: KafkaError) -> None:
+        if not self._running:
+            self._startup_errors.append(err)
+        if err.fatal():
+            self._fatal = err
+        code, when = self._last_logged
+        if err.code() != code or time.monotonic() - when > 30:
+            self._last_logged = (err.code(), time.monotonic())
+            log.warning("kafka_error", error=err.str(), code=err.name(), fatal=err.fatal())
+
+    def _recreate(self) -> None:
+        """A fatal error (e.g. fenced idempotent producer): swap in a fresh producer."""
+        old, error, self._fatal = self._producer, self._fatal, None
+        log.error("kafka_producer_recreated", error=str(error))
+        self._producer = self._new_producer()
+        self._generation += 1
+        old.purge()
+        old.flush(_PURGE_GRACE)  # serves the purge reports: spooled like any failure
+        self._hand_over()
+
+    # -- on the event loop -----------------------------------------------------
+
+    def _deliver(self, reports: list[_Report]) -> _Work:
+        """Settle one poll batch of delivery reports (runs on the event loop)."""
+        now = time.monotonic()
+        acked: list[Position] = []
+        failed: list[_Ticket] = []
+        for ticket, err in reports:
+            try:
+                self._settle(ticket, err, now, acked, failed)
+            except Exception:
+                log.exception("kafka_delivery_report_failed")
+        return (acked, failed) if acked or failed else _NOTHING
+
+    def _settle(
+        self,
+        ticket: _Ticket,
+        err: KafkaError | None,
+        now: float,
+        acked: list[Position],
+        failed: list[_Ticket],
+    ) -> None:
+        if err is None:
+            metrics.PRODUCER_DELIVERY_SECONDS.observe(now - ticket.started)
+            ticket.batch.resolve(True)
+            if ticket.position is not None:
+                acked.append(ticket.position)  # leaves _in_flight once marked done
+                self._unmarked += 1
+            return
+        metrics.PRODUCER_FAILURES.labels(_reason(err)).inc()
+        fatal = err.fatal() or err.code() in _PRODUCER_STATE_ERRORS
+        if fatal and ticket.generation == self._generation:
+            self._fatal = err  # the poll thread swaps in a new producer
+        if ticket.position is None:
+            failed.append(ticket)  # resolved by _record once spooled
+        else:
+            self._in_flight.discard(ticket.position)  # still spooled: replayed later
+            ticket.batch.resolve(False)
+
+    async def _record(self, acked: list[Position], failed: list[_Ticket]) -> None:
+        """Spool failed messages and mark acked ones done (called from the poll thread)."""
+        with anyio.CancelScope(shield=True):
+            if failed:
+                await self._spool_failed(failed)
+            if acked:
+                await self._mark_done(acked)
+
+    async def _spool_failed(self, failed: list[_Ticket]) -> None:
+        stored = True
+        try:
+            await self._spool.append([t.message for t in failed])
+            metrics.PRODUCER_SPOOLED.inc(len(failed))
+            log.warning("kafka_messages_spooled", count=len(failed))
+        except OSError:
+            stored = False
+            log.exception("kafka_spool_failed", count=len(failed))
+        for ticket in failed:
+            ticket.batch.lost += not stored
+            ticket.batch.resolve(False)
+
+    async def _mark_done(self, positions: list[Position]) -> None:
+        self._unmarked -= len(positions)  # the spool forgets them before its first await
+        try:
+            await self._spool.mark_done(positions)
+        except OSError:
+            log.exception("kafka_spool_mark_failed")  # only causes a resend
+        self._in_flight.difference_update(positions)
+
+    # -- replay ----------------------------------------------------------------
+
+    async def replay(self, progress: Progress | None = None) -> tuple[int, int]:
+        """Resend spooled messages while a broker answers and they get acked.
+
+        Args:
+            progress: called with ``(sent, left)`` after each chunk.
+
+        Returns:
+            ``(sent, left)``: messages acked now, and still pending in the spool.
+        """
+        sent = 0
+        async with self._replay_lock:
+            while self._running and (entries := await self._replayable()):
+                acked = await self._resend(entries)
+                sent += acked
+                if progress is not None:
+                    progress(sent, self._left())
+                if acked < len(entries):
+                    break
+        return sent, self._left()
+
+    def _left(self) -> int:
+        return self._spool.pending_count - self._unmarked
+
+    def _replay_loop(self) -> None:
+        """The replay thread: at start, then every ``replay_interval``, replay on the loop."""
+        if not self._background_replay:
+            return
+        while not self._stop_replaying.is_set():
+            if self._spool.pending_count > len(self._in_flight):  # a hint; replay() decides
+                try:
+                    anyio.from_thread.run(self._replay_quietly, token=self._token)
+                except Exception:
+                    log.exception("kafka_replay_failed")
+            self._stop_replaying.wait(self.settings.replay_interval)
+
+    async def _replay_quietly(self) -> None:
+        try:
+            await self.replay()
+        except (OSError, ProducerError):
+            log.exception("kafka_replay_failed")
+
+    async def _replayable(self) -> list[tuple[Position, Message]]:
+        limit = max(1, min(1000, self.settings.queue_max_messages // 2))
+        entries = await self._spool.pending(limit, exclude=self._in_flight)
+        if entries and not await self._reachable():
+            return []
+        return entries
+
+    async def _reachable(self) -> bool:
+        try:
+            await anyio.to_thread.run_sync(self._producer.list_topics, None, _PROBE_TIMEOUT)
+        except KafkaException:
+            return False
+        return True
+
+    async def _resend(self, entries: list[tuple[Position, Message]]) -> int:
+        if not self._running:  # aclose began while we probed the broker
+            return 0
+        batch = _Batch(len(entries))
+        refused = self._produce([m for _, m in entries], [p for p, _ in entries], batch)
+        for ticket in refused:
+            ticket.batch.resolve(False)
+        await batch.done.wait()
+        metrics.PRODUCER_REPLAYED.inc(batch.acked)
+        return batch.acked
+
+    # -- shutdown --------------------------------------------------------------
+
+    async def _drain(self, deadline: float) -> None:
+        await self._wait_empty(deadline)
+        if len(self._producer):
+            log.warning("kafka_purging_at_shutdown", queued=len(self._producer))
+            await anyio.to_thread.run_sync(self._producer.purge)
+            await self._wait_empty(anyio.current_time() + _PURGE_GRACE)
+
+    async def _wait_empty(self, deadline: float) -> None:
+        # librdkafka's queue length has no wake-up to wait on: sample it
+        while len(self._producer) and anyio.current_time() < deadline:  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+
+
+async def replay_spool(
+    settings: ProducerSettings, *, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Resend every spooled message not owned by a running worker (``spool replay``).
+
+    Each free slot under ``settings.spool_dir`` is claimed in turn and replayed
+    through its own producer.  Run it with ``anyio.run(partial(replay_spool, s))``.
+
+    Args:
+        settings: the producer settings of the workers.
+        progress: called with ``(sent, left)`` (totals so far) after each chunk.
+
+    Returns:
+        ``(sent, left)``: messages acked, and messages still spooled in those slots.
+
+    Raises:
+        ProducerStartupError: no broker could be reached.
+    """
+    spools = await Spool.claim_orphans(settings.spool_dir)
+    totals = [0, 0]
+    try:
+        while spools:
+            await _replay_slot(settings, spools.pop(0), totals, progress)
+    finally:
+        with anyio.CancelScope(shield=True):
+            for spool in spools:
+                await spool.aclose()
+    return totals[0], totals[1]
+
+
+async def _replay_slot(
+    settings: ProducerSettings, spool: Spool, totals: list[int], progress: Progress | None
+) -> None:
+    sent_before, left_before = totals
+
+    def report(sent: int, left: int) -> None:
+        if progress is not None:
+            progress(sent_before + sent, left_before + left)
+
+    async with KafkaProducer(settings, spool=spool, background_replay=False) as producer:
+        sent, left = await producer.replay(report)
+    totals[:] = [sent_before + sent, left_before + left]
+
+
+class _LibrdkafkaLog:
+    """librdkafka's log lines (served by ``poll``) into structlog, not stderr."""
+
+    def log(self, level: int, fmt: str, *args: object) -> None:
+        log.log(level, "librdkafka", line=fmt % args if args else fmt)
+
+
+def _reason(err: KafkaError) -> metrics.FailureReason:
+    if err.code() == KafkaError._MSG_TIMED_OUT:
+        return "timeout"
+    if err.code() in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
+        return "purged"
+    return "error"
+
+
+def _describe(exc: KafkaException) -> str:
+    err = exc.args[0] if exc.args else None
+    return err.str() if isinstance(err, KafkaError) else str(exc)

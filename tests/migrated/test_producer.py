@@ -1,0 +1,279 @@
+"""The shared producer against a real Kafka-protocol broker (Tansu).
+
+Outages are made by freezing the broker (SIGSTOP) or cutting a TCP relay,
+never by restarting it (a memory-storage restart wipes data; see the notes).
+The property checked after each outage: every ``send`` that returned is on the
+broker afterwards (directly, or spooled and replayed): same set of values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import anyio
+import pytest
+from prometheus_client import REGISTRY
+
+from migrated._api import Message
+from migrated._exceptions import (
+    AuthenticationFailed,
+    BrokerUnreachable,
+    QueueFull,
+    TLSHandshakeFailed,
+)
+from migrated._producer import KafkaProducer, replay_spool
+from migrated._producer_settings import ProducerSettings
+from migrated._spool import Spool
+from ops.services import Tansu, free_port
+from tests.fakes.tcp_relay import tcp_relay
+
+from .conftest import TlsFiles, consume_values
+
+pytestmark = [pytest.mark.anyio, pytest.mark.service]
+MakeSettings = Callable[..., ProducerSettings]
+
+
+def _topic() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def _messages(topic: str, n: int, prefix: str = "v") -> list[Message]:
+    return [
+        Message(
+            topic, f"{prefix}{i}".encode(), key=f"k{i % 3}".encode(), headers=(("i", b"%d" % i),)
+        )
+        for i in range(n)
+    ]
+
+
+async def _consume(bootstrap: str, topic: str, values: set[bytes], **config: Any) -> set[bytes]:
+    read = partial(consume_values, bootstrap, topic, values, config)
+    return {value for _, value, _ in await anyio.to_thread.run_sync(read)}
+
+
+async def _until_spool_empty(producer: KafkaProducer) -> None:
+    with anyio.fail_after(30):
+        while producer.spooled:  # noqa: ASYNC110 the background replay has no event to await
+            await anyio.sleep(0.05)
+
+
+def _spooled_total() -> float:
+    return REGISTRY.get_sample_value("strangler_producer_spooled_total") or 0.0
+
+
+async def test_produced_messages_come_back_with_keys_values_headers(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """wait='acked' returns after the broker has every message, intact."""
+    topic = _topic()
+    sent = _messages(topic, 20)
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        await producer.send(sent[:10], wait="acked")
+        await producer.send(sent[10:], wait="acked")
+    read = partial(consume_values, kafka_broker.address, topic, {m.value for m in sent})
+    records = await anyio.to_thread.run_sync(read)
+    assert sorted(records) == sorted((m.key, m.value, list(m.headers)) for m in sent)
+
+
+async def test_queued_sends_are_marked_done_and_the_spool_emptied(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """wait='queued' goes through the spool; acks empty it and delete its segments."""
+    settings = make_settings(kafka_broker.address)
+    topic = _topic()
+    sent = _messages(topic, 30)
+    async with KafkaProducer(settings) as producer:
+        for i in range(0, 30, 5):
+            await producer.send(sent[i : i + 5], wait="queued")
+        await _until_spool_empty(producer)
+    assert list(settings.spool_dir.glob("w0/*.seg")) == []
+    values = {m.value for m in sent}
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+async def _send_through_outage(
+    producer: KafkaProducer, topic: str, outage: Callable[[], None], recover: Callable[[], None]
+) -> set[bytes]:
+    """Send 40 concurrent batches of 3 during an outage that starts after a first ack."""
+    returned: set[bytes] = set()
+
+    async def sender(prefix: str) -> None:
+        messages = _messages(topic, 3, prefix=prefix)
+        await producer.send(messages, wait="acked")
+        returned.update(m.value for m in messages)
+
+    await sender("before-")
+    outage()
+    try:
+        async with anyio.create_task_group() as tg:
+            for batch in range(40):
+                tg.start_soon(sender, f"b{batch}-")
+    finally:
+        recover()
+    return returned
+
+
+async def test_paused_broker_loses_nothing(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Sends during a SIGSTOP outage are spooled, replayed after SIGCONT, all arrive."""
+    topic = _topic()
+    spooled_before = _spooled_total()
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        returned = await _send_through_outage(
+            producer, topic, kafka_broker.pause, kafka_broker.resume
+        )
+        await _until_spool_empty(producer)
+    assert _spooled_total() > spooled_before
+    assert len(returned) == 123
+    assert await _consume(kafka_broker.address, topic, returned) == returned
+
+
+async def test_cut_connections_lose_nothing(
+    relayed_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Sends while a relay drops every connection are spooled and replayed."""
+    topic = _topic()
+    spooled_before = _spooled_total()
+    async with tcp_relay(relayed_broker.port, port=relayed_broker.advertised_port) as relay:
+        async with KafkaProducer(make_settings(relay.address)) as producer:
+            returned = await _send_through_outage(producer, topic, relay.cut, relay.restore)
+            await _until_spool_empty(producer)
+        assert _spooled_total() > spooled_before
+        assert await _consume(relay.address, topic, returned) == returned
+
+
+async def test_full_queue_raises_queue_full_at_once(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """With the broker frozen and the queue at its bound, send raises QueueFull."""
+    topic = _topic()
+    settings = make_settings(kafka_broker.address, queue_max_messages=5)
+    async with KafkaProducer(settings) as producer:
+        kafka_broker.pause()
+        try:
+            await producer.send(_messages(topic, 5), wait="queued")
+            with pytest.raises(QueueFull):
+                await producer.send(_messages(topic, 1, prefix="extra"), wait="queued")
+            with pytest.raises(QueueFull):
+                await producer.send(_messages(topic, 1, prefix="extra"), wait="acked")
+        finally:
+            kafka_broker.resume()
+        await _until_spool_empty(producer)
+    values = {m.value for m in _messages(topic, 5)}
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+async def test_spool_left_by_a_crashed_worker_is_replayed_at_start(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Messages spooled (acknowledged to clients) but never sent are sent by the next start."""
+    settings = make_settings(kafka_broker.address)
+    topic = _topic()
+    spool = await Spool.claim(settings.spool_dir)
+    await spool.append(_messages(topic, 7))
+    await spool.aclose()  # what a killed worker leaves: appended, never marked done
+    async with KafkaProducer(settings) as producer:
+        await _until_spool_empty(producer)
+    values = {m.value for m in _messages(topic, 7)}
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+async def test_replay_spool_sends_every_orphaned_slot(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """replay_spool (the CLI command) empties every free slot and reports progress."""
+    settings = make_settings(kafka_broker.address)
+    topic = _topic()
+    first, second = await Spool.claim(settings.spool_dir), await Spool.claim(settings.spool_dir)
+    await first.append(_messages(topic, 4, prefix="a"))
+    await second.append(_messages(topic, 3, prefix="b"))
+    await first.aclose()
+    await second.aclose()
+    seen: list[tuple[int, int]] = []
+    assert await replay_spool(settings, progress=lambda s, left: seen.append((s, left))) == (7, 0)
+    assert seen[-1] == (7, 0)
+    values = {m.value for m in _messages(topic, 4, "a") + _messages(topic, 3, "b")}
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+async def test_unreachable_broker_fails_startup(make_settings: MakeSettings) -> None:
+    """No broker at the address: start() raises BrokerUnreachable naming it."""
+    address = f"127.0.0.1:{free_port()}"
+    producer = KafkaProducer(make_settings(address, startup_timeout=1.0))
+    with pytest.raises(BrokerUnreachable, match=f"no broker reachable at {address} within 1s"):
+        await producer.start()
+
+
+async def test_refused_credentials_fail_startup(
+    sasl_broker: Tansu, tls_files: TlsFiles, make_settings: MakeSettings
+) -> None:
+    """SCRAM over TLS to a broker that refuses the login: 'authentication failed'."""
+    context = tls_files.sasl_server_context
+    async with tcp_relay(sasl_broker.port, port=sasl_broker.advertised_port, tls=context) as relay:
+        settings = make_settings(
+            relay.address, auth="scram", username="u", password="p", ca_file=tls_files.ca_file
+        )
+        with pytest.raises(AuthenticationFailed, match=r"authentication failed: .*unknown-user"):
+            await KafkaProducer(settings).start()
+
+
+def _mtls(
+    make_settings: MakeSettings, address: str, tls: TlsFiles, ca_file: str
+) -> ProducerSettings:
+    return make_settings(
+        address, auth="mtls", ca_file=ca_file, cert_file=tls.cert_file, key_file=tls.key_file
+    )
+
+
+async def test_mtls_through_a_tls_terminator(
+    relayed_broker: Tansu, tls_files: TlsFiles, make_settings: MakeSettings
+) -> None:
+    """auth='mtls' with the right CA produces over TLS with a client certificate."""
+    topic = _topic()
+    sent = _messages(topic, 5)
+    context = tls_files.server_context
+    port = relayed_broker.advertised_port
+    async with tcp_relay(relayed_broker.port, port=port, tls=context) as relay:
+        settings = _mtls(make_settings, relay.address, tls_files, tls_files.ca_file)
+        async with KafkaProducer(settings) as producer:
+            await producer.send(sent, wait="acked")
+        tls_config = {
+            "security.protocol": "SSL",
+            "ssl.ca.location": tls_files.ca_file,
+            "ssl.certificate.location": tls_files.cert_file,
+            "ssl.key.location": tls_files.key_file,
+        }
+        values = {m.value for m in sent}
+        assert await _consume(relay.address, topic, values, **tls_config) == values
+
+
+async def test_wrong_ca_fails_startup_with_tls_error(
+    relayed_broker: Tansu, tls_files: TlsFiles, make_settings: MakeSettings
+) -> None:
+    """A CA that did not sign the broker's certificate: 'TLS handshake failed'."""
+    context = tls_files.server_context
+    port = relayed_broker.advertised_port
+    async with tcp_relay(relayed_broker.port, port=port, tls=context) as relay:
+        settings = _mtls(make_settings, relay.address, tls_files, tls_files.other_ca_file)
+        with pytest.raises(TLSHandshakeFailed, match=r"TLS handshake failed: .*certificate"):
+            await KafkaProducer(settings).start()
+
+
+async def test_start_and_aclose_may_be_in_different_cancel_scopes(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """As in the proxy's lifespan: start inside a task group, aclose after it exited."""
+    topic = _topic()
+    producer = KafkaProducer(make_settings(kafka_broker.address))
+    async with anyio.create_task_group() as tg:
+        await producer.start()
+        await producer.send(_messages(topic, 2), wait="acked")
+        tg.cancel_scope.cancel()
+    await producer.send(_messages(topic, 2, prefix="after"), wait="queued")
+    await producer.aclose()
+    values = {m.value for m in _messages(topic, 2) + _messages(topic, 2, prefix="after")}
+    assert await _consume(kafka_broker.address, topic, values) == values
