@@ -21,6 +21,7 @@ from ._exceptions import ProducerStartupError as ProducerStartupError
 from ._exceptions import QueueFull as QueueFull
 from ._loader import load_handler as load_handler
 from ._producer import KafkaProducer as KafkaProducer
+from ._producer import replay_spool as replay_spool
 from ._producer_settings import ProducerSettings as ProducerSettings
 from ._resources import Resources as Resources
 from ._runner import HandlerFailed as HandlerFailed

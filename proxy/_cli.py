@@ -3,6 +3,7 @@
     strangler serve --config FILE        run the proxy (supervisor + workers + admin)
     strangler check-config FILE          validate a file and print the compiled route table
     strangler routes --admin URL         what a running proxy routes where
+    strangler spool replay --config FILE resend messages spooled while the broker was away
 
 Errors a user can fix (a bad config key, a port in use, an unreachable admin
 URL) are printed as one line naming what failed, with exit status 1; there is
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("--admin", default="http://127.0.0.1:9901", help="admin listener URL")
     routes.add_argument("--token", default=os.environ.get("STRANGLER_ADMIN_TOKEN"))
     routes.set_defaults(func=_routes)
+    spool = sub.add_parser("spool", help="the message spool of the shared producer")
+    spool_sub = spool.add_subparsers(required=True, metavar="ACTION")
+    replay = spool_sub.add_parser("replay", help="resend spooled messages now")
+    replay.add_argument("--config", "-c", required=True, help="TOML configuration file")
+    replay.set_defaults(func=_spool_replay)
     worker = sub.add_parser("worker")  # started by `serve`, not by people
     worker.add_argument("--config", required=True)
     worker.add_argument("--index", type=int, default=0)
@@ -67,6 +73,24 @@ def _worker(args: argparse.Namespace) -> int:
 
     run_worker(args.config, [int(fd) for fd in args.fds.split(",")], args.index)
     return 0
+
+
+def _spool_replay(args: argparse.Namespace) -> int:
+    import anyio
+
+    from migrated import replay_spool
+
+    config = load_config(args.config)
+    if config.kafka is None:
+        print(f"strangler: error: {config.source}: no [kafka] table, so no spool", file=sys.stderr)
+        return 1
+
+    def progress(sent: int, left: int) -> None:
+        print(f"\rreplayed {sent} messages, {left} left", end="", file=sys.stderr, flush=True)
+
+    sent, left = anyio.run(lambda: replay_spool(config.kafka, progress=progress))  # type: ignore[arg-type]
+    print(f"\nspool {config.kafka.spool_dir}: {sent} sent, {left} still spooled")
+    return 0 if left == 0 else 2
 
 
 def _check(args: argparse.Namespace) -> int:
