@@ -583,7 +583,8 @@ class Strangler(Service):
         return REPO_ROOT
 
     def _is_ready(self) -> bool:
-        return http_status(f"127.0.0.1:{self.admin_port}", "/health") == 200
+        # /ready: every worker started its resources and the legacy backend answers
+        return http_status(f"127.0.0.1:{self.admin_port}", "/ready") == 200
 
 
 def build_config(
