@@ -525,6 +525,8 @@ class Strangler(Service):
         extra_routes: TOML ``[[routes]]`` inserted before the catch-all legacy route.
         params: extra FastCGI params of the backend (nginx's ``fastcgi_param``).
         env: extra environment variables of the process.
+        ready_path: the admin endpoint that must answer 200 before the service
+            counts as started (``/health`` when the backend is down on purpose).
     """
 
     name = "strangler"
@@ -546,7 +548,9 @@ class Strangler(Service):
         extra_routes: str = "",
         params: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        ready_path: str = "/ready",
     ) -> None:
+        self.ready_path = ready_path
         if config_text is None and not (backend_address and document_root):
             raise ValueError("give config_text, or backend_address and document_root")
         super().__init__()
@@ -583,8 +587,9 @@ class Strangler(Service):
         return REPO_ROOT
 
     def _is_ready(self) -> bool:
-        # /ready: every worker started its resources and the legacy backend answers
-        return http_status(f"127.0.0.1:{self.admin_port}", "/ready") == 200
+        # /ready: every worker started its resources and the legacy backend answers;
+        # a test that starts strangler with a dead backend on purpose waits for /health.
+        return http_status(f"127.0.0.1:{self.admin_port}", self.ready_path) == 200
 
 
 def build_config(

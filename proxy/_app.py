@@ -14,6 +14,7 @@ aborted, as nginx does when an upstream dies mid-body.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -22,7 +23,7 @@ import anyio
 import anyio.abc
 import structlog
 
-from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page
+from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page, iter_bytes
 from migrated import QueueFull
 
 from . import _metrics as m
@@ -35,7 +36,9 @@ from ._migrated import (
     queue_full_response,
 )
 from ._request import build_request, request_id_of
-from ._routing import Canary, FixedStatus, Legacy, Migrated, Route
+from ._routing import Canary, FixedStatus, Legacy, Migrated, Route, Shadow
+from ._shadow_jobs import offer_reverse, offer_shadow, wants_reverse
+from ._shadowing import Capture, ShadowRuntime, sampled, tee
 from ._state import State
 
 Scope = MutableMapping[str, Any]
@@ -56,9 +59,15 @@ class ProxyApp:
         resources: the worker's producer and caches, for migrated routes.
     """
 
-    def __init__(self, state: State, resources: Resources | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        resources: Resources | None = None,
+        shadow: ShadowRuntime | None = None,
+    ) -> None:
         self.state = state
         self.resources = resources
+        self.shadow = shadow
 
     async def swap(self, new: State) -> None:
         """Start routing new requests by ``new``; retire the old backends when idle."""
@@ -157,13 +166,62 @@ class ProxyApp:
             isinstance(mode, Canary) and canary_picks_new(route, mode, request)
         ):
             exchange.side = "new"
-            handler = state.handlers[mode.handler]
-            response = await answer_migrated(route, mode, handler, request, params, self.resources)
-            await exchange.relay(response)
+            await self._migrated(state, route, mode, request, params, exchange)
         elif isinstance(mode, Canary):
             await self._legacy(state, mode.backend, request, exchange, route)
-        else:  # shadow arrives with the shadow package
-            raise RequestError(f"mode {mode.name!r} is not enabled in this proxy")
+        else:
+            await self._shadow(state, route, mode, request, params, exchange)
+
+    async def _migrated(
+        self,
+        state: State,
+        route: Route,
+        mode: Migrated | Canary,
+        request: LegacyRequest,
+        params: dict[str, str],
+        exchange: _Exchange,
+    ) -> None:
+        """The handler answers; a sampled safe request is then compared with legacy."""
+        handler = state.handlers[mode.handler]
+        reverse = self.shadow is not None and wants_reverse(route, mode, request)
+        if reverse:
+            body = b"".join([chunk async for chunk in request.body])
+            request = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
+        response = await answer_migrated(route, mode, handler, request, params, self.resources)
+        if not reverse:
+            await exchange.relay(response)
+            return
+        assert self.shadow is not None
+        assert mode.backend is not None
+        exchange.capture = Capture(self.shadow.max_body)
+        await exchange.relay(response)
+        offer_reverse(
+            self.shadow, route, mode, state.backends[mode.backend], request, body, exchange.capture
+        )
+
+    async def _shadow(
+        self,
+        state: State,
+        route: Route,
+        mode: Shadow,
+        request: LegacyRequest,
+        params: dict[str, str],
+        exchange: _Exchange,
+    ) -> None:
+        """Legacy answers; a sampled request is then run on the candidate off-path."""
+        runtime = self.shadow
+        if runtime is None or not sampled(route.name, mode.sample_rate, mode.sample_key, request):
+            if runtime is not None:
+                runtime.mirror.skip(route.name, "sampled_out")
+            await self._legacy(state, mode.backend, request, exchange, route)
+            return
+        body = Capture(runtime.max_body)
+        request = dataclasses.replace(request, body=tee(request.body, body))
+        exchange.capture = Capture(runtime.max_body)
+        await self._legacy(state, mode.backend, request, exchange, route)
+        offer_shadow(
+            runtime, route, mode, state, request, params, body, exchange.capture, self.resources
+        )
 
     async def _handle_legacy(
         self, state: State, name: str, request: LegacyRequest, exchange: _Exchange, route: Route
@@ -241,6 +299,7 @@ class _Exchange:
         self.error: str | None = None
         self.side = "legacy"
         self.fallback = False
+        self.capture: Capture | None = None
 
     async def relay(self, response: UpstreamResponse, *, reason: str = "") -> None:
         """Send the response head and stream its body to the client."""
@@ -249,6 +308,9 @@ class _Exchange:
         if reason:
             headers.append((b"x-strangler-error", reason.encode("latin-1", "replace")[:200]))
         self.status = response.status
+        capture = self.capture
+        if capture is not None:
+            capture.head(response.status, response.headers)
         await self.send(
             {"type": "http.response.start", "status": response.status, "headers": headers}
         )
@@ -257,11 +319,15 @@ class _Exchange:
             # The whole body is here: one final message saves the server a write.
             body = b"" if self.head else b"".join([c async for c in response.body])
             self.sent_bytes = len(body)
+            if capture is not None:
+                capture.add(body)
             await self.send({"type": "http.response.body", "body": body, "more_body": False})
             return
         async for chunk in response.body:
             if chunk and not self.head:
                 self.sent_bytes += len(chunk)
+                if capture is not None:
+                    capture.add(chunk)
                 await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -269,8 +335,6 @@ class _Exchange:
 def _fixed(mode: FixedStatus, head: bool) -> UpstreamResponse:
     response = error_page(mode.status, head=head)
     if mode.body:
-        from legacy_adapter import iter_bytes
-
         body = mode.body.encode()
         response.headers = [(b"content-type", b"text/plain; charset=utf-8")]
         response.headers.append((b"content-length", str(len(body)).encode()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Delivery = Literal["acked", "queued"]
 ModeName = Literal["legacy", "shadow", "canary", "migrated", "status"]
@@ -136,6 +136,8 @@ class Shadow:
     handler: str
     sample_rate: float = 1.0
     timeout: float = 5.0
+    sample_key: str = "client"
+    rules: Any = None  # shadow.CompareRules: what to compare and what to ignore
     name: ModeName = "shadow"
 
 
@@ -150,6 +152,9 @@ class Canary:
     fallback_methods: frozenset[str] = SAFE_METHODS
     timeout: float = 10.0
     delivery: Delivery = "acked"
+    reverse_rate: float = 0.0
+    reverse_methods: frozenset[str] = SAFE_METHODS
+    rules: Any = None
     name: ModeName = "canary"
 
 
@@ -169,6 +174,9 @@ class Migrated:
     fallback_methods: frozenset[str] = SAFE_METHODS
     timeout: float = 10.0
     delivery: Delivery = "acked"
+    reverse_rate: float = 0.0  # share of requests also sent to legacy and compared
+    reverse_methods: frozenset[str] = SAFE_METHODS  # only methods safe to repeat, by default
+    rules: Any = None
     name: ModeName = "migrated"
 
 

@@ -66,7 +66,8 @@ def test_http_backend_errors_are_mapped(php_fpm: PhpFpm) -> None:
     """A refused HTTP backend is 502 and a slow one 504, both with the request id."""
     with serving(lambda: Nginx(php_fpm.address, SLOW_ROOT)) as slow_web:
         url = slow_web.url
-    with serving(lambda: Strangler(HTTP_BACKEND.replace("URL", url))) as s:
+    dead = HTTP_BACKEND.replace("URL", url)
+    with serving(lambda: Strangler(dead, ready_path="/health")) as s:
         r = httpx.get(s.url + "/sleep.php")
         assert r.status_code == 502
         assert r.headers["x-request-id"]
