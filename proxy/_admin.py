@@ -15,6 +15,7 @@ import anyio
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from legacy_adapter import LegacyError, make_backend
+from shadow import ShadowDashboard, StoreReader, Thresholds
 
 from ._metrics import collect_registry
 
@@ -33,12 +34,20 @@ class AdminApp:
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.sup = supervisor
+        self._dashboard: ShadowDashboard | None = None
+        self._dashboard_store = ""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
+        if scope["path"] == "/shadow" or scope["path"].startswith("/shadow/"):
+            dashboard = self._shadow_dashboard()
+            token = self.sup.config.admin.token
+            if dashboard is not None and (not token or _authorized(scope, token)):
+                await dashboard(scope, receive, send)
+                return
         status, ctype, body = await self._dispatch(scope)
         headers = [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -62,10 +71,23 @@ class AdminApp:
             return await self._ready()
         if path == "/routes":
             return _json(200, {"config": self.sup.config_path, "routes": route_table(self.sup)})
+        if path.startswith("/shadow"):
+            return _json(404, {"error": "no shadow store here (no shadow routes, or Kafka sink)"})
         if path == "/metrics":
             registry = collect_registry() or REGISTRY
             return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
         return _json(404, {"error": f"no admin endpoint {path}"})
+
+    def _shadow_dashboard(self) -> ShadowDashboard | None:
+        """The live shadow dashboard over the embedded store, if there is one."""
+        settings = self.sup.config.shadow
+        if settings is None or settings.kafka_topic:
+            return None
+        if self._dashboard is None or self._dashboard_store != settings.store:
+            store = settings.store
+            self._dashboard = ShadowDashboard(lambda: StoreReader.open(store), Thresholds())
+            self._dashboard_store = store
+        return self._dashboard
 
     def _live_workers(self) -> int:
         return sum(1 for p in self.sup.workers if p is not None and p.poll() is None)

@@ -4,6 +4,8 @@
     strangler check-config FILE          validate a file and print the compiled route table
     strangler routes --admin URL         what a running proxy routes where
     strangler spool replay --config FILE resend messages spooled while the broker was away
+    strangler report --store FILE        shadow-diff report (table, --json, --html, --gate)
+    strangler replay --store FILE ...    rerun recorded requests through the current handler
 
 Errors a user can fix (a bad config key, a port in use, an unreachable admin
 URL) are printed as one line naming what failed, with exit status 1; there is
@@ -25,6 +27,9 @@ from ._exceptions import StranglerError
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in _SHADOW_TOOLS:  # they parse their own options
+        return _shadow_tool(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
@@ -54,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     replay = spool_sub.add_parser("replay", help="resend spooled messages now")
     replay.add_argument("--config", "-c", required=True, help="TOML configuration file")
     replay.set_defaults(func=_spool_replay)
+    for name, about in _SHADOW_TOOLS.items():
+        sub.add_parser(name, help=about)  # listed in --help; main() hands them their argv
     worker = sub.add_parser("worker")  # started by `serve`, not by people
     worker.add_argument("--config", required=True)
     worker.add_argument("--index", type=int, default=0)
@@ -73,6 +80,19 @@ def _worker(args: argparse.Namespace) -> int:
 
     run_worker(args.config, [int(fd) for fd in args.fds.split(",")], args.index)
     return 0
+
+
+_SHADOW_TOOLS = {
+    "report": "shadow-diff report: table, --json, --html FILE, --gate RATE",
+    "replay": "rerun recorded requests through the current handler",
+}
+
+
+def _shadow_tool(name: str, argv: list[str]) -> int:
+    """``report`` and ``replay`` parse their own options (``strangler report --help``)."""
+    from shadow import replay_main, report_main
+
+    return (report_main if name == "report" else replay_main)(argv)
 
 
 def _spool_replay(args: argparse.Namespace) -> int:

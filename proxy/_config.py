@@ -30,7 +30,8 @@ from ._config_reader import Table, one_of, parse_duration, parse_size
 from ._exceptions import ConfigError
 from ._resources_config import read_caches, read_kafka
 from ._routes_config import read_routes
-from ._routing import Legacy, Match, Route, RouteTable
+from ._routing import Legacy, Match, Route, RouteTable, Shadow
+from ._shadow_config import ShadowSettings, read_shadow
 
 Runtime = Literal["trio", "asyncio", "uvloop", "uvicorn"]
 RUNTIMES: tuple[Runtime, ...] = ("trio", "asyncio", "uvloop", "uvicorn")
@@ -84,6 +85,7 @@ class Config:
     routes: RouteTable
     kafka: ProducerSettings | None = None
     caches: tuple[CacheSettings, ...] = ()
+    shadow: ShadowSettings | None = None
 
     def backend(self, name: str) -> BackendConfig:
         """The backend called ``name`` (names are checked at load)."""
@@ -125,9 +127,18 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     routes += (Route("default", Match.create("prefix", "/"), Legacy(default)),)
     kafka = read_kafka(root.table("kafka"))
     caches = read_caches(root.table("caches"))
+    shadow = read_shadow(root.table("shadow")) if _mirrors(routes) or root.has("shadow") else None
+    if shadow is not None and shadow.kafka_topic and kafka is None:
+        raise ConfigError(source, "shadow.kafka_topic", "needs a [kafka] producer")
     root.finish()
     server = _replace_default(server, default)
-    return Config(source, server, admin, log, backends, RouteTable(routes), kafka, caches)
+    table = RouteTable(routes)
+    return Config(source, server, admin, log, backends, table, kafka, caches, shadow)
+
+
+def _mirrors(routes: tuple[Route, ...]) -> bool:
+    """Whether any route compares answers (shadow mode or reverse shadow)."""
+    return any(isinstance(r.mode, Shadow) or getattr(r.mode, "reverse_rate", 0) > 0 for r in routes)
 
 
 def _replace_default(server: ServerConfig, default: str) -> ServerConfig:

@@ -10,6 +10,7 @@ import re
 from typing import Literal
 
 from migrated import HandlerNotFound, load_handler
+from shadow import CompareRules
 
 from ._config_reader import Table, one_of, parse_duration
 from ._exceptions import ConfigError
@@ -26,6 +27,7 @@ from ._routing import (
     Route,
     Shadow,
 )
+from ._shadow_config import read_compare
 
 _METHOD = re.compile(r"^[A-Z]+$")
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -89,20 +91,55 @@ def _read_mode(t: Table, mode: str, backends: frozenset[str], default: str) -> M
         fallback = _backend(t, backends, required=False) or default
         methods = frozenset(t.strings("fallback_methods", tuple(sorted(SAFE_METHODS))))
         timeout = t.take_with("timeout", parse_duration, 10.0)
-        return Migrated(_handler(t), fallback, methods, timeout, _delivery(t))
+        reverse, reverse_methods = _reverse(t)
+        return Migrated(
+            _handler(t),
+            fallback,
+            methods,
+            timeout,
+            _delivery(t),
+            reverse,
+            reverse_methods,
+            _compare(t),
+        )
     backend = _backend(t, backends, required=True) or default
     if mode == "legacy":
         return Legacy(backend)
     if mode == "shadow":
         rate = _fraction(t, "sample_rate", 1.0)
-        return Shadow(backend, _handler(t), rate, t.take_with("timeout", parse_duration, 5.0))
+        timeout = t.take_with("timeout", parse_duration, 5.0)
+        key = t.take_with("sample_key", _sticky_key, "client")
+        return Shadow(backend, _handler(t), rate, timeout, key, _compare(t))
     percent = t.take("percent", float)
     if not 0 <= percent <= 100:
         raise t.error("percent", "must be between 0 and 100")
     key = t.take_with("key", _sticky_key, "client")
     methods = frozenset(t.strings("fallback_methods", tuple(sorted(SAFE_METHODS))))
     timeout = t.take_with("timeout", parse_duration, 10.0)
-    return Canary(backend, _handler(t), percent, key, methods, timeout, _delivery(t))
+    reverse, reverse_methods = _reverse(t)
+    return Canary(
+        backend,
+        _handler(t),
+        percent,
+        key,
+        methods,
+        timeout,
+        _delivery(t),
+        reverse,
+        reverse_methods,
+        _compare(t),
+    )
+
+
+def _reverse(t: Table) -> tuple[float, frozenset[str]]:
+    """``reverse_shadow`` (share compared with legacy) and the methods it may repeat."""
+    rate = _fraction(t, "reverse_shadow", 0.0)
+    methods = frozenset(t.strings("reverse_shadow_methods", tuple(sorted(SAFE_METHODS))))
+    return rate, methods
+
+
+def _compare(t: Table) -> CompareRules:
+    return read_compare(t.table("compare"))
 
 
 def _delivery(t: Table) -> Delivery:

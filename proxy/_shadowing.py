@@ -21,9 +21,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+import anyio.abc
+
 from legacy_adapter import LegacyRequest, iter_bytes
 from migrated import HandlerFailed, Outcome, Request, run_handler
-from shadow import Answer, Mirror, Mirrored, ShadowRecord, SideEffect
+from shadow import Answer, Mirror, Mirrored, NoiseModel, ShadowRecord, SideEffect, compare
 
 from . import _metrics as m
 from ._canary import bucket, sticky_key
@@ -36,6 +38,10 @@ class Sink(Protocol):
     """Where compared records go (the SQLite store or the Kafka sink)."""
 
     def offer(self, item: Any) -> bool: ...
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Capture:
@@ -93,7 +99,7 @@ class ShadowRuntime:
 
     mirror: Mirror
     sink: Sink
-    noise: Any  # shadow.NoiseModel
+    noise: NoiseModel
     noise_rate: float = 0.05
     max_body: int = 1024 * 1024
 
@@ -101,8 +107,6 @@ class ShadowRuntime:
         """Compare and hand the record to the sink (runs inside a mirror job)."""
         if mirrored.second_control is not None:
             self.noise.learn(mirrored.route, mirrored.control, mirrored.second_control, rules)
-        from shadow import compare  # type: ignore[attr-defined]
-
         result = compare(
             mirrored.control, mirrored.candidate, rules, noise=self.noise, route=mirrored.route
         )

@@ -26,6 +26,7 @@ from ._config import Config, load_config
 from ._exceptions import ConfigError
 from ._logging import configure_logging
 from ._resources import make_resources
+from ._shadow_runtime import make_shadow
 from ._state import State, export_pool_gauges
 from ._status import report_status
 
@@ -38,7 +39,7 @@ class WorkerApp(ProxyApp):
     def __init__(
         self, config_path: str, config: Config, index: int, resources: Any | None = None
     ) -> None:
-        super().__init__(State(config), resources)
+        super().__init__(State(config), resources, make_shadow(config, resources))
         self.config_path = config_path
         self.index = index
 
@@ -47,12 +48,17 @@ class WorkerApp(ProxyApp):
         if self.resources is not None:
             await self.resources.start()
             await tg.start(self.resources.run)
+        if self.shadow is not None:
+            await tg.start(self.shadow.mirror.run)
+            await tg.start(self.shadow.sink.run)
         tg.start_soon(export_pool_gauges, lambda: self.state)
         await tg.start(self._reload_on_sighup)
         tg.start_soon(report_status, self.index, self._status)
 
     async def aclose_resources(self) -> None:
         """Flush and close the shared resources (messages still queued go to the spool)."""
+        if self.shadow is not None:
+            await self.shadow.sink.aclose()  # what is queued is written (or sent) first
         if self.resources is not None:
             await self.resources.aclose()
 

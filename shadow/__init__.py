@@ -2,6 +2,10 @@
 # comparing the two answers, storing the differences grouped by cause, and the
 # reports and dashboard that tell engineers which routes are ready.
 
+from ._compare import compare as compare
+from ._dashboard import ShadowDashboard as ShadowDashboard
+from ._exceptions import RulesError as RulesError
+from ._exceptions import ShadowError as ShadowError
 from ._mirror import Mirror as Mirror
 from ._model import Answer as Answer
 from ._model import Comparison as Comparison
@@ -11,3 +15,16 @@ from ._model import ShadowReader as ShadowReader
 from ._model import ShadowRecord as ShadowRecord
 from ._model import SideEffect as SideEffect
 from ._model import Skip as Skip
+from ._noise import NoiseModel as NoiseModel
+from ._pages import render_report as render_report
+from ._pages import write_report_html as write_report_html
+from ._readiness import Thresholds as Thresholds
+from ._readiness import verdict as verdict
+from ._replay import replay_main as replay_main
+from ._report import report_main as report_main
+from ._rules import CompareRules as CompareRules
+from ._signature import signature as signature
+from ._sink import KafkaSink as KafkaSink
+from ._sink import aggregate_from_kafka as aggregate_from_kafka
+from ._store import ShadowStore as ShadowStore
+from ._store_read import StoreReader as StoreReader

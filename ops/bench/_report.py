@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
@@ -61,8 +61,12 @@ class Row:
         return self.target if self.target == "nginx" else f"{self.target}/{self.runtime}"
 
 
-def summarize(runs: Sequence[Run]) -> list[Row]:
-    """One row per (path, target, runtime), in the order first measured."""
+def summarize(runs: Sequence[Run], compared_with: Mapping[str, str] | None = None) -> list[Row]:
+    """One row per (path, target, runtime), in the order first measured.
+
+    A row's ratio is against nginx's median on the same path, or on
+    ``compared_with[path]`` (the migrated route against nginx's validate).
+    """
     groups: dict[tuple[str, str, str], list[WrkResult]] = {}
     for run in runs:
         groups.setdefault((run.path, run.target, run.runtime), []).append(run.result)
@@ -71,7 +75,10 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
         for (path, target, _), results in groups.items()
         if target == "nginx"
     }
-    return [_row(key, results, nginx.get(key[0])) for key, results in groups.items()]
+    refer = compared_with or {}
+    return [
+        _row(key, results, nginx.get(refer.get(key[0], key[0]))) for key, results in groups.items()
+    ]
 
 
 def _row(key: tuple[str, str, str], results: list[WrkResult], nginx_rps: float | None) -> Row:

@@ -64,6 +64,15 @@ def run_wrk(command: list[str], duration: float) -> WrkResult:
     Raises:
         WrkError: wrk exited with an error, hung, or its report was unreadable.
     """
+    return run_wrk_text(command, duration)[0]
+
+
+def run_wrk_text(command: list[str], duration: float) -> tuple[WrkResult, str]:
+    """``run_wrk``, also returning wrk's whole output (what a script's ``done()`` printed).
+
+    Raises:
+        WrkError: wrk exited with an error, hung, or its report was unreadable.
+    """
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=duration + 30, check=False
@@ -74,7 +83,7 @@ def run_wrk(command: list[str], duration: float) -> WrkResult:
         ) from None
     if done.returncode != 0:
         raise WrkError(f"wrk exited with {done.returncode}: {done.stderr.strip() or done.stdout}")
-    return parse_report(done.stdout)
+    return parse_report(done.stdout), done.stdout
 
 
 def parse_report(text: str) -> WrkResult:

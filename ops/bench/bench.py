@@ -7,7 +7,14 @@ runtime in turn.  Each round measures, for nginx and then for every runtime:
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
-* ``static``: ``GET /assets/style.css``, the static file path.
+* ``static``: ``GET /assets/style.css``, the static file path;
+* ``migrated``: ``POST /api/v2/validate`` with the same body, answered by the
+  in-process port of validate.php (``migrated.validator:validate``), rules
+  from a ``file://`` cache, each accepted event produced to a Tansu broker
+  with ``delivery = "acked"`` (strangler only; its ratio is against nginx's
+  ``validate``, and its answer must equal nginx's byte for byte).  After each
+  instance the bench checks that every accepted event reached the broker
+  (``_migrated.py``).
 
 Pool sizing: a kept-alive FastCGI connection pins a PHP-FPM child, so nginx's
 keepalive connections plus ``workers * pool_size`` never exceed
@@ -15,9 +22,14 @@ keepalive connections plus ``workers * pool_size`` never exceed
 on both sides (nginx's reference config has ``access_log off``).
 
 Exit status: 0 ok; 1 the best runtime's validate ratio is below
-``--target-ratio``; 2 some run had errors (non-2xx/3xx or socket errors);
+``--target-ratio`` (or its migrated ratio below ``--target-migrated``, or some
+accepted event did not reach the broker); 2 some run had errors (non-2xx/3xx or socket errors);
 3 a service or wrk failed.  Results go to ``results/latest.json`` and a chart
 (``latest.png`` with matplotlib, else ``latest.svg``).
+
+``--soak`` instead drives a few hundred thousand mixed requests through one
+strangler per runtime and checks that its workers' memory stays flat
+(``_soak.py``).
 
 ``--profile`` instead runs the validate load once through one runtime with
 cProfile in each worker (``profile_hook/sitecustomize.py``) and prints the
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import os
 import platform
@@ -46,28 +59,42 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `ops` importable
     sys.path.insert(0, str(REPO_ROOT))
 
+from ops.bench import _migrated  # noqa: E402
 from ops.bench._report import Row, Run, format_table, summarize, write_chart, write_json  # noqa: E402
 from ops.bench._wrk import WrkError, WrkResult, run_wrk, wrk_command  # noqa: E402
-from ops.services import Nginx, PhpFpm, ServiceError, Strangler, build_config  # noqa: E402
+from ops.services import Nginx, PhpFpm, ServiceError, Strangler, Tansu, build_config  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 DOC_ROOT = REPO_ROOT / "ops" / "demo" / "app" / "public"
 LUA_SCRIPT = BENCH_DIR / "post_validate.lua"
 PROFILE_HOOK = BENCH_DIR / "profile_hook"
+RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
 RUNTIMES = ("trio", "asyncio", "uvloop", "uvicorn")
 
 
 @dataclass(frozen=True)
 class Load:
-    """What one measured path sends: URL path, and the wrk script (None: plain GET)."""
+    """What one measured path sends: URL path, and the wrk script (None: plain GET).
+
+    ``reference`` names the nginx load whose answer and requests/s it is
+    compared with; ``on_nginx`` is False for paths only strangler serves.
+    """
 
     name: str
     path: str
     script: Path | None
+    reference: str = ""
+    on_nginx: bool = True
+
+    @property
+    def compared_with(self) -> str:
+        """The nginx load this one is measured against."""
+        return self.reference or self.name
 
 
 VALIDATE = Load("validate", "/validate.php", LUA_SCRIPT)
 STATIC = Load("static", "/assets/style.css", None)
+MIGRATED = Load("migrated", _migrated.PATH, LUA_SCRIPT, reference="validate", on_nginx=False)
 
 
 @dataclass(frozen=True)
@@ -87,13 +114,23 @@ class Plan:
     pool_size: int  # FastCGI connections per strangler worker
     unix_socket: bool
     target_ratio: float | None
+    target_migrated: float | None = None
     with_nginx: bool = True  # False when profiling one runtime
+
+    @property
+    def nginx_loads(self) -> tuple[Load, ...]:
+        """The loads nginx is measured on."""
+        return tuple(load for load in self.loads if load.on_nginx) if self.with_nginx else ()
+
+    @property
+    def migrated(self) -> bool:
+        """Whether strangler needs the migrated route, its broker and its cache."""
+        return MIGRATED in self.loads
 
     @property
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
-        targets = len(self.runtimes) + (1 if self.with_nginx else 0)
-        return self.rounds * len(self.loads) * targets
+        return self.rounds * (len(self.nginx_loads) + len(self.runtimes) * len(self.loads))
 
 
 class Progress:
@@ -121,8 +158,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
     p.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated runtimes")
     p.add_argument("--no-static", action="store_true", help="skip the static file rows")
+    p.add_argument("--no-migrated", action="store_true", help="skip the migrated route rows")
     p.add_argument("--unix-socket", action="store_true", help="PHP-FPM on a unix socket")
     p.add_argument("--target-ratio", type=float, help="fail when best validate ratio is below")
+    p.add_argument(
+        "--target-migrated",
+        type=float,
+        help="fail when best migrated ratio (vs nginx validate) is below",
+    )
+    p.add_argument("--soak", action="store_true", help="memory soak instead of the benchmark")
+    p.add_argument(
+        "--soak-requests", type=int, default=300_000, help="soak requests per runtime (300000)"
+    )
+    p.add_argument(
+        "--soak-runtimes", default="uvicorn,trio", help="runtimes soaked, in turn (uvicorn,trio)"
+    )
+    p.add_argument("--soak-max-growth", type=float, default=5.0, help="RSS growth limit, %% (5)")
+    p.add_argument(
+        "--soak-trace", action="store_true", help="tracemalloc in the workers: print what grew"
+    )
     p.add_argument("--output", type=Path, default=BENCH_DIR / "results", help="results dir")
     p.add_argument("--profile", metavar="RUNTIME", help="cProfile the workers of RUNTIME")
     args = p.parse_args(argv)
@@ -145,7 +199,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         sys.exit(f"bench: {args.php_children} PHP children are too few for {args.workers} workers")
     return Plan(
         runtimes=runtimes,
-        loads=(VALIDATE,) if args.no_static or args.profile else (VALIDATE, STATIC),
+        loads=choose_loads(args),
         rounds=1 if args.profile else args.rounds,
         duration=args.duration,
         warmup=min(2, max(1, args.duration // 5)),
@@ -157,8 +211,19 @@ def make_plan(args: argparse.Namespace) -> Plan:
         pool_size=pool_size,
         unix_socket=args.unix_socket,
         target_ratio=args.target_ratio,
+        target_migrated=args.target_migrated,
         with_nginx=not args.profile,
     )
+
+
+def choose_loads(args: argparse.Namespace) -> tuple[Load, ...]:
+    """The measured paths, from ``--no-static`` and ``--no-migrated``."""
+    if args.profile:
+        return (VALIDATE,)
+    loads = [VALIDATE]
+    loads += [] if args.no_static else [STATIC]
+    loads += [] if args.no_migrated else [MIGRATED]
+    return tuple(loads)
 
 
 def validate_body() -> bytes:
@@ -190,7 +255,7 @@ def preflight(base_url: str, load: Load, reference: dict[str, bytes]) -> None:
     status, body = fetch(base_url, load)
     if status != 200:
         raise ServiceError("bench", f"{base_url}{load.path} answered {status}: {body[:200]!r}")
-    expected = reference.setdefault(load.name, body)
+    expected = reference.setdefault(load.compared_with, body)
     if body != expected:
         raise ServiceError("bench", f"{base_url}{load.path} differs from nginx: {body[:200]!r}")
 
@@ -211,11 +276,17 @@ def measure(plan: Plan, base_url: str, load: Load) -> WrkResult:
 
 
 def measure_target(
-    plan: Plan, base_url: str, target: str, runtime: str, round_: int, progress: Progress
+    plan: Plan,
+    base_url: str,
+    target: str,
+    runtime: str,
+    round_: int,
+    progress: Progress,
+    loads: Sequence[Load] | None = None,
 ) -> list[Run]:
-    """Every load of the plan against one running target."""
+    """Every load of the plan (or ``loads``) against one running target."""
     runs = []
-    for load in plan.loads:
+    for load in plan.loads if loads is None else loads:
         progress.step(f"round {round_} {target} {runtime} {load.name} {plan.duration:g}s")
         result = measure(plan, base_url, load)
         runs.append(Run(load.name, target, runtime, round_, result))
@@ -224,30 +295,64 @@ def measure_target(
     return runs
 
 
-def strangler_for(plan: Plan, php: PhpFpm, runtime: str, env: dict[str, str]) -> Strangler:
-    """A strangler config for ``runtime`` on the shared PHP-FPM, access log off."""
+def strangler_for(
+    plan: Plan, php: PhpFpm, runtime: str, env: dict[str, str], resources: str = ""
+) -> Strangler:
+    """A strangler config for ``runtime`` on the shared PHP-FPM, access log off.
+
+    ``resources`` (the ``[kafka]`` and ``[caches]`` tables) comes with the
+    migrated route.
+    """
     config = build_config(
         php.address,
         DOC_ROOT,
         runtime=runtime,
         workers=plan.workers,
         pool_size=plan.pool_size,
+        extra_routes=_migrated.migrated_route() if resources else "",
     )
-    config += "\n[log]\naccess_log = false\n"
+    config += resources + "\n[log]\naccess_log = false\n"
     return Strangler(config_text=config, env=env)
 
 
-def run_rounds(plan: Plan, php: PhpFpm, nginx: Nginx, env: dict[str, str]) -> list[Run]:
+@contextlib.contextmanager
+def strangler_target(
+    plan: Plan, php: PhpFpm, runtime: str, env: dict[str, str], deliveries: list[dict[str, object]]
+) -> Iterator[Strangler]:
+    """strangler for one runtime; with the migrated route, its own broker and spool.
+
+    On a clean exit the producer's counters (read before stopping) and the
+    topic's message count (read after) are appended to ``deliveries``.
+    """
+    if not plan.migrated:
+        with strangler_for(plan, php, runtime, env) as proxy:
+            yield proxy
+        return
+    with Tansu() as broker, tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
+        text = _migrated.resources(broker.address, Path(tmp) / "spool", RULES)
+        with strangler_for(plan, php, runtime, env, text) as proxy:
+            yield proxy
+            delivery = _migrated.delivery_report(proxy.admin_url)
+        # Stopped: whatever was queued is delivered or spooled; now count the topic.
+        consumed = _migrated.count_topic(broker.address)
+        delivery = dataclasses.replace(delivery, consumed=consumed)
+        print(f"      {runtime} {delivery.line()}", flush=True)
+        deliveries.append({"runtime": runtime, **delivery.to_json(), "ok": not delivery.problems()})
+
+
+def run_rounds(
+    plan: Plan, php: PhpFpm, nginx: Nginx, env: dict[str, str], deliveries: list[dict[str, object]]
+) -> list[Run]:
     """All rounds: nginx, then each runtime (started for its turn, stopped after)."""
     progress = Progress(plan.total_runs)
     reference: dict[str, bytes] = {}
     runs: list[Run] = []
     for round_ in range(1, plan.rounds + 1):
-        for load in plan.loads:
+        for load in plan.nginx_loads:
             preflight(nginx.url, load, reference)
-        runs += measure_target(plan, nginx.url, "nginx", "-", round_, progress)
+        runs += measure_target(plan, nginx.url, "nginx", "-", round_, progress, plan.nginx_loads)
         for runtime in plan.runtimes:
-            with strangler_for(plan, php, runtime, env) as proxy:
+            with strangler_target(plan, php, runtime, env, deliveries) as proxy:
                 for load in plan.loads:
                     preflight(proxy.url, load, reference)
                 runs += measure_target(plan, proxy.url, "strangler", runtime, round_, progress)
@@ -269,20 +374,23 @@ def services(plan: Plan) -> Iterator[tuple[PhpFpm, Nginx]]:
             yield php, nginx
 
 
-def check_ratio(plan: Plan, rows: Sequence[Row]) -> int:
-    """Exit status for ``--target-ratio`` (1 when the best runtime is below it)."""
-    candidates = [r for r in rows if r.path == "validate" and r.target == "strangler"]
+def check_ratio(
+    rows: Sequence[Row], path: str, target: float | None, flag: str = "--target-ratio"
+) -> int:
+    """Exit status for a ratio target on ``path`` (1 when the best runtime is below it)."""
+    candidates = [r for r in rows if r.path == path and r.target == "strangler"]
     clean = [r for r in candidates if not r.errors and r.ratio is not None]
-    if plan.target_ratio is None or not candidates:
+    if target is None or not candidates:
         return 0
     if not clean:
-        print(f"FAIL: every runtime had errors; --target-ratio {plan.target_ratio} not met")
+        print(f"FAIL: every runtime had errors on {path}; {flag} {target} not met")
         return 1
-    best = max(clean, key=lambda r: r.ratio)
-    verdict = "ok" if best.ratio >= plan.target_ratio else "FAIL"
+    best = max(clean, key=lambda r: r.ratio or 0.0)
+    ratio = best.ratio or 0.0
+    verdict = "ok" if ratio >= target else "FAIL"
     print(
-        f"{verdict}: best runtime {best.runtime} reaches {best.ratio:.2f}x nginx on validate "
-        f"(--target-ratio {plan.target_ratio})"
+        f"{verdict}: best runtime {best.runtime} reaches {ratio:.2f}x nginx's validate on "
+        f"{path} ({flag} {target})"
     )
     return 0 if verdict == "ok" else 1
 
@@ -318,13 +426,15 @@ def report(
     output: Path,
     argv: Sequence[str],
     load_before: tuple[float, float, float],
+    deliveries: list[dict[str, object]],
 ) -> int:
     """Print the table, write JSON and chart, return the exit status."""
-    rows = summarize(runs)
+    rows = summarize(runs, {load.name: load.compared_with for load in plan.loads})
     print()
     print(format_table(rows))
     meta = metadata(plan, argv)
     meta["loadavg"] = {"before": load_before, "after": os.getloadavg()}
+    meta["broker"] = deliveries
     write_json(output / "latest.json", meta, runs, rows)
     title = (
         f"strangler vs nginx, {plan.workers} workers, wrk -c{plan.connections} "
@@ -332,7 +442,12 @@ def report(
     )
     chart = write_chart(output, rows, title)
     print(f"\nwrote {output / 'latest.json'} and {chart}")
-    status = check_ratio(plan, rows)
+    status = check_ratio(rows, "validate", plan.target_ratio)
+    status |= check_ratio(rows, "migrated", plan.target_migrated, "--target-migrated")
+    lost = [d for d in deliveries if not d["ok"]]
+    for d in lost:
+        print(f"FAIL: strangler/{d['runtime']}: not every accepted event reached the broker: {d}")
+    status |= 1 if lost else 0
     flagged = [r for r in rows if r.errors]
     for row in flagged:
         print(f"ERRORS: {row.path} {row.label}: {row.errors} (numbers not trustworthy)")
@@ -385,25 +500,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = make_plan(args)
     _stop_on_sigterm()
     load_before = warn_if_busy()
+    if args.soak:
+        from ops.bench._soak import soak
+
+        return soak(args, plan, argv, load_before)
     print(
         f"bench: php-fpm {plan.php_children} children; nginx {plan.workers} workers x keepalive "
         f"{plan.nginx_keepalive}; strangler {plan.workers} workers x pool {plan.pool_size}; "
         f"{plan.total_runs} runs of {plan.duration:g}s (+{plan.warmup:g}s warm-up)",
         flush=True,
     )
+    deliveries: list[dict[str, object]] = []
     try:
         with services(plan) as (php, nginx):
             if args.profile:
                 profile(plan, php, Path(tempfile.gettempdir()) / "strangler-bench-profile")
                 return 0
-            runs = run_rounds(plan, php, nginx, {})
+            runs = run_rounds(plan, php, nginx, {}, deliveries)
     except (ServiceError, WrkError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("bench: interrupted; services stopped", file=sys.stderr)
         return 130
-    return report(plan, runs, args.output, argv, load_before)
+    return report(plan, runs, args.output, argv, load_before, deliveries)
 
 
 if __name__ == "__main__":

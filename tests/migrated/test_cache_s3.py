@@ -36,9 +36,13 @@ class CountingParse:
 
 
 def s3_settings(name: str, bucket: str, endpoint_url: str, **kw: Any) -> CacheSettings:
-    """Settings of an S3 cache on ``bucket``/KEY at ``endpoint_url``, 2 s timeout."""
+    """Settings of an S3 cache on ``bucket``/KEY at ``endpoint_url``.
+
+    The 15 s fetch timeout only bounds a hang: boto3 builds its client in the
+    fetch thread, which takes seconds on a loaded machine.
+    """
     return CacheSettings(
-        name, f"s3://{bucket}/{KEY}", region=REGION, endpoint_url=endpoint_url, timeout=2.0, **kw
+        name, f"s3://{bucket}/{KEY}", region=REGION, endpoint_url=endpoint_url, timeout=15.0, **kw
     )
 
 

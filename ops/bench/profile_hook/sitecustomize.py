@@ -1,4 +1,4 @@
-"""Profile a strangler worker with cProfile when ``bench.py --profile`` asks for it.
+"""Profile a strangler worker (cProfile, or tracemalloc for ``--soak-trace``) when asked.
 
 bench.py puts this directory on ``PYTHONPATH`` and sets
 ``STRANGLER_BENCH_PROFILE`` to an output directory; Python imports
@@ -37,3 +37,28 @@ if _OUT and "worker" in sys.argv[1:2]:
     atexit.register(_dump)
     signal.raise_signal = _dump_then_raise
     _profiler.enable()
+
+# ``bench.py --soak --soak-trace``: tracemalloc in each worker.  A daemon thread
+# waits for ``take-<tag>`` files in the directory and answers each with
+# ``worker-<pid>-<tag>.snap``; the bench compares the first and last snapshots.
+_TRACE = os.environ.get("STRANGLER_BENCH_TRACEMALLOC")
+
+if _TRACE and "worker" in sys.argv[1:2]:
+    import threading
+    import time
+    import tracemalloc
+
+    def _snapshots() -> None:
+        taken = set()
+        while True:
+            for name in sorted(os.listdir(_TRACE)):
+                tag = name.removeprefix("take-")
+                if name.startswith("take-") and tag not in taken:
+                    taken.add(tag)
+                    target = os.path.join(_TRACE, f"worker-{os.getpid()}-{tag}.snap")
+                    tracemalloc.take_snapshot().dump(target + ".tmp")
+                    os.replace(target + ".tmp", target)
+            time.sleep(0.2)
+
+    tracemalloc.start(12)
+    threading.Thread(target=_snapshots, name="bench-tracemalloc", daemon=True).start()

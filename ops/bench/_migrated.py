@@ -1,0 +1,169 @@
+"""The migrated route in the benchmark: its config, and where its messages went.
+
+strangler serves ``/api/v2/validate`` with the in-process port of
+validate.php (``migrated.validator:validate``), reading ``rules.json`` through
+a ``file://`` hot cache and producing each accepted event to a Tansu broker
+with ``delivery = "acked"`` (the client is answered once the broker acked).
+Each strangler instance gets a broker of its own, so after the instance is
+stopped the topic holds exactly what that instance sent.
+
+``delivery_report`` reads the producer's side from the admin listener while
+the proxy still runs (accepted requests, acked deliveries, failures, spool);
+``count_topic`` reads the topic back once the proxy has stopped.  Reading
+assigns every partition from the beginning (a consumer group join takes
+~23 s on Tansu) and stops after ``idle`` seconds without a message, bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ops.services import ServiceError
+
+TOPIC = "validated-events"  # migrated.validator.TOPIC
+ROUTE = "validate-v2"
+PATH = "/api/v2/validate"
+
+_SAMPLE = re.compile(r"^(\w+)(?:\{([^}]*)\})? ([0-9.e+-]+|NaN)$", re.MULTILINE)
+
+
+def migrated_route(name: str = ROUTE, path: str = PATH) -> str:
+    """The ``[[routes]]`` entry of the migrated validator."""
+    return f"""
+[[routes]]
+name = "{name}"
+match = {{ path = "{path}", methods = ["POST"] }}
+mode = "migrated"
+handler = "migrated.validator:validate"
+delivery = "acked"
+"""
+
+
+def resources(bootstrap: str, spool_dir: Path, rules: Path, refresh: str = "1h") -> str:
+    """The ``[kafka]`` producer and the ``[caches.rules]`` file cache."""
+    return f"""
+[kafka]
+bootstrap_servers = {json.dumps(bootstrap)}
+spool_dir = {json.dumps(str(spool_dir))}
+
+[caches.rules]
+source = {json.dumps(f"file://{rules}")}
+refresh = {json.dumps(refresh)}
+"""
+
+
+def scrape(admin_url: str) -> dict[tuple[str, str], float]:
+    """The admin ``/metrics`` samples as ``{(name, labels): value}``."""
+    with urllib.request.urlopen(admin_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {(name, labels or ""): float(value) for name, labels, value in _SAMPLE.findall(text)}
+
+
+def metric_sum(samples: dict[tuple[str, str], float], name: str, *fragments: str) -> int:
+    """The sum of ``name`` over the samples whose labels contain every fragment."""
+    return round(
+        sum(
+            v
+            for (n, labels), v in samples.items()
+            if n == name and all(f in labels for f in fragments)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One strangler instance's producer, seen from outside."""
+
+    accepted: int  # 2xx answers of the migrated route (each one emitted a message)
+    acked: int  # deliveries the broker acknowledged
+    failed: int
+    spooled: int  # written to the spool after a failed delivery
+    spool_pending: int  # still in the spool (per worker, from /ready)
+    consumed: int | None = None  # read back from the broker after stop
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the JSON report."""
+        return asdict(self)
+
+    def problems(self) -> list[str]:
+        """What says that some accepted message did not reach the broker."""
+        out = []
+        if self.acked < self.accepted:
+            out.append(f"{self.accepted - self.acked} accepted but not acked")
+        if self.failed or self.spooled or self.spool_pending:
+            out.append(
+                f"failed {self.failed}, spooled {self.spooled}, pending {self.spool_pending}"
+            )
+        if self.consumed is not None and self.consumed < self.accepted:
+            out.append(f"only {self.consumed} of {self.accepted} on the broker")
+        return out
+
+    def line(self) -> str:
+        """One progress line."""
+        consumed = "" if self.consumed is None else f", {self.consumed:,} consumed from the broker"
+        verdict = "; ".join(self.problems()) or "ok"
+        return (
+            f"broker: {self.accepted:,} accepted, {self.acked:,} acked, {self.failed} failed, "
+            f"{self.spool_pending} in spool{consumed}: {verdict}"
+        )
+
+
+def delivery_report(admin_url: str, route: str = ROUTE) -> Delivery:
+    """The producer's counters of a running strangler (summed over its workers)."""
+    samples = scrape(admin_url)
+    with urllib.request.urlopen(admin_url + "/ready", timeout=10) as response:
+        ready = json.loads(response.read())
+    pending = sum(int(w.get("spooled", 0)) for w in ready.get("workers", []))
+    return Delivery(
+        accepted=metric_sum(
+            samples, "strangler_requests_total", f'route="{route}"', 'status="2xx"'
+        ),
+        acked=metric_sum(samples, "strangler_producer_delivery_seconds_count"),
+        failed=metric_sum(samples, "strangler_producer_failures_total"),
+        spooled=metric_sum(samples, "strangler_producer_spooled_total"),
+        spool_pending=pending,
+    )
+
+
+def count_topic(bootstrap: str, topic: str = TOPIC, idle: float = 3.0, limit: float = 90.0) -> int:
+    """Messages on ``topic``, read from the beginning until ``idle`` s pass without one."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+    try:
+        return _count(Consumer, TopicPartition, OFFSET_BEGINNING, bootstrap, topic, idle, limit)
+    except KafkaException as exc:
+        raise ServiceError("tansu", f"cannot read {topic} back: {exc}") from None
+
+
+def _count(
+    consumer_class: Any,
+    partition_class: Any,
+    beginning: int,
+    bootstrap: str,
+    topic: str,
+    idle: float,
+    limit: float,
+) -> int:
+    consumer = consumer_class(
+        {"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False}
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or not meta.partitions:
+            return 0
+        consumer.assign([partition_class(topic, p, beginning) for p in meta.partitions])
+        count, last, deadline = 0, time.monotonic(), time.monotonic() + limit
+        while time.monotonic() - last < idle and time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            good = sum(1 for m in batch if m.error() is None)
+            if good:
+                count, last = count + good, time.monotonic()
+        return count
+    finally:
+        consumer.close()

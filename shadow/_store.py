@@ -1,0 +1,234 @@
+"""The embedded shadow store: SQLite written by one background task.
+
+Strategy.  The request path only calls ``offer``, which puts the record or
+skip on a bounded in-memory queue and returns at once (``False``, counted in
+``dropped``, when the queue is full).  One writer task (``run``) takes what
+has accumulated, up to ``batch_size`` items, and writes it in ONE transaction
+in a worker thread (``anyio.to_thread``): the batch is first summed in Python
+(per route and minute), so a busy minute costs a few upserts, not one write
+per request.  Only the writer touches the write connection; readers open
+their own (WAL mode: they never block the writer).  Secrets are redacted in
+the writer thread, off the request path.  Retention is enforced there too:
+rows older than ``retention_days`` go, and at most ``max_records`` example
+records and signatures are kept.
+
+Schema (minutes are epoch seconds of the minute's start)::
+
+    route_minutes(route, minute, compared, matched, mismatched, noise_only, candidate_errors)
+    skips(route, minute, reason, count)
+    latency(route, minute, side['control'|'candidate'], bucket, count)   -- log buckets
+    signatures(route, signature, count, first_seen, last_seen, differences JSON of latest)
+    signature_minutes(route, signature, minute, count)                   -- for ``since``
+    examples(id, route, signature, at, record JSON)   -- first N per (route, signature);
+                                                      -- signature '' = matched samples
+    kafka_offsets(topic, partition, next_offset)      -- what ``aggregate_from_kafka`` read
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Generic, Self, TypeVar
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._codec import Item
+from ._store_read import StoreReader
+from ._store_write import SCHEMA, BatchWriter
+
+T = TypeVar("T")
+
+
+class QueuedWriter(Generic[T]):
+    """A bounded queue drained in batches by one task (the store and the Kafka sink).
+
+    Args:
+        queue_size: items waiting; ``offer`` refuses more and counts them in ``dropped``.
+        batch_size: most items handed to ``_write`` at once.
+    """
+
+    def __init__(self, *, queue_size: int, batch_size: int) -> None:
+        send, receive = anyio.create_memory_object_stream[T](queue_size)
+        self._send: MemoryObjectSendStream[T] = send
+        self._receive: MemoryObjectReceiveStream[T] = receive
+        self.batch_size = batch_size
+        self.dropped = 0
+        self.written = 0
+        self.batches = 0
+        self._running = False
+        self._stopped: anyio.Event | None = None
+
+    def offer(self, item: T) -> bool:
+        """Queue an item without blocking; ``False`` (and counted) when full or closed."""
+        try:
+            self._send.send_nowait(item)
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.dropped += 1
+            return False
+        return True
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Write batches until ``aclose`` (then flush and return) or cancellation."""
+        self._running, self._stopped = True, anyio.Event()
+        task_status.started()
+        try:
+            async for first in self._receive:
+                await self._write_batch([first, *self._take(self.batch_size - 1)])
+        finally:
+            self._running = False
+            self._stopped.set()
+
+    async def aclose(self) -> None:
+        """Stop accepting, write everything queued, and release the resources."""
+        self._send.close()
+        with anyio.CancelScope(shield=True):
+            if self._running and self._stopped is not None:
+                await self._stopped.wait()
+            while batch := self._take(self.batch_size):
+                await self._write_batch(batch)
+            self._receive.close()
+            await self._close_resources()
+
+    def _take(self, limit: int) -> list[T]:
+        batch: list[T] = []
+        while len(batch) < limit:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        return batch
+
+    async def _write_batch(self, batch: list[T]) -> None:
+        await self._write(batch)
+        self.written += len(batch)
+        self.batches += 1
+
+    async def _write(self, batch: list[T]) -> None:
+        raise NotImplementedError
+
+    async def _close_resources(self) -> None:
+        pass
+
+
+class ShadowStore(QueuedWriter[Item], StoreReader):
+    """Shadow records and skips in an SQLite file; also a ``ShadowReader``.
+
+    Open with ``ShadowStore.open(path)``, run ``run`` in a task group (or call
+    ``write`` directly from a tool), and ``await aclose()`` at shutdown.
+    """
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        reader: sqlite3.Connection,
+        *,
+        queue_size: int,
+        batch_size: int,
+    ) -> None:
+        QueuedWriter.__init__(self, queue_size=queue_size, batch_size=batch_size)
+        StoreReader.__init__(self, reader)
+        self._writer = writer
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        examples_per_signature: int = 5,
+        retention_days: float = 7.0,
+        max_records: int = 100_000,
+        redact_fields: Iterable[str] = (),
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+    ) -> Self:
+        """Create or open the store at ``path`` (WAL mode).
+
+        Args:
+            examples_per_signature: full records kept per (route, signature).
+            retention_days: rows older than this are pruned.
+            max_records: most example records, and most signatures, kept.
+            redact_fields: JSON field names hidden in stored examples.
+            queue_size: records waiting for the writer before ``offer`` drops.
+            batch_size: most records written in one transaction.
+
+        Raises:
+            sqlite3.Error: the file cannot be created or is not a store.
+        """
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+        writer = BatchWriter(
+            connection,
+            examples_per_signature=examples_per_signature,
+            retention=retention_days * 86400.0,
+            max_records=max_records,
+            redact_fields=tuple(redact_fields),
+        )
+        reader = sqlite3.connect(path, check_same_thread=False)
+        return cls(writer, reader, queue_size=queue_size, batch_size=batch_size)
+
+    def write(
+        self,
+        items: Sequence[Item],
+        now: float | None = None,
+        *,
+        offsets: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
+        """Write items now, in the caller's thread (tools; not while ``run`` runs).
+
+        Args:
+            items: the records and skips.
+            now: the current time for retention (default: the clock).
+            offsets: Kafka positions to save with them (see ``kafka_offsets``).
+        """
+        self._writer.write(items, time.time() if now is None else now, offsets or {})
+        self.written += len(items)
+
+    def kafka_offsets(self, topic: str) -> dict[int, int]:
+        """The next offset to consume per partition of ``topic``, as saved by ``write``."""
+        rows = self._db.execute(
+            "SELECT partition, next_offset FROM kafka_offsets WHERE topic = ?", (topic,)
+        )
+        return dict(rows.fetchall())
+
+    def prune(self, now: float | None = None) -> None:
+        """Apply retention now (the writer also does it every minute and at close)."""
+        self._writer.prune(time.time() if now is None else now)
+
+    def close(self) -> None:
+        """Write what is queued and close, synchronously (tools; not while ``run`` runs)."""
+        self._send.close()
+        while batch := self._take(self.batch_size):
+            self.write(batch)
+        self._receive.close()
+        self._shut(time.time())
+
+    async def _write(self, batch: list[Item]) -> None:
+        await anyio.to_thread.run_sync(self._writer.write, batch, time.time())
+
+    async def _close_resources(self) -> None:
+        await anyio.to_thread.run_sync(self._shut, time.time())
+
+    def _shut(self, now: float) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._writer.prune(now)
+        finally:
+            self._writer.close()
+            self._db.close()

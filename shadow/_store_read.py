@@ -1,0 +1,187 @@
+"""Reading the shadow store: the ``ShadowReader`` the report and the dashboard use.
+
+Strategy: every reader opens its own SQLite connection (the store is in WAL
+mode, so readers never block the proxy's writer and see whole batches only).
+Totals are sums over per-minute rows, so a ``since`` filter has a resolution
+of one minute: the minute that contains ``since`` is included.  Latencies are
+kept as counts in fixed logarithmic buckets (``bucket_of``); a percentile is
+the geometric middle of the bucket holding it, within about 10 % of the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from . import _codec as codec
+from ._model import Example, RouteSummary, ShadowRecord, SignatureSummary, TimePoint
+
+LATENCY_FLOOR = 1e-4  # seconds: bucket 0 holds everything faster
+LATENCY_GROWTH = 1.2  # each bucket is 20 % wider than the previous one
+LATENCY_BUCKETS = 80  # the last one (from ~170 s) holds everything slower
+
+
+def bucket_of(seconds: float) -> int:
+    """The latency bucket of a duration."""
+    if seconds <= LATENCY_FLOOR:
+        return 0
+    index = int(math.log(seconds / LATENCY_FLOOR, LATENCY_GROWTH)) + 1
+    return min(index, LATENCY_BUCKETS - 1)
+
+
+def bucket_value(index: int) -> float:
+    """A representative duration of a bucket (its geometric middle)."""
+    if index == 0:
+        return LATENCY_FLOOR
+    return float(LATENCY_FLOOR * LATENCY_GROWTH ** (index - 0.5))
+
+
+def percentile(counts: dict[int, int], q: float) -> float:
+    """The ``q`` quantile (0..1) of bucketed latencies; 0.0 when there are none."""
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for index in sorted(counts):
+        seen += counts[index]
+        if seen >= rank:
+            return bucket_value(index)
+    return bucket_value(max(counts))  # pragma: no cover - rank <= total
+
+
+def minute_of(at: float) -> int:
+    """The start (epoch seconds) of the minute containing ``at``."""
+    return int(at // 60) * 60
+
+
+class StoreReader:
+    """Read-only access to a shadow store file (implements ``ShadowReader``).
+
+    Args:
+        connection: an open connection to the store (see ``open``).
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: str | Path) -> Self:
+        """Open an existing store read-only.
+
+        Raises:
+            FileNotFoundError: there is no store at ``path``.
+        """
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no shadow store at {path}")
+        uri = f"file:{Path(path).resolve()}?mode=ro"
+        return cls(sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def routes(self, since: float | None = None) -> list[RouteSummary]:
+        """Per-route totals since ``since`` (epoch seconds), sorted by route."""
+        start = _start(since)
+        summaries: dict[str, RouteSummary] = {}
+        rows = self._db.execute(
+            "SELECT route, SUM(compared), SUM(matched), SUM(mismatched), SUM(noise_only),"
+            " SUM(candidate_errors) FROM route_minutes WHERE minute >= ? GROUP BY route",
+            (start,),
+        )
+        for route, *counts in rows:
+            summaries[route] = RouteSummary(route, *counts)
+        skips = "SELECT route, reason, SUM(count) FROM skips WHERE minute >= ? GROUP BY 1, 2"
+        for route, reason, count in self._db.execute(skips, (start,)):
+            summaries.setdefault(route, RouteSummary(route)).skips[reason] = count
+        for summary in summaries.values():
+            self._fill_latency(summary, start)
+        return [summaries[r] for r in sorted(summaries)]
+
+    def _fill_latency(self, summary: RouteSummary, start: int) -> None:
+        hist: dict[str, dict[int, int]] = {"control": {}, "candidate": {}}
+        rows = self._db.execute(
+            "SELECT side, bucket, SUM(count) FROM latency WHERE route = ? AND minute >= ?"
+            " GROUP BY side, bucket",
+            (summary.route, start),
+        )
+        for side, index, count in rows:
+            hist[side][index] = count
+        summary.control_p50 = percentile(hist["control"], 0.50)
+        summary.control_p99 = percentile(hist["control"], 0.99)
+        summary.candidate_p50 = percentile(hist["candidate"], 0.50)
+        summary.candidate_p99 = percentile(hist["candidate"], 0.99)
+
+    def signatures(
+        self, route: str | None = None, since: float | None = None, limit: int = 20
+    ) -> list[SignatureSummary]:
+        """The most frequent mismatch signatures since ``since`` (count in that window)."""
+        rows = self._db.execute(
+            "SELECT s.route, s.signature, SUM(m.count) AS n, s.first_seen, s.last_seen,"
+            " s.differences FROM signature_minutes m JOIN signatures s"
+            " ON s.route = m.route AND s.signature = m.signature"
+            " WHERE m.minute >= ? AND (? IS NULL OR m.route = ?)"
+            " GROUP BY s.route, s.signature ORDER BY n DESC, s.last_seen DESC LIMIT ?",
+            (_start(since), route, route, limit),
+        )
+        return [
+            SignatureSummary(r, sig, n, first, last, codec.differences_in(json.loads(diffs)))
+            for r, sig, n, first, last, diffs in rows
+        ]
+
+    def examples(self, signature: str, limit: int = 5) -> list[Example]:
+        """Stored examples of a signature, oldest first (``""``: matched samples)."""
+        rows = self._db.execute(
+            "SELECT record FROM examples WHERE signature = ? ORDER BY at, id LIMIT ?",
+            (signature, limit),
+        )
+        return [Example(signature, _record(blob)) for (blob,) in rows]
+
+    def records(self, route: str | None = None) -> Iterator[ShadowRecord]:
+        """Every stored example record (mismatches and matched samples), oldest first."""
+        rows = self._db.execute(
+            "SELECT record FROM examples WHERE ? IS NULL OR route = ? ORDER BY at, id",
+            (route, route),
+        )
+        for (blob,) in rows:
+            yield _record(blob)
+
+    def timeline(
+        self, route: str, bucket: float = 60.0, since: float | None = None
+    ) -> list[TimePoint]:
+        """Compared and matched counts per time bucket (buckets with data only, in order)."""
+        width = max(60, int(bucket) // 60 * 60)
+        rows = self._db.execute(
+            "SELECT minute / ? * ? AS start, SUM(compared), SUM(matched) FROM route_minutes"
+            " WHERE route = ? AND minute >= ? AND compared > 0 GROUP BY start ORDER BY start",
+            (width, width, route, _start(since)),
+        )
+        return [TimePoint(float(start), compared, matched) for start, compared, matched in rows]
+
+
+def _start(since: float | None) -> int:
+    return minute_of(since) if since is not None else -(2**62)
+
+
+def _record(blob: bytes) -> ShadowRecord:
+    item = codec.decode(blob)
+    if not isinstance(item, ShadowRecord):
+        raise codec.CodecError("an example row holds a skip")
+    return item

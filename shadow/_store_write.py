@@ -1,0 +1,250 @@
+"""The store's writes: one batch of records and skips in one transaction, and retention.
+
+Strategy: a batch is first summed in memory by (route, minute), (route,
+minute, reason), (route, minute, side, latency bucket) and (route, signature),
+then written with one ``executemany`` upsert per table, so the cost of a batch
+grows with the routes and minutes it touches, not with its length.  Example
+records are the only per-request rows: the first ``examples_per_signature``
+of each (route, signature), matched samples under the signature ``""``.  Only
+those are redacted and encoded, which keeps the common case (a signature that
+already has its examples) cheap.  Runs in the writer's thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import _codec as codec
+from ._codec import Item
+from ._model import ShadowRecord, Skip
+from ._redact import redact, redact_comparison
+from ._store_read import bucket_of, minute_of
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS route_minutes (
+    route TEXT NOT NULL, minute INTEGER NOT NULL,
+    compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
+    mismatched INTEGER NOT NULL DEFAULT 0, noise_only INTEGER NOT NULL DEFAULT 0,
+    candidate_errors INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (route, minute)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS skips (
+    route TEXT NOT NULL, minute INTEGER NOT NULL, reason TEXT NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (route, minute, reason)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latency (
+    route TEXT NOT NULL, minute INTEGER NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('control', 'candidate')), bucket INTEGER NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (route, minute, side, bucket)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS signatures (
+    route TEXT NOT NULL, signature TEXT NOT NULL, count INTEGER NOT NULL,
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL, differences TEXT NOT NULL,
+    PRIMARY KEY (route, signature));
+CREATE INDEX IF NOT EXISTS signatures_by_last_seen ON signatures (last_seen);
+CREATE TABLE IF NOT EXISTS signature_minutes (
+    route TEXT NOT NULL, signature TEXT NOT NULL, minute INTEGER NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (route, signature, minute)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS examples (
+    id INTEGER PRIMARY KEY, route TEXT NOT NULL, signature TEXT NOT NULL,
+    at REAL NOT NULL, record BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS examples_by_signature ON examples (signature, route, at);
+CREATE INDEX IF NOT EXISTS examples_by_at ON examples (at);
+CREATE TABLE IF NOT EXISTS kafka_offsets (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition));
+"""
+
+_UPSERT_MINUTES = """INSERT INTO route_minutes VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET compared = compared + excluded.compared,
+matched = matched + excluded.matched, mismatched = mismatched + excluded.mismatched,
+noise_only = noise_only + excluded.noise_only,
+candidate_errors = candidate_errors + excluded.candidate_errors"""
+_UPSERT_SKIPS = """INSERT INTO skips VALUES (?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET count = count + excluded.count"""
+_UPSERT_LATENCY = """INSERT INTO latency VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET count = count + excluded.count"""
+_UPSERT_SIGNATURES = """INSERT INTO signatures VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET count = count + excluded.count,
+first_seen = MIN(first_seen, excluded.first_seen),
+differences = CASE WHEN excluded.last_seen >= last_seen
+    THEN excluded.differences ELSE differences END,
+last_seen = MAX(last_seen, excluded.last_seen)"""
+_UPSERT_SIGNATURE_MINUTES = """INSERT INTO signature_minutes VALUES (?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET count = count + excluded.count"""
+_UPSERT_OFFSETS = """INSERT INTO kafka_offsets VALUES (?, ?, ?)
+ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset"""
+_PRUNE_EVERY = 60.0
+
+
+@dataclass(slots=True)
+class _Sums:
+    """One batch summed per table key."""
+
+    minutes: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    skips: Counter[tuple[str, int, str]] = field(default_factory=Counter)
+    latency: Counter[tuple[str, int, str, int]] = field(default_factory=Counter)
+    signatures: dict[tuple[str, str], _Signature] = field(default_factory=dict)
+    signature_minutes: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+
+    def add_skip(self, skip: Skip) -> None:
+        self.skips[skip.route, minute_of(skip.at), skip.reason] += 1
+
+    def add_record(self, record: ShadowRecord, fields: tuple[str, ...]) -> None:
+        m, c = record.mirrored, record.comparison
+        minute = minute_of(m.at)
+        counts = self.minutes.setdefault((m.route, minute), [0, 0, 0, 0, 0])
+        counts[0] += 1
+        counts[1 if c.matched else 2] += 1
+        counts[3] += bool(c.matched and c.noise)
+        counts[4] += m.candidate.error is not None
+        self.latency[m.route, minute, "control", bucket_of(m.control.seconds)] += 1
+        self.latency[m.route, minute, "candidate", bucket_of(m.candidate.seconds)] += 1
+        if c.matched or not c.signature:
+            return
+        self.signature_minutes[m.route, c.signature, minute] += 1
+        row = self.signatures.setdefault((m.route, c.signature), _Signature(0, m.at, m.at, ""))
+        row.count += 1
+        row.first_seen = min(row.first_seen, m.at)
+        if m.at >= row.last_seen or not row.differences:
+            row.last_seen = m.at
+            diffs = redact_comparison(c, fields).differences
+            row.differences = json.dumps(codec.differences_out(diffs), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class _Signature:
+    count: int
+    first_seen: float
+    last_seen: float
+    differences: str  # JSON of the latest record's differences
+
+    def row(self) -> tuple[int, float, float, str]:
+        return (self.count, self.first_seen, self.last_seen, self.differences)
+
+
+class BatchWriter:
+    """Writes batches and applies retention on one connection (the writer's thread).
+
+    Args:
+        connection: a connection in autocommit mode (``isolation_level=None``).
+        examples_per_signature: full records kept per (route, signature).
+        retention: seconds rows are kept.
+        max_records: most example records and most signatures kept.
+        redact_fields: JSON field names hidden in examples and differences.
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        examples_per_signature: int,
+        retention: float,
+        max_records: int,
+        redact_fields: tuple[str, ...],
+    ) -> None:
+        self._db = connection
+        self.examples_per_signature = examples_per_signature
+        self.retention = retention
+        self.max_records = max_records
+        self.redact_fields = redact_fields
+        self._last_prune = 0.0
+
+    def write(
+        self,
+        items: Sequence[Item],
+        now: float,
+        offsets: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
+        """Write one batch in one transaction; prune when a minute has passed.
+
+        Args:
+            items: the records and skips.
+            now: the current time (epoch seconds), for retention.
+            offsets: Kafka positions consumed with this batch, ``(topic, partition)``
+                to the next offset, saved in the same transaction.
+        """
+        sums = _Sums()
+        records = []
+        for item in items:
+            if isinstance(item, Skip):
+                sums.add_skip(item)
+            else:
+                sums.add_record(item, self.redact_fields)
+                records.append(item)
+        with self._transaction():
+            self._write_sums(sums)
+            self._write_examples(records)
+            self._db.executemany(_UPSERT_OFFSETS, [(*k, n) for k, n in (offsets or {}).items()])
+        if now - self._last_prune >= _PRUNE_EVERY:
+            self.prune(now)
+
+    def _write_sums(self, sums: _Sums) -> None:
+        db = self._db
+        db.executemany(_UPSERT_MINUTES, [(*k, *v) for k, v in sums.minutes.items()])
+        db.executemany(_UPSERT_SKIPS, [(*k, n) for k, n in sums.skips.items()])
+        db.executemany(_UPSERT_LATENCY, [(*k, n) for k, n in sums.latency.items()])
+        db.executemany(_UPSERT_SIGNATURES, [(*k, *v.row()) for k, v in sums.signatures.items()])
+        rows = [(*k, n) for k, n in sums.signature_minutes.items()]
+        db.executemany(_UPSERT_SIGNATURE_MINUTES, rows)
+
+    def _write_examples(self, records: list[ShadowRecord]) -> None:
+        have: dict[tuple[str, str], int] = {}
+        for record in records:
+            key = (record.mirrored.route, record.comparison.signature)
+            if key not in have:
+                count = "SELECT COUNT(*) FROM examples WHERE signature = ? AND route = ?"
+                have[key] = self._db.execute(count, (key[1], key[0])).fetchone()[0]
+            if have[key] >= self.examples_per_signature:
+                continue
+            have[key] += 1
+            blob = codec.encode(redact(record, self.redact_fields))
+            insert = "INSERT INTO examples (route, signature, at, record) VALUES (?, ?, ?, ?)"
+            self._db.execute(insert, (*key, record.mirrored.at, blob))
+
+    def prune(self, now: float) -> None:
+        """Delete rows older than the retention, then the oldest beyond ``max_records``."""
+        self._last_prune = now
+        cutoff = now - self.retention
+        with self._transaction():
+            for table in ("route_minutes", "skips", "latency", "signature_minutes"):
+                self._db.execute(f"DELETE FROM {table} WHERE minute < ?", (minute_of(cutoff),))
+            self._db.execute("DELETE FROM signatures WHERE last_seen < ?", (cutoff,))
+            self._db.execute("DELETE FROM examples WHERE at < ?", (cutoff,))
+            self._db.execute(
+                "DELETE FROM examples WHERE id IN (SELECT id FROM examples"
+                " ORDER BY at DESC, id DESC LIMIT -1 OFFSET ?)",
+                (self.max_records,),
+            )
+            self._db.execute(
+                "DELETE FROM signatures WHERE rowid IN (SELECT rowid FROM signatures"
+                " ORDER BY last_seen DESC LIMIT -1 OFFSET ?)",
+                (self.max_records,),
+            )
+            if self._db.execute("SELECT changes()").fetchone()[0]:
+                self._db.execute(
+                    "DELETE FROM signature_minutes WHERE NOT EXISTS (SELECT 1 FROM signatures s"
+                    " WHERE s.route = signature_minutes.route"
+                    " AND s.signature = signature_minutes.signature)"
+                )
+
+    def close(self) -> None:
+        """Close the write connection."""
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
