@@ -228,6 +228,16 @@ def parse_ranges(spec: str, size: int) -> list[tuple[int, int]] | Unsatisfiable 
     return ranges if sum(e - s for s, e in ranges) <= size else None
 
 
+_READ_INLINE = 256 * 1024
+
+
+def _read_small(filename: str, start: int, length: int) -> bytes:
+    """Read a small file range synchronously (see ``serve_static``)."""
+    with open(filename, "rb") as file:
+        file.seek(start)
+        return file.read(length)
+
+
 async def stream_file(
     filename: str, start: int, length: int, chunk: int = 65536
 ) -> AsyncIterator[bytes]:
@@ -262,5 +272,12 @@ async def serve_static(filename: str, request: LegacyRequest) -> UpstreamRespons
         response = error_page(plan.status, head=head)
         response.headers.extend(plan.headers)
         return response
-    body = stream_file(filename, plan.start, plan.length) if plan.length else iter_bytes(())
-    return UpstreamResponse(plan.status, plan.headers, body, "static")
+    if plan.length > _READ_INLINE:
+        body = stream_file(filename, plan.start, plan.length)
+        return UpstreamResponse(plan.status, plan.headers, body, "static")
+    # Small files come from the page cache in microseconds: reading them on the
+    # loop (as nginx does without aio) beats three thread hops per request.
+    data = _read_small(filename, plan.start, plan.length) if plan.length and not head else b""
+    response = UpstreamResponse(plan.status, plan.headers, iter_bytes((data,)), "static")
+    response.extra["complete"] = len(data) == plan.length or head
+    return response
