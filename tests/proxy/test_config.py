@@ -208,3 +208,49 @@ def test_parse_size(text: str | int, expected: int) -> None:
 def test_parse_duration(text: str | int, expected: float) -> None:
     """Durations accept seconds and units."""
     assert parse_duration(text) == expected
+
+
+SHADOW_ROUTE = """
+[[routes]]
+name = "quote"
+match = { path = "/quote.php" }
+mode = "shadow"
+handler = "tests.proxy.sample_handlers:hello"
+sample_rate = 0.5
+[routes.compare]
+ignore = ["/quoted_at", "/items/*/ts"]
+scrub = ["uuid", ["order-[0-9]+", "order-N"]]
+tolerance = 0.01
+"""
+
+
+def test_shadow_route_and_settings(base: str) -> None:
+    """A shadow route brings its compare rules and the [shadow] defaults."""
+    config = parse_config(base + SHADOW_ROUTE + "\n[shadow]\nqueue_size = 10\n", "s.toml")
+    route = config.routes.routes[0]
+    assert isinstance(route.mode, Shadow)
+    assert route.mode.rules.ignore == ("/quoted_at", "/items/*/ts")
+    assert route.mode.rules.tolerance == 0.01
+    assert config.shadow is not None
+    assert (config.shadow.queue_size, config.shadow.store.endswith("var/shadow.sqlite")) == (
+        10,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (('ignore = ["/quoted_at", "/items/*/ts"]', 'ignore = ["no-slash"]'), "compare.ignore[0]"),
+        (('scrub = ["uuid"', 'scrub = ["nope"'), "routes[0].compare.scrub[0]"),
+        (("tolerance = 0.01", "tolerance = -1.0"), "routes[0].compare.tolerance"),
+        (("sample_rate = 0.5", "sample_rate = 2.0"), "routes[0].sample_rate: must be between"),
+        (("[routes.compare]", "[routes.compare]\nignroe = []"), "routes[0].compare.ignroe"),
+    ],
+    ids=["ignore", "scrub", "tolerance", "sample-rate", "typo"],
+)
+def test_bad_shadow_settings(base: str, patch: tuple[str, str], message: str) -> None:
+    """Compare rules are checked at load, naming the route and the rule."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(base + SHADOW_ROUTE.replace(*patch), "s.toml")
+    assert message in str(info.value)
