@@ -69,3 +69,8 @@ async def sleeps(request: Request, ctx: Context) -> Response:
     """A candidate far slower than its timeout."""
     await anyio.sleep(2)
     return Response.text("late")
+
+
+async def info(request: Request, ctx: Context) -> Response:
+    """A migrated info page that answers differently from info.php (to see legacy's copy)."""
+    return Response.json({"migrated": True})

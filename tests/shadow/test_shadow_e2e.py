@@ -44,6 +44,23 @@ mode = "shadow"
 handler = "{handler}"
 timeout = "500ms"
 """
+    out += """
+[[routes]]
+name = "quote-reverse"
+match = { path = "/quote.php", host = "reverse.test" }
+mode = "migrated"
+handler = "tests.shadow.candidates:quote"
+reverse_shadow = 1.0
+[routes.compare]
+ignore = ["/quote_id", "/quoted_at"]
+
+[[routes]]
+name = "info-reverse"
+match = { path = "/info.php", host = "reverse.test" }
+mode = "migrated"
+handler = "tests.shadow.candidates:info"
+reverse_shadow = 1.0
+"""
     for name, handler in (("quote", "quote"), ("quote-bug", "quote_wrong_total")):
         out += f"""
 [[routes]]
@@ -247,3 +264,18 @@ def test_report_command_and_dashboard(proxy: Strangler, tmp_path: Path) -> None:
     dashboard = httpx.get(proxy.admin_url + "/shadow/data.json").json()
     assert "validate-status" in json.dumps(dashboard)
     assert httpx.get(proxy.admin_url + "/shadow").status_code == 200
+
+
+def test_reverse_shadow_compares_with_a_marked_legacy_copy(proxy: Strangler) -> None:
+    """The handler answers; a copy marked X-Strangler-Shadow goes to legacy and is compared."""
+    headers = {"host": "reverse.test"}
+    answer = httpx.get(proxy.url + "/quote.php?sku=Z&qty=2", headers=headers).json()
+    assert answer["quoted_at"].endswith("000000")  # the Python port answered
+    assert httpx.get(proxy.url + "/info.php", headers=headers).json() == {"migrated": True}
+    clean = summary(proxy, "quote-reverse", lambda s: s.compared >= 1)
+    assert (clean.compared, clean.matched) == (1, 1)
+    summary(proxy, "info-reverse", lambda s: s.compared >= 1)
+    (_, examples), *_ = signatures(proxy, "info-reverse")
+    legacy = json.loads(examples[0].record.mirrored.control.body)
+    assert legacy["headers"]["HTTP_X_STRANGLER_SHADOW"] == "1"
+    assert examples[0].record.mirrored.reverse is True
