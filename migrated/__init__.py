@@ -12,6 +12,8 @@ from ._cache import CacheSet as CacheSet
 from ._cache import CacheSnapshot as CacheSnapshot
 from ._cache import HotCache as HotCache
 from ._cache_settings import CacheSettings as CacheSettings
+from ._consumer import ConsumerError as ConsumerError
+from ._consumer import read_topic as read_topic
 from ._exceptions import CacheError as CacheError
 from ._exceptions import HandlerBadRequest as HandlerBadRequest
 from ._exceptions import HandlerNotFound as HandlerNotFound

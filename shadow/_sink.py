@@ -19,15 +19,13 @@ from a thread in async code.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from migrated import Message, QueueFull
+from migrated import Message, QueueFull, read_topic
 
 from . import _codec as codec
 from ._codec import Item
@@ -117,48 +115,18 @@ def aggregate_from_kafka(
         config: extra librdkafka settings (security, for MSK).
 
     Raises:
-        KafkaException: the brokers cannot be reached or the topic's metadata read.
+        ConsumerError: the brokers cannot be reached or the topic's metadata read.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "strangler-report",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            **(config or {}),
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None or not metadata.partitions:
-            return Aggregated(0, 0)
-        saved = store.kafka_offsets(topic)
-        consumer.assign(
-            [TopicPartition(topic, p, saved.get(p, OFFSET_BEGINNING)) for p in metadata.partitions]
-        )
-        return _consume(consumer, topic, store, until_idle)
-    finally:
-        consumer.close()
-
-
-def _consume(consumer: Consumer, topic: str, store: ShadowStore, until_idle: float) -> Aggregated:
     batch: list[Item] = []
     offsets: dict[tuple[str, int], int] = {}
     stored = invalid = 0
-    idle_since = time.monotonic()
-    while time.monotonic() - idle_since < until_idle:
-        message = consumer.poll(min(0.2, until_idle))
-        if message is None:
-            continue
-        error, partition, offset = message.error(), message.partition(), message.offset()
-        if error is not None or partition is None or offset is None:
-            if error is not None and error.fatal():
-                raise KafkaException(error)
-            continue
-        idle_since = time.monotonic()
+    start = store.kafka_offsets(topic)
+    for partition, offset, value in read_topic(
+        bootstrap, topic, start, until_idle=until_idle, config=config
+    ):
         offsets[topic, partition] = offset + 1
         try:
-            batch.append(codec.decode(message.value() or b""))
+            batch.append(codec.decode(value))
         except codec.CodecError as exc:
             invalid += 1
             log.warning("shadow_record_invalid", offset=offset, reason=exc.reason)
