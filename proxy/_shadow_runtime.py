@@ -29,8 +29,14 @@ def make_shadow(config: Config, resources: Any | None) -> ShadowRuntime | None:
             redact_fields=settings.redact_fields,
         )
 
+    counters: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
+
     def on_skip(skip: Skip) -> None:
-        m.SHADOW_SKIPS.labels(skip.route, skip.reason).inc()
+        key = (skip.route, skip.reason)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = m.SHADOW_SKIPS.labels(skip.route, skip.reason)
+        counter.inc()
         sink.offer(skip)
 
     mirror = Mirror(

@@ -14,7 +14,14 @@ runtime in turn.  Each round measures, for nginx and then for every runtime:
   with ``delivery = "acked"`` (strangler only; its ratio is against nginx's
   ``validate``, and its answer must equal nginx's byte for byte).  After each
   instance the bench checks that every accepted event reached the broker
-  (``_migrated.py``).
+  (``_migrated.py``);
+* ``shadow`` and ``shadow-sleep`` (uvicorn and trio, ``--shadow-runtimes``):
+  the same ``POST /validate.php`` with the route in shadow mode, 100% of it
+  mirrored to the validator port, then to a candidate that sleeps 2 s, each
+  configuration in a strangler of its own; compared with the ``validate`` row
+  of the same runtime, and the shadow store read back after each instance
+  (``_shadow.py``).  ``--shadow`` measures only these and the legacy rows they
+  are compared with; ``--no-shadow`` leaves them out of the full run.
 
 Pool sizing: a kept-alive FastCGI connection pins a PHP-FPM child, so nginx's
 keepalive connections plus ``workers * pool_size`` never exceed
@@ -23,9 +30,11 @@ on both sides (nginx's reference config has ``access_log off``).
 
 Exit status: 0 ok; 1 the best runtime's validate ratio is below
 ``--target-ratio`` (or its migrated ratio below ``--target-migrated``, or some
-accepted event did not reach the broker); 2 some run had errors (non-2xx/3xx or socket errors);
-3 a service or wrk failed.  Results go to ``results/latest.json`` and a chart
-(``latest.png`` with matplotlib, else ``latest.svg``).
+accepted event did not reach the broker, or a shadow check failed:
+``--target-shadow``, ``--target-shadow-p99-ms``); 2 some run had errors
+(non-2xx/3xx or socket errors); 3 a service or wrk failed.  Results go to
+``results/latest.json`` and a chart (``latest.png`` with matplotlib, else
+``latest.svg``).
 
 ``--soak`` instead drives a few hundred thousand mixed requests through one
 strangler per runtime and checks that its workers' memory stays flat
@@ -35,7 +44,7 @@ strangler per runtime and checks that its workers' memory stays flat
 cProfile in each worker (``profile_hook/sitecustomize.py``) and prints the
 functions where the workers spent their time.
 
-Usage: ``ops/bench/run [--quick] [--rounds N] [--runtimes uvicorn,trio] ...``
+Usage: ``ops/bench/run [--quick] [--rounds N] [--runtimes uvicorn,trio] [--shadow] ...``
 """
 
 from __future__ import annotations
@@ -59,7 +68,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `ops` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from ops.bench import _migrated  # noqa: E402
+from ops.bench import _migrated, _shadow  # noqa: E402
 from ops.bench._report import Row, Run, format_table, summarize, write_chart, write_json  # noqa: E402
 from ops.bench._wrk import WrkError, WrkResult, run_wrk, wrk_command  # noqa: E402
 from ops.services import Nginx, PhpFpm, ServiceError, Strangler, Tansu, build_config  # noqa: E402
@@ -95,6 +104,10 @@ class Load:
 VALIDATE = Load("validate", "/validate.php", LUA_SCRIPT)
 STATIC = Load("static", "/assets/style.css", None)
 MIGRATED = Load("migrated", _migrated.PATH, LUA_SCRIPT, reference="validate", on_nginx=False)
+SHADOW_LOADS = tuple(
+    Load(case.name, VALIDATE.path, LUA_SCRIPT, reference="validate", on_nginx=False)
+    for case in _shadow.CASES
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,9 @@ class Plan:
     target_ratio: float | None
     target_migrated: float | None = None
     with_nginx: bool = True  # False when profiling one runtime
+    shadow_runtimes: tuple[str, ...] = ()  # runtimes also measured in shadow mode
+    target_shadow: float = 0.8  # shadow req/s over legacy-only req/s, at least
+    target_shadow_p99_ms: float = 1.0  # p99 added by a sleeping candidate, below
 
     @property
     def nginx_loads(self) -> tuple[Load, ...]:
@@ -130,7 +146,8 @@ class Plan:
     @property
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
-        return self.rounds * (len(self.nginx_loads) + len(self.runtimes) * len(self.loads))
+        shadow = len(self.shadow_runtimes) * len(SHADOW_LOADS)
+        return self.rounds * (len(self.nginx_loads) + len(self.runtimes) * len(self.loads) + shadow)
 
 
 class Progress:
@@ -159,6 +176,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated runtimes")
     p.add_argument("--no-static", action="store_true", help="skip the static file rows")
     p.add_argument("--no-migrated", action="store_true", help="skip the migrated route rows")
+    p.add_argument(
+        "--shadow", action="store_true", help="only the shadow rows and their legacy rows"
+    )
+    p.add_argument("--no-shadow", action="store_true", help="skip the shadow rows")
+    p.add_argument(
+        "--shadow-runtimes", default="uvicorn,trio", help="runtimes with shadow rows (uvicorn,trio)"
+    )
+    p.add_argument(
+        "--target-shadow",
+        type=float,
+        default=0.8,
+        help="fail when 100%% shadow req/s is below this share of legacy-only (0.8)",
+    )
+    p.add_argument(
+        "--target-shadow-p99-ms",
+        type=float,
+        default=1.0,
+        help="fail when the 2 s candidate adds this much p99 or more, ms (1.0)",
+    )
     p.add_argument("--unix-socket", action="store_true", help="PHP-FPM on a unix socket")
     p.add_argument("--target-ratio", type=float, help="fail when best validate ratio is below")
     p.add_argument(
@@ -182,12 +218,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.rounds = 3, 1
+    if args.shadow and args.no_shadow:
+        p.error("--shadow and --no-shadow exclude each other")
     return args
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """Check the arguments and size the pools against ``pm.max_children``."""
-    runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
+    runtimes = _runtimes(args.runtimes)
+    shadow = () if args.no_shadow or args.profile or args.soak else _runtimes(args.shadow_runtimes)
+    shadow = tuple(r for r in shadow if r in runtimes)
+    if args.shadow:
+        runtimes = shadow
     if args.profile:
         runtimes = (args.profile,)
     unknown = [r for r in runtimes if r not in RUNTIMES]
@@ -213,12 +255,19 @@ def make_plan(args: argparse.Namespace) -> Plan:
         target_ratio=args.target_ratio,
         target_migrated=args.target_migrated,
         with_nginx=not args.profile,
+        shadow_runtimes=shadow,
+        target_shadow=args.target_shadow,
+        target_shadow_p99_ms=args.target_shadow_p99_ms,
     )
 
 
+def _runtimes(text: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in text.split(",") if r.strip())
+
+
 def choose_loads(args: argparse.Namespace) -> tuple[Load, ...]:
-    """The measured paths, from ``--no-static`` and ``--no-migrated``."""
-    if args.profile:
+    """The measured paths, from ``--no-static``, ``--no-migrated`` and ``--shadow``."""
+    if args.profile or args.shadow:
         return (VALIDATE,)
     loads = [VALIDATE]
     loads += [] if args.no_static else [STATIC]
@@ -296,20 +345,28 @@ def measure_target(
 
 
 def strangler_for(
-    plan: Plan, php: PhpFpm, runtime: str, env: dict[str, str], resources: str = ""
+    plan: Plan,
+    php: PhpFpm,
+    runtime: str,
+    env: dict[str, str],
+    resources: str = "",
+    routes: str | None = None,
 ) -> Strangler:
     """A strangler config for ``runtime`` on the shared PHP-FPM, access log off.
 
     ``resources`` (the ``[kafka]`` and ``[caches]`` tables) comes with the
-    migrated route.
+    migrated route, unless ``routes`` gives the routes in front of the
+    catch-all legacy one.
     """
+    if routes is None:
+        routes = _migrated.migrated_route() if resources else ""
     config = build_config(
         php.address,
         DOC_ROOT,
         runtime=runtime,
         workers=plan.workers,
         pool_size=plan.pool_size,
-        extra_routes=_migrated.migrated_route() if resources else "",
+        extra_routes=routes,
     )
     config += resources + "\n[log]\naccess_log = false\n"
     return Strangler(config_text=config, env=env)
@@ -340,10 +397,49 @@ def strangler_target(
         deliveries.append({"runtime": runtime, **delivery.to_json(), "ok": not delivery.problems()})
 
 
-def run_rounds(
-    plan: Plan, php: PhpFpm, nginx: Nginx, env: dict[str, str], deliveries: list[dict[str, object]]
+def measure_shadow(
+    plan: Plan,
+    php: PhpFpm,
+    runtime: str,
+    env: dict[str, str],
+    round_: int,
+    progress: Progress,
+    reference: dict[str, bytes],
+    counts: list[_shadow.StoreCounts],
 ) -> list[Run]:
-    """All rounds: nginx, then each runtime (started for its turn, stopped after)."""
+    """Each shadow configuration of ``runtime`` in a strangler (and broker) of its own.
+
+    The store is read once the instance has stopped and its writer flushed.
+    """
+    runs: list[Run] = []
+    for case, load in zip(_shadow.CASES, SHADOW_LOADS, strict=True):
+        with _shadow.shadow_workspace() as (broker, tmp):
+            text = _shadow.shadow_resources(broker.address, tmp, RULES)
+            route = _shadow.shadow_route(case)
+            with strangler_for(plan, php, runtime, env, text, route) as proxy:
+                preflight(proxy.url, load, reference)
+                runs += measure_target(
+                    plan, proxy.url, "strangler", runtime, round_, progress, [load]
+                )
+                served = _shadow.served(proxy.admin_url)
+            found = _shadow.read_store(tmp / "shadow.sqlite", runtime, case.name, served)
+        print(f"      {runtime} {case.name} store: {found.line()}", flush=True)
+        counts.append(found)
+    return runs
+
+
+def run_rounds(
+    plan: Plan,
+    php: PhpFpm,
+    nginx: Nginx,
+    env: dict[str, str],
+    deliveries: list[dict[str, object]],
+    shadow_counts: list[_shadow.StoreCounts],
+) -> list[Run]:
+    """All rounds: nginx, then each runtime (started for its turn, stopped after).
+
+    A runtime with shadow rows is then started again for each shadow configuration.
+    """
     progress = Progress(plan.total_runs)
     reference: dict[str, bytes] = {}
     runs: list[Run] = []
@@ -356,6 +452,10 @@ def run_rounds(
                 for load in plan.loads:
                     preflight(proxy.url, load, reference)
                 runs += measure_target(plan, proxy.url, "strangler", runtime, round_, progress)
+            if runtime in plan.shadow_runtimes:
+                runs += measure_shadow(
+                    plan, php, runtime, env, round_, progress, reference, shadow_counts
+                )
     return runs
 
 
@@ -427,14 +527,19 @@ def report(
     argv: Sequence[str],
     load_before: tuple[float, float, float],
     deliveries: list[dict[str, object]],
+    shadow_counts: Sequence[_shadow.StoreCounts] = (),
 ) -> int:
     """Print the table, write JSON and chart, return the exit status."""
-    rows = summarize(runs, {load.name: load.compared_with for load in plan.loads})
+    loads = (*plan.loads, *(SHADOW_LOADS if plan.shadow_runtimes else ()))
+    rows = summarize(runs, {load.name: load.compared_with for load in loads})
     print()
     print(format_table(rows))
     meta = metadata(plan, argv)
     meta["loadavg"] = {"before": load_before, "after": os.getloadavg()}
     meta["broker"] = deliveries
+    shadow_status = 0
+    if plan.shadow_runtimes:
+        shadow_status, meta["shadow"] = report_shadow(plan, rows, shadow_counts)
     write_json(output / "latest.json", meta, runs, rows)
     title = (
         f"strangler vs nginx, {plan.workers} workers, wrk -c{plan.connections} "
@@ -447,11 +552,25 @@ def report(
     lost = [d for d in deliveries if not d["ok"]]
     for d in lost:
         print(f"FAIL: strangler/{d['runtime']}: not every accepted event reached the broker: {d}")
-    status |= 1 if lost else 0
+    status |= (1 if lost else 0) | shadow_status
     flagged = [r for r in rows if r.errors]
     for row in flagged:
         print(f"ERRORS: {row.path} {row.label}: {row.errors} (numbers not trustworthy)")
     return status or (2 if flagged else 0)
+
+
+def report_shadow(
+    plan: Plan, rows: Sequence[Row], counts: Sequence[_shadow.StoreCounts]
+) -> tuple[int, dict[str, object]]:
+    """The shadow table, the store's counts and the two checks (PASS/FAIL)."""
+    print(f"\nshadow mode on POST /validate.php, against legacy-only (median of {plan.rounds}):")
+    print(_shadow.format_shadow_table(rows, plan.shadow_runtimes))
+    stored = _shadow.print_store_counts(counts)
+    print()
+    status, verdicts = _shadow.check(
+        rows, plan.shadow_runtimes, plan.target_shadow, plan.target_shadow_p99_ms
+    )
+    return status, {"store": stored, "checks": verdicts}
 
 
 def profile(plan: Plan, php: PhpFpm, out: Path) -> None:
@@ -507,23 +626,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"bench: php-fpm {plan.php_children} children; nginx {plan.workers} workers x keepalive "
         f"{plan.nginx_keepalive}; strangler {plan.workers} workers x pool {plan.pool_size}; "
+        f"shadow rows: {', '.join(plan.shadow_runtimes) or 'none'}; "
         f"{plan.total_runs} runs of {plan.duration:g}s (+{plan.warmup:g}s warm-up)",
         flush=True,
     )
     deliveries: list[dict[str, object]] = []
+    shadow_counts: list[_shadow.StoreCounts] = []
     try:
         with services(plan) as (php, nginx):
             if args.profile:
                 profile(plan, php, Path(tempfile.gettempdir()) / "strangler-bench-profile")
                 return 0
-            runs = run_rounds(plan, php, nginx, {}, deliveries)
+            runs = run_rounds(plan, php, nginx, {}, deliveries, shadow_counts)
     except (ServiceError, WrkError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("bench: interrupted; services stopped", file=sys.stderr)
         return 130
-    return report(plan, runs, args.output, argv, load_before, deliveries)
+    return report(plan, runs, args.output, argv, load_before, deliveries, shadow_counts)
 
 
 if __name__ == "__main__":
