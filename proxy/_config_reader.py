@@ -22,8 +22,8 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B|[KMG])?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2}
 _SIZE_UNITS |= {"mb": 1000**2, "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3}
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$")
-_DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class Table:
@@ -130,7 +130,7 @@ def parse_size(value: object) -> int:
 
 
 def parse_duration(value: object) -> float:
-    """Parse seconds (``5``, ``0.5``) or ``"500ms"``, ``"30s"``, ``"2m"``, ``"1h"``."""
+    """Parse seconds (``5``, ``0.5``) or ``"500ms"``, ``"30s"``, ``"2m"``, ``"1h"``, ``"7d"``."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
     m = _DURATION.match(value) if isinstance(value, str) else None

@@ -1,0 +1,36 @@
+"""The configuration examples in the README are valid configurations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from proxy import parse_config
+from tests.conftest import REPO_ROOT
+
+BLOCKS = re.findall(r"```toml\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+PHP = """[backends.php]
+type = "fastcgi"
+address = "127.0.0.1:9000"
+document_root = "{root}"
+"""
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block-{i}" for i in range(len(BLOCKS))])
+def test_readme_example_loads(block: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each TOML example loads, once its paths point at real directories."""
+    (tmp_path / "public" / "assets").mkdir(parents=True)
+    monkeypatch.setenv("KAFKA_PASSWORD", "secret")
+    text = block.replace("/srv/app/public", str(tmp_path / "public"))
+    text = text.replace('"shop.quotes:quote"', '"tests.proxy.sample_handlers:hello"')
+    if "[backends" not in text:
+        text = PHP.format(root=tmp_path / "public") + text
+    config = parse_config(text, "README.md")
+    assert config.routes.routes[-1].name == "default"
+
+
+def test_readme_has_the_examples() -> None:
+    """The reference, the migrated-routes and the shadow examples are all there."""
+    assert len(BLOCKS) >= 3
