@@ -20,13 +20,16 @@ def make_shadow(config: Config, resources: Any | None) -> ShadowRuntime | None:
     if settings.kafka_topic:
         publisher = resources.publisher if resources is not None else None
         assert publisher is not None  # the loader requires [kafka] with shadow.kafka_topic
-        sink = KafkaSink(publisher, settings.kafka_topic, redact_fields=settings.redact_fields)
+        sink = KafkaSink(
+            publisher, settings.kafka_topic, redact_fields=settings.redact_fields, linger=0.2
+        )
     else:
         sink = ShadowStore.open(
             settings.store,
             examples_per_signature=settings.examples_per_signature,
             retention_days=settings.retention_days,
             redact_fields=settings.redact_fields,
+            linger=0.5,  # one transaction per half second, not one per request
         )
 
     counters: dict[tuple[str, str], Any] = {}  # labelled children, looked up once

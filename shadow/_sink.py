@@ -64,8 +64,9 @@ class KafkaSink(QueuedWriter[Item]):
         redact_fields: Iterable[str] = (),
         queue_size: int = 10_000,
         batch_size: int = _BATCH,
+        linger: float = 0.0,
     ) -> None:
-        super().__init__(queue_size=queue_size, batch_size=batch_size)
+        super().__init__(queue_size=queue_size, batch_size=batch_size, linger=linger)
         self.producer = producer
         self.topic = topic
         self.redact_fields = tuple(redact_fields)
