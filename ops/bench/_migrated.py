@@ -94,7 +94,9 @@ class Delivery:
     def problems(self) -> list[str]:
         """What says that some accepted message did not reach the broker."""
         out = []
-        if self.acked < self.accepted:
+        # The ack counter is read while the last deliveries may still be in
+        # flight; reading the topic back (when done) is the proof that counts.
+        if self.consumed is None and self.acked < self.accepted:
             out.append(f"{self.accepted - self.acked} accepted but not acked")
         if self.failed or self.spooled or self.spool_pending:
             out.append(
