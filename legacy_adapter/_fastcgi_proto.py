@@ -12,8 +12,9 @@ Strategy: three layers, each usable on its own and none doing I/O.
   The first ``ProtocolError`` is sticky: the connection is unusable after it.
 * ``ServerConnection`` is the mirror image, for tests and fake backends.
 
-The layers stay in one module, longer than our usual, because other modules
-import the whole wire vocabulary from here and the two sides share it.
+The record layer lives in ``_fastcgi_records`` and the server side in
+``_fastcgi_server``; this module re-exports both, so the rest of the adapter
+(and the tests) import the whole wire vocabulary from one place.
 
 A connection may be reused only when the server said REQUEST_COMPLETE, we asked
 for KEEP_CONN, our STDIN was terminated and not a byte is left over; anything
@@ -24,177 +25,43 @@ from __future__ import annotations
 
 import enum
 import re
-import struct
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-FCGI_VERSION_1 = 1
-
-BEGIN_REQUEST = 1
-ABORT_REQUEST = 2
-END_REQUEST = 3
-PARAMS = 4
-STDIN = 5
-STDOUT = 6
-STDERR = 7
-DATA = 8
-GET_VALUES = 9
-GET_VALUES_RESULT = 10
-UNKNOWN_TYPE = 11
-
-RESPONDER = 1
-KEEP_CONN = 1
-
-REQUEST_COMPLETE = 0
-CANT_MPX_CONN = 1
-OVERLOADED = 2
-UNKNOWN_ROLE = 3
-
-MAX_CONTENT = 0xFFFF
-_HEADER = struct.Struct(">BBHHBx")
-_BEGIN_BODY = struct.Struct(">HB5x")
-_END_BODY = struct.Struct(">IB3x")
-
-
-class ProtocolError(Exception):
-    """The peer sent bytes that are not valid FastCGI or not a valid CGI response."""
-
-
-class ConnectionClosed(ProtocolError):
-    """The peer closed the connection before the request was finished."""
-
-    def __init__(self, detail: str = "connection closed before END_REQUEST") -> None:
-        super().__init__(detail)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One FastCGI record with its padding removed."""
-
-    type: int
-    request_id: int
-    content: bytes
-
-
-def encode_record(type: int, request_id: int, content: bytes) -> bytes:
-    """Encode ``content`` as one or more records, each padded to a multiple of 8 bytes.
-
-    Empty content gives exactly one empty record (a stream terminator).
-
-    Raises:
-        ValueError: ``type`` or ``request_id`` does not fit its field.
-    """
-    if not 0 <= type <= 0xFF or not 0 <= request_id <= 0xFFFF:
-        raise ValueError(f"record type {type} / request id {request_id} out of range")
-    if len(content) <= MAX_CONTENT:  # the common case, kept to one concatenation
-        padding = -len(content) % 8
-        header = _HEADER.pack(FCGI_VERSION_1, type, request_id, len(content), padding)
-        return header + content + _PADDING[padding]
-    view = memoryview(content)
-    chunks = [view[i : i + MAX_CONTENT] for i in range(0, len(view), MAX_CONTENT)] or [view]
-    out = bytearray()
-    for chunk in chunks:
-        padding = -len(chunk) % 8
-        out += _HEADER.pack(FCGI_VERSION_1, type, request_id, len(chunk), padding)
-        out += chunk
-        out += bytes(padding)
-    return bytes(out)
-
-
-def _encode_stream(type: int, request_id: int, data: bytes) -> bytes:
-    """Encode stream data; empty data gives nothing, so no terminator slips out."""
-    return encode_record(type, request_id, data) if data else b""
-
-
-_PADDING = [bytes(n) for n in range(8)]
-_SHORT_LENGTHS = [bytes((n,)) for n in range(0x80)]
-
-
-def _encode_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    if length > 0x7FFFFFFF:
-        raise ValueError(f"name-value length {length} exceeds 2**31 - 1")
-    return struct.pack(">I", length | 0x80000000)
-
-
-def encode_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Encode FastCGI name-value pairs (lengths take 1 byte below 128, else 4)."""
-    parts: list[bytes] = []
-    short = _SHORT_LENGTHS
-    for name, value in pairs:
-        n, v = len(name), len(value)
-        parts.append(short[n] if n < 0x80 else _encode_length(n))
-        parts.append(short[v] if v < 0x80 else _encode_length(v))
-        parts.append(name)
-        parts.append(value)
-    return b"".join(parts)
-
-
-def _decode_length(data: bytes, pos: int) -> tuple[int, int]:
-    if pos >= len(data):
-        raise ProtocolError("name-value pair truncated in a length")
-    if data[pos] < 0x80:
-        return data[pos], pos + 1
-    if pos + 4 > len(data):
-        raise ProtocolError("name-value pair truncated in a 4-byte length")
-    (length,) = struct.unpack_from(">I", data, pos)
-    return length & 0x7FFFFFFF, pos + 4
-
-
-def decode_pairs(data: bytes) -> list[tuple[bytes, bytes]]:
-    """Decode FastCGI name-value pairs.
-
-    Raises:
-        ProtocolError: the data ends inside a length, name or value.
-    """
-    pairs: list[tuple[bytes, bytes]] = []
-    pos = 0
-    while pos < len(data):
-        name_len, pos = _decode_length(data, pos)
-        value_len, pos = _decode_length(data, pos)
-        end = pos + name_len + value_len
-        if end > len(data):
-            raise ProtocolError(f"name-value pair needs {end - len(data)} more bytes")
-        pairs.append((data[pos : pos + name_len], data[pos + name_len : end]))
-        pos = end
-    return pairs
-
-
-class RecordReader:
-    """Incremental record parser: any split of the stream gives the same records."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received but not yet returned as a record."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        """Append received bytes."""
-        self._buffer += data
-
-    def next_record(self) -> Record | None:
-        """Return the next whole record, or ``None`` when more data is needed.
-
-        Raises:
-            ProtocolError: the record header has a version other than 1.
-        """
-        if len(self._buffer) < _HEADER.size:
-            return None
-        version, type_, request_id, length, padding = _HEADER.unpack_from(self._buffer)
-        if version != FCGI_VERSION_1:
-            raise ProtocolError(f"bad FastCGI version byte {version} (expected 1)")
-        end = _HEADER.size + length
-        if len(self._buffer) < end + padding:
-            return None
-        content = bytes(self._buffer[_HEADER.size : end])
-        del self._buffer[: end + padding]  # deleting a bytearray's front is O(1) amortised
-        return Record(type_, request_id, content)
-
+from ._fastcgi_records import _BEGIN_BODY, _END_BODY, _encode_stream
+from ._fastcgi_records import ABORT_REQUEST as ABORT_REQUEST
+from ._fastcgi_records import BEGIN_REQUEST as BEGIN_REQUEST
+from ._fastcgi_records import CANT_MPX_CONN as CANT_MPX_CONN
+from ._fastcgi_records import DATA as DATA
+from ._fastcgi_records import END_REQUEST as END_REQUEST
+from ._fastcgi_records import FCGI_VERSION_1 as FCGI_VERSION_1
+from ._fastcgi_records import GET_VALUES as GET_VALUES
+from ._fastcgi_records import GET_VALUES_RESULT as GET_VALUES_RESULT
+from ._fastcgi_records import KEEP_CONN as KEEP_CONN
+from ._fastcgi_records import MAX_CONTENT as MAX_CONTENT
+from ._fastcgi_records import OVERLOADED as OVERLOADED
+from ._fastcgi_records import PARAMS as PARAMS
+from ._fastcgi_records import REQUEST_COMPLETE as REQUEST_COMPLETE
+from ._fastcgi_records import RESPONDER as RESPONDER
+from ._fastcgi_records import STDERR as STDERR
+from ._fastcgi_records import STDIN as STDIN
+from ._fastcgi_records import STDOUT as STDOUT
+from ._fastcgi_records import UNKNOWN_ROLE as UNKNOWN_ROLE
+from ._fastcgi_records import UNKNOWN_TYPE as UNKNOWN_TYPE
+from ._fastcgi_records import ConnectionClosed as ConnectionClosed
+from ._fastcgi_records import ProtocolError as ProtocolError
+from ._fastcgi_records import Record as Record
+from ._fastcgi_records import RecordReader as RecordReader
+from ._fastcgi_records import decode_pairs as decode_pairs
+from ._fastcgi_records import encode_pairs as encode_pairs
+from ._fastcgi_records import encode_record as encode_record
+from ._fastcgi_server import AbortRequest as AbortRequest
+from ._fastcgi_server import BeginRequest as BeginRequest
+from ._fastcgi_server import Params as Params
+from ._fastcgi_server import ServerConnection as ServerConnection
+from ._fastcgi_server import StdinData as StdinData
+from ._fastcgi_server import StdinEnd as StdinEnd
 
 # ---------------------------------------------------------------- client side
 
@@ -482,130 +349,3 @@ class ClientConnection:
         if not self.can_reuse:
             raise RuntimeError("reset() on a connection that cannot be reused")
         self._clear_request()
-
-
-# ---------------------------------------------------------------- server side
-
-
-@dataclass(frozen=True, slots=True)
-class BeginRequest:
-    """A client began a request."""
-
-    request_id: int
-    role: int
-    keep_conn: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Params:
-    """The complete PARAMS stream of a request, decoded."""
-
-    request_id: int
-    pairs: list[tuple[bytes, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class StdinData:
-    """Request body bytes."""
-
-    request_id: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StdinEnd:
-    """The request body is complete."""
-
-    request_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class AbortRequest:
-    """The client gave up on a request."""
-
-    request_id: int
-
-
-ServerEvent = BeginRequest | Params | StdinData | StdinEnd | AbortRequest
-
-
-class ServerConnection:
-    """Server side of a FastCGI connection (tests and fake backends); may multiplex."""
-
-    def __init__(self) -> None:
-        self._reader = RecordReader()
-        self._params: dict[int, bytearray] = {}
-        self._eof = False
-
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes received from the client; ``b""`` means the client closed."""
-        if data:
-            self._reader.feed(data)
-        else:
-            self._eof = True
-
-    def next_event(self) -> ServerEvent | None:
-        """Return the next event, or ``None`` when more data is needed (or after EOF).
-
-        Raises:
-            ConnectionClosed: EOF arrived in the middle of a record.
-            ProtocolError: the client sent something invalid.
-        """
-        while (record := self._reader.next_record()) is not None:
-            if (event := self._handle(record)) is not None:
-                return event
-        if self._eof and self._reader.buffered:
-            raise ConnectionClosed("connection closed in the middle of a record")
-        return None
-
-    def _handle(self, record: Record) -> ServerEvent | None:
-        rid, content = record.request_id, record.content
-        if record.type == BEGIN_REQUEST:
-            return self._on_begin(rid, content)
-        if rid not in self._params:
-            raise ProtocolError(f"record type {record.type} for unknown request {rid}")
-        if record.type == PARAMS:
-            if content:
-                self._params[rid] += content
-                return None
-            return Params(rid, decode_pairs(bytes(self._params[rid])))
-        if record.type == STDIN:
-            return StdinData(rid, content) if content else StdinEnd(rid)
-        if record.type == ABORT_REQUEST:
-            return AbortRequest(rid)
-        raise ProtocolError(f"unexpected record type {record.type} from a FastCGI client")
-
-    def _on_begin(self, request_id: int, content: bytes) -> BeginRequest:
-        if len(content) < _BEGIN_BODY.size:
-            raise ProtocolError(f"BEGIN_REQUEST body is {len(content)} bytes, expected 8")
-        role, flags = _BEGIN_BODY.unpack_from(content)
-        self._params[request_id] = bytearray()
-        return BeginRequest(request_id, role, bool(flags & KEEP_CONN))
-
-    def stdout(self, request_id: int, data: bytes) -> bytes:
-        """Return STDOUT record(s) for ``data``; empty data gives ``b""``."""
-        return _encode_stream(STDOUT, request_id, data)
-
-    def stderr(self, request_id: int, data: bytes) -> bytes:
-        """Return STDERR record(s) for ``data``; empty data gives ``b""``."""
-        return _encode_stream(STDERR, request_id, data)
-
-    def end_stdout(self, request_id: int) -> bytes:
-        """Return the empty STDOUT record that ends the response stream."""
-        return encode_record(STDOUT, request_id, b"")
-
-    def end_request(
-        self, request_id: int, app_status: int = 0, protocol_status: int = REQUEST_COMPLETE
-    ) -> bytes:
-        """Return an END_REQUEST record and forget the request."""
-        self._params.pop(request_id, None)
-        body = _END_BODY.pack(app_status, protocol_status)
-        return encode_record(END_REQUEST, request_id, body)
-
-    def send_response(self, request_id: int, response: bytes, app_status: int = 0) -> bytes:
-        """Return a whole response: STDOUT (CGI head and body), its end, END_REQUEST."""
-        return (
-            self.stdout(request_id, response)
-            + self.end_stdout(request_id)
-            + self.end_request(request_id, app_status)
-        )

@@ -1,0 +1,179 @@
+"""FastCGI records and name-value pairs: the wire format, as pure functions.
+
+``encode_record`` / ``RecordReader`` frame bytes into ``Record`` values.  The
+reader only ever looks at whole records, so however the transport splits the
+stream, the same records come out (``None`` means "feed me more").  The client
+(``_fastcgi_proto``) and the test server (``_fastcgi_server``) build on this.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+FCGI_VERSION_1 = 1
+
+BEGIN_REQUEST = 1
+ABORT_REQUEST = 2
+END_REQUEST = 3
+PARAMS = 4
+STDIN = 5
+STDOUT = 6
+STDERR = 7
+DATA = 8
+GET_VALUES = 9
+GET_VALUES_RESULT = 10
+UNKNOWN_TYPE = 11
+
+RESPONDER = 1
+KEEP_CONN = 1
+
+REQUEST_COMPLETE = 0
+CANT_MPX_CONN = 1
+OVERLOADED = 2
+UNKNOWN_ROLE = 3
+
+MAX_CONTENT = 0xFFFF
+_HEADER = struct.Struct(">BBHHBx")
+_BEGIN_BODY = struct.Struct(">HB5x")
+_END_BODY = struct.Struct(">IB3x")
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not valid FastCGI or not a valid CGI response."""
+
+
+class ConnectionClosed(ProtocolError):
+    """The peer closed the connection before the request was finished."""
+
+    def __init__(self, detail: str = "connection closed before END_REQUEST") -> None:
+        super().__init__(detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One FastCGI record with its padding removed."""
+
+    type: int
+    request_id: int
+    content: bytes
+
+
+def encode_record(type: int, request_id: int, content: bytes) -> bytes:
+    """Encode ``content`` as one or more records, each padded to a multiple of 8 bytes.
+
+    Empty content gives exactly one empty record (a stream terminator).
+
+    Raises:
+        ValueError: ``type`` or ``request_id`` does not fit its field.
+    """
+    if not 0 <= type <= 0xFF or not 0 <= request_id <= 0xFFFF:
+        raise ValueError(f"record type {type} / request id {request_id} out of range")
+    if len(content) <= MAX_CONTENT:  # the common case, kept to one concatenation
+        padding = -len(content) % 8
+        header = _HEADER.pack(FCGI_VERSION_1, type, request_id, len(content), padding)
+        return header + content + _PADDING[padding]
+    view = memoryview(content)
+    chunks = [view[i : i + MAX_CONTENT] for i in range(0, len(view), MAX_CONTENT)] or [view]
+    out = bytearray()
+    for chunk in chunks:
+        padding = -len(chunk) % 8
+        out += _HEADER.pack(FCGI_VERSION_1, type, request_id, len(chunk), padding)
+        out += chunk
+        out += bytes(padding)
+    return bytes(out)
+
+
+def _encode_stream(type: int, request_id: int, data: bytes) -> bytes:
+    """Encode stream data; empty data gives nothing, so no terminator slips out."""
+    return encode_record(type, request_id, data) if data else b""
+
+
+_PADDING = [bytes(n) for n in range(8)]
+_SHORT_LENGTHS = [bytes((n,)) for n in range(0x80)]
+
+
+def _encode_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    if length > 0x7FFFFFFF:
+        raise ValueError(f"name-value length {length} exceeds 2**31 - 1")
+    return struct.pack(">I", length | 0x80000000)
+
+
+def encode_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Encode FastCGI name-value pairs (lengths take 1 byte below 128, else 4)."""
+    parts: list[bytes] = []
+    short = _SHORT_LENGTHS
+    for name, value in pairs:
+        n, v = len(name), len(value)
+        parts.append(short[n] if n < 0x80 else _encode_length(n))
+        parts.append(short[v] if v < 0x80 else _encode_length(v))
+        parts.append(name)
+        parts.append(value)
+    return b"".join(parts)
+
+
+def _decode_length(data: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(data):
+        raise ProtocolError("name-value pair truncated in a length")
+    if data[pos] < 0x80:
+        return data[pos], pos + 1
+    if pos + 4 > len(data):
+        raise ProtocolError("name-value pair truncated in a 4-byte length")
+    (length,) = struct.unpack_from(">I", data, pos)
+    return length & 0x7FFFFFFF, pos + 4
+
+
+def decode_pairs(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Decode FastCGI name-value pairs.
+
+    Raises:
+        ProtocolError: the data ends inside a length, name or value.
+    """
+    pairs: list[tuple[bytes, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        name_len, pos = _decode_length(data, pos)
+        value_len, pos = _decode_length(data, pos)
+        end = pos + name_len + value_len
+        if end > len(data):
+            raise ProtocolError(f"name-value pair needs {end - len(data)} more bytes")
+        pairs.append((data[pos : pos + name_len], data[pos + name_len : end]))
+        pos = end
+    return pairs
+
+
+class RecordReader:
+    """Incremental record parser: any split of the stream gives the same records."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a record."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        self._buffer += data
+
+    def next_record(self) -> Record | None:
+        """Return the next whole record, or ``None`` when more data is needed.
+
+        Raises:
+            ProtocolError: the record header has a version other than 1.
+        """
+        if len(self._buffer) < _HEADER.size:
+            return None
+        version, type_, request_id, length, padding = _HEADER.unpack_from(self._buffer)
+        if version != FCGI_VERSION_1:
+            raise ProtocolError(f"bad FastCGI version byte {version} (expected 1)")
+        end = _HEADER.size + length
+        if len(self._buffer) < end + padding:
+            return None
+        content = bytes(self._buffer[_HEADER.size : end])
+        del self._buffer[: end + padding]  # deleting a bytearray's front is O(1) amortised
+        return Record(type_, request_id, content)
