@@ -2,17 +2,10 @@
 
 Strategy: everything here takes values and returns values, no I/O, so the
 handler in ``validator.py`` is a thin shell and the whole answer can be tested
-byte for byte against the PHP.  Three pieces:
+byte for byte against the PHP.  Two pieces:
 
-* ``decode_body`` reads the body the way PHP's ``json_decode($raw, false, 32)``
-  does.  Python's decoder is more lenient, so it is narrowed after the fact:
-  strict UTF-8, no ``NaN``/``Infinity``, integers beyond 64 bits become floats,
-  at most 31 nested arrays/objects, and (only when the body holds a ``\\u``
-  escape, the sole way to spell them) no lone surrogate and no property name
-  starting with NUL (PHP's "decoded property name is invalid").
-* ``php_json_encode`` writes what ``json_encode`` writes with the flags of
-  validate.php; only floats need care (PHP's ``serialize_precision=-1`` format:
-  ``1.0e+17``, ``1.0e-5``, ``100000.0``).
+* ``decode_body`` and ``php_json_encode`` (in ``_php_json``) read and write
+  JSON exactly as PHP's ``json_decode``/``json_encode`` do.
 * ``compile_rules`` turns one rules snapshot into per-event lists of
   ``FieldRule``, each holding its checks as small closures in PHP's fixed order
   (regexes compiled, messages pre-rendered).  It is memoised on the identity of
@@ -20,10 +13,6 @@ byte for byte against the PHP.  Three pieces:
   it swaps in a new one, so each snapshot is compiled once.  The memo keeps a
   strong reference to the snapshot it was built from, so an ``id()`` can never
   be reused while its entry lives.
-
-The module is longer than our usual 300 lines because the PHP codec and the
-rules interpreter only exist for this port; split the codec out (e.g.
-``_php_json.py``) when a second port needs it.
 
 Known limits, all outside what rules.json contains: string checks (lengths,
 pattern) on a non-string field make PHP die with a TypeError and make this
@@ -35,19 +24,19 @@ a big-int float stays an int here).
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 from typing import Any
 
-MAX_NESTING = 31
-"""PHP's ``json_decode`` depth 32 admits 31 nested arrays/objects."""
+from ._php_json import MAX_NESTING as MAX_NESTING
+from ._php_json import NotJson as NotJson
+from ._php_json import decode_body as decode_body
+from ._php_json import php_assoc
+from ._php_json import php_float as php_float
+from ._php_json import php_json_encode as php_json_encode
+from ._php_json import php_string as php_string
 
-_INT64_DIGITS = 19
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRIM = " \t\n\r\0\x0b"
 
 Headers = tuple[tuple[str, str], ...]
@@ -56,161 +45,6 @@ Failure = tuple[str, str]
 Check = Callable[[Any], Failure | None]
 
 JSON_HEADERS: Headers = (("content-type", "application/json"),)
-
-
-class NotJson(ValueError):
-    """The body is not JSON as PHP's ``json_decode`` (depth 32) accepts it."""
-
-
-# --- PHP's json_decode -------------------------------------------------------
-
-
-def _php_int(text: str) -> int | float:
-    """An integer literal: int if it fits in 64 bits, else a float (as PHP)."""
-    if len(text.lstrip("-")) > _INT64_DIGITS:
-        return float(text)
-    value = int(text)
-    return value if -(2**63) <= value < 2**63 else float(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise NotJson(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_int=_php_int, parse_constant=_no_constant)
-
-
-def _too_deep(value: Any, budget: int) -> bool:
-    if isinstance(value, dict):
-        children: Iterable[Any] = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return False
-    return budget == 0 or any(_too_deep(child, budget - 1) for child in children)
-
-
-def _escapes_ok(value: Any) -> bool:
-    """No lone surrogate anywhere, no property name starting with NUL."""
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is None
-    if isinstance(value, list):
-        return all(_escapes_ok(item) for item in value)
-    if isinstance(value, dict):
-        return all(
-            not key.startswith("\0") and _escapes_ok(key) and _escapes_ok(item)
-            for key, item in value.items()
-        )
-    return True
-
-
-def decode_body(raw: bytes) -> Any:
-    """Decode ``raw`` exactly as ``json_decode($raw, false, 32)`` accepts it.
-
-    Raises:
-        NotJson: PHP would report a JSON error for this body.
-    """
-    try:
-        value = _DECODER.decode(raw.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise NotJson("body is not valid JSON") from None
-    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _too_deep(value, MAX_NESTING):
-        raise NotJson("more than 31 nested arrays/objects")
-    if b"\\u" in raw and not _escapes_ok(value):
-        raise NotJson("lone surrogate escape or property name starting with NUL")
-    return value
-
-
-# --- PHP's json_encode and string conversion --------------------------------
-
-
-def _gcvt(text: str, ndigit: int, exp_char: str) -> str:
-    """PHP's ``php_gcvt`` layout of a finite float given as ``repr``-like text.
-
-    ``text`` is ``[-]digits[.digits][e±N]`` holding the significant digits
-    PHP's ``zend_dtoa`` would produce; ``ndigit`` is 17 for ``json_encode``
-    (``serialize_precision=-1``) and 14 for string casts (``precision``).
-    """
-    sign = "-" if text.startswith("-") else ""
-    mantissa, _, exponent = text.lstrip("-").partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = (whole + fraction).lstrip("0")
-    if not digits:
-        return sign + "0"
-    decpt = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
-    digits = digits.rstrip("0")
-    if decpt < -3 or decpt > ndigit:
-        power = decpt - 1
-        return f"{sign}{digits[0]}.{digits[1:] or '0'}{exp_char}{'-+'[power >= 0]}{abs(power)}"
-    if decpt <= 0:
-        return f"{sign}0.{'0' * -decpt}{digits}"
-    head, tail = digits[:decpt].ljust(decpt, "0"), digits[decpt:]
-    return f"{sign}{head}.{tail}" if tail else sign + head
-
-
-def php_float(value: float) -> str:
-    """``json_encode`` of a float with JSON_PRESERVE_ZERO_FRACTION.
-
-    Raises:
-        ValueError: INF and NAN, which ``json_encode`` refuses.
-    """
-    if not math.isfinite(value):
-        raise ValueError("Inf and NaN cannot be JSON encoded")
-    if 1e-4 <= abs(value) < 1e16 or value == 0:
-        return repr(value)  # Python's fixed notation is PHP's here, ".0" included
-    text = _gcvt(repr(value), 17, "e")
-    return text if "." in text else text + ".0"
-
-
-def php_string(value: Any) -> str:
-    """PHP's string conversion of a scalar (interpolation, ``implode``)."""
-    if value is None or value is False:
-        return ""
-    if value is True:
-        return "1"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "NAN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
-        return _gcvt(f"{value:.13e}", 14, "E")
-    return str(value)
-
-
-def php_json_encode(value: Any) -> str:
-    """``json_encode`` with validate.php's flags (unescaped slashes, Unicode, U+2028/9).
-
-    Raises:
-        ValueError: the value holds INF or NAN (PHP's ``json_encode`` fails).
-    """
-    if isinstance(value, str):
-        return str(encode_basestring(value))
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return php_float(value)
-    if isinstance(value, Mapping):
-        items = (f"{encode_basestring(str(k))}:{php_json_encode(v)}" for k, v in value.items())
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, Sequence):
-        return "[" + ",".join(php_json_encode(item) for item in value) + "]"
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def _php_assoc(value: Any) -> Any:
-    """A rules value as PHP's ``json_decode($text, true)`` sees it when re-encoded.
-
-    An associative array keyed 0..n-1 (an empty one included) encodes as a list.
-    """
-    if isinstance(value, Mapping):
-        if list(value) == [str(i) for i in range(len(value))]:
-            return [_php_assoc(v) for v in value.values()]
-        return {k: _php_assoc(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_php_assoc(v) for v in value]
-    return value
 
 
 # --- PHP comparison helpers --------------------------------------------------
@@ -337,7 +171,7 @@ class FieldRule:
             name=name,
             required=not _php_empty(rule.get("required")),
             has_default="default" in rule,
-            default=_php_assoc(rule.get("default")),
+            default=php_assoc(rule.get("default")),
             type_ok=_TYPE_CHECKS.get(type_name, _never) if isinstance(type_name, str) else _never,
             type_failure=("type", f"must be of type {php_string(type_name)}"),
             prepare=tuple(prepare),
