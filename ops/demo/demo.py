@@ -31,6 +31,13 @@ TOUR = [  # method, path through strangler, the same request's path on nginx, bo
     ("POST", "/validate.php", "/validate.php", INVALID, "canary: an invalid event -> 422"),
     ("POST", "/api/v2/validate", "/validate.php", VALID, "migrated: the Python port, to Kafka"),
     ("GET", "/form.php", "/form.php", None, "legacy: the form is still PHP"),
+    (
+        "GET",
+        "/quote.php?sku=A-7&qty=3",
+        "/quote.php?sku=A-7&qty=3",
+        None,
+        "shadow: PHP answers, Python compared",
+    ),
     ("GET", "/conf/secret.ini", "/conf/secret.ini", None, "denied path -> 403 (route status)"),
     ("GET", "/home", "/home", None, "fixed redirect (route status 301)"),
     ("GET", "/missing.php", "/missing.php", None, "missing script -> 404"),
@@ -82,6 +89,9 @@ def main() -> int:
         ):
             try:
                 tour(proxy.url, nginx.url)
+                for qty in range(1, 30):  # some shadow traffic for the dashboard
+                    fetch(f"{proxy.url}/quote.php?sku=B-{qty % 5}&qty={qty}", "GET", None)
+                show_shadow_report(kafka.tmp / "shadow.sqlite")
             except OSError as exc:
                 print(f"demo: request failed: {exc}\n--- strangler log ---\n{proxy.log_tail()}")
                 return 1
@@ -89,6 +99,8 @@ def main() -> int:
 strangler   {proxy.url}/          (the proxy; compare with nginx below)
 nginx       {nginx.url}/          (the reference: same PHP-FPM, same app)
 admin       {proxy.admin_url}/routes   /health  /ready  /metrics   (POST /reload)
+shadow      {proxy.admin_url}/shadow   (live diff dashboard; quote.php is in shadow mode)
+            .venv/bin/strangler report --store {kafka.tmp / "shadow.sqlite"}
 kafka       {kafka.address}  (topic validated-events: one message per accepted event)
 try         curl -si {proxy.url}/form.php
             curl -si -X POST -H 'Content-Type: application/json' -H 'X-User: alice' \\
@@ -106,11 +118,25 @@ logs        {proxy.tmp}/output.log""")
     return 0
 
 
+def show_shadow_report(store: Path) -> None:
+    """Print what shadow mode found for quote.php (the store is written every 0.5 s)."""
+    from shadow import report_main
+
+    time.sleep(1.5)
+    print("\nshadow report (strangler report --store ...):")
+    report_main(["--store", str(store)])
+    print(
+        "(the first quotes mismatch on quote_id and quoted_at until shadow mode has asked\n"
+        " PHP twice for the same quote and learned those fields as noise)"
+    )
+
+
 def demo_config(php_fpm: str, kafka: str, spool: Path) -> str:
     """ops/demo/strangler.toml with the addresses of this run filled in."""
     text = (HERE / "strangler.toml").read_text()
     text = text.replace("{php_fpm}", php_fpm).replace("{kafka}", kafka)
     text = text.replace("{spool}", str(spool))
+    text = text.replace("{shadow_store}", str(spool.parent / "shadow.sqlite"))
     # the launcher writes the file elsewhere: make the relative paths absolute
     text = text.replace('"app/public"', json.dumps(str(APP)))
     return text.replace('"file://app/rules.json"', json.dumps(f"file://{HERE}/app/rules.json"))

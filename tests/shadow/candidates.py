@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import time
-import zlib
 
 import anyio
 
 from migrated import Context, Request, Response
+from migrated.quote import quote as migrated_quote
+from migrated.quote import quote_body
 from migrated.validator import validate
 
 
 def _quote(request: Request) -> dict[str, object]:
-    """The Python port of quote.php (same fields, its own timestamp and id)."""
     query = request.query
-    sku = query.get("sku", ["A-1"])[0]
-    qty = max(1, int(query.get("qty", ["1"])[0] or 0))
-    unit = round(9.5 + (zlib.crc32(sku.encode()) % 1000) / 100, 2)
-    return {
-        "sku": sku,
-        "qty": qty,
-        "unit_price": unit,
-        "total": round(unit * qty, 2),
-        "quote_id": os.urandom(8).hex(),
-        "quoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "000000",
-    }
+    return quote_body(query.get("sku", ["A-1"])[0], max(1, int(query.get("qty", ["1"])[0] or 0)))
 
 
 def _php_json(data: dict[str, object]) -> bytes:
     return (json.dumps(data, separators=(",", ":")) + "\n").encode()
 
 
-async def quote(request: Request, ctx: Context) -> Response:
-    """Faithful port: only the timestamp and the random id differ from PHP."""
-    return Response(200, [("content-type", "application/json")], _php_json(_quote(request)))
+quote = migrated_quote  # the faithful port lives in the product
 
 
 async def quote_wrong_total(request: Request, ctx: Context) -> Response:
