@@ -21,6 +21,7 @@ class ShadowSettings:
             instead (a fleet; ``strangler report --kafka`` aggregates them).
         concurrency: candidate jobs running at once per worker.
         queue_size: jobs waiting per worker; more are skipped as ``queue_full``.
+        queue_bytes: request and answer bodies held by those jobs, per worker.
         max_body: request or answer bodies above this are not compared.
         noise_sample_rate: share of safe requests for which legacy is asked
             twice, to learn which fields differ between two legacy answers.
@@ -32,6 +33,7 @@ class ShadowSettings:
     kafka_topic: str | None = None
     concurrency: int = 4
     queue_size: int = 1000
+    queue_bytes: int = 64 * 1024 * 1024
     max_body: int = 1024 * 1024
     noise_sample_rate: float = 0.05
     examples_per_signature: int = 5
@@ -49,6 +51,7 @@ def read_shadow(t: Table) -> ShadowSettings:
         kafka_topic=t.take("kafka_topic", str, None),
         concurrency=_positive(t, "concurrency", defaults.concurrency),
         queue_size=_positive(t, "queue_size", defaults.queue_size),
+        queue_bytes=t.take_with("queue_bytes", parse_size, defaults.queue_bytes),
         max_body=t.take_with("max_body", parse_size, defaults.max_body),
         noise_sample_rate=_rate(t, "noise_sample_rate", defaults.noise_sample_rate),
         examples_per_signature=_positive(t, "examples_per_signature", 5),

@@ -67,7 +67,8 @@ def offer_shadow(
         )
         runtime.record(record, mode.rules)
 
-    runtime.mirror.offer(route.name, mode.timeout * 2 + 30.0, job)
+    size = len(data) + len(answer.body)
+    runtime.mirror.offer(route.name, mode.timeout * 2 + 30.0, job, size)
 
 
 def wants_reverse(route: Route, mode: Migrated | Canary, request: LegacyRequest) -> bool:
@@ -100,4 +101,4 @@ def offer_reverse(
             mirrored(route.name, request, body, legacy, candidate, reverse=True), mode.rules
         )
 
-    runtime.mirror.offer(route.name, 60.0, job)
+    runtime.mirror.offer(route.name, 60.0, job, len(body) + len(candidate.body))

@@ -43,6 +43,9 @@ def make_shadow(config: Config, resources: Any | None) -> ShadowRuntime | None:
         sink.offer(skip)
 
     mirror = Mirror(
-        concurrency=settings.concurrency, queue_size=settings.queue_size, on_skip=on_skip
+        concurrency=settings.concurrency,
+        queue_size=settings.queue_size,
+        queue_bytes=settings.queue_bytes,
+        on_skip=on_skip,
     )
     return ShadowRuntime(mirror, sink, NoiseModel(), settings.noise_sample_rate, settings.max_body)

@@ -25,6 +25,7 @@ from ._model import Skip, SkipReason
 
 log = structlog.get_logger("strangler.shadow")
 Job = Callable[[], Awaitable[None]]
+_Queued = tuple[str, float, Job, int]
 
 
 class Mirror:
@@ -34,6 +35,9 @@ class Mirror:
         concurrency: jobs running at once (candidates are CPU and I/O work).
         queue_size: jobs waiting; more are dropped as ``queue_full``.
         on_skip: told about every request that was not compared.
+        queue_bytes: bodies held by waiting and running jobs; beyond it new
+            jobs are dropped as ``queue_full`` too, so a burst of large
+            bodies cannot grow a worker's memory without bound.
     """
 
     def __init__(
@@ -42,21 +46,32 @@ class Mirror:
         concurrency: int,
         queue_size: int,
         on_skip: Callable[[Skip], None],
+        queue_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.concurrency = concurrency
         self.on_skip = on_skip
-        send, receive = anyio.create_memory_object_stream[tuple[str, float, Job]](queue_size)
-        self._send: MemoryObjectSendStream[tuple[str, float, Job]] = send
-        self._receive: MemoryObjectReceiveStream[tuple[str, float, Job]] = receive
+        self.queue_bytes = queue_bytes
+        self.held_bytes = 0
+        send, receive = anyio.create_memory_object_stream[_Queued](queue_size)
+        self._send: MemoryObjectSendStream[_Queued] = send
+        self._receive: MemoryObjectReceiveStream[_Queued] = receive
         self.running = 0
 
-    def offer(self, route: str, timeout: float, job: Job) -> bool:
-        """Queue ``job`` for ``route``; ``False`` (and a ``queue_full`` skip) when full."""
+    def offer(self, route: str, timeout: float, job: Job, size: int = 0) -> bool:
+        """Queue ``job`` for ``route`` (holding ``size`` bytes of bodies).
+
+        Returns ``False`` (and records a ``queue_full`` skip) when the queue or
+        the byte budget is full; never blocks.
+        """
+        if self.held_bytes + size > self.queue_bytes:
+            self.skip(route, "queue_full")
+            return False
         try:
-            self._send.send_nowait((route, timeout, job))
+            self._send.send_nowait((route, timeout, job, size))
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self.skip(route, "queue_full")
             return False
+        self.held_bytes += size
         return True
 
     def skip(self, route: str, reason: SkipReason) -> None:
@@ -66,14 +81,22 @@ class Mirror:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run the workers until cancelled."""
-        async with anyio.create_task_group() as tg:
-            for _ in range(self.concurrency):
-                tg.start_soon(self._worker)
-            task_status.started()
+        """Run the workers until cancelled; then the queue is closed and dropped."""
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.concurrency):
+                    tg.start_soon(self._worker)
+                task_status.started()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Refuse new jobs and drop the waiting ones (shutdown: shadow never delays it)."""
+        self._send.close()
+        self._receive.close()
 
     async def _worker(self) -> None:
-        async for route, timeout, job in self._receive:
+        async for route, timeout, job, size in self._receive:
             self.running += 1
             try:
                 with anyio.fail_after(timeout if timeout > 0 else math.inf):
@@ -85,3 +108,4 @@ class Mirror:
                 self.skip(route, "candidate_error")
             finally:
                 self.running -= 1
+                self.held_bytes -= size

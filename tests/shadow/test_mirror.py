@@ -1,0 +1,73 @@
+"""The mirror runs jobs off the request path, bounded, and counts every skip."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from shadow import Mirror, Skip
+
+pytestmark = pytest.mark.anyio
+
+
+def _mirror(skips: list[Skip], **kw: int) -> Mirror:
+    settings = {"concurrency": 1, "queue_size": 2, **kw}
+    return Mirror(on_skip=skips.append, **settings)
+
+
+async def test_jobs_run_and_offer_never_blocks() -> None:
+    """Offered jobs run in the workers; offer returns at once."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips)
+    done = anyio.Event()
+
+    async def job() -> None:
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        assert mirror.offer("r", 1.0, job)
+        with anyio.fail_after(5):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    assert skips == []
+
+
+async def test_full_queue_and_byte_budget_are_skips() -> None:
+    """Beyond the queue size or the byte budget, jobs are dropped as queue_full."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips, queue_bytes=100)
+
+    async def job() -> None:
+        return None
+
+    assert mirror.offer("r", 1.0, job, size=60)
+    assert not mirror.offer("r", 1.0, job, size=60)  # over the byte budget
+    assert mirror.offer("r", 1.0, job, size=10)
+    assert not mirror.offer("r", 1.0, job, size=10)  # over the queue size
+    assert [s.reason for s in skips] == ["queue_full", "queue_full"]
+    assert mirror.held_bytes == 70
+    mirror.close()
+    assert not mirror.offer("r", 1.0, job)  # closed at shutdown: refused, counted
+
+
+@pytest.mark.parametrize(("kind", "reason"), [("raise", "candidate_error"), ("slow", "timeout")])
+async def test_failing_jobs_are_counted(kind: str, reason: str) -> None:
+    """A job that raises or overruns its timeout becomes a skip; the mirror keeps going."""
+    skips: list[Skip] = []
+    skipped = anyio.Event()
+    mirror = Mirror(concurrency=1, queue_size=2, on_skip=lambda s: (skips.append(s), skipped.set()))
+
+    async def job() -> None:
+        if kind == "raise":
+            raise RuntimeError("candidate bug")
+        await anyio.sleep(10)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        mirror.offer("r", 0.05, job, size=5)
+        with anyio.fail_after(5):
+            await skipped.wait()
+        tg.cancel_scope.cancel()
+    assert [(s.route, s.reason) for s in skips] == [("r", reason)]
+    assert mirror.held_bytes == 0
