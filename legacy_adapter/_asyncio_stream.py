@@ -59,6 +59,11 @@ class _Protocol(asyncio.Protocol):
         self.writable = None
 
 
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 def _wake(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
@@ -80,11 +85,19 @@ class AsyncioStream:
         if protocol.writable is not None:
             await protocol.writable
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        """Return buffered bytes, waiting for some if none are buffered.
+    async def receive(
+        self,
+        max_bytes: int = 65536,
+        timeout: float | None = None,  # noqa: ASYNC109 - one loop timer, cheaper than a scope
+    ) -> bytes:
+        """Return buffered bytes, waiting (at most ``timeout`` s) if none are buffered.
+
+        The timeout is one timer on the loop rather than a cancel scope: it is
+        checked on every read of every proxied response.
 
         Raises:
             anyio.EndOfStream: the peer closed and everything was read.
+            TimeoutError: nothing arrived within ``timeout``.
         """
         protocol = self._protocol
         while not protocol.buffer:
@@ -92,11 +105,15 @@ class AsyncioStream:
                 if protocol.error is not None:
                     raise anyio.BrokenResourceError from protocol.error
                 raise anyio.EndOfStream
-            protocol.readable = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            readable = protocol.readable = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _expire, readable)
             try:
-                await protocol.readable
+                await readable
             finally:
                 protocol.readable = None
+                if timer is not None:
+                    timer.cancel()
         data = bytes(protocol.buffer[:max_bytes])
         del protocol.buffer[:max_bytes]
         return data

@@ -32,7 +32,7 @@ from ._pool import ConnectionPool, Lease
 from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, resolve
 from ._settings import FastCGISettings
 from ._static import serve_static
-from ._transport import connect, map_socket_errors
+from ._transport import connect, map_socket_errors, receive_within
 from ._types import LegacyRequest, UpstreamResponse, iter_bytes
 
 log = structlog.get_logger("strangler.fastcgi")
@@ -257,8 +257,7 @@ class _Exchange:
         """The next response event, reading from the socket when the codec needs bytes."""
         while (event := self._event()) is None:
             try:
-                with anyio.fail_after(self.read_timeout):
-                    data = await self.lease.stream.receive(_READ)
+                data = await receive_within(self.lease.stream, self.read_timeout)
             except anyio.EndOfStream:
                 data = b""  # the codec decides whether EOF here is an error
             except (TimeoutError, OSError, anyio.BrokenResourceError) as exc:

@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 import sniffio
 
-from ._asyncio_stream import connect_asyncio
+from ._asyncio_stream import AsyncioStream, connect_asyncio
 from ._exceptions import UpstreamTimeout, UpstreamUnavailable
 
 _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
@@ -53,3 +53,18 @@ def map_socket_errors(backend: str, action: str) -> Iterator[None]:
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise UpstreamUnavailable(backend, f"{action}: {reason}") from None
+
+
+async def receive_within(
+    stream: _Stream | AsyncioStream,
+    timeout: float,  # noqa: ASYNC109 - picks the cheapest timeout for the stream
+) -> bytes:
+    """One read of up to 64 KiB, bounded by ``timeout`` (``TimeoutError``).
+
+    The native asyncio stream takes the timeout as a loop timer; anyio streams
+    get a cancel scope.
+    """
+    if isinstance(stream, AsyncioStream):
+        return await stream.receive(65536, timeout)
+    with anyio.fail_after(timeout):
+        return await stream.receive(65536)
