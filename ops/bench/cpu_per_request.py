@@ -1,0 +1,75 @@
+"""CPU time per request: nginx's workers against strangler's worker, same PHP-FPM.
+
+Throughput on a shared 2-core machine is noisy; the CPU a proxy spends per
+request is not.  This drives the validator through nginx and then through
+strangler (one worker, the given runtime) with a fixed ``wrk`` run each, and
+reads the processes' user and system CPU from /proc before and after:
+
+    .venv/bin/python ops/bench/cpu_per_request.py [--runtime uvicorn] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from ops.services import Nginx, PhpFpm, Strangler, build_config, child_pids
+
+APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
+LUA = Path(__file__).resolve().parent / "post_validate.lua"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds of ``pids`` so far."""
+    user = system = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / TICKS, system / TICKS
+
+
+def measure(url: str, pids: list[int], seconds: int) -> tuple[float, float, float]:
+    """Requests/s and user and system µs per request over one wrk run."""
+    user0, sys0 = cpu_seconds(pids)
+    cmd = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), url + "/validate.php"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    user1, sys1 = cpu_seconds(pids)
+    found = re.search(r"(\d+) requests in", out)
+    if found is None:
+        raise SystemExit(f"cpu: cannot read wrk's output:\n{out}")
+    n = int(found.group(1))
+    return n / seconds, (user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", default="uvicorn")
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    with PhpFpm(max_children=8) as fpm:
+        with Nginx(fpm.address, APP, keepalive=4) as nginx:
+            assert nginx.process is not None
+            workers = child_pids(nginx.process.pid)
+            measure(nginx.url, workers, 2)  # warm-up
+            report("nginx", *measure(nginx.url, workers, args.seconds))
+        config = build_config(fpm.address, APP, runtime=args.runtime, pool_size=8)
+        with Strangler(config + "\n[log]\naccess_log = false\n") as proxy:
+            assert proxy.process is not None
+            workers = child_pids(proxy.process.pid)
+            measure(proxy.url, workers, 2)
+            report(f"strangler {args.runtime}", *measure(proxy.url, workers, args.seconds))
+
+
+def report(name: str, rate: float, user: float, system: float) -> None:
+    print(f"{name:<20} {rate:>8,.0f} req/s   user {user:6.1f} µs/req   system {system:6.1f} µs/req")
+
+
+if __name__ == "__main__":
+    main()
