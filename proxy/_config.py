@@ -10,6 +10,7 @@ message.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import tomllib
@@ -131,7 +132,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     if shadow is not None and shadow.kafka_topic and kafka is None:
         raise ConfigError(source, "shadow.kafka_topic", "needs a [kafka] producer")
     root.finish()
-    server = _replace_default(server, default)
+    server = dataclasses.replace(server, default_backend=default)
     table = RouteTable(routes)
     return Config(source, server, admin, log, backends, table, kafka, caches, shadow)
 
@@ -139,12 +140,6 @@ def parse_config(text: str, source: str = "<string>") -> Config:
 def _mirrors(routes: tuple[Route, ...]) -> bool:
     """Whether any route compares answers (shadow mode or reverse shadow)."""
     return any(isinstance(r.mode, Shadow) or getattr(r.mode, "reverse_rate", 0) > 0 for r in routes)
-
-
-def _replace_default(server: ServerConfig, default: str) -> ServerConfig:
-    from dataclasses import replace
-
-    return replace(server, default_backend=default)
 
 
 def _read_server(t: Table) -> ServerConfig:

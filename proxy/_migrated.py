@@ -80,7 +80,7 @@ async def answer_migrated(
         outcome = await run_handler(
             mode.handler,
             handler,
-            _handler_request(request, params, body),
+            handler_request(request, params, body),
             caches,
             timeout=mode.timeout,
         )
@@ -110,13 +110,22 @@ def queue_full_response(exc: QueueFull) -> UpstreamResponse:
     return UpstreamResponse(503, headers, iter_bytes((body,)), "migrated")
 
 
-def _handler_request(request: LegacyRequest, params: dict[str, str], body: bytes) -> Request:
+def handler_request(
+    request: LegacyRequest,
+    params: dict[str, str],
+    body: bytes,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Request:
+    """The migrated-handler view of a request (``extra`` headers appended)."""
     return Request(
         method=request.method,
         path=request.path,
         path_params=params,
         query_string=request.query_string.decode("latin-1"),
-        headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
+        headers=(
+            *((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
+            *extra,
+        ),
         body=body,
         client=request.client,
         request_id=request.request_id,

@@ -12,7 +12,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from legacy_adapter import LegacyRequest, host_variable, normalize_path, trusted_client
+from legacy_adapter import (
+    BadRequest,
+    LegacyRequest,
+    host_variable,
+    normalize_path,
+    trusted_client,
+)
 
 from ._config import ServerConfig
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError
@@ -51,8 +57,8 @@ def build_request(
     raw_path = raw_path.split(b"?", 1)[0]
     try:
         path = normalize_path(raw_path)
-    except Exception as exc:  # the adapter's BadRequest; reason kept
-        raise RequestError(getattr(exc, "detail", str(exc))) from None
+    except BadRequest as exc:
+        raise RequestError(exc.detail) from None
     length = _content_length(headers, server.max_body_size)
     peer = tuple(scope["client"]) if scope.get("client") else None
     client = trusted_client(

@@ -17,10 +17,10 @@ from ._shadowing import (
     HandlerFailed,
     ShadowRuntime,
     ask_legacy,
-    handler_request,
     mirrored,
     run_candidate,
     sampled,
+    shadow_copy,
 )
 from ._state import State
 
@@ -49,7 +49,7 @@ def offer_shadow(
     async def job() -> None:
         try:
             candidate, effects = await run_candidate(
-                mode.handler, handler, handler_request(request, params, data), caches, mode.timeout
+                mode.handler, handler, shadow_copy(request, params, data), caches, mode.timeout
             )
         except HandlerFailed as exc:
             runtime.mirror.skip(route.name, "timeout" if exc.timed_out else "candidate_error")

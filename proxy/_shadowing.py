@@ -29,6 +29,7 @@ from shadow import Answer, Mirror, Mirrored, NoiseModel, ShadowRecord, SideEffec
 
 from . import _metrics as m
 from ._canary import bucket, sticky_key
+from ._migrated import handler_request
 from ._routing import SAFE_METHODS
 
 MARKER = (b"x-strangler-shadow", b"1")  # tells a legacy app it may dry-run
@@ -117,19 +118,9 @@ class ShadowRuntime:
         return method in SAFE_METHODS and random.random() < self.noise_rate
 
 
-def handler_request(request: LegacyRequest, params: dict[str, str], body: bytes) -> Request:
-    """The migrated-handler view of a (copied) request, marked as a shadow copy."""
-    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
-    return Request(
-        method=request.method,
-        path=request.path,
-        path_params=params,
-        query_string=request.query_string.decode("latin-1"),
-        headers=(*headers, (MARKER[0].decode(), MARKER[1].decode())),
-        body=body,
-        client=request.client,
-        request_id=request.request_id,
-    )
+def shadow_copy(request: LegacyRequest, params: dict[str, str], body: bytes) -> Request:
+    """The candidate's copy of a request, marked so that it can tell."""
+    return handler_request(request, params, body, ((MARKER[0].decode(), MARKER[1].decode()),))
 
 
 async def run_candidate(
