@@ -14,10 +14,14 @@ from ._exceptions import UpstreamProtocolError as UpstreamProtocolError
 from ._exceptions import UpstreamTimeout as UpstreamTimeout
 from ._exceptions import UpstreamUnavailable as UpstreamUnavailable
 from ._fastcgi import FastCGIBackend as FastCGIBackend
+from ._fastcgi_lane import LaneExchange as LaneExchange
+from ._fastcgi_lane import LaneSink as LaneSink
 from ._http import HTTPBackend as HTTPBackend
 from ._pages import error_page as error_page
+from ._pages import page_html as page_html
 from ._paths import normalize_path as normalize_path
 from ._pool import ConnectionPool as ConnectionPool
+from ._resolve import RunScript as RunScript
 from ._settings import BackendSettings as BackendSettings
 from ._settings import FastCGISettings as FastCGISettings
 from ._settings import HTTPSettings as HTTPSettings

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -32,6 +33,8 @@ class _Protocol(asyncio.Protocol):
         self.error: BaseException | None = None
         self.readable: asyncio.Future[None] | None = None
         self.writable: asyncio.Future[None] | None = None
+        # Set by a callback-driven reader (the proxy's fast lane) instead of awaiting.
+        self.listener: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -39,17 +42,23 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         _wake(self.readable)
+        if self.listener is not None:
+            self.listener()
 
     def eof_received(self) -> bool:
         self.closed = True
         _wake(self.readable)
+        if self.listener is not None:
+            self.listener()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        was_closed, self.closed = self.closed, True
         self.error = exc
         _wake(self.readable)
         _wake(self.writable)
+        if self.listener is not None and not was_closed:
+            self.listener()
 
     def pause_writing(self) -> None:
         self.writable = asyncio.get_running_loop().create_future()
@@ -121,6 +130,20 @@ class AsyncioStream:
     async def aclose(self) -> None:
         """Close the transport (never waits)."""
         self._transport.close()
+
+    def close_nowait(self) -> None:
+        """Close the transport, from synchronous code."""
+        self._transport.close()
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        """The asyncio transport, for callback-driven use (writes, pausing reads)."""
+        return self._transport
+
+    @property
+    def protocol(self) -> _Protocol:
+        """The protocol holding received bytes in ``buffer``; see ``_Protocol.listener``."""
+        return self._protocol
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         """``SocketAttribute.raw_socket`` for the pool's liveness check."""

@@ -33,7 +33,7 @@ from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, 
 from ._settings import FastCGISettings
 from ._static import serve_static
 from ._transport import connect, map_socket_errors, receive_within
-from ._types import LegacyRequest, UpstreamResponse, iter_bytes
+from ._types import Headers, LegacyRequest, UpstreamResponse, iter_bytes
 
 log = structlog.get_logger("strangler.fastcgi")
 _READ = 65536
@@ -76,7 +76,7 @@ class FastCGIBackend:
             acquire_timeout=settings.pool.acquire_timeout,
             connect_timeout=settings.pool.connect_timeout,
         )
-        self._extra = dict(settings.params)
+        self.extra_params = dict(settings.params)
         self._started = False
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -103,7 +103,7 @@ class FastCGIBackend:
             document_root=self.settings.document_root,
             https=request.scheme == "https",
             remote=request.client,
-            extra=self._extra,
+            extra=self.extra_params,
             content_length=length,
         )
         async with self.pool.lease() as lease:
@@ -116,6 +116,11 @@ class FastCGIBackend:
                 yield response
                 return
         yield response  # whole answer buffered: the connection is already back in the pool
+
+    def script_for(self, path: str) -> RunScript | None:
+        """The PHP script answering ``path``; ``None`` for a file, a redirect or a 404."""
+        target = resolve(path, self.scripts)
+        return target if isinstance(target, RunScript) else None
 
     async def _answer_without_php(
         self, target: ServeFile | Redirect | NotFound, request: LegacyRequest
@@ -159,10 +164,10 @@ class FastCGIBackend:
             except UpstreamUnavailable:
                 if attempt == 2 or not lease.reused:
                     raise
-                await self._fresh(lease)
+                await self.reconnect(lease)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fresh(self, lease: Lease) -> None:
+    async def reconnect(self, lease: Lease) -> None:
         """Replace a dead reused connection by a new one in the same pool slot."""
         await lease.stream.aclose()
         lease.stream = await connect(self.name, self.pool.address, self.pool.connect_timeout)
@@ -197,15 +202,12 @@ class _Exchange:
             if isinstance(event, proto.EndRequest):
                 raise UpstreamProtocolError(self.backend.name, "request ended without a response")
             event = await self._next()
-        headers = [(k, v) for k, v in event.headers if k not in _HIDDEN_HEADERS]
         chunks, ended = self._buffered()
         if not ended:
-            body = self._body(chunks)
-            return UpstreamResponse(event.status, headers, body, self.backend.name)
+            headers = client_headers(event, None, head_only=head_only)
+            return UpstreamResponse(event.status, headers, self._body(chunks), self.backend.name)
         data = b"".join(chunks)
-        sized = any(k == b"content-length" for k, _ in headers)
-        if not head_only and not sized and _may_have_body(event.status):
-            headers.append((b"content-length", str(len(data)).encode()))
+        headers = client_headers(event, data, head_only=head_only)
         response = UpstreamResponse(event.status, headers, iter_bytes((data,)), self.backend.name)
         response.extra["complete"] = True
         return response
@@ -251,7 +253,7 @@ class _Exchange:
                 raise UpstreamProtocolError(self.backend.name, str(exc)) from None
             if not isinstance(event, proto.Stderr):
                 return event
-            _log_stderr(self.backend.name, event.data)
+            log_stderr(self.backend.name, event.data)
 
     async def _next(self) -> _Event:
         """The next response event, reading from the socket when the codec needs bytes."""
@@ -265,6 +267,23 @@ class _Exchange:
                     raise exc
             self.conn.receive_data(data)
         return event
+
+
+def client_headers(head: proto.ResponseHead, body: bytes | None, *, head_only: bool) -> Headers:
+    """The response headers the client gets: hidden ones dropped, a length for a whole body.
+
+    Args:
+        head: the parsed CGI head.
+        body: the whole body when END_REQUEST came with it (the proxy then
+            sends a Content-Length, as nginx buffering does), else ``None``.
+        head_only: a HEAD request (no length is invented for it).
+    """
+    headers = [(k, v) for k, v in head.headers if k not in _HIDDEN_HEADERS]
+    if body is None or head_only or not _may_have_body(head.status):
+        return headers
+    if not any(k == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(body)).encode()))
+    return headers
 
 
 def _may_have_body(status: int) -> bool:
@@ -299,7 +318,8 @@ async def _read_spool(spool: tempfile.SpooledTemporaryFile[bytes]) -> AsyncItera
         spool.close()
 
 
-def _log_stderr(backend: str, data: bytes) -> None:
+def log_stderr(backend: str, data: bytes, **fields: str) -> None:
+    """Log PHP's stderr line by line (``fields`` such as the request id when not bound)."""
     for line in data.decode("utf-8", "replace").splitlines():
         if line.strip():
-            log.warning("php_stderr", backend=backend, message=line)
+            log.warning("php_stderr", backend=backend, message=line, **fields)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -48,7 +48,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = structlog.get_logger("strangler")
 access = structlog.get_logger("strangler.access")
-_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
+DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 
 
 class ProxyApp:
@@ -245,12 +245,7 @@ class ProxyApp:
     async def _fail(
         self, exchange: _Exchange, route: Route | None, exc: Exception | None, status: int
     ) -> None:
-        reason = getattr(exc, "reason", None) or getattr(exc, "detail", None) or ""
-        if exc is not None and not isinstance(exc, BodyTooLarge | RequestError):
-            backend = getattr(exc, "backend", "-")
-            route_name = route.name if route else "-"
-            m.UPSTREAM_ERRORS.labels(backend, route_name, error_kind(exc)).inc()
-            log.warning("upstream_error", error=str(exc), kind=error_kind(exc), status=status)
+        reason = note_error(exc, route, status)
         exchange.error = reason or None
         if exchange.started:
             exchange.status = status
@@ -260,25 +255,61 @@ class ProxyApp:
     def _account(
         self, scope: Scope, route: Route | None, exchange: _Exchange, started: float
     ) -> None:
-        elapsed = time.perf_counter() - started
-        route_name, mode = (route.name, route.mode.name) if route else ("-", "-")
-        m.observe_request(route_name, mode, exchange.status, elapsed)
-        if self.state.config.log.access_log:
-            access.info(
-                "request",
-                request_id=exchange.request_id,
-                method=scope["method"],
-                path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-                route=route_name,
-                mode=mode,
-                status=exchange.status,
-                bytes=exchange.sent_bytes,
-                duration_ms=round(elapsed * 1000, 3),
-                upstream_ms=round(exchange.upstream_seconds * 1000, 3),
-                side=exchange.side,
-                fallback=exchange.fallback,
-                error=exchange.error,
-            )
+        account(
+            self.state,
+            route,
+            exchange,
+            method=scope["method"],
+            path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+            elapsed=time.perf_counter() - started,
+        )
+
+
+def note_error(exc: Exception | None, route: Route | None, status: int) -> str:
+    """Count and log an upstream failure; return the reason the client is told."""
+    reason: str = getattr(exc, "reason", None) or getattr(exc, "detail", None) or ""
+    if exc is not None and not isinstance(exc, BodyTooLarge | RequestError):
+        backend = getattr(exc, "backend", "-")
+        route_name = route.name if route else "-"
+        m.UPSTREAM_ERRORS.labels(backend, route_name, error_kind(exc)).inc()
+        log.warning("upstream_error", error=str(exc), kind=error_kind(exc), status=status)
+    return reason
+
+
+class Outcome(Protocol):
+    """What ``account`` needs to know of an answered request."""
+
+    request_id: str
+    status: int
+    sent_bytes: int
+    upstream_seconds: float
+    side: str
+    fallback: bool
+    error: str | None
+
+
+def account(
+    state: State, route: Route | None, outcome: Outcome, *, method: str, path: str, elapsed: float
+) -> None:
+    """Count an answered request and write its access log line."""
+    route_name, mode = (route.name, route.mode.name) if route else ("-", "-")
+    m.observe_request(route_name, mode, outcome.status, elapsed)
+    if state.config.log.access_log:
+        access.info(
+            "request",
+            request_id=outcome.request_id,
+            method=method,
+            path=path,
+            route=route_name,
+            mode=mode,
+            status=outcome.status,
+            bytes=outcome.sent_bytes,
+            duration_ms=round(elapsed * 1000, 3),
+            upstream_ms=round(outcome.upstream_seconds * 1000, 3),
+            side=outcome.side,
+            fallback=outcome.fallback,
+            error=outcome.error,
+        )
 
 
 class _AbortResponse(Exception):
@@ -303,7 +334,7 @@ class _Exchange:
 
     async def relay(self, response: UpstreamResponse, *, reason: str = "") -> None:
         """Send the response head and stream its body to the client."""
-        headers = [(k, v) for k, v in response.headers if k not in _DROP_RESPONSE]
+        headers = [(k, v) for k, v in response.headers if k not in DROP_RESPONSE]
         headers.append((b"x-request-id", self.request_id.encode()))
         if reason:
             headers.append((b"x-strangler-error", reason.encode("latin-1", "replace")[:200]))

@@ -141,10 +141,12 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
     import uvicorn
     import uvloop
 
+    from ._fastlane import lane_protocol
+
     uc = uvicorn.Config(
         app,
         loop="none",
-        http="httptools",
+        http=lane_protocol(app),
         lifespan="on",
         server_header=False,
         proxy_headers=False,  # trusted proxies are the proxy's own setting, not uvicorn's
