@@ -254,7 +254,11 @@ def _looks_alive(stream: _Stream) -> bool:
     An idle FastCGI connection must be silent: readable means EOF (a recycled
     PHP-FPM child) or stray bytes, and either way it cannot carry a request.
     """
+    if isinstance(stream, AsyncioStream) and stream.protocol.closed:
+        return False  # seen closing: its transport may have let go of the socket already
     fd = stream.extra(anyio.abc.SocketAttribute.raw_socket).fileno()
+    if fd < 0:
+        return False
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)

@@ -216,7 +216,12 @@ class _Cycle:
             self._upstream_started = time.perf_counter()
             body = bytes(self.body)
             self._exchange = LaneExchange(self.backend, self.request, self.script, body, self)
-            self._exchange.start()
+            try:
+                self._exchange.start()
+            except Exception:  # one error boundary per request, as on the ASGI path
+                log.exception("request_failed", request_id=self.request_id)
+                self._exchange.abort()
+                self._error_page(500, "")
 
     # -- LaneSink
 

@@ -27,10 +27,14 @@ pytestmark = pytest.mark.service
 SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"
 
 
-@pytest.fixture(scope="module")
-def proxy(php_fpm: PhpFpm) -> Iterator[Strangler]:
-    """strangler in front of the demo app, /conf/ denied, 1 MiB body limit."""
-    text = build_config(php_fpm.address, DEMO_ROOT, deny=["/conf/"]).replace(
+RUNTIMES = pytest.mark.parametrize("runtime", ["trio", "uvicorn"])
+
+
+@pytest.fixture(scope="module", params=["trio", "uvicorn"])
+def proxy(php_fpm: PhpFpm, request: pytest.FixtureRequest) -> Iterator[Strangler]:
+    """strangler in front of the demo app, /conf/ denied, 1 MiB body limit, on each runtime."""
+    runtime = request.param
+    text = build_config(php_fpm.address, DEMO_ROOT, deny=["/conf/"], runtime=runtime).replace(
         'max_body_size = "64MiB"', 'max_body_size = "1MiB"'
     )
     with serving(lambda: Strangler(text)) as s:
@@ -214,9 +218,11 @@ def in_flight(url: str, ms: int) -> tuple[threading.Thread, dict[str, httpx.Resp
     return thread, result
 
 
-def test_graceful_shutdown_finishes_in_flight(php_fpm: PhpFpm) -> None:
+@RUNTIMES
+def test_graceful_shutdown_finishes_in_flight(php_fpm: PhpFpm, runtime: str) -> None:
     """On SIGTERM a request in flight completes; then the port stops accepting."""
-    with serving(lambda: Strangler(backend_address=php_fpm.address, document_root=SLOW_ROOT)) as s:
+    text = build_config(php_fpm.address, SLOW_ROOT, runtime=runtime)
+    with serving(lambda: Strangler(text)) as s:
         thread, result = in_flight(s.url, 1500)
         s.signal(signal.SIGTERM)
         thread.join(30)
@@ -224,10 +230,11 @@ def test_graceful_shutdown_finishes_in_flight(php_fpm: PhpFpm) -> None:
         _eventually(lambda: _refused(s.url))
 
 
-def test_every_php_child_busy_is_bounded() -> None:
+@RUNTIMES
+def test_every_php_child_busy_is_bounded(runtime: str) -> None:
     """With PHP-FPM taking no work, requests fail with 504/503 within the configured bounds."""
     with serving(lambda: PhpFpm(max_children=1)) as fpm:
-        text = build_config(fpm.address, SLOW_ROOT, pool_size=1).replace(
+        text = build_config(fpm.address, SLOW_ROOT, pool_size=1, runtime=runtime).replace(
             "pool_size = 1", 'pool_size = 1\nread_timeout = "1s"\npool_acquire_timeout = "300ms"'
         )
         with serving(lambda: Strangler(text)) as s:

@@ -1,0 +1,154 @@
+"""The uvicorn runtime's fast lane, end to end against a real PHP-FPM.
+
+The differential suite already compares the lane's answers with nginx's; these
+tests cover what it cannot see: streaming as PHP flushes, pipelining, HTTP/1.0,
+clients that leave mid-answer, the pool queue, PHP-FPM dying, and the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ops.services import PhpFpm, Strangler, build_config
+from tests.conftest import DEMO_ROOT, REPO_ROOT, serving
+
+pytestmark = pytest.mark.service
+SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"
+
+
+@pytest.fixture(scope="module")
+def proxy(php_fpm: PhpFpm) -> Iterator[Strangler]:
+    """strangler on uvicorn in front of the demo app, one pooled connection."""
+    text = build_config(php_fpm.address, DEMO_ROOT, runtime="uvicorn", pool_size=1)
+    with serving(lambda: Strangler(text)) as s:
+        yield s
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_streamed_answer_arrives_as_php_flushes(proxy: Strangler) -> None:
+    """The first flushed line reaches the client long before PHP finishes."""
+    url = proxy.url + "/stream.php?chunks=3&delay_ms=700"
+    started = time.monotonic()
+    with httpx.stream("GET", url, timeout=10) as r:
+        lines = r.iter_lines()
+        first = next(lines)
+        first_at = time.monotonic() - started
+        rest = list(lines)
+    total = time.monotonic() - started
+    assert r.headers["transfer-encoding"] == "chunked"
+    assert [first, *rest] == ["chunk 1 of 3", "chunk 2 of 3", "chunk 3 of 3"]
+    assert first_at < total - 1.0  # PHP sleeps 2 x 0.7 s after the first flush
+
+
+def test_pipelined_requests_are_answered_in_order(proxy: Strangler) -> None:
+    """Two requests in one write get two answers, in order, on one connection."""
+    with _connect(proxy.url) as sock:
+        sock.sendall(
+            b"GET /index.php HTTP/1.1\r\nHost: a\r\nX-Request-Id: first\r\n\r\n"
+            b"GET /stream.php?chunks=1 HTTP/1.1\r\nHost: a\r\nX-Request-Id: second\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        data = _read_until_closed(sock)
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert data.index(b"x-request-id: first") < data.index(b"x-request-id: second")
+    assert data.rstrip().endswith(b"0")  # the second (chunked) answer ends the stream
+
+
+def test_http_10_closes_after_the_answer(proxy: Strangler) -> None:
+    """An HTTP/1.0 request gets a sized answer and the connection closes."""
+    with _connect(proxy.url) as sock:
+        sock.sendall(b"GET /index.php HTTP/1.0\r\nHost: a\r\n\r\n")
+        data = _read_until_closed(sock)
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert fields[b"connection"] == b"close"
+    assert len(body) == int(fields[b"content-length"]) > 0
+
+
+def test_head_has_the_get_headers_and_no_body(proxy: Strangler) -> None:
+    """HEAD answers with GET's status and content type and sends no body."""
+    get = httpx.get(proxy.url + "/index.php")
+    head = httpx.head(proxy.url + "/index.php")
+    assert (head.status_code, head.headers["content-type"]) == (200, get.headers["content-type"])
+    assert head.content == b""
+
+
+def test_client_leaving_mid_answer_frees_the_connection(proxy: Strangler) -> None:
+    """A client gone mid-stream gives the only pooled slot back; the next request is served."""
+    with _connect(proxy.url) as sock:
+        sock.sendall(b"GET /stream.php?chunks=5&delay_ms=300 HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert b"chunk 1 of 5" in sock.recv(65536)
+    r = httpx.get(proxy.url + "/stream.php?chunks=1", timeout=10)
+    assert (r.status_code, r.text) == (200, "chunk 1 of 1\n")
+    assert '"status": 499' in proxy.log_text()
+
+
+def test_queued_requests_share_one_connection(php_fpm: PhpFpm) -> None:
+    """Eight concurrent requests through a pool of one are all answered."""
+    text = build_config(php_fpm.address, SLOW_ROOT, runtime="uvicorn", pool_size=1)
+    with serving(lambda: Strangler(text)) as s:
+        results: list[tuple[int, str]] = []
+
+        def get() -> None:
+            r = httpx.get(s.url + "/sleep.php?ms=50", timeout=10)
+            results.append((r.status_code, r.text))
+
+        threads = [threading.Thread(target=get) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert results == [(200, "slept 50ms\n")] * 8
+
+
+def test_php_fpm_gone_is_502_with_a_reason() -> None:
+    """PHP-FPM stopped (its kept connection closed) gives nginx's 502 page with a reason."""
+    with serving(lambda: PhpFpm(max_children=2)) as fpm:
+        text = build_config(fpm.address, DEMO_ROOT, runtime="uvicorn")
+        with serving(lambda: Strangler(text)) as s:
+            assert httpx.get(s.url + "/index.php").status_code == 200
+            fpm.stop()
+            r = httpx.get(s.url + "/index.php", timeout=10)
+            assert r.status_code == 502
+            assert r.headers["x-strangler-error"]
+            assert r.headers["x-request-id"]
+            assert r.text.startswith("<html>")
+
+
+def test_access_log_line_is_written(proxy: Strangler) -> None:
+    """The lane writes the ASGI path's access log line, with the client's request id."""
+    r = httpx.get(proxy.url + "/index.php", headers={"X-Request-Id": "lane-log-1"})
+    assert r.status_code == 200
+    deadline = time.monotonic() + 5
+    access: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not access:
+        access = [json.loads(x) for x in proxy.log_text().splitlines() if "lane-log-1" in x]
+        time.sleep(0.05)
+    assert access
+    line = access[0]
+    assert (line["event"], line["route"], line["mode"], line["status"]) == (
+        "request",
+        "everything",
+        "legacy",
+        200,
+    )
+    assert line["path"] == "/index.php"
