@@ -51,6 +51,12 @@ _NO_EXTRA: Mapping[str, str] = MappingProxyType({})
 _VALID_NAME = re.compile(rb"[A-Za-z0-9-]+")
 _HIDDEN = frozenset({b"host", b"proxy"})
 _PROTOCOLS = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2.0", "3": "HTTP/3.0"}
+_READ_HEADERS = frozenset({b"content-type", b"content-length", b"authorization", b"host"})
+_HIDDEN_BY_HOST = frozenset({b"HTTP_HOST"})  # HTTP_HOST is $host, never the raw header
+# Encodings kept per name: building params is on every request's path.
+_CACHED_NAMES = 1024
+_PARAM_NAMES: dict[str, bytes] = {}
+_HEADER_PARAMS: dict[bytes, bytes] = {}  # request header name -> its HTTP_* param
 
 
 def build_params(
@@ -81,9 +87,17 @@ def build_params(
     fixed = _fixed_params(request, script, document_root, server_software, https, remote)
     if content_length is not None:
         fixed["CONTENT_LENGTH"] = str(content_length)
-    fixed.update(extra)
-    params = [(_enc(name), _enc(value)) for name, value in fixed.items() if value is not None]
-    params += _header_params(request.headers, hidden={n for n in fixed if n.startswith("HTTP_")})
+    hidden = _HIDDEN_BY_HOST
+    if extra:
+        fixed.update(extra)
+        hidden = frozenset(_name(n) for n in fixed if n.startswith("HTTP_"))
+    names = _PARAM_NAMES
+    params = [
+        (names.get(name) or _name(name), value.encode("utf-8", "surrogateescape"))
+        for name, value in fixed.items()
+        if value is not None
+    ]
+    params += _header_params(request.headers, hidden)
     return params
 
 
@@ -97,13 +111,14 @@ def _fixed_params(
 ) -> dict[str, str | None]:
     server_addr, server_port = _address(request.server)
     remote_addr, remote_port = _address(remote)
+    first = _first_values(request.headers)
     query = request.query_string.decode("latin-1")
     request_uri = request.raw_path.decode("latin-1") + (f"?{query}" if query else "")
     return {
         "QUERY_STRING": query,
         "REQUEST_METHOD": request.method,
-        "CONTENT_TYPE": _first(request.headers, b"content-type") or "",
-        "CONTENT_LENGTH": _first(request.headers, b"content-length") or "",
+        "CONTENT_TYPE": first.get(b"content-type") or "",
+        "CONTENT_LENGTH": first.get(b"content-length") or "",
         "SCRIPT_NAME": script.script_name,
         "REQUEST_URI": request_uri,
         "DOCUMENT_URI": script.document_uri,
@@ -115,26 +130,49 @@ def _fixed_params(
         "SERVER_SOFTWARE": server_software,
         "REMOTE_ADDR": remote_addr,
         "REMOTE_PORT": remote_port,
-        "REMOTE_USER": basic_auth_user(_first(request.headers, b"authorization")),
+        "REMOTE_USER": basic_auth_user(first.get(b"authorization")),
         "SERVER_ADDR": server_addr,
         "SERVER_PORT": server_port,
         "SERVER_NAME": request.server_name,
         "REDIRECT_STATUS": "200",
-        "HTTP_HOST": host_variable(_first(request.headers, b"host"), request.server_name),
+        "HTTP_HOST": host_variable(first.get(b"host"), request.server_name),
         "SCRIPT_FILENAME": script.script_filename,
         "PATH_INFO": script.path_info,
     }
 
 
-def _header_params(headers: Headers, hidden: set[str]) -> list[tuple[bytes, bytes]]:
+def _header_params(headers: Headers, hidden: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
     params = []
     for name, value in headers:
-        if name.lower() in _HIDDEN or not _VALID_NAME.fullmatch(name):
-            continue
-        param = b"HTTP_" + name.upper().replace(b"-", b"_")
-        if param.decode("ascii") not in hidden:
+        param = _HEADER_PARAMS.get(name)
+        if param is None:
+            if name.lower() in _HIDDEN or not _VALID_NAME.fullmatch(name):
+                continue
+            param = b"HTTP_" + name.upper().replace(b"-", b"_")
+            if len(_HEADER_PARAMS) < _CACHED_NAMES:  # names come from clients: bounded
+                _HEADER_PARAMS[name] = param
+        if param not in hidden:
             params.append((param, value))
     return params
+
+
+def _first_values(headers: Headers) -> dict[bytes, str]:
+    """The first value of each header ``_fixed_params`` reads, in one pass."""
+    first: dict[bytes, str] = {}
+    for key, value in headers:
+        key = key.lower()
+        if key in _READ_HEADERS and key not in first:
+            first[key] = value.decode("latin-1")
+    return first
+
+
+def _name(name: str) -> bytes:
+    encoded = _PARAM_NAMES.get(name)
+    if encoded is None:
+        encoded = name.encode("utf-8", "surrogateescape")
+        if len(_PARAM_NAMES) < _CACHED_NAMES:  # ours and the config's: a small set
+            _PARAM_NAMES[name] = encoded
+    return encoded
 
 
 def _address(address: tuple[str, int] | None) -> tuple[str, str]:
@@ -149,12 +187,6 @@ def _first(headers: Headers, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
-
-
-def _enc(value: str | None) -> bytes:
-    # Paths carry surrogate escapes for non-UTF-8 bytes; everything else is ASCII/latin-1.
-    assert value is not None
-    return value.encode("utf-8", "surrogateescape")
 
 
 def host_variable(host_header: str | None, server_name: str) -> str:
@@ -212,7 +244,7 @@ def trusted_client(
         when the peer is trusted; otherwise the peer, ``scheme`` and Host.
     """
     host = _first(headers, b"host")
-    if peer is None or not _is_trusted(peer[0], trusted):
+    if peer is None or not trusted or not _is_trusted(peer[0], trusted):
         return Client(*(peer or ("", 0)), scheme, host)
     addr, port = _forwarded_for(peer, headers, trusted)
     proto = (_last_value(headers, b"x-forwarded-proto") or "").lower()

@@ -22,10 +22,15 @@ Behaviour checked against nginx 1.22.1 on loopback (``return 200 $uri``):
 
 from __future__ import annotations
 
+import re
+
 from ._exceptions import BadRequest
 
 _HEX = b"0123456789abcdefABCDEF"
 _REJECT_DECODED = frozenset(b"\x00\r\n")
+# Non-empty segments of printable ASCII without "%": the path is its own $uri,
+# unless a segment is "." or ".." (any "/." sends it down the full pass).
+_PLAIN = re.compile(rb"/(?:[!-$&-.0-~]+(?:/[!-$&-.0-~]+)*/?)?")  # unambiguous: no backtracking
 
 
 def normalize_path(raw_path: bytes) -> str:
@@ -42,6 +47,8 @@ def normalize_path(raw_path: bytes) -> str:
         BadRequest: bad escape, NUL/CR/LF, raw control byte, relative path, or
             a ``..`` above the root (nginx answers 400 to all of these).
     """
+    if _PLAIN.fullmatch(raw_path) and b"/." not in raw_path:
+        return raw_path.decode("ascii")  # nothing to decode or merge: the common case
     if not raw_path.startswith(b"/"):
         raise _bad(f"path does not start with '/': {raw_path[:64]!r}")
     if any(byte <= 0x20 or byte == 0x7F for byte in raw_path):

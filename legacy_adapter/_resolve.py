@@ -47,6 +47,7 @@ front controller: the fallback script).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -125,19 +126,26 @@ def resolve(path: str, settings: ScriptSettings) -> Target:
 
 
 def _check_normalised(path: str) -> None:
-    if not path.startswith("/") or any(c in path for c in "\x00\r\n"):
+    if not path.startswith("/") or "\x00" in path or "\r" in path or "\n" in path:
         raise ValueError(f"path not normalised: {path!r}")
-    if "//" in path or any(seg in (".", "..") for seg in path.split("/")):
+    if "//" in path or ("/." in path and any(seg in (".", "..") for seg in path.split("/"))):
         raise ValueError(f"path not normalised: {path!r}")
 
 
 def _per_path(path: str, settings: ScriptSettings) -> Target:
-    suffix = re.escape(settings.php_suffix)
-    if re.search(rf"[^/]{suffix}(/|$)", path):
-        split = re.match(rf"^(.+?{suffix})(/.*)$", path, re.DOTALL)
+    is_script, split_path_info = _suffix_patterns(settings.php_suffix)
+    if is_script.search(path):
+        split = split_path_info.match(path)
         script, path_info = (split[1], split[2]) if split else (path, "")
         return _run(script, path_info, settings)
     return _try_files(path, settings, lambda p: _per_path(p, settings))
+
+
+@functools.lru_cache(maxsize=8)
+def _suffix_patterns(suffix: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """``location ~ \\.php$`` with PATH_INFO, and the ``fastcgi_split_path_info`` regex."""
+    escaped = re.escape(suffix)
+    return re.compile(rf"[^/]{escaped}(/|$)"), re.compile(rf"^(.+?{escaped})(/.*)$", re.DOTALL)
 
 
 def _front_controller(path: str, settings: ScriptSettings, *, fallback: bool) -> Target:
