@@ -69,6 +69,27 @@ class LaneExchange:
         sink: receives the answer.
     """
 
+    __slots__ = (
+        "_backend",
+        "_body",
+        "_chunks",
+        "_conn",
+        "_done",
+        "_eof",
+        "_head",
+        "_head_sent",
+        "_last_read",
+        "_lease",
+        "_loop",
+        "_paused",
+        "_request",
+        "_sink",
+        "_stream",
+        "_target",
+        "_timer",
+        "_waiting",
+    )
+
     def __init__(
         self,
         backend: FastCGIBackend,

@@ -239,7 +239,7 @@ class ProxyApp:
         t0 = time.perf_counter()
         async with backend.send(request) as response:
             exchange.upstream_seconds = time.perf_counter() - t0
-            m.UPSTREAM_DURATION.labels(name).observe(exchange.upstream_seconds)
+            m.observe_upstream(name, exchange.upstream_seconds)
             await exchange.relay(response)
 
     async def _fail(

@@ -228,7 +228,7 @@ class _Cycle:
     def on_head(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | None) -> None:
         """Answer with the head (and the whole body when it came with it)."""
         self.upstream_seconds = time.perf_counter() - self._upstream_started
-        m.UPSTREAM_DURATION.labels(self.backend.name).observe(self.upstream_seconds)
+        m.observe_upstream(self.backend.name, self.upstream_seconds)
         self._respond(status, headers, body)
 
     def on_body(self, data: bytes) -> None:

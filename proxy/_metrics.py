@@ -60,6 +60,17 @@ def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
     children[1].observe(seconds)
 
 
+_UPSTREAM: dict[str, Any] = {}
+
+
+def observe_upstream(backend: str, seconds: float) -> None:
+    """Time to a backend's response head; the labelled child is looked up once and kept."""
+    child = _UPSTREAM.get(backend)
+    if child is None:
+        child = _UPSTREAM[backend] = UPSTREAM_DURATION.labels(backend)
+    child.observe(seconds)
+
+
 def status_class(status: int) -> str:
     """``2xx``... a bounded label for a status code."""
     return f"{status // 100}xx"
