@@ -14,7 +14,8 @@ else goes through the ASGI app exactly as before:
 * HTTP/1.x without Upgrade, ``Expect`` or ``Transfer-Encoding``, a body of at
   most 64 KiB declared by Content-Length (and within ``max_body_size``), a
   request ``build_request`` accepts;
-* a route in ``legacy`` mode whose backend is FastCGI;
+* a route in ``legacy`` or ``shadow`` mode whose backend is FastCGI (a
+  sampled shadow request is offered to the mirror as the ASGI path does);
 * a path that resolves to a PHP script (files, redirects and 404s are the
   ASGI path's).
 
@@ -53,7 +54,9 @@ from . import _metrics as m
 from ._app import DROP_RESPONSE, ProxyApp, account, note_error
 from ._errors import RequestError, status_for
 from ._request import build_request, request_id_of
-from ._routing import Legacy, Route
+from ._routing import Legacy, Route, Shadow
+from ._shadow_jobs import offer_shadow
+from ._shadowing import Capture, ShadowRuntime, sampled
 from ._state import State
 
 log = structlog.get_logger("strangler.proxy")
@@ -65,7 +68,7 @@ def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
 
     class LaneProtocol(HttpToolsProtocol):
         def on_headers_complete(self) -> None:
-            cycle = _begin(app.state, self)
+            cycle = _begin(app, self)
             if cycle is None:
                 super().on_headers_complete()
                 return
@@ -85,8 +88,9 @@ def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
     return LaneProtocol
 
 
-def _begin(state: State, protocol: HttpToolsProtocol) -> _Cycle | None:
+def _begin(app: ProxyApp, protocol: HttpToolsProtocol) -> _Cycle | None:
     """A lane cycle for the request whose head was just parsed, or ``None`` (ASGI path)."""
+    state = app.state
     parser = protocol.parser
     version = parser.get_http_version()
     if version not in ("1.1", "1.0") or parser.should_upgrade() or protocol.expect_100_continue:
@@ -114,17 +118,55 @@ def _begin(state: State, protocol: HttpToolsProtocol) -> _Cycle | None:
         return None
     if request.content_length is not None and request.content_length > _LANE_BODY:
         return None
-    route, _ = state.config.routes.match(request.method, request.server_name, request.path)
-    if type(route.mode) is not Legacy:
+    route, params = state.config.routes.match(request.method, request.server_name, request.path)
+    mode = route.mode
+    if not isinstance(mode, Legacy | Shadow):
         return None
-    backend = state.backends[route.mode.backend]
+    backend = state.backends[mode.backend]
     if not isinstance(backend, FastCGIBackend):
         return None
     script = backend.script_for(request.path)
     if script is None:
         return None
     keep_alive = version != "1.0" and parser.should_keep_alive()
-    return _Cycle(protocol, state, route, backend, request, script, keep_alive)
+    cycle = _Cycle(protocol, state, route, backend, request, script, keep_alive)
+    if isinstance(mode, Shadow) and app.shadow is not None:
+        if sampled(route.name, mode.sample_rate, mode.sample_key, request):
+            cycle.mirror = _Mirroring(app.shadow, mode, params, app.resources)
+        else:
+            app.shadow.mirror.skip(route.name, "sampled_out")
+    return cycle
+
+
+class _Mirroring:
+    """A sampled shadow request: legacy's answer is kept as it passes, then offered.
+
+    The same captures and the same ``offer_shadow`` as the ASGI path's shadow mode.
+    """
+
+    __slots__ = ("answer", "mode", "params", "resources", "runtime")
+
+    def __init__(
+        self, runtime: ShadowRuntime, mode: Shadow, params: dict[str, str], resources: Any
+    ) -> None:
+        self.runtime, self.mode, self.params, self.resources = runtime, mode, params, resources
+        self.answer = Capture(runtime.max_body)
+
+    def offer(self, route: Route, state: State, request: LegacyRequest, body: bytes) -> None:
+        """Queue the candidate run now that the client has legacy's whole answer."""
+        copy = Capture(self.runtime.max_body)
+        copy.add(body)
+        offer_shadow(
+            self.runtime,
+            route,
+            self.mode,
+            state,
+            request,
+            self.params,
+            copy,
+            self.answer,
+            self.resources,
+        )
 
 
 async def _no_receive() -> dict[str, Any]:
@@ -188,6 +230,8 @@ class _Cycle:
         self._head_sent = False
         self._chunked = False
         self._head_only = request.method == "HEAD"
+        self._body = b""
+        self.mirror: _Mirroring | None = None
 
     async def run_asgi(self, app: object) -> None:
         """uvicorn's start of a pipelined request."""
@@ -214,7 +258,7 @@ class _Cycle:
             self._finish()
         elif not self.more_body and self._exchange is None:
             self._upstream_started = time.perf_counter()
-            body = bytes(self.body)
+            body = self._body = bytes(self.body)
             self._exchange = LaneExchange(self.backend, self.request, self.script, body, self)
             try:
                 self._exchange.start()
@@ -229,12 +273,18 @@ class _Cycle:
         """Answer with the head (and the whole body when it came with it)."""
         self.upstream_seconds = time.perf_counter() - self._upstream_started
         m.observe_upstream(self.backend.name, self.upstream_seconds)
+        if self.mirror is not None:
+            self.mirror.answer.head(status, headers)
+            if body and not self._head_only:
+                self.mirror.answer.add(body)
         self._respond(status, headers, body)
 
     def on_body(self, data: bytes) -> None:
         """Pass a streamed chunk on; stop reading PHP-FPM while the client is full."""
         if self._head_only or not data or self._client_gone():
             return
+        if self.mirror is not None:
+            self.mirror.answer.add(data)
         self.sent_bytes += len(data)
         self.transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
         if self.protocol.flow.write_paused and self._exchange is not None:
@@ -315,6 +365,7 @@ class _Cycle:
         return b"".join(lines), length
 
     def _error_page(self, status: int, reason: str) -> None:
+        self.mirror = None  # as on the ASGI path, a failed answer is not compared
         self.error = reason or None
         page = page_html(status)
         headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(page))]
@@ -328,6 +379,8 @@ class _Cycle:
         if not self.keep_alive:
             self.transport.close()
         self._finish()
+        if self.mirror is not None:
+            self.mirror.offer(self.route, self.state, self.request, self._body)
         self.protocol.on_response_complete()
 
     def _finish(self) -> None:

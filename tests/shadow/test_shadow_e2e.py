@@ -72,10 +72,10 @@ handler = "tests.shadow.candidates:{handler}"
     return out
 
 
-def config(php: str, kafka: str, tmp: Path, **shadow: object) -> str:
+def config(php: str, kafka: str, tmp: Path, runtime: str = "trio", **shadow: object) -> str:
     settings = {"store": str(tmp / "shadow.sqlite"), "noise_sample_rate": 1.0, **shadow}
     table = "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
-    text = build_config(php, DEMO_ROOT, extra_routes=routes())
+    text = build_config(php, DEMO_ROOT, extra_routes=routes(), runtime=runtime)
     return (
         text
         + f"""
@@ -97,12 +97,17 @@ def broker() -> Iterator[Tansu]:
         yield tansu
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["trio", "uvicorn"])
 def proxy(
-    php_fpm: PhpFpm, broker: Tansu, tmp_path_factory: pytest.TempPathFactory
+    php_fpm: PhpFpm,
+    broker: Tansu,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Strangler]:
+    """The shadow proxy on hypercorn/trio and on uvicorn (whose fast lane shadows too)."""
     tmp = tmp_path_factory.mktemp("shadow")
-    with serving(lambda: Strangler(config(php_fpm.address, broker.address, tmp))) as s:
+    text = config(php_fpm.address, broker.address, tmp, runtime=request.param)
+    with serving(lambda: Strangler(text)) as s:
         s.store_path = tmp / "shadow.sqlite"  # type: ignore[attr-defined]
         yield s
 
@@ -225,11 +230,14 @@ def test_side_effects_are_captured_not_sent(proxy: Strangler, broker: Tansu) -> 
     assert consume_values(broker.address, "validated-events", set()) == []
 
 
+@pytest.mark.parametrize("runtime", ["trio", "uvicorn"])
 def test_flooded_mirror_skips_without_delaying(
-    php_fpm: PhpFpm, broker: Tansu, tmp_path: Path
+    php_fpm: PhpFpm, broker: Tansu, tmp_path: Path, runtime: str
 ) -> None:
     """With one slow candidate slot and a tiny queue, extra copies are dropped as queue_full."""
-    text = config(php_fpm.address, broker.address, tmp_path, concurrency=1, queue_size=1)
+    text = config(
+        php_fpm.address, broker.address, tmp_path, runtime=runtime, concurrency=1, queue_size=1
+    )
     with serving(lambda: Strangler(text)) as s:
         s.store_path = tmp_path / "shadow.sqlite"  # type: ignore[attr-defined]
         body = event(3, valid=True)
