@@ -189,3 +189,33 @@ async def test_stderr_is_logged_with_the_request_id(tmp_path: Path) -> None:
     assert lines
     assert lines[0]["request_id"] == "rid-lane"
     assert "something odd" in lines[0]["message"]
+
+
+async def test_a_task_awaiting_a_slot_goes_before_queued_exchanges(tmp_path: Path) -> None:
+    """A connection given back goes to a task awaiting the pool before a queued exchange."""
+    async with fake_fastcgi_server("slow_body") as (_, port):
+        backend = _backend(tmp_path, port, size=1)
+        order: list[str] = []
+        first, queued = Recorder(), Recorder()
+        request = _request()
+        script = backend.script_for(request.path)
+        assert script is not None
+
+        async def awaiting() -> None:
+            lease = await backend.pool.acquire()
+            order.append("task")
+            await anyio.sleep(0.05)
+            lease.keep()
+            await backend.pool.release(lease)
+
+        LaneExchange(backend, request, script, b"", first).start()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(awaiting)
+            await anyio.sleep(0.01)  # the task waits for the slot before the exchange queues
+            LaneExchange(backend, request, script, b"", queued).start()
+            with anyio.fail_after(5):
+                await queued.ended.wait()
+            order.append("queued exchange")
+        assert order == ["task", "queued exchange"]
+        assert b"".join(queued.chunks) == b"first half, second half"
+        await backend.aclose()
