@@ -68,7 +68,10 @@ def offer_shadow(
         runtime.record(record, mode.rules)
 
     size = len(data) + len(answer.body)
-    runtime.mirror.offer(route.name, mode.timeout * 2 + 30.0, job, size)
+    # A candidate-only job is bounded by the candidate's own timeout; asking
+    # legacy again (a noise sample) can trickle, so that job gets a deadline.
+    deadline = mode.timeout * 2 + 30.0 if noise else 0.0
+    runtime.mirror.offer(route.name, deadline, job, size)
 
 
 def wants_reverse(route: Route, mode: Migrated | Canary, request: LegacyRequest) -> bool:

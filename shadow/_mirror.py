@@ -12,7 +12,6 @@ shadow copy never keeps the proxy alive.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -60,6 +59,9 @@ class Mirror:
     def offer(self, route: str, timeout: float, job: Job, size: int = 0) -> bool:
         """Queue ``job`` for ``route`` (holding ``size`` bytes of bodies).
 
+        ``timeout`` bounds the job's run (a ``timeout`` skip when it expires);
+        ``0`` means the job bounds every wait of its own.
+
         Returns ``False`` (and records a ``queue_full`` skip) when the queue or
         the byte budget is full; never blocks.
         """
@@ -99,7 +101,10 @@ class Mirror:
         async for route, timeout, job, size in self._receive:
             self.running += 1
             try:
-                with anyio.fail_after(timeout if timeout > 0 else math.inf):
+                if timeout > 0:
+                    with anyio.fail_after(timeout):
+                        await job()
+                else:  # the job bounds itself; a scope per job is measurable CPU
                     await job()
             except TimeoutError:
                 self.skip(route, "timeout")

@@ -71,3 +71,22 @@ async def test_failing_jobs_are_counted(kind: str, reason: str) -> None:
         tg.cancel_scope.cancel()
     assert [(s.route, s.reason) for s in skips] == [("r", reason)]
     assert mirror.held_bytes == 0
+
+
+async def test_a_job_offered_without_a_deadline_runs_to_its_end() -> None:
+    """Timeout 0 means the job bounds itself: it runs past any short deadline, unskipped."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips)
+    done = anyio.Event()
+
+    async def job() -> None:
+        await anyio.sleep(0.2)
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        assert mirror.offer("r", 0, job)
+        with anyio.fail_after(5):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    assert skips == []
