@@ -175,10 +175,11 @@ def _name(name: str) -> bytes:
     return encoded
 
 
-def _address(address: tuple[str, int] | None) -> tuple[str, str]:
-    if address is None:
+def _address(address: tuple[str, int | None] | None) -> tuple[str, str]:
+    host, port = address or ("unix:", None)
+    if port is None:
+        # A unix socket: no peer address, or a listener ASGI servers give as (path, None).
         return "unix:", ""  # nginx's $remote_addr / $server_addr on a unix socket
-    host, port = address
     return host, str(port) if 0 < port < 65536 else ""
 
 

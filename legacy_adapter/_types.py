@@ -43,7 +43,7 @@ class LegacyRequest:
     query_string: bytes
     headers: Headers
     client: tuple[str, int] | None
-    server: tuple[str, int] | None
+    server: tuple[str, int | None] | None
     scheme: str
     http_version: str
     request_id: str

@@ -150,6 +150,13 @@ def test_unix_socket_addresses() -> None:
     assert (result[b"SERVER_ADDR"], result[b"SERVER_PORT"]) == (b"unix:", b"")
 
 
+def test_unix_socket_listener_as_asgi_servers_give_it() -> None:
+    """uvicorn and hypercorn give a unix listener as (path, None): still 'unix:' and no port."""
+    request = make_request([], server=("/run/strangler.sock", None))  # type: ignore[arg-type]
+    result = dict(params(request, remote=None))
+    assert (result[b"SERVER_ADDR"], result[b"SERVER_PORT"]) == (b"unix:", b"")
+
+
 def test_non_utf8_path_bytes_round_trip() -> None:
     """A non-UTF-8 byte in the path reaches SCRIPT_NAME as the original byte."""
     name = b"/caf\xe9.php".decode("utf-8", "surrogateescape")
