@@ -34,7 +34,7 @@ from ._exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ._fastcgi import FastCGIBackend, client_headers, log_stderr
+from ._fastcgi import FastCGIBackend, client_headers, log, log_stderr
 from ._pool import Lease
 from ._resolve import RunScript
 from ._types import Headers, LegacyRequest
@@ -249,6 +249,10 @@ class LaneExchange:
             self._events()
         except LegacyError as exc:
             self._fail(exc)
+        except Exception as exc:  # a bug: end this exchange cleanly, never the loop's callback
+            log.exception("lane_exchange_failed", request_id=self._request.request_id)
+            if not self._done:
+                self._fail(UpstreamProtocolError(self._backend.name, f"internal error: {exc!r}"))
 
     def _events(self) -> None:
         while (event := self._event()) is not None:

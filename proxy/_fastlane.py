@@ -30,6 +30,7 @@ keep-alive, pipelining, timeouts and graceful shutdown stay uvicorn's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -271,6 +272,38 @@ class _Cycle:
 
     def on_head(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | None) -> None:
         """Answer with the head (and the whole body when it came with it)."""
+        self._guard(self._on_head, status, headers, body)
+
+    def on_body(self, data: bytes) -> None:
+        """Pass a streamed chunk on; stop reading PHP-FPM while the client is full."""
+        self._guard(self._on_body, data)
+
+    def on_end(self) -> None:
+        """The streamed answer is complete."""
+        self._guard(self._on_end)
+
+    def on_error(self, exc: LegacyError) -> None:
+        """Answer the error page, or cut the answer short when its head went out."""
+        self._guard(self._on_error, exc)
+
+    def _guard(self, step: Callable[..., None], *args: Any) -> None:
+        """One error boundary per request, as on the ASGI path: a bug here answers 500."""
+        try:
+            step(*args)
+        except Exception:
+            log.exception("request_failed", request_id=self.request_id)
+            if self._exchange is not None:
+                self._exchange.abort()
+            if self._finished:
+                return
+            if self._head_sent:
+                self.status = 500
+                self.transport.close()
+                self._finish()
+            else:
+                self._error_page(500, "")
+
+    def _on_head(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | None) -> None:
         self.upstream_seconds = time.perf_counter() - self._upstream_started
         m.observe_upstream(self.backend.name, self.upstream_seconds)
         if self.mirror is not None:
@@ -279,8 +312,7 @@ class _Cycle:
                 self.mirror.answer.add(body)
         self._respond(status, headers, body)
 
-    def on_body(self, data: bytes) -> None:
-        """Pass a streamed chunk on; stop reading PHP-FPM while the client is full."""
+    def _on_body(self, data: bytes) -> None:
         if self._head_only or not data or self._client_gone():
             return
         if self.mirror is not None:
@@ -290,14 +322,14 @@ class _Cycle:
         if self.protocol.flow.write_paused and self._exchange is not None:
             self._exchange.pause()
 
-    def on_end(self) -> None:
-        """The streamed answer is complete."""
+    def _on_end(self) -> None:
         if self._chunked and not self._client_gone():
             self.transport.write(b"0\r\n\r\n")
         self._complete()
 
-    def on_error(self, exc: LegacyError) -> None:
-        """Answer the error page, or cut the answer short when its head went out."""
+    def _on_error(self, exc: LegacyError) -> None:
+        if self._finished:
+            return
         status = status_for(exc)
         reason = note_error(exc, self.route, status)
         self.error = reason or None
