@@ -527,6 +527,7 @@ class Strangler(Service):
         env: extra environment variables of the process.
         ready_path: the admin endpoint that must answer 200 before the service
             counts as started (``/health`` when the backend is down on purpose).
+        fast_lane: ``False`` sends every request through ASGI on uvicorn.
     """
 
     name = "strangler"
@@ -549,6 +550,7 @@ class Strangler(Service):
         params: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         ready_path: str = "/ready",
+        fast_lane: bool = True,
     ) -> None:
         self.ready_path = ready_path
         if config_text is None and not (backend_address and document_root):
@@ -571,6 +573,7 @@ class Strangler(Service):
                 pool_size=pool_size,
                 extra_routes=extra_routes,
                 params=params,
+                fast_lane=fast_lane,
             )
         self.config_text = config_text.replace("{port}", str(self.port)).replace(
             "{admin_port}", str(self.admin_port)
@@ -603,6 +606,7 @@ def build_config(
     pool_size: int = 4,
     extra_routes: str = "",
     params: Mapping[str, str] | None = None,
+    fast_lane: bool = True,
 ) -> str:
     """A strangler TOML config (with ``{port}``/``{admin_port}``) for one PHP-FPM backend."""
     q = json.dumps  # a JSON string is a valid TOML basic string
@@ -618,6 +622,7 @@ def build_config(
 listen = ["127.0.0.1:{{port}}"]
 workers = {workers}
 runtime = {q(runtime)}
+{"" if fast_lane else "fast_lane = false"}
 max_body_size = "64MiB"
 graceful_timeout = 5
 

@@ -52,6 +52,7 @@ class ServerConfig:
     keep_alive_timeout: float = 5.0
     trusted_proxies: tuple[Network, ...] = ()
     default_backend: str = ""
+    fast_lane: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,7 @@ def _read_server(t: Table) -> ServerConfig:
         keep_alive_timeout=t.take_with("keep_alive_timeout", parse_duration, d.keep_alive_timeout),
         trusted_proxies=tuple(_network(t, i, p) for i, p in enumerate(proxies)),
         default_backend=t.take("default_backend", str, ""),
+        fast_lane=t.take("fast_lane", bool, d.fast_lane),
     )
     t.finish()
     return cfg

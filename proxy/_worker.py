@@ -91,7 +91,8 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     structlog.contextvars.bind_contextvars(worker=index)
     app = WorkerApp(config_path, config, index, make_resources(config))
     runtime = config.server.runtime
-    log.info("worker_started", runtime=runtime, sockets=len(fds))
+    fast_lane = runtime == "uvicorn" and config.server.fast_lane
+    log.info("worker_started", runtime=runtime, sockets=len(fds), fast_lane=fast_lane)
     if runtime != "trio":
         _name_the_async_library("asyncio")
     if runtime == "uvicorn":
@@ -161,7 +162,7 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
     uc = uvicorn.Config(
         app,
         loop="none",
-        http=lane_protocol(app),
+        http=lane_protocol(app) if config.server.fast_lane else "httptools",
         lifespan="on",
         server_header=False,
         proxy_headers=False,  # trusted proxies are the proxy's own setting, not uvicorn's

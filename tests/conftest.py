@@ -38,16 +38,26 @@ def service_unavailable(reason: str) -> NoReturn:
 
 @contextmanager
 def serving(make: Callable[[], S]) -> Iterator[S]:
-    """Build and start a service, stop it afterwards; unavailable -> skip or fail."""
-    try:
-        service = make()
-        service.start()
-    except ServiceError as exc:
-        service_unavailable(str(exc))
+    """Build and start a service, stop it afterwards; unavailable -> skip or fail.
+
+    A port picked free can be taken before the service binds it (outgoing
+    connections draw from the same range): that start is retried on new ports.
+    """
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        try:
+            service = make()
+            service.start()
+            break
+        except ServiceError as exc:
+            if "Address already in use" not in str(exc) or attempt == _PORT_ATTEMPTS:
+                service_unavailable(str(exc))
     try:
         yield service
     finally:
         service.close()
+
+
+_PORT_ATTEMPTS = 3
 
 
 @pytest.fixture(

@@ -83,6 +83,9 @@ handler = "tests.proxy.sample_handlers:hello"
     config = parse_config(text, "strangler.toml")
     assert config.server.workers == 2
     assert config.server.max_body_size == 8 * 1024 * 1024
+    assert config.server.fast_lane  # on unless switched off
+    off = parse_config(text.replace("workers = 2", "workers = 2\nfast_lane = false"))
+    assert not off.server.fast_lane
     assert [b.name for b in config.backends] == ["php", "web"]
     assert config.backend("web").url == "http://127.0.0.1:8081"  # type: ignore[union-attr]
     modes = [type(r.mode) for r in config.routes.routes]
@@ -103,8 +106,19 @@ handler = "tests.proxy.sample_handlers:hello"
         (('"127.0.0.1:9000"', '"nowhere"'), "backends.php.address: expected host:port"),
         (('front_controller = "/index.php"', 'front_controller = "index.php"'), "must be a path"),
         (('listen = "127.0.0.1:9901"', 'listen = "0.0.0.0:9901"'), "admin.token: required"),
+        (("workers = 2", 'workers = 2\nfast_lane = "yes"'), "server.fast_lane: expected"),
     ],
-    ids=["runtime", "workers-range", "typo", "size", "type", "address", "front", "admin-token"],
+    ids=[
+        "runtime",
+        "workers-range",
+        "typo",
+        "size",
+        "type",
+        "address",
+        "front",
+        "admin-token",
+        "fast-lane",
+    ],
 )
 def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message: str) -> None:
     """A bad value is rejected with the file name, key path and reason."""

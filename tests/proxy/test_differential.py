@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Any
 
 import httpx
 import pytest
@@ -211,10 +212,16 @@ class Pair:
         return fetch(self.nginx, case), fetch(self.ours, case)
 
 
-@pytest.fixture(scope="module", params=["trio", "uvicorn"])
+@pytest.fixture(scope="module", params=["trio", "uvicorn", "uvicorn-asgi"])
 def runtime(request: pytest.FixtureRequest) -> str:
-    """The strangler runtime under test."""
+    """The strangler runtime under test; ``uvicorn-asgi`` is uvicorn with the fast lane off."""
     return str(request.param)
+
+
+def _runtime_settings(runtime: str) -> dict[str, Any]:
+    if runtime == "uvicorn-asgi":
+        return {"runtime": "uvicorn", "fast_lane": False}
+    return {"runtime": runtime}
 
 
 def _pair(nginx: Nginx, ours: Strangler) -> Iterator[Pair]:
@@ -229,7 +236,7 @@ def demo(php_fpm: PhpFpm, nginx_demo: Nginx, runtime: str) -> Iterator[Pair]:
         backend_address=php_fpm.address,
         document_root=DEMO_ROOT,
         deny=["/conf/"],
-        runtime=runtime,
+        **_runtime_settings(runtime),
         params=SERVER_BLOCK,
     )
     with serving(make) as ours:
@@ -242,7 +249,7 @@ def multiscript(php_fpm: PhpFpm, nginx_multiscript: Nginx, runtime: str) -> Iter
     make = lambda: Strangler(  # noqa: E731
         backend_address=php_fpm.address,
         document_root=MULTISCRIPT_ROOT,
-        runtime=runtime,
+        **_runtime_settings(runtime),
         params=SERVER_BLOCK,
     )
     with serving(make) as ours:
@@ -256,7 +263,7 @@ def frontcontroller(php_fpm: PhpFpm, nginx_frontcontroller: Nginx, runtime: str)
         backend_address=php_fpm.address,
         document_root=FRONTCONTROLLER_ROOT,
         front_controller="/index.php",
-        runtime=runtime,
+        **_runtime_settings(runtime),
         params=SERVER_BLOCK,
     )
     with serving(make) as ours:

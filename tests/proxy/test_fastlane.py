@@ -168,3 +168,23 @@ def test_header_the_server_refuses_is_a_500_and_serving_goes_on(php_fpm: PhpFpm)
         assert "500 Internal Server Error" in r.text
         ok = httpx.get(s.url + "/sleep.php?ms=0", timeout=10)
         assert (ok.status_code, ok.text) == (200, "slept 0ms\n")
+
+
+def test_the_lane_can_be_switched_off(php_fpm: PhpFpm) -> None:
+    """fast_lane = false: the worker says so, and the same request is answered the same way."""
+    on = build_config(php_fpm.address, DEMO_ROOT, runtime="uvicorn")
+    off = build_config(php_fpm.address, DEMO_ROOT, runtime="uvicorn", fast_lane=False)
+    answers = []
+    for text, expected in ((on, True), (off, False)):
+        with serving(lambda text=text: Strangler(text)) as s:  # type: ignore[misc]
+            r = httpx.get(s.url + "/stream.php?chunks=2&delay_ms=0", timeout=10)
+            answers.append((r.status_code, r.headers["content-type"], r.text))
+            started = [
+                json.loads(line) for line in s.log_text().splitlines() if '"worker_started"' in line
+            ]
+        assert [line["fast_lane"] for line in started] == [expected]
+    assert (
+        answers[0]
+        == answers[1]
+        == (200, "text/plain; charset=utf-8", "chunk 1 of 2\nchunk 2 of 2\n")
+    )
