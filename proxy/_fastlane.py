@@ -23,8 +23,9 @@ The answer is the ASGI path's by construction: the same request checks, route
 table, params, codec, error pages, response headers, metrics and access log.
 A whole answer goes out in one write with a Content-Length; a streamed one is
 sent chunked as PHP flushes it, reading from PHP-FPM only while the client's
-socket takes more.  The objects here stand in for uvicorn's request cycle, so
-keep-alive, pipelining, timeouts and graceful shutdown stay uvicorn's.
+socket takes more.  ``LaneCycle`` (``_lane_cycle``) stands in for uvicorn's
+request cycle, so keep-alive, pipelining, timeouts and graceful shutdown stay
+uvicorn's.  ``server.fast_lane = false`` turns the lane off.
 """
 
 from __future__ import annotations
