@@ -14,8 +14,9 @@ else goes through the ASGI app exactly as before:
 * HTTP/1.x without Upgrade, ``Expect`` or ``Transfer-Encoding``, a body of at
   most 64 KiB declared by Content-Length (and within ``max_body_size``), a
   request ``build_request`` accepts;
-* a route in ``legacy`` or ``shadow`` mode whose backend is FastCGI (a
-  sampled shadow request is offered to the mirror as the ASGI path does);
+* a route in ``legacy`` or ``shadow`` mode, or the legacy share of a
+  ``canary`` route, whose backend is FastCGI (a sampled shadow request is
+  offered to the mirror as the ASGI path does);
 * a path that resolves to a PHP script (files, redirects and 404s are the
   ASGI path's).
 
@@ -40,8 +41,9 @@ from legacy_adapter import FastCGIBackend, LegacyRequest
 from ._app import ProxyApp
 from ._errors import RequestError
 from ._lane_cycle import LaneCycle, Mirroring
+from ._migrated import canary_picks_new
 from ._request import build_request, request_id_of
-from ._routing import Legacy, Shadow
+from ._routing import Canary, Legacy, Shadow
 from ._shadowing import sampled
 from ._state import State
 
@@ -81,7 +83,10 @@ def _begin(app: ProxyApp, protocol: HttpToolsProtocol) -> LaneCycle | None:
         return None
     route, params = state.config.routes.match(request.method, request.server_name, request.path)
     mode = route.mode
-    if not isinstance(mode, Legacy | Shadow):
+    if isinstance(mode, Canary):
+        if canary_picks_new(route, mode, request):
+            return None  # the handler's share answers through ASGI
+    elif not isinstance(mode, Legacy | Shadow):
         return None
     backend = state.backends[mode.backend]
     if not isinstance(backend, FastCGIBackend):
