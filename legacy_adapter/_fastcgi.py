@@ -11,7 +11,10 @@ next request.
 
 A reused connection that turns out dead before any byte of the request body was
 consumed is retried once on a fresh one, as nginx's ``fastcgi_next_upstream
-error`` does; past that point the body is gone and the error is reported.
+error`` does; past that point the body is gone and the error is reported.  So
+is one that closes before any byte of the answer arrived (a child recycled by
+``pm.max_requests`` exits right after its last answer), when the body is still
+at hand and the method is one nginx retries (not POST, LOCK or PATCH).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ _HIDDEN_HEADERS = frozenset(
         b"x-accel-charset",
     }
 )
+_NON_IDEMPOTENT = frozenset({"POST", "LOCK", "PATCH"})  # nginx's list
 _Event = proto.ResponseHead | proto.ResponseBody | proto.Stderr | proto.EndRequest
 
 
@@ -107,11 +111,19 @@ class FastCGIBackend:
             content_length=length,
         )
         async with self.pool.lease() as lease:
-            conn = await self._start(lease, params, inline, streamed=streamed)
-            exchange = _Exchange(self, lease, conn)
-            if streamed:
-                await exchange.send_body(body)
-            response = await exchange.read_head(head_only=request.method == "HEAD")
+            for attempt in (1, 2):
+                conn = await self._start(lease, params, inline, streamed=streamed)
+                exchange = _Exchange(self, lease, conn)
+                if streamed:
+                    await exchange.send_body(body)
+                try:
+                    response = await exchange.read_head(head_only=request.method == "HEAD")
+                    break
+                except UpstreamUnavailable:
+                    retry = attempt == 1 and not streamed and not exchange.received
+                    if not (retry and lease.reused and may_retry(request.method)):
+                        raise
+                    await self.reconnect(lease)
             if not response.extra.get("complete"):
                 yield response
                 return
@@ -182,6 +194,7 @@ class _Exchange:
         self.lease = lease
         self.conn = conn
         self.read_timeout = backend.settings.pool.read_timeout
+        self.received = False  # any byte of the answer yet
 
     async def send_body(self, body: AsyncIterator[bytes]) -> None:
         with map_socket_errors(self.backend.name, "send request body"):
@@ -265,8 +278,14 @@ class _Exchange:
             except (TimeoutError, OSError, anyio.BrokenResourceError) as exc:
                 with map_socket_errors(self.backend.name, "read response"):
                     raise exc
+            self.received = self.received or bool(data)
             self.conn.receive_data(data)
         return event
+
+
+def may_retry(method: str) -> bool:
+    """Whether nginx would send ``method`` again after a failed upstream attempt."""
+    return method not in _NON_IDEMPOTENT
 
 
 def client_headers(head: proto.ResponseHead, body: bytes | None, *, head_only: bool) -> Headers:

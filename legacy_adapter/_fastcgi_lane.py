@@ -34,7 +34,7 @@ from ._exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ._fastcgi import FastCGIBackend, client_headers, log, log_stderr
+from ._fastcgi import FastCGIBackend, client_headers, log, log_stderr, may_retry
 from ._pool import Lease
 from ._resolve import RunScript
 from ._types import Headers, LegacyRequest
@@ -82,7 +82,9 @@ class LaneExchange:
         "_lease",
         "_loop",
         "_paused",
+        "_received",
         "_request",
+        "_retried",
         "_sink",
         "_stream",
         "_target",
@@ -113,6 +115,8 @@ class LaneExchange:
         self._eof = False
         self._done = False
         self._paused = False
+        self._received = False
+        self._retried = False
         self._last_read = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._waiting: asyncio.TimerHandle | None = None
@@ -240,6 +244,7 @@ class LaneExchange:
         if protocol.buffer:
             data = bytes(protocol.buffer)
             protocol.buffer.clear()
+            self._received = True
             self._conn.receive_data(data)
             self._last_read = self._loop.time()
         if protocol.closed and not self._eof:
@@ -247,6 +252,11 @@ class LaneExchange:
             self._conn.receive_data(b"")
         try:
             self._events()
+        except UpstreamUnavailable as exc:
+            if self._may_retry():
+                self._retry_on_fresh()
+            else:
+                self._fail(exc)
         except LegacyError as exc:
             self._fail(exc)
         except Exception as exc:  # a bug: end this exchange cleanly, never the loop's callback
@@ -290,6 +300,32 @@ class LaneExchange:
             if not isinstance(event, proto.Stderr):
                 return event
             log_stderr(name, event.data, request_id=self._request.request_id)
+
+    def _may_retry(self) -> bool:
+        """A kept connection that closed before answering anything: send again, once."""
+        lease = self._lease
+        return (
+            lease is not None
+            and lease.reused
+            and not self._received
+            and not self._retried
+            and may_retry(self._request.method)
+        )
+
+    def _retry_on_fresh(self) -> None:
+        """Send the request again on a new connection in the same pool slot."""
+        lease, stream = self._lease, self._stream
+        assert lease is not None
+        assert stream is not None
+        self._lease = None  # the slot stays taken; _reconnect replaces the connection
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        stream.protocol.listener = None
+        self._conn = proto.ClientConnection()
+        self._eof = False
+        self._retried = True
+        _spawn(self._reconnect(lease))
 
     def _end(self, event: proto.EndRequest) -> None:
         name = self._backend.name

@@ -191,6 +191,8 @@ class ConnectionPool:
             return False
         if self._slots.statistics().tasks_waiting:
             return False  # awaiting acquirers were first in line for the slot
+        if not _looks_alive(lease.stream):
+            return False  # a child recycled after answering; the awaiting path replaces it
         self._waiters.popleft().granted(Lease(lease.stream, reused=True))
         return True
 

@@ -262,6 +262,8 @@ class PhpFpm(Service):
             (4096), 0 lets ``flush()`` reach the web server at once.
         env: extra environment variables of the pool (``env[NAME] = value``).
         binary: the php-fpm executable.
+        max_requests: ``pm.max_requests``: a child exits after this many
+            requests, closing its kept connection (0: never).
     """
 
     name = "php-fpm"
@@ -276,10 +278,12 @@ class PhpFpm(Service):
         output_buffering: int | None = None,
         env: Mapping[str, str] | None = None,
         binary: str = "php-fpm8.2",
+        max_requests: int = 0,
     ) -> None:
         self.binary = find_binary(binary)
         super().__init__()
         self.max_children = max_children
+        self.max_requests = max_requests
         self.request_terminate_timeout = request_terminate_timeout
         self.output_buffering = output_buffering
         self.env = dict(env or {})
@@ -310,6 +314,7 @@ class PhpFpm(Service):
             *(["user = root", "group = root"] if IS_ROOT else []),
             "pm = static",
             f"pm.max_children = {self.max_children}",
+            f"pm.max_requests = {self.max_requests}",
             f"request_terminate_timeout = {self.request_terminate_timeout:g}s",
             "catch_workers_output = yes",
             "decorate_workers_output = no",

@@ -39,7 +39,7 @@ from legacy_adapter._fastcgi_proto import (
 )
 
 Behaviour = Literal[
-    "ok", "garbage", "die_mid_response", "hang", "overloaded", "stderr", "slow_body"
+    "ok", "garbage", "die_mid_response", "hang", "overloaded", "stderr", "slow_body", "recycled"
 ]
 
 
@@ -105,10 +105,18 @@ async def _answer(
 
 async def _serve(stream: SocketStream, behaviour: Behaviour) -> None:
     conn = ServerConnection()
+    served = 0
     async with stream:
         while (request := await _read_request(stream, conn)) is not None:
+            if behaviour == "recycled":
+                if served:  # a child past pm.max_requests: it exits, the request unread
+                    return
+                served += 1
+                behaviour_now: Behaviour = "ok"
+            else:
+                behaviour_now = behaviour
             try:
-                if not await _answer(stream, conn, request, behaviour):
+                if not await _answer(stream, conn, request, behaviour_now):
                     return
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 return
@@ -119,7 +127,8 @@ async def fake_fastcgi_server(behaviour: Behaviour = "ok") -> AsyncIterator[tupl
     """Serve FastCGI on 127.0.0.1 on a free port; yields ``(host, port)``.
 
     Args:
-        behaviour: how every request on every connection is answered.
+        behaviour: how every request on every connection is answered
+            (``recycled``: the first request on a connection, then it closes unanswered).
     """
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(SocketAttribute.local_port)

@@ -205,3 +205,23 @@ async def test_idle_connections_are_closed(tmp_path: Path) -> None:
             assert backend.pool.idle == 0
             tg.cancel_scope.cancel()
         await backend.aclose()
+
+
+@pytest.mark.parametrize(("body", "retried"), [(b"", True), (b"post", False)], ids=["get", "post"])
+async def test_kept_connection_closed_unanswered(
+    tmp_path: Path, body: bytes, retried: bool
+) -> None:
+    """A recycled child's kept connection: a GET goes again on a fresh one, a POST fails."""
+    async with fake_fastcgi_server("recycled") as (_, port):
+        backend = _backend(tmp_path, port)
+        async with backend.send(_request(body)) as response:
+            await _read(response.body)
+        if retried:
+            async with backend.send(_request(body)) as response:
+                assert response.status == 200
+                await _read(response.body)
+        else:
+            with pytest.raises(UpstreamUnavailable, match="closed"):
+                async with backend.send(_request(body)) as response:
+                    await _read(response.body)
+        await backend.aclose()

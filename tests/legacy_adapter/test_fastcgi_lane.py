@@ -219,3 +219,27 @@ async def test_a_task_awaiting_a_slot_goes_before_queued_exchanges(tmp_path: Pat
         assert order == ["task", "queued exchange"]
         assert b"".join(queued.chunks) == b"first half, second half"
         await backend.aclose()
+
+
+async def test_kept_connection_closed_unanswered_is_retried_for_a_get(tmp_path: Path) -> None:
+    """A recycled child's kept connection: the GET goes again on a fresh one, as nginx does."""
+    async with fake_fastcgi_server("recycled") as (_, port):
+        backend = _backend(tmp_path, port)
+        for _ in range(2):
+            recorder = await _exchange(backend)
+            assert recorder.error is None
+            assert recorder.head is not None
+            assert recorder.head[0] == 200
+        await backend.aclose()
+
+
+async def test_kept_connection_closed_unanswered_is_not_retried_for_a_post(
+    tmp_path: Path,
+) -> None:
+    """A POST is not sent twice (nginx does not retry it either): the client gets the error."""
+    async with fake_fastcgi_server("recycled") as (_, port):
+        backend = _backend(tmp_path, port)
+        assert (await _exchange(backend, b"first")).error is None
+        second = await _exchange(backend, b"second")
+        assert isinstance(second.error, UpstreamUnavailable)
+        await backend.aclose()

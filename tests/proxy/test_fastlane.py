@@ -188,3 +188,32 @@ def test_the_lane_can_be_switched_off(php_fpm: PhpFpm) -> None:
         == answers[1]
         == (200, "text/plain; charset=utf-8", "chunk 1 of 2\nchunk 2 of 2\n")
     )
+
+
+@pytest.mark.parametrize(
+    ("runtime", "fast_lane"),
+    [("uvicorn", True), ("uvicorn", False), ("trio", True)],
+    ids=["lane", "uvicorn-asgi", "trio"],
+)
+def test_recycled_php_children_never_show(runtime: str, fast_lane: bool) -> None:
+    """pm.max_requests = 1: each kept connection dies after one answer; GETs are sent again.
+
+    nginx retries a kept connection that closes before answering; so must we.
+    """
+    with serving(lambda: PhpFpm(max_children=2, max_requests=1)) as fpm:
+        text = build_config(
+            fpm.address, SLOW_ROOT, runtime=runtime, pool_size=2, fast_lane=fast_lane
+        )
+        with serving(lambda: Strangler(text)) as s:
+            statuses: list[int] = []
+
+            def get() -> None:
+                for _ in range(5):
+                    statuses.append(httpx.get(s.url + "/sleep.php?ms=5", timeout=10).status_code)
+
+            threads = [threading.Thread(target=get) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+    assert statuses == [200] * 20
