@@ -217,3 +217,29 @@ def test_recycled_php_children_never_show(runtime: str, fast_lane: bool) -> None
             for t in threads:
                 t.join(30)
     assert statuses == [200] * 20
+
+
+def test_slow_reader_gets_a_large_answer_whole(php_fpm: PhpFpm) -> None:
+    """8 MiB to a client reading slowly: PHP-FPM is paused, not buffered, and nothing is lost."""
+    text = build_config(php_fpm.address, SLOW_ROOT, runtime="uvicorn", pool_size=1)
+    with serving(lambda: Strangler(text)) as s, _connect(s.url) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.sendall(b"GET /big.php?kib=8192 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        time.sleep(1.0)  # let every buffer on the way fill up
+        data = _read_until_closed(sock)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    payload = _dechunk(body) if b"transfer-encoding: chunked" in head else body
+    assert len(payload) == 8192 * 1024
+    assert payload == b"0123456789abcdef" * (8192 * 64)
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, pos = bytearray(), 0
+    while True:
+        end = body.index(b"\r\n", pos)
+        size = int(body[pos:end], 16)
+        if size == 0:
+            return bytes(out)
+        out += body[end + 2 : end + 2 + size]
+        pos = end + 2 + size + 2
