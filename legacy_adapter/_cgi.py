@@ -91,9 +91,8 @@ def build_params(
     if extra:
         fixed.update(extra)
         hidden = frozenset(_name(n) for n in fixed if n.startswith("HTTP_"))
-    names = _PARAM_NAMES
     params = [
-        (names.get(name) or _name(name), value.encode("utf-8", "surrogateescape"))
+        (_name(name), value.encode("utf-8", "surrogateescape"))
         for name, value in fixed.items()
         if value is not None
     ]

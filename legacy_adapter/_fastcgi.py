@@ -80,7 +80,7 @@ class FastCGIBackend:
             acquire_timeout=settings.pool.acquire_timeout,
             connect_timeout=settings.pool.connect_timeout,
         )
-        self.extra_params = dict(settings.params)
+        self._extra = dict(settings.params)
         self._started = False
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -101,15 +101,7 @@ class FastCGIBackend:
         if length is not None and length <= _INLINE_BODY:
             inline = b"".join([chunk async for chunk in body])
         streamed = len(inline) != (length or 0)
-        params = build_params(
-            request,
-            target,
-            document_root=self.settings.document_root,
-            https=request.scheme == "https",
-            remote=request.client,
-            extra=self.extra_params,
-            content_length=length,
-        )
+        params = self.params_for(request, target, length)
         async with self.pool.lease() as lease:
             for attempt in (1, 2):
                 conn = await self._start(lease, params, inline, streamed=streamed)
@@ -128,6 +120,20 @@ class FastCGIBackend:
                 yield response
                 return
         yield response  # whole answer buffered: the connection is already back in the pool
+
+    def params_for(
+        self, request: LegacyRequest, target: RunScript, content_length: int | None
+    ) -> list[tuple[bytes, bytes]]:
+        """The FastCGI params for ``request`` running ``target`` on this backend."""
+        return build_params(
+            request,
+            target,
+            document_root=self.settings.document_root,
+            https=request.scheme == "https",
+            remote=request.client,
+            extra=self._extra,
+            content_length=content_length,
+        )
 
     def script_for(self, path: str) -> RunScript | None:
         """The PHP script answering ``path``; ``None`` for a file, a redirect or a 404."""

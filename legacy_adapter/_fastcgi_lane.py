@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 from . import _fastcgi_proto as proto
 from ._asyncio_stream import AsyncioStream
-from ._cgi import build_params
 from ._exceptions import (
     LegacyError,
     PoolExhausted,
@@ -215,15 +214,7 @@ class LaneExchange:
             self._fail(UpstreamUnavailable(self._backend.name, "send request: connection closed"))
             return
         self._lease, self._stream = lease, stream
-        params = build_params(
-            self._request,
-            self._target,
-            document_root=self._backend.settings.document_root,
-            https=self._request.scheme == "https",
-            remote=self._request.client,
-            extra=self._backend.extra_params,
-            content_length=self._request.content_length,
-        )
+        params = self._backend.params_for(self._request, self._target, self._request.content_length)
         conn = self._conn
         data = conn.start_request(params, keep_conn=True)
         data += conn.send_stdin(self._body) + conn.end_stdin()

@@ -110,7 +110,9 @@ async def test_partly_read_response_closes_connection(tmp_path: Path) -> None:
         await backend.aclose()
 
 
-@pytest.mark.parametrize(
+# Failures before the response head, and the adapter error each must become
+# (shared with the fast lane's tests, which must map them the same way).
+FAILURES_BEFORE_HEAD = pytest.mark.parametrize(
     ("behaviour", "error"),
     [
         ("garbage", UpstreamProtocolError),
@@ -119,6 +121,9 @@ async def test_partly_read_response_closes_connection(tmp_path: Path) -> None:
     ],
     ids=["garbage", "overloaded", "hang"],
 )
+
+
+@FAILURES_BEFORE_HEAD
 async def test_failures_before_the_head(tmp_path: Path, behaviour: Behaviour, error: type) -> None:
     """Garbage, OVERLOADED and silence become their adapter errors."""
     async with fake_fastcgi_server(behaviour) as (_, port):

@@ -18,12 +18,10 @@ from legacy_adapter import (
     LaneExchange,
     LegacyError,
     PoolExhausted,
-    UpstreamProtocolError,
-    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from tests.fakes.fastcgi_server import Behaviour, fake_fastcgi_server
-from tests.legacy_adapter.test_fastcgi_backend import _backend, _request
+from tests.legacy_adapter.test_fastcgi_backend import FAILURES_BEFORE_HEAD, _backend, _request
 
 pytestmark = pytest.mark.anyio
 
@@ -100,15 +98,7 @@ async def test_streamed_answer_arrives_in_parts(tmp_path: Path) -> None:
         await backend.aclose()
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "error"),
-    [
-        ("garbage", UpstreamProtocolError),
-        ("overloaded", UpstreamProtocolError),
-        ("hang", UpstreamTimeout),
-    ],
-    ids=["garbage", "overloaded", "hang"],
-)
+@FAILURES_BEFORE_HEAD
 async def test_failures_before_the_head(tmp_path: Path, behaviour: Behaviour, error: type) -> None:
     """Garbage, OVERLOADED and silence become their adapter errors and close the connection."""
     async with fake_fastcgi_server(behaviour) as (_, port):
