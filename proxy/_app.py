@@ -183,7 +183,7 @@ class ProxyApp:
     ) -> None:
         """The handler answers; a sampled safe request is then compared with legacy."""
         handler = state.handlers[mode.handler]
-        reverse = self.shadow is not None and wants_reverse(route, mode, request)
+        reverse = self.shadow is not None and wants_reverse(self.shadow, route, mode, request)
         if reverse:
             body = b"".join([chunk async for chunk in request.body])
             request = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
@@ -213,6 +213,10 @@ class ProxyApp:
         if runtime is None or not sampled(route.name, mode.sample_rate, mode.sample_key, request):
             if runtime is not None:
                 runtime.mirror.skip(route.name, "sampled_out")
+            await self._legacy(state, mode.backend, request, exchange, route)
+            return
+        if runtime.mirror.full:  # no copy is made for a job that would be dropped
+            runtime.mirror.skip(route.name, "queue_full")
             await self._legacy(state, mode.backend, request, exchange, route)
             return
         body = Capture(runtime.max_body)

@@ -97,10 +97,13 @@ def _begin(app: ProxyApp, protocol: HttpToolsProtocol) -> LaneCycle | None:
     keep_alive = request.http_version != "1.0" and protocol.parser.should_keep_alive()
     cycle = LaneCycle(protocol, state, route, backend, request, script, keep_alive)
     if isinstance(mode, Shadow) and app.shadow is not None:
-        if sampled(route.name, mode.sample_rate, mode.sample_key, request):
-            cycle.mirror = Mirroring(app.shadow, mode, params, app.resources)
+        mirror = app.shadow.mirror
+        if not sampled(route.name, mode.sample_rate, mode.sample_key, request):
+            mirror.skip(route.name, "sampled_out")
+        elif mirror.full:
+            mirror.skip(route.name, "queue_full")
         else:
-            app.shadow.mirror.skip(route.name, "sampled_out")
+            cycle.mirror = Mirroring(app.shadow, mode, params, app.resources)
     return cycle
 
 

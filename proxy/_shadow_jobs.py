@@ -74,13 +74,20 @@ def offer_shadow(
     runtime.mirror.offer(route.name, deadline, job, size)
 
 
-def wants_reverse(route: Route, mode: Migrated | Canary, request: LegacyRequest) -> bool:
+def wants_reverse(
+    runtime: ShadowRuntime, route: Route, mode: Migrated | Canary, request: LegacyRequest
+) -> bool:
     """Whether this handler-answered request is also sent to legacy for comparison."""
     if mode.reverse_rate <= 0 or mode.backend is None:
         return False
     if request.method not in mode.reverse_methods:
         return False
-    return sampled(route.name, mode.reverse_rate, "client", request)
+    if not sampled(route.name, mode.reverse_rate, "client", request):
+        return False
+    if runtime.mirror.full:  # no copy is kept for a job that would be dropped
+        runtime.mirror.skip(route.name, "queue_full")
+        return False
+    return True
 
 
 def offer_reverse(

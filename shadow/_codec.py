@@ -70,6 +70,7 @@ def to_json(item: Item) -> dict[str, Any]:
             "route": item.route,
             "reason": item.reason,
             "at": item.at,
+            "count": item.count,
         }
     return {
         "v": VERSION,
@@ -82,7 +83,11 @@ def to_json(item: Item) -> dict[str, Any]:
 def from_json(obj: dict[str, Any]) -> Item:
     """The record or skip of a dict made by ``to_json`` (KeyError/TypeError if malformed)."""
     if obj["type"] == "skip":
-        return Skip(str(obj["route"]), cast(SkipReason, obj["reason"]), float(obj["at"]))
+        count = int(obj.get("count", 1))
+        if count < 1:
+            raise ValueError(f"skip count {count} is not positive")
+        reason = cast(SkipReason, obj["reason"])
+        return Skip(str(obj["route"]), reason, float(obj["at"]), count)
     if obj["type"] != "record":
         raise ValueError(f"unknown type {obj['type']!r}")
     return ShadowRecord(_mirrored_in(obj["mirrored"]), _comparison_in(obj["comparison"]))

@@ -55,6 +55,17 @@ class Mirror:
         self._send: MemoryObjectSendStream[_Queued] = send
         self._receive: MemoryObjectReceiveStream[_Queued] = receive
         self.running = 0
+        self.waiting = 0
+        self.queue_size = queue_size
+
+    @property
+    def full(self) -> bool:
+        """Whether an ``offer`` now would be dropped as ``queue_full``.
+
+        The proxy asks before it copies a request and its answer, so that a
+        mirror that cannot keep up costs a skipped request almost nothing.
+        """
+        return self.waiting >= self.queue_size or self.held_bytes >= self.queue_bytes
 
     def offer(self, route: str, timeout: float, job: Job, size: int = 0) -> bool:
         """Queue ``job`` for ``route`` (holding ``size`` bytes of bodies).
@@ -74,6 +85,7 @@ class Mirror:
             self.skip(route, "queue_full")
             return False
         self.held_bytes += size
+        self.waiting += 1
         return True
 
     def skip(self, route: str, reason: SkipReason) -> None:
@@ -99,6 +111,7 @@ class Mirror:
 
     async def _worker(self) -> None:
         async for route, timeout, job, size in self._receive:
+            self.waiting -= 1
             self.running += 1
             try:
                 if timeout > 0:

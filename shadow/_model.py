@@ -91,11 +91,12 @@ class ShadowRecord:
 
 @dataclass(frozen=True, slots=True)
 class Skip:
-    """A request that was not compared, and why."""
+    """Requests that were not compared, and why (``count`` of them in ``at``'s minute)."""
 
     route: str
     reason: SkipReason
     at: float
+    count: int = 1
 
 
 @dataclass(slots=True)

@@ -45,7 +45,7 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
-class KafkaSink(QueuedWriter[Item]):
+class KafkaSink(QueuedWriter):
     """Sends records and skips to a Kafka topic through the shared producer.
 
     Args:

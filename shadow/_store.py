@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Generic, Self, TypeVar
+from typing import Self
 
 import anyio
 import anyio.abc
@@ -38,14 +39,37 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._codec import Item
-from ._store_read import StoreReader
+from ._model import ShadowRecord, Skip, SkipReason
+from ._store_read import StoreReader, minute_of
 from ._store_write import SCHEMA, BatchWriter
 
-T = TypeVar("T")
+
+class _SkipTally:
+    """Skips counted per (route, reason, minute) until the writer takes them."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, SkipReason, int]] = Counter()
+
+    def add(self, skip: Skip) -> None:
+        self.counts[skip.route, skip.reason, minute_of(skip.at)] += skip.count
+
+    def skips(self) -> list[Skip]:
+        return [Skip(route, why, float(at), n) for (route, why, at), n in self.counts.items()]
 
 
-class QueuedWriter(Generic[T]):
-    """A bounded queue drained in batches by one task (the store and the Kafka sink).
+_Queued = ShadowRecord | _SkipTally
+
+
+class QueuedWriter:
+    """A bounded queue of records and skips drained in batches by one task.
+
+    The base of the store and the Kafka sink.  Records queue one by one.  Skips
+    are counted in place: the first skip after a batch was taken queues a
+    tally, later ones add to it until the writer takes it, so a flood of
+    skipped requests (a full mirror queue) costs a counter increment each, and
+    one batch item per (route, reason, minute), not one per request.
 
     Args:
         queue_size: items waiting; ``offer`` refuses more and counts them in ``dropped``.
@@ -55,19 +79,35 @@ class QueuedWriter(Generic[T]):
     """
 
     def __init__(self, *, queue_size: int, batch_size: int, linger: float = 0.0) -> None:
-        send, receive = anyio.create_memory_object_stream[T](queue_size)
-        self._send: MemoryObjectSendStream[T] = send
-        self._receive: MemoryObjectReceiveStream[T] = receive
+        send, receive = anyio.create_memory_object_stream[_Queued](queue_size)
+        self._send: MemoryObjectSendStream[_Queued] = send
+        self._receive: MemoryObjectReceiveStream[_Queued] = receive
         self.batch_size = batch_size
         self.linger = linger
         self.dropped = 0
         self.written = 0
         self.batches = 0
+        self._tally: _SkipTally | None = None  # queued, still counting
         self._running = False
         self._stopped: anyio.Event | None = None
 
-    def offer(self, item: T) -> bool:
+    def offer(self, item: Item) -> bool:
         """Queue an item without blocking; ``False`` (and counted) when full or closed."""
+        if isinstance(item, Skip):
+            return self._count(item)
+        return self._put(item)
+
+    def _count(self, skip: Skip) -> bool:
+        tally = self._tally
+        if tally is None:
+            tally = _SkipTally()
+            if not self._put(tally):
+                return False
+            self._tally = tally
+        tally.add(skip)
+        return True
+
+    def _put(self, item: _Queued) -> bool:
         try:
             self._send.send_nowait(item)
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -85,10 +125,12 @@ class QueuedWriter(Generic[T]):
             async for first in self._receive:
                 if self.linger:
                     await anyio.sleep(self.linger)
-                batch = [first, *self._take(self.batch_size - 1)]
-                while batch:
-                    await self._write_batch(batch)
-                    batch = self._take(self.batch_size)
+                queued = [first, *self._take_queued(self.batch_size - 1)]
+                while queued:
+                    await self._write_batch(self._items(queued))
+                    if len(queued) < self.batch_size:
+                        break  # caught up: what came meanwhile waits for its own linger
+                    queued = self._take_queued(self.batch_size)
         finally:
             self._running = False
             self._stopped.set()
@@ -104,28 +146,43 @@ class QueuedWriter(Generic[T]):
             self._receive.close()
             await self._close_resources()
 
-    def _take(self, limit: int) -> list[T]:
-        batch: list[T] = []
-        while len(batch) < limit:
+    def _take(self, limit: int) -> list[Item]:
+        """Up to ``limit`` queued items, tallies opened into their skips."""
+        return self._items(self._take_queued(limit))
+
+    def _take_queued(self, limit: int) -> list[_Queued]:
+        queued: list[_Queued] = []
+        while len(queued) < limit:
             try:
-                batch.append(self._receive.receive_nowait())
+                queued.append(self._receive.receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
-        return batch
+        return queued
 
-    async def _write_batch(self, batch: list[T]) -> None:
+    def _items(self, queued: list[_Queued]) -> list[Item]:
+        items: list[Item] = []
+        for item in queued:
+            if isinstance(item, _SkipTally):
+                if item is self._tally:
+                    self._tally = None  # taken: the next skip starts a new tally
+                items += item.skips()
+            else:
+                items.append(item)
+        return items
+
+    async def _write_batch(self, batch: list[Item]) -> None:
         await self._write(batch)
         self.written += len(batch)
         self.batches += 1
 
-    async def _write(self, batch: list[T]) -> None:
+    async def _write(self, batch: list[Item]) -> None:
         raise NotImplementedError
 
     async def _close_resources(self) -> None:
         pass
 
 
-class ShadowStore(QueuedWriter[Item], StoreReader):
+class ShadowStore(QueuedWriter, StoreReader):
     """Shadow records and skips in an SQLite file; also a ``ShadowReader``.
 
     Open with ``ShadowStore.open(path)``, run ``run`` in a task group (or call

@@ -89,7 +89,7 @@ class _Sums:
     signature_minutes: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def add_skip(self, skip: Skip) -> None:
-        self.skips[skip.route, minute_of(skip.at), skip.reason] += 1
+        self.skips[skip.route, minute_of(skip.at), skip.reason] += skip.count
 
     def add_record(self, record: ShadowRecord, fields: tuple[str, ...]) -> None:
         m, c = record.mirrored, record.comparison

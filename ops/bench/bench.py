@@ -146,7 +146,7 @@ class Plan:
     @property
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
-        shadow = len(self.shadow_runtimes) * len(SHADOW_LOADS)
+        shadow = len(self.shadow_runtimes) * (len(SHADOW_LOADS) + len(_shadow.PACED))
         return self.rounds * (len(self.nginx_loads) + len(self.runtimes) * len(self.loads) + shadow)
 
 
@@ -324,6 +324,21 @@ def measure(plan: Plan, base_url: str, load: Load) -> WrkResult:
     return result
 
 
+def measure_paced(plan: Plan, base_url: str, load: Load, rate: float, tmp: Path) -> WrkResult:
+    """One run with every connection paced so that together they offer about ``rate`` req/s."""
+    assert load.script is not None
+    script = tmp / f"paced-{load.script.name}"
+    script.write_text(_shadow.paced_script(load.script.read_text(), plan.connections, rate))
+    command = wrk_command(
+        base_url + load.path,
+        threads=plan.threads,
+        connections=plan.connections,
+        duration=plan.duration,
+        script=script,
+    )
+    return run_wrk(command, plan.duration)
+
+
 def measure_target(
     plan: Plan,
     base_url: str,
@@ -412,16 +427,28 @@ def measure_shadow(
     The store is read once the instance has stopped and its writer flushed.
     """
     runs: list[Run] = []
+    rate = 0.0  # the paced load: a share of this round's legacy-only req/s
     for case, load in zip(_shadow.CASES, SHADOW_LOADS, strict=True):
         with _shadow.shadow_workspace() as (broker, tmp):
             text = _shadow.shadow_resources(broker.address, tmp, RULES)
             route = _shadow.shadow_route(case)
             with strangler_for(plan, php, runtime, env, text, route) as proxy:
                 preflight(proxy.url, load, reference)
-                runs += measure_target(
+                [run] = measure_target(
                     plan, proxy.url, "strangler", runtime, round_, progress, [load]
                 )
+                runs.append(run)
+                if case.name in _shadow.PACED:
+                    if not rate:
+                        rate = run.result.requests_per_second * _shadow.PACED_SHARE
+                    step = f"round {round_} strangler {runtime} {case.name} at {rate:,.0f}/s"
+                    progress.step(step)
+                    result = measure_paced(plan, proxy.url, load, rate, tmp)
+                    print(f"      {result.requests_per_second:,.0f} req/s", flush=True)
+                    runs.append(Run(_shadow.paced(case.name), "strangler", runtime, round_, result))
                 served = _shadow.served(proxy.admin_url)
+            if case.handler is None:
+                continue  # the baseline compares nothing
             found = _shadow.read_store(tmp / "shadow.sqlite", runtime, case.name, served)
         print(f"      {runtime} {case.name} store: {found.line()}", flush=True)
         counts.append(found)

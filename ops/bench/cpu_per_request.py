@@ -6,6 +6,10 @@ strangler (one worker, the given runtime) with a fixed ``wrk`` run each, and
 reads the processes' user and system CPU from /proc before and after:
 
     .venv/bin/python ops/bench/cpu_per_request.py [--runtime uvicorn] [--seconds 5]
+
+``--shadow`` measures the benchmark's three shadow configurations instead
+(legacy-only, shadow, shadow-sleep; each with its broker, producer, cache and
+store): what shadowing costs per request, apart from throughput's noise.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ops.bench import _shadow
 from ops.services import Nginx, PhpFpm, Strangler, build_config, child_pids
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
@@ -52,7 +57,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", default="uvicorn")
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--shadow", action="store_true", help="the shadow configurations")
     args = parser.parse_args()
+    if args.shadow:
+        shadow_cases(args.runtime, args.seconds)
+        return
     with PhpFpm(max_children=8) as fpm:
         with Nginx(fpm.address, APP, keepalive=4) as nginx:
             assert nginx.process is not None
@@ -65,6 +74,28 @@ def main() -> None:
             workers = child_pids(proxy.process.pid)
             measure(proxy.url, workers, 2)
             report(f"strangler {args.runtime}", *measure(proxy.url, workers, args.seconds))
+
+
+def shadow_cases(runtime: str, seconds: int) -> None:
+    """CPU per request of each shadow configuration (one worker each)."""
+    rules = APP.parent / "rules.json"
+    with PhpFpm(max_children=8) as fpm:
+        for case in _shadow.CASES:
+            config = build_config(
+                fpm.address,
+                APP,
+                runtime=runtime,
+                pool_size=8,
+                extra_routes=_shadow.shadow_route(case),
+            )
+            with _shadow.shadow_workspace() as (broker, tmp):
+                resources = _shadow.shadow_resources(broker.address, tmp, rules)
+                text = config + resources + "\n[log]\naccess_log = false\n"
+                with Strangler(config_text=text) as proxy:
+                    assert proxy.process is not None
+                    workers = child_pids(proxy.process.pid)
+                    measure(proxy.url, workers, 2)
+                    report(f"{runtime} {case.name}", *measure(proxy.url, workers, seconds))
 
 
 def report(name: str, rate: float, user: float, system: float) -> None:

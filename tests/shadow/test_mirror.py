@@ -42,13 +42,44 @@ async def test_full_queue_and_byte_budget_are_skips() -> None:
         return None
 
     assert mirror.offer("r", 1.0, job, size=60)
+    assert not mirror.full
     assert not mirror.offer("r", 1.0, job, size=60)  # over the byte budget
     assert mirror.offer("r", 1.0, job, size=10)
+    assert mirror.full
     assert not mirror.offer("r", 1.0, job, size=10)  # over the queue size
     assert [s.reason for s in skips] == ["queue_full", "queue_full"]
     assert mirror.held_bytes == 70
     mirror.close()
     assert not mirror.offer("r", 1.0, job)  # closed at shutdown: refused, counted
+
+
+async def test_full_until_a_worker_takes_a_job() -> None:
+    """``full`` says what the next offer would meet, and clears as workers take jobs."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips, queue_size=1)
+    started, release, ran = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def blocking() -> None:
+        started.set()
+        await release.wait()
+
+    async def quick() -> None:
+        ran.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        assert mirror.offer("r", 5.0, blocking)
+        with anyio.fail_after(5):
+            await started.wait()
+        assert not mirror.full  # the one worker holds the job; the queue is empty
+        assert mirror.offer("r", 5.0, quick)
+        assert mirror.full
+        release.set()
+        with anyio.fail_after(5):
+            await ran.wait()
+        assert not mirror.full
+        tg.cancel_scope.cancel()
+    assert skips == []
 
 
 @pytest.mark.parametrize(("kind", "reason"), [("raise", "candidate_error"), ("slow", "timeout")])

@@ -17,7 +17,7 @@ from shadow._codec import Item
 from shadow._model import Answer, Comparison, Difference, Mirrored, ShadowRecord, Skip
 from shadow._redact import REDACTED, redact
 from shadow._store import ShadowStore
-from shadow._store_read import StoreReader, bucket_of, bucket_value, percentile
+from shadow._store_read import StoreReader, bucket_of, bucket_value, minute_of, percentile
 
 NOW = time.time()
 DIFF = Difference("value", "body/total", "10", "10.0")
@@ -174,6 +174,32 @@ async def test_writes_in_batches(tmp_path: Path) -> None:
     assert (store.written, store.batches) == (1200, 3)
     with StoreReader.open(tmp_path / "shadow.db") as reader:
         assert reader.routes()[0].compared == 1200
+
+
+def test_skips_are_tallied_into_one_item_per_route_reason_and_minute(tmp_path: Path) -> None:
+    """A flood of skips takes one queue slot until the writer takes it, then a new one."""
+    store = open_store(tmp_path, queue_size=3)
+    for i in range(1000):
+        assert store.offer(Skip("/orders", "queue_full", NOW + i % 2))
+    store.offer(Skip("/orders", "timeout", NOW))
+    store.offer(Skip("/orders", "timeout", NOW + 120))  # two minutes on
+    assert store.offer(record())
+    assert store.offer(record())  # the tally and two records fill the queue
+    assert not store.offer(record())
+    first = store._take(10)
+    assert store.offer(Skip("/other", "sampled_out", NOW))  # a new tally once taken
+    second = store._take(10)
+    assert sorted((i for i in first if isinstance(i, Skip)), key=lambda s: (s.reason, s.at)) == [
+        Skip("/orders", "queue_full", minute_of(NOW), 1000),
+        Skip("/orders", "timeout", minute_of(NOW), 1),
+        Skip("/orders", "timeout", minute_of(NOW + 120), 1),
+    ]
+    assert second == [Skip("/other", "sampled_out", minute_of(NOW), 1)]
+    store.write(first + second)
+    store.close()
+    with StoreReader.open(tmp_path / "shadow.db") as reader:
+        orders, other = reader.routes()
+    assert (orders.skips, other.skips) == ({"queue_full": 1000, "timeout": 2}, {"sampled_out": 1})
 
 
 @pytest.mark.anyio
