@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prometheus_client import Counter, Gauge, Histogram
+from ._prometheus import Counter, Gauge, Histogram
 
 RefreshResult = Literal["changed", "not_modified", "error"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prometheus_client import Counter, Gauge, Histogram
+from ._prometheus import Counter, Gauge, Histogram
 
 FailureReason = Literal["timeout", "purged", "error"]
 
