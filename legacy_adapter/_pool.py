@@ -8,9 +8,11 @@ on a LIFO stack so the hottest ones are reused and the cold ones age out:
 PHP-FPM, where an idle kept-alive connection still holds a child process: the
 pools of all workers together must never hold more than ``pm.max_children``.
 
-Before reuse, a connection is polled for readability without waiting: a
-PHP-FPM child that was recycled (``pm.max_requests``) closed its end, and we
-would otherwise find out only after writing a request into a dead socket.
+Before reuse, a connection is checked for a close or stray bytes: a PHP-FPM
+child that was recycled (``pm.max_requests``) closed its end, and we would
+otherwise find out only after writing a request into a dead socket.  Native
+asyncio streams keep reading while idle, so their protocol already knows (no
+system call); other streams are polled for readability without waiting.
 
 Callback-driven users (the proxy's fast lane) do not await a slot: they take
 an idle connection with ``acquire_nowait`` or queue with ``wait``, and a clean
@@ -255,9 +257,16 @@ def _looks_alive(stream: _Stream) -> bool:
 
     An idle FastCGI connection must be silent: readable means EOF (a recycled
     PHP-FPM child) or stray bytes, and either way it cannot carry a request.
+
+    A native asyncio stream needs no system call: its transport keeps reading
+    while the connection sits idle, as nginx's keepalive cache does, so a
+    close or stray bytes have already reached its protocol.  (A close still
+    in flight is caught by the retry of a kept connection that closes before
+    answering.)  Other streams are polled.
     """
-    if isinstance(stream, AsyncioStream) and stream.protocol.closed:
-        return False  # seen closing: its transport may have let go of the socket already
+    if isinstance(stream, AsyncioStream):
+        protocol = stream.protocol
+        return not protocol.closed and not protocol.buffer
     fd = stream.extra(anyio.abc.SocketAttribute.raw_socket).fileno()
     if fd < 0:
         return False
