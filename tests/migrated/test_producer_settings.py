@@ -58,7 +58,7 @@ def test_auth_modes_map_to_librdkafka(given: dict[str, Any], expected: dict[str,
 def test_defaults_bound_the_queue_and_batch() -> None:
     """The defaults set linger, lz4, and the queue bounds."""
     config = librdkafka_config(ProducerSettings("b:9092", SPOOL, queue_max_messages=7))
-    assert config["linger.ms"] == 5
+    assert config["linger.ms"] == 1  # an acked answer waits for the batch: short by default
     assert config["compression.type"] == "lz4"
     assert config["queue.buffering.max.messages"] == 7
 
