@@ -28,5 +28,6 @@ from ._producer_settings import ProducerSettings as ProducerSettings
 from ._resources import Resources as Resources
 from ._runner import HandlerFailed as HandlerFailed
 from ._runner import Outcome as Outcome
+from ._runner import TimeLimit as TimeLimit
 from ._runner import publish as publish
 from ._runner import run_handler as run_handler

@@ -145,7 +145,11 @@ class Context(Protocol):
 
     request_id: str
     outbox: Outbox
-    log: Any
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to the handler's name (and, by context, the request id)."""
+        ...
 
     def cache(self, name: str) -> Any:
         """The current data of cache ``name`` (an immutable snapshot's ``data``)."""

@@ -13,8 +13,10 @@ outbox in the result and never publishes it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Literal, Protocol
 
 import anyio
@@ -24,6 +26,7 @@ from ._api import Handler, Message, Outbox, Request, Response
 from ._exceptions import HandlerBadRequest, MigratedError, ProducerError
 
 Delivery = Literal["acked", "queued"]
+TimeLimit = Callable[[float], AbstractAsyncContextManager[Any]]
 
 
 class Publisher(Protocol):
@@ -51,12 +54,23 @@ class HandlerFailed(MigratedError):
 
 @dataclass(slots=True)
 class RequestContext:
-    """The ``Context`` a handler receives (see ``migrated._api.Context``)."""
+    """The ``Context`` a handler receives (see ``migrated._api.Context``).
+
+    ``log`` is bound (to the handler's name) on first use: most requests never log.
+    """
 
     request_id: str
     caches: CacheReader | None
+    handler: str = ""
     outbox: Outbox = field(default_factory=Outbox)
-    log: Any = None
+    _log: Any = None
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to the handler's name (the request id is in the context)."""
+        if self._log is None:
+            self._log = structlog.get_logger("strangler.handler").bind(handler=self.handler)
+        return self._log
 
     def cache(self, name: str) -> Any:
         """The current data of cache ``name``."""
@@ -80,18 +94,22 @@ async def run_handler(
     request: Request,
     caches: CacheReader | None,
     *,
-    timeout: float,  # noqa: ASYNC109 - a per-route budget, enforced inside with fail_after
+    timeout: float,  # noqa: ASYNC109 - a per-route budget, enforced inside
+    time_limit: TimeLimit | None = None,
 ) -> Outcome:
     """Run ``handler`` on ``request`` and return its response and outbox, unpublished.
+
+    ``time_limit`` enforces ``timeout`` (default: an anyio ``fail_after``); a
+    caller that knows its event loop may pass a cheaper one that raises
+    ``TimeoutError`` the same way (the uvicorn fast lane passes ``asyncio.timeout``).
 
     Raises:
         HandlerFailed: the handler raised (other than ``HandlerBadRequest``) or timed out.
     """
-    log = structlog.get_logger("strangler.handler").bind(handler=name)
-    ctx = RequestContext(request.request_id, caches, log=log)
+    ctx = RequestContext(request.request_id, caches, name)
     started = time.perf_counter()
     try:
-        with anyio.fail_after(timeout):
+        async with (time_limit or _AnyioLimit)(timeout):
             response = await handler(request, ctx)
     except HandlerBadRequest as exc:
         response = Response.text(exc.reason + "\n", 400)
@@ -101,6 +119,23 @@ async def run_handler(
     except Exception as exc:
         raise HandlerFailed(name, exc) from exc
     return Outcome(response, tuple(ctx.outbox.messages), time.perf_counter() - started)
+
+
+class _AnyioLimit:
+    """``anyio.fail_after`` as an async context manager (the ``TimeLimit`` shape)."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, seconds: float) -> None:
+        self._scope = anyio.fail_after(seconds)
+
+    async def __aenter__(self) -> None:
+        self._scope.__enter__()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return self._scope.__exit__(kind, exc, tb)
 
 
 async def publish(publisher: Publisher | None, outcome: Outcome, *, wait: Delivery) -> None:

@@ -41,9 +41,10 @@ from legacy_adapter import FastCGIBackend, LegacyRequest
 from ._app import ProxyApp
 from ._errors import RequestError
 from ._lane_cycle import LaneCycle, Mirroring
+from ._lane_handler import HandlerCycle
 from ._migrated import canary_picks_new
 from ._request import build_request, request_id_of
-from ._routing import Canary, Legacy, Shadow
+from ._routing import Canary, Legacy, Migrated, Route, Shadow
 from ._shadowing import sampled
 from ._state import State
 
@@ -83,10 +84,12 @@ def _begin(app: ProxyApp, protocol: HttpToolsProtocol) -> LaneCycle | None:
         return None
     route, params = state.config.routes.match(request.method, request.server_name, request.path)
     mode = route.mode
-    if isinstance(mode, Canary):
-        if canary_picks_new(route, mode, request):
-            return None  # the handler's share answers through ASGI
-    elif not isinstance(mode, Legacy | Shadow):
+    keep_alive = request.http_version != "1.0" and protocol.parser.should_keep_alive()
+    if isinstance(mode, Migrated) or (
+        isinstance(mode, Canary) and canary_picks_new(route, mode, request)
+    ):
+        return _handler_cycle(app, protocol, route, mode, request, params, keep_alive)
+    if not isinstance(mode, Legacy | Shadow | Canary):
         return None
     backend = state.backends[mode.backend]
     if not isinstance(backend, FastCGIBackend):
@@ -94,7 +97,6 @@ def _begin(app: ProxyApp, protocol: HttpToolsProtocol) -> LaneCycle | None:
     script = backend.script_for(request.path)
     if script is None:
         return None
-    keep_alive = request.http_version != "1.0" and protocol.parser.should_keep_alive()
     cycle = LaneCycle(protocol, state, route, backend, request, script, keep_alive)
     if isinstance(mode, Shadow) and app.shadow is not None:
         mirror = app.shadow.mirror
@@ -105,6 +107,33 @@ def _begin(app: ProxyApp, protocol: HttpToolsProtocol) -> LaneCycle | None:
         else:
             cycle.mirror = Mirroring(app.shadow, mode, params, app.resources)
     return cycle
+
+
+def _handler_cycle(
+    app: ProxyApp,
+    protocol: HttpToolsProtocol,
+    route: Route,
+    mode: Migrated | Canary,
+    request: LegacyRequest,
+    params: dict[str, str],
+    keep_alive: bool,
+) -> HandlerCycle | None:
+    """A cycle for the handler's answer, when every way it can end fits the lane."""
+    if mode.reverse_rate > 0:
+        return None  # legacy copies for comparison: the ASGI path
+    state = app.state
+    fallback = None
+    if mode.backend is not None and request.method in mode.fallback_methods:
+        backend = state.backends[mode.backend]
+        if not isinstance(backend, FastCGIBackend):
+            return None
+        script = backend.script_for(request.path)
+        if script is None:
+            return None  # legacy would answer a file, a redirect or a 404: the ASGI path
+        fallback = (backend, script)
+    return HandlerCycle(
+        protocol, state, route, mode, request, params, app.resources, keep_alive, fallback
+    )
 
 
 def _plain_request(protocol: HttpToolsProtocol, state: State) -> LegacyRequest | None:

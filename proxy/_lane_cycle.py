@@ -103,9 +103,9 @@ class LaneCycle:
         protocol: HttpToolsProtocol,
         state: State,
         route: Route,
-        backend: FastCGIBackend,
+        backend: FastCGIBackend | None,
         request: LegacyRequest,
-        script: RunScript,
+        script: RunScript | None,
         keep_alive: bool,
     ) -> None:
         self.protocol = protocol
@@ -159,15 +159,21 @@ class LaneCycle:
             self.status = 499
             self._finish()
         elif not self.more_body and self._exchange is None:
-            self._upstream_started = time.perf_counter()
-            body = self._body = bytes(self.body)
-            self._exchange = LaneExchange(self.backend, self.request, self.script, body, self)
-            try:
-                self._exchange.start()
-            except Exception:  # one error boundary per request, as on the ASGI path
-                log.exception("request_failed", request_id=self.request_id)
-                self._exchange.abort()
-                self._error_page(500, "")
+            self._body = bytes(self.body)
+            self._start_exchange()
+
+    def _start_exchange(self) -> None:
+        """Send the request (its body read whole into ``_body``) to PHP-FPM."""
+        assert self.backend is not None
+        assert self.script is not None
+        self._upstream_started = time.perf_counter()
+        self._exchange = LaneExchange(self.backend, self.request, self.script, self._body, self)
+        try:
+            self._exchange.start()
+        except Exception:  # one error boundary per request, as on the ASGI path
+            log.exception("request_failed", request_id=self.request_id)
+            self._exchange.abort()
+            self._error_page(500, "")
 
     # -- LaneSink
 
@@ -205,6 +211,7 @@ class LaneCycle:
                 self._error_page(500, "")
 
     def _on_head(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | None) -> None:
+        assert self.backend is not None  # an exchange runs
         self.upstream_seconds = time.perf_counter() - self._upstream_started
         m.observe_upstream(self.backend.name, self.upstream_seconds)
         if self.mirror is not None:

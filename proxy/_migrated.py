@@ -16,7 +16,7 @@ import anyio.abc
 import structlog
 
 from legacy_adapter import LegacyRequest, UpstreamResponse, iter_bytes
-from migrated import HandlerFailed, QueueFull, Request, publish, run_handler
+from migrated import HandlerFailed, QueueFull, Request, TimeLimit, publish, run_handler
 
 from . import _metrics as m
 from ._canary import goes_to_new, sticky_key
@@ -75,6 +75,35 @@ async def answer_migrated(
         QueueFull: the producer cannot take the messages (503 + Retry-After).
     """
     body = b"".join([chunk async for chunk in request.body])
+    answer = await handler_answer(route, mode, handler, request, body, params, resources)
+    return UpstreamResponse(answer.status, answer.headers, iter_bytes((answer.body,)), "migrated")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandlerAnswer:
+    """A handler's answer as it goes to the client: lower-case byte headers, Content-Length."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+async def handler_answer(
+    route: Route,
+    mode: Migrated | Canary,
+    handler: Any,
+    request: LegacyRequest,
+    body: bytes,
+    params: dict[str, str],
+    resources: Resources | None,
+    time_limit: TimeLimit | None = None,
+) -> HandlerAnswer:
+    """Run the route's handler on ``body`` (read whole), publish its outbox, and answer.
+
+    ``time_limit``: how the handler's timeout is enforced (see ``run_handler``).
+
+    Raises: as ``answer_migrated``.
+    """
     caches = resources.caches if resources else None
     try:
         outcome = await run_handler(
@@ -83,6 +112,7 @@ async def answer_migrated(
             handler_request(request, params, body),
             caches,
             timeout=mode.timeout,
+            time_limit=time_limit,
         )
     except HandlerFailed as exc:
         kind = "timeout" if exc.timed_out else "error"
@@ -95,19 +125,26 @@ async def answer_migrated(
     await publish(resources.publisher if resources else None, outcome, wait=mode.delivery)
     response = outcome.response
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    headers.append((b"content-length", str(len(response.body)).encode()))
-    return UpstreamResponse(response.status, headers, iter_bytes((response.body,)), "migrated")
+    headers.append((b"content-length", b"%d" % len(response.body)))
+    return HandlerAnswer(response.status, headers, response.body)
+
+
+QUEUE_FULL_BODY = b"busy: the message queue is full, retry later\n"
+
+
+def queue_full_headers(exc: QueueFull) -> list[tuple[bytes, bytes]]:
+    """The headers of the 503 answering a full producer queue."""
+    return [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(QUEUE_FULL_BODY)),
+        (b"retry-after", str(max(1, round(exc.retry_after))).encode()),
+    ]
 
 
 def queue_full_response(exc: QueueFull) -> UpstreamResponse:
     """503 with Retry-After when the producer's queue is full."""
-    body = b"busy: the message queue is full, retry later\n"
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(max(1, round(exc.retry_after))).encode()),
-    ]
-    return UpstreamResponse(503, headers, iter_bytes((body,)), "migrated")
+    body = iter_bytes((QUEUE_FULL_BODY,))
+    return UpstreamResponse(503, queue_full_headers(exc), body, "migrated")
 
 
 def handler_request(

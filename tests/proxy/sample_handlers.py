@@ -28,3 +28,18 @@ async def slow(request: Request, ctx: Context) -> Response:
 def not_async(request: Request, ctx: Context) -> Response:
     """A plain function: the loader refuses it."""
     return Response.text("sync")
+
+
+async def echo(request: Request, ctx: Context) -> Response:
+    """Answer with what the handler saw, a cookie and a header; emit nothing."""
+    return Response.json(
+        {
+            "method": request.method,
+            "path": request.path,
+            "params": dict(request.path_params),
+            "query": request.query_string,
+            "body": request.body.decode(),
+            "request_id": request.request_id,
+        },
+        headers=[("set-cookie", "seen=1; Path=/"), ("x-handler", "echo")],
+    )
