@@ -24,7 +24,7 @@ import anyio.abc
 import structlog
 
 from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page, iter_bytes
-from migrated import QueueFull
+from migrated import QueueFull, TimeLimit
 
 from . import _metrics as m
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
@@ -68,6 +68,13 @@ class ProxyApp:
         self.state = state
         self.resources = resources
         self.shadow = shadow
+        self.time_limit: TimeLimit | None = None  # handlers' timeouts: anyio's fail_after
+
+    def use_time_limit(self, time_limit: TimeLimit) -> None:
+        """Enforce handler and candidate timeouts with ``time_limit`` (see ``run_handler``)."""
+        self.time_limit = time_limit
+        if self.shadow is not None:
+            self.shadow.time_limit = time_limit
 
     async def swap(self, new: State) -> None:
         """Start routing new requests by ``new``; retire the old backends when idle."""
@@ -187,7 +194,9 @@ class ProxyApp:
         if reverse:
             body = b"".join([chunk async for chunk in request.body])
             request = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
-        response = await answer_migrated(route, mode, handler, request, params, self.resources)
+        response = await answer_migrated(
+            route, mode, handler, request, params, self.resources, self.time_limit
+        )
         if not reverse:
             await exchange.relay(response)
             return

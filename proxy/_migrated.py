@@ -66,6 +66,7 @@ async def answer_migrated(
     request: LegacyRequest,
     params: dict[str, str],
     resources: Resources | None,
+    time_limit: TimeLimit | None = None,
 ) -> UpstreamResponse:
     """Run the route's handler and turn its response into an upstream response.
 
@@ -75,7 +76,9 @@ async def answer_migrated(
         QueueFull: the producer cannot take the messages (503 + Retry-After).
     """
     body = b"".join([chunk async for chunk in request.body])
-    answer = await handler_answer(route, mode, handler, request, body, params, resources)
+    answer = await handler_answer(
+        route, mode, handler, request, body, params, resources, time_limit
+    )
     return UpstreamResponse(answer.status, answer.headers, iter_bytes((answer.body,)), "migrated")
 
 

@@ -49,7 +49,12 @@ def offer_shadow(
     async def job() -> None:
         try:
             candidate, effects = await run_candidate(
-                mode.handler, handler, shadow_copy(request, params, data), caches, mode.timeout
+                mode.handler,
+                handler,
+                shadow_copy(request, params, data),
+                caches,
+                mode.timeout,
+                runtime.time_limit,
             )
         except HandlerFailed as exc:
             runtime.mirror.skip(route.name, "timeout" if exc.timed_out else "candidate_error")

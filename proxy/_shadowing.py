@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import anyio.abc
 
 from legacy_adapter import LegacyRequest, iter_bytes
-from migrated import HandlerFailed, Outcome, Request, run_handler
+from migrated import HandlerFailed, Outcome, Request, TimeLimit, run_handler
 from shadow import Answer, Mirror, Mirrored, NoiseModel, ShadowRecord, SideEffect, compare
 
 from . import _metrics as m
@@ -103,6 +103,7 @@ class ShadowRuntime:
     noise: NoiseModel
     noise_rate: float = 0.05
     max_body: int = 1024 * 1024
+    time_limit: TimeLimit | None = None  # how candidates' timeouts are enforced (run_handler)
 
     def record(self, mirrored: Mirrored, rules: Any) -> None:
         """Compare and hand the record to the sink (runs inside a mirror job)."""
@@ -129,13 +130,16 @@ async def run_candidate(
     request: Request,
     caches: Any,
     timeout: float,  # noqa: ASYNC109 - the route's candidate budget, passed to run_handler
+    time_limit: TimeLimit | None = None,
 ) -> tuple[Answer, tuple[SideEffect, ...]]:
     """Run the handler as a candidate: its outbox is captured, never published.
 
     Raises:
         HandlerFailed: the candidate raised or timed out (counted as a skip).
     """
-    outcome: Outcome = await run_handler(name, handler, request, caches, timeout=timeout)
+    outcome: Outcome = await run_handler(
+        name, handler, request, caches, timeout=timeout, time_limit=time_limit
+    )
     response = outcome.response
     answer = Answer(response.status, tuple(response.headers), response.body, outcome.seconds)
     effects = tuple(SideEffect(x.topic, x.key, x.value, x.headers) for x in outcome.messages)

@@ -13,6 +13,7 @@ already validated it) and swaps it in for new requests.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import signal
 import socket
@@ -97,6 +98,9 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     log.info("worker_started", runtime=runtime, sockets=len(fds), fast_lane=fast_lane)
     if runtime != "trio":
         _name_the_async_library("asyncio")
+        # A handler's or candidate's timeout as an asyncio timeout: an anyio
+        # cancel scope per run costs several times more on asyncio.
+        app.use_time_limit(asyncio.timeout)
     if runtime == "uvicorn":
         _run_uvicorn(app, config, fds)
     else:
@@ -158,8 +162,6 @@ def _run_hypercorn(app: Any, config: Config, fds: list[int], runtime: str) -> No
 
         trio.run(lambda: trio_serve(app, hc, shutdown_trigger=_shutdown_signal))
         return
-    import asyncio
-
     from hypercorn.asyncio import serve as asyncio_serve
 
     coro = asyncio_serve(app, hc, shutdown_trigger=_shutdown_signal)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from ._model import Answer, Comparison, Difference
@@ -97,13 +97,29 @@ def iter_differences(
         return
     if control.status != candidate.status:
         yield Difference("status", "status", str(control.status), str(candidate.status))
-    for name in rules.compared_headers:
+    names = rules.compared_headers
+    raw_a, raw_b = _raw_values(control.headers, names), _raw_values(candidate.headers, names)
+    for name in names:
+        if raw_a.get(name) == raw_b.get(name):
+            continue  # the same values read the same once normalised
         a = header_value(control.headers, name, rules)
         b = header_value(candidate.headers, name, rules)
         if a != b:
             where = f"header:{name}"
             yield Difference("header", where, shorten(a or ABSENT), shorten(b or ABSENT))
     yield from _body_differences(control, candidate, rules)
+
+
+def _raw_values(
+    headers: tuple[tuple[str, str], ...], names: Collection[str]
+) -> dict[str, list[str]]:
+    """The values of the compared headers as sent, in one pass over the answer's headers."""
+    found: dict[str, list[str]] = {}
+    for key, value in headers:
+        name = key.lower()
+        if name in names:
+            found.setdefault(name, []).append(value)
+    return found
 
 
 def _outcome(answer: Answer) -> str:
