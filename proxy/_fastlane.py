@@ -16,9 +16,11 @@ else goes through the ASGI app exactly as before:
   request ``build_request`` accepts;
 * a route in ``legacy`` or ``shadow`` mode, or the legacy share of a
   ``canary`` route, whose backend is FastCGI (a sampled shadow request is
-  offered to the mirror as the ASGI path does);
-* a path that resolves to a PHP script (files, redirects and 404s are the
-  ASGI path's).
+  offered to the mirror as the ASGI path does), and a path that resolves to
+  a PHP script (files, redirects and 404s are the ASGI path's);
+* or a ``migrated`` route, or the new share of a ``canary`` route, without
+  reverse shadow, whose fallback (when the method allows one) is a PHP script
+  on a FastCGI backend: ``HandlerCycle`` (``_lane_handler``) runs the handler.
 
 The answer is the ASGI path's by construction: the same request checks, route
 table, params, codec, error pages, response headers, metrics and access log.
