@@ -107,3 +107,15 @@ SHADOW_COMPARED = Counter(
 SHADOW_SKIPS = Counter(
     "strangler_shadow_skips_total", "Requests not compared, by reason", ["route", "reason"]
 )
+
+
+_COMPARED: dict[tuple[str, bool], Any] = {}
+
+
+def shadow_compared(route: str, matched: bool) -> None:
+    """Count one compared shadow request (the labelled child looked up once)."""
+    child = _COMPARED.get((route, matched))
+    if child is None:
+        label = "match" if matched else "mismatch"
+        child = _COMPARED[route, matched] = SHADOW_COMPARED.labels(route, label)
+    child.inc()

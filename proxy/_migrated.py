@@ -155,18 +155,26 @@ def handler_request(
     params: dict[str, str],
     body: bytes,
     extra: tuple[tuple[str, str], ...] = (),
+    headers: tuple[tuple[str, str], ...] | None = None,
 ) -> Request:
-    """The migrated-handler view of a request (``extra`` headers appended)."""
+    """The migrated-handler view of a request (``extra`` headers appended).
+
+    ``headers``: the request's headers already decoded (``decoded_headers``).
+    """
+    if headers is None:
+        headers = decoded_headers(request)
     return Request(
         method=request.method,
         path=request.path,
         path_params=params,
         query_string=request.query_string.decode("latin-1"),
-        headers=(
-            *((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
-            *extra,
-        ),
+        headers=(*headers, *extra) if extra else headers,
         body=body,
         client=request.client,
         request_id=request.request_id,
     )
+
+
+def decoded_headers(request: LegacyRequest) -> tuple[tuple[str, str], ...]:
+    """The request's headers as ``str`` pairs (latin-1, as HTTP/1.1 sends them)."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)

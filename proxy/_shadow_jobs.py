@@ -11,6 +11,7 @@ from typing import Any
 
 from legacy_adapter import LegacyRequest
 
+from ._migrated import decoded_headers
 from ._routing import Canary, Migrated, Route, Shadow
 from ._shadowing import (
     Capture,
@@ -47,11 +48,12 @@ def offer_shadow(
     noise = runtime.wants_noise_sample(request.method)
 
     async def job() -> None:
+        headers = decoded_headers(request)  # once, for the candidate's copy and the record
         try:
             candidate, effects = await run_candidate(
                 mode.handler,
                 handler,
-                shadow_copy(request, params, data),
+                shadow_copy(request, params, data, headers),
                 caches,
                 mode.timeout,
                 runtime.time_limit,
@@ -69,6 +71,7 @@ def offer_shadow(
             reverse=False,
             second=second,
             effects=effects,
+            headers=headers,
         )
         runtime.record(record, mode.rules)
 

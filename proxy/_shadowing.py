@@ -29,7 +29,7 @@ from shadow import Answer, Mirror, Mirrored, NoiseModel, ShadowRecord, SideEffec
 
 from . import _metrics as m
 from ._canary import bucket, sticky_key
-from ._migrated import handler_request
+from ._migrated import decoded_headers, handler_request
 from ._routing import SAFE_METHODS
 
 MARKER = (b"x-strangler-shadow", b"1")  # tells a legacy app it may dry-run
@@ -112,16 +112,27 @@ class ShadowRuntime:
         result = compare(
             mirrored.control, mirrored.candidate, rules, noise=self.noise, route=mirrored.route
         )
-        m.SHADOW_COMPARED.labels(mirrored.route, "match" if result.matched else "mismatch").inc()
+        m.shadow_compared(mirrored.route, result.matched)
         self.sink.offer(ShadowRecord(mirrored, result))
 
     def wants_noise_sample(self, method: str) -> bool:
         return method in SAFE_METHODS and random.random() < self.noise_rate
 
 
-def shadow_copy(request: LegacyRequest, params: dict[str, str], body: bytes) -> Request:
-    """The candidate's copy of a request, marked so that it can tell."""
-    return handler_request(request, params, body, ((MARKER[0].decode(), MARKER[1].decode()),))
+_MARKED = ((MARKER[0].decode(), MARKER[1].decode()),)
+
+
+def shadow_copy(
+    request: LegacyRequest,
+    params: dict[str, str],
+    body: bytes,
+    headers: tuple[tuple[str, str], ...] | None = None,
+) -> Request:
+    """The candidate's copy of a request, marked so that it can tell.
+
+    ``headers``: the request's headers already decoded (``decoded_headers``).
+    """
+    return handler_request(request, params, body, _MARKED, headers)
 
 
 async def run_candidate(
@@ -172,8 +183,12 @@ def mirrored(
     reverse: bool,
     second: Answer | None = None,
     effects: tuple[SideEffect, ...] = (),
+    headers: tuple[tuple[str, str], ...] | None = None,
 ) -> Mirrored:
-    """Assemble what the comparer and the store need about one mirrored request."""
+    """Assemble what the comparer and the store need about one mirrored request.
+
+    ``headers``: the request's headers already decoded (``decoded_headers``).
+    """
     return Mirrored(
         route=route,
         request_id=request.request_id,
@@ -181,9 +196,7 @@ def mirrored(
         method=request.method,
         path=request.raw_path.decode("latin-1"),
         query=request.query_string.decode("latin-1"),
-        request_headers=tuple(
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers
-        ),
+        request_headers=decoded_headers(request) if headers is None else headers,
         request_body=body,
         control=legacy,
         candidate=candidate,
