@@ -26,10 +26,12 @@ Schema (minutes are epoch seconds of the minute's start)::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -233,9 +235,10 @@ class ShadowStore(QueuedWriter, StoreReader):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
+            with _setup_lock(path):
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.executescript(SCHEMA)
         except BaseException:
             connection.close()
             raise
@@ -300,3 +303,20 @@ class ShadowStore(QueuedWriter, StoreReader):
         finally:
             self._writer.close()
             self._db.close()
+
+
+@contextlib.contextmanager
+def _setup_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``PATH.lock`` while the store's file is set up.
+
+    Every worker of a proxy opens the same store as it starts.  Switching a
+    new file to WAL while another connection creates the schema fails at once
+    with "database is locked" (SQLite does not wait there), so the setup is
+    done by one process at a time; it takes milliseconds.
+    """
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

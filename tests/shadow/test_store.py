@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from shadow import _codec as codec
 from shadow._codec import Item
 from shadow._model import Answer, Comparison, Difference, Mirrored, ShadowRecord, Skip
 from shadow._redact import REDACTED, redact
-from shadow._store import ShadowStore
+from shadow._store import ShadowStore, _setup_lock
 from shadow._store_read import StoreReader, bucket_of, bucket_value, minute_of, percentile
 
 NOW = time.time()
@@ -212,6 +214,33 @@ async def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
     await store.aclose()
     assert store.written == 3
     assert not store.offer(record())
+
+
+def test_opening_waits_for_another_worker_setting_the_store_up(tmp_path: Path) -> None:
+    """A worker opening the store while another creates it waits, instead of "locked"."""
+    path = tmp_path / "shadow.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)  # the other worker, mid-setup
+    opened: list[object] = []
+    with _setup_lock(path):
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("CREATE TABLE early (a)")
+        starting = threading.Thread(target=lambda: opened.append(_open_or_error(path)))
+        starting.start()
+        starting.join(0.3)
+        assert opened == []  # waiting for the setup, not failed
+        other.execute("COMMIT")
+    starting.join(10)
+    other.close()
+    [store] = opened
+    assert isinstance(store, ShadowStore)
+    store.close()
+
+
+def _open_or_error(path: Path) -> object:
+    try:
+        return ShadowStore.open(path)
+    except sqlite3.Error as exc:
+        return exc
 
 
 def test_retention_prunes_old_rows_and_caps_records(tmp_path: Path) -> None:
