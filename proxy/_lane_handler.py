@@ -19,7 +19,6 @@ returned is published either way, and the answer is dropped (499).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -62,7 +61,7 @@ class HandlerCycle(LaneCycle):
         self.mode, self.params, self.resources = mode, params, resources
         self.handler = state.handlers[mode.handler]
         self.side = "new"
-        self._task: Any = None
+        self._task: asyncio.Task[None] | None = None
 
     def _on_client(self) -> None:
         if self._exchange is not None or (self._task is None and self.disconnected):
