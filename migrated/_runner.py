@@ -101,7 +101,7 @@ async def run_handler(
 
     ``time_limit`` enforces ``timeout`` (default: an anyio ``fail_after``); a
     caller that knows its event loop may pass a cheaper one that raises
-    ``TimeoutError`` the same way (the uvicorn fast lane passes ``asyncio.timeout``).
+    ``TimeoutError`` the same way (workers on asyncio pass ``asyncio.timeout``).
 
     Raises:
         HandlerFailed: the handler raised (other than ``HandlerBadRequest``) or timed out.

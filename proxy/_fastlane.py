@@ -134,7 +134,16 @@ def _handler_cycle(
             return None  # legacy would answer a file, a redirect or a 404: the ASGI path
         fallback = (backend, script)
     return HandlerCycle(
-        protocol, state, route, mode, request, params, app.resources, keep_alive, fallback
+        protocol,
+        state,
+        route,
+        mode,
+        request,
+        params,
+        app.resources,
+        keep_alive,
+        fallback,
+        app.time_limit,
     )
 
 

@@ -24,7 +24,7 @@ import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from legacy_adapter import FastCGIBackend, LegacyRequest, RunScript
-from migrated import QueueFull
+from migrated import QueueFull, TimeLimit
 
 from . import _metrics as m
 from ._lane_cycle import LaneCycle
@@ -55,10 +55,12 @@ class HandlerCycle(LaneCycle):
         resources: Resources | None,
         keep_alive: bool,
         fallback: tuple[FastCGIBackend, RunScript] | None,
+        time_limit: TimeLimit | None,
     ) -> None:
         backend, script = fallback if fallback is not None else (None, None)
         super().__init__(protocol, state, route, backend, request, script, keep_alive)
         self.mode, self.params, self.resources = mode, params, resources
+        self.time_limit = time_limit
         self.handler = state.handlers[mode.handler]
         self.side = "new"
         self._task: asyncio.Task[None] | None = None
@@ -92,7 +94,7 @@ class HandlerCycle(LaneCycle):
                 body,
                 self.params,
                 self.resources,
-                time_limit=asyncio.timeout,  # the lane runs on asyncio: no anyio scope needed
+                self.time_limit,
             )
         except Fallback:
             m.FALLBACKS.labels(route.name).inc()

@@ -62,15 +62,21 @@ def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
     children[1].observe(seconds)
 
 
-_UPSTREAM: dict[str, Any] = {}
+_LABELLED: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once and kept (labels are bounded by the config)."""
+    key = (metric, labels)
+    child = _LABELLED.get(key)
+    if child is None:
+        child = _LABELLED[key] = metric.labels(*labels)
+    return child
 
 
 def observe_upstream(backend: str, seconds: float) -> None:
-    """Time to a backend's response head; the labelled child is looked up once and kept."""
-    child = _UPSTREAM.get(backend)
-    if child is None:
-        child = _UPSTREAM[backend] = UPSTREAM_DURATION.labels(backend)
-    child.observe(seconds)
+    """Time to a backend's response head."""
+    labelled(UPSTREAM_DURATION, backend).observe(seconds)
 
 
 def status_class(status: int) -> str:
@@ -107,15 +113,3 @@ SHADOW_COMPARED = Counter(
 SHADOW_SKIPS = Counter(
     "strangler_shadow_skips_total", "Requests not compared, by reason", ["route", "reason"]
 )
-
-
-_COMPARED: dict[tuple[str, bool], Any] = {}
-
-
-def shadow_compared(route: str, matched: bool) -> None:
-    """Count one compared shadow request (the labelled child looked up once)."""
-    child = _COMPARED.get((route, matched))
-    if child is None:
-        label = "match" if matched else "mismatch"
-        child = _COMPARED[route, matched] = SHADOW_COMPARED.labels(route, label)
-    child.inc()

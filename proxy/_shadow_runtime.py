@@ -32,14 +32,8 @@ def make_shadow(config: Config, resources: Any | None) -> ShadowRuntime | None:
             linger=0.5,  # one transaction per half second, not one per request
         )
 
-    counters: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
-
     def on_skip(skip: Skip) -> None:
-        key = (skip.route, skip.reason)
-        counter = counters.get(key)
-        if counter is None:
-            counter = counters[key] = m.SHADOW_SKIPS.labels(skip.route, skip.reason)
-        counter.inc()
+        m.labelled(m.SHADOW_SKIPS, skip.route, skip.reason).inc()
         sink.offer(skip)
 
     mirror = Mirror(

@@ -112,7 +112,8 @@ class ShadowRuntime:
         result = compare(
             mirrored.control, mirrored.candidate, rules, noise=self.noise, route=mirrored.route
         )
-        m.shadow_compared(mirrored.route, result.matched)
+        outcome = "match" if result.matched else "mismatch"
+        m.labelled(m.SHADOW_COMPARED, mirrored.route, outcome).inc()
         self.sink.offer(ShadowRecord(mirrored, result))
 
     def wants_noise_sample(self, method: str) -> bool:
