@@ -533,6 +533,8 @@ class Strangler(Service):
         ready_path: the admin endpoint that must answer 200 before the service
             counts as started (``/health`` when the backend is down on purpose).
         fast_lane: ``False`` sends every request through ASGI on uvicorn.
+        source: a copy of this source tree to run instead of this one (the
+            compiled build that ``ops.compile`` makes).
     """
 
     name = "strangler"
@@ -556,8 +558,10 @@ class Strangler(Service):
         env: Mapping[str, str] | None = None,
         ready_path: str = "/ready",
         fast_lane: bool = True,
+        source: Path | None = None,
     ) -> None:
         self.ready_path = ready_path
+        self.source = source
         if config_text is None and not (backend_address and document_root):
             raise ValueError("give config_text, or backend_address and document_root")
         super().__init__()
@@ -589,10 +593,14 @@ class Strangler(Service):
         return [sys.executable, "-m", "proxy", "serve", "--config", str(self.config_path)]
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        if self.source is not None:
+            paths = [str(self.source), env.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        return env
 
     def _cwd(self) -> Path:
-        return REPO_ROOT
+        return self.source or REPO_ROOT
 
     def _is_ready(self) -> bool:
         # /ready: every worker started its resources and the legacy backend answers;

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from legacy_adapter import (
@@ -20,11 +20,11 @@ from legacy_adapter import (
     trusted_client,
 )
 
+from ._body import Receive, body_stream, empty_body
 from ._config import ServerConfig
-from ._errors import BodyTooLarge, ClientDisconnected, RequestError
+from ._errors import BodyTooLarge, RequestError
 
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
@@ -64,7 +64,7 @@ def build_request(
     client = trusted_client(
         peer, headers, server.trusted_proxies, scheme=scope.get("scheme", "http")
     )
-    body = body_stream(receive, server.max_body_size) if length != 0 else _empty()
+    body = body_stream(receive, server.max_body_size) if length != 0 else empty_body()
     return LegacyRequest(
         method=scope["method"],
         raw_path=raw_path,
@@ -92,25 +92,3 @@ def _content_length(headers: list[tuple[bytes, bytes]], limit: int) -> int | Non
     if length > limit:
         raise BodyTooLarge(f"body of {length} bytes exceeds the limit of {limit}")
     return length
-
-
-async def body_stream(receive: Receive, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives, refusing more than ``limit`` bytes in all."""
-    received = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected()
-        chunk = message.get("body", b"")
-        received += len(chunk)
-        if received > limit:
-            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator

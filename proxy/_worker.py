@@ -25,6 +25,7 @@ import sniffio
 import structlog
 
 from ._app import ProxyApp
+from ._build import build_kind
 from ._config import Config, load_config
 from ._exceptions import ConfigError
 from ._logging import configure_logging
@@ -95,7 +96,13 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     app = WorkerApp(config_path, config, index, make_resources(config))
     runtime = config.server.runtime
     fast_lane = runtime == "uvicorn" and config.server.fast_lane
-    log.info("worker_started", runtime=runtime, sockets=len(fds), fast_lane=fast_lane)
+    log.info(
+        "worker_started",
+        runtime=runtime,
+        sockets=len(fds),
+        fast_lane=fast_lane,
+        build=build_kind(),
+    )
     if runtime != "trio":
         _name_the_async_library("asyncio")
         # A handler's or candidate's timeout as an asyncio timeout: an anyio

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.bench import _migrated
+from ops.bench._build import split_runtime
 from ops.bench._wrk import WrkError, WrkResult, run_wrk_text, wrk_command
 from ops.services import PhpFpm, ServiceError, Strangler, Tansu, build_config, child_pids
 
@@ -149,7 +150,7 @@ def soak_config(plan: Plan, php: PhpFpm, runtime: str, resources: str) -> str:
     text = build_config(
         php.address,
         DOC_ROOT,
-        runtime=runtime,
+        runtime=split_runtime(runtime)[0],
         workers=plan.workers,
         pool_size=plan.pool_size,
         extra_routes=_migrated.migrated_route() + CANARY,
@@ -193,7 +194,8 @@ def soak_services(
         if trace_dir is not None:
             env = {"STRANGLER_BENCH_TRACEMALLOC": str(trace_dir), "PYTHONPATH": str(PROFILE_HOOK)}
         text = soak_config(plan, php, runtime, resources)
-        with writer, Strangler(config_text=text, env=env) as proxy:
+        source = split_runtime(runtime)[1]
+        with writer, Strangler(config_text=text, env=env, source=source) as proxy:
             yield proxy, broker, writer
 
 

@@ -69,6 +69,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make `ops` importable
     sys.path.insert(0, str(REPO_ROOT))
 
 from ops.bench import _migrated, _shadow  # noqa: E402
+from ops.bench._build import split_runtime  # noqa: E402
 from ops.bench._report import Row, Run, format_table, summarize, write_chart, write_json  # noqa: E402
 from ops.bench._wrk import WrkError, WrkResult, run_wrk, wrk_command  # noqa: E402
 from ops.services import Nginx, PhpFpm, ServiceError, Strangler, Tansu, build_config  # noqa: E402
@@ -78,7 +79,7 @@ DOC_ROOT = REPO_ROOT / "ops" / "demo" / "app" / "public"
 LUA_SCRIPT = BENCH_DIR / "post_validate.lua"
 PROFILE_HOOK = BENCH_DIR / "profile_hook"
 RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
-RUNTIMES = ("trio", "asyncio", "uvloop", "uvicorn")
+RUNTIMES = ("trio", "asyncio", "uvloop", "uvicorn", "uvicorn-compiled")  # see _build
 
 
 @dataclass(frozen=True)
@@ -375,16 +376,17 @@ def strangler_for(
     """
     if routes is None:
         routes = _migrated.migrated_route() if resources else ""
+    config_runtime, source = split_runtime(runtime)
     config = build_config(
         php.address,
         DOC_ROOT,
-        runtime=runtime,
+        runtime=config_runtime,
         workers=plan.workers,
         pool_size=plan.pool_size,
         extra_routes=routes,
     )
     config += resources + "\n[log]\naccess_log = false\n"
-    return Strangler(config_text=config, env=env)
+    return Strangler(config_text=config, env=env, source=source)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ request is not.  This drives the validator through nginx and then through
 strangler (one worker, the given runtime) with a fixed ``wrk`` run each, and
 reads the processes' user and system CPU from /proc before and after:
 
-    .venv/bin/python ops/bench/cpu_per_request.py [--runtime uvicorn] [--seconds 5]
+    .venv/bin/python ops/bench/cpu_per_request.py [--runtime uvicorn-compiled] [--seconds 5]
 
 ``--shadow`` measures the benchmark's three shadow configurations instead
 (legacy-only, shadow, shadow-sleep; each with its broker, producer, cache and
@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ops.bench import _shadow
+from ops.bench._build import split_runtime
 from ops.services import Nginx, PhpFpm, Strangler, build_config, child_pids
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
@@ -68,8 +69,9 @@ def main() -> None:
             workers = child_pids(nginx.process.pid)
             measure(nginx.url, workers, 2)  # warm-up
             report("nginx", *measure(nginx.url, workers, args.seconds))
-        config = build_config(fpm.address, APP, runtime=args.runtime, pool_size=8)
-        with Strangler(config + "\n[log]\naccess_log = false\n") as proxy:
+        runtime, source = split_runtime(args.runtime)
+        config = build_config(fpm.address, APP, runtime=runtime, pool_size=8)
+        with Strangler(config + "\n[log]\naccess_log = false\n", source=source) as proxy:
             assert proxy.process is not None
             workers = child_pids(proxy.process.pid)
             measure(proxy.url, workers, 2)
@@ -79,19 +81,20 @@ def main() -> None:
 def shadow_cases(runtime: str, seconds: int) -> None:
     """CPU per request of each shadow configuration (one worker each)."""
     rules = APP.parent / "rules.json"
+    config_runtime, source = split_runtime(runtime)
     with PhpFpm(max_children=8) as fpm:
         for case in _shadow.CASES:
             config = build_config(
                 fpm.address,
                 APP,
-                runtime=runtime,
+                runtime=config_runtime,
                 pool_size=8,
                 extra_routes=_shadow.shadow_route(case),
             )
             with _shadow.shadow_workspace() as (broker, tmp):
                 resources = _shadow.shadow_resources(broker.address, tmp, rules)
                 text = config + resources + "\n[log]\naccess_log = false\n"
-                with Strangler(config_text=text) as proxy:
+                with Strangler(config_text=text, source=source) as proxy:
                     assert proxy.process is not None
                     workers = child_pids(proxy.process.pid)
                     measure(proxy.url, workers, 2)

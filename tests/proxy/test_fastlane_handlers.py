@@ -22,7 +22,7 @@ from legacy_adapter import LegacyRequest
 from ops.services import PhpFpm, Strangler, build_config
 from proxy import parse_config
 from proxy._app import ProxyApp
-from proxy._fastlane import _handler_cycle
+from proxy._lane_begin import handler_cycle
 from proxy._lane_handler import HandlerCycle
 from proxy._request import build_request
 from proxy._routing import Migrated, Route
@@ -186,7 +186,7 @@ class _Protocol:
 def _lane(state: State, route: Route, request: LegacyRequest) -> HandlerCycle | None:
     assert isinstance(route.mode, Migrated)
     protocol: Any = _Protocol()
-    return _handler_cycle(ProxyApp(state), protocol, route, route.mode, request, {}, True)
+    return handler_cycle(ProxyApp(state), protocol, route, route.mode, request, {}, True)
 
 
 def _with(route: Route, **changes: Any) -> Route:

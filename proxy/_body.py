@@ -1,0 +1,36 @@
+"""The request body as an async stream of chunks, from ASGI ``receive`` messages.
+
+Kept apart from ``_request`` because these are async generators, which the
+compiled build (``setup.py``) leaves to the interpreter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ._errors import BodyTooLarge, ClientDisconnected
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+async def body_stream(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, refusing more than ``limit`` bytes in all."""
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def empty_body() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

@@ -1,0 +1,50 @@
+"""Which modules the compiled build turns into C, and whether this process runs them.
+
+The request path's per-request work (HTTP checks, script resolution, CGI
+params, the FastCGI codec and the lane's exchange and cycle) is plain typed
+Python.  ``STRANGLER_COMPILE=1`` at build time (``setup.py``) compiles these
+modules with mypyc, unchanged; ``ops/bench/run`` measures both builds.  The
+list lives here so the build, the worker's startup log and the tests that
+check a compiled install read the same one.  ``setup.py`` reads this file
+without importing the package, so it holds data only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+
+COMPILED_MODULES = (
+    "legacy_adapter._fastcgi_records",
+    "legacy_adapter._fastcgi_proto",
+    "legacy_adapter._fastcgi_lane",
+    "legacy_adapter._cgi",
+    "legacy_adapter._paths",
+    "legacy_adapter._resolve",
+    "proxy._request",
+    "proxy._lane_cycle",
+    "proxy._lane_handler",
+    "proxy._lane_begin",
+)
+
+
+def build_kind() -> str:
+    """``compiled`` when every listed module is an extension, ``interpreted`` when none is.
+
+    A module that cannot be imported (the lane's, without the ``fast`` extra)
+    is left out.
+    """
+    loaded = []
+    for name in COMPILED_MODULES:
+        try:
+            loaded.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    native = [m for m in loaded if _is_extension(getattr(m, "__file__", None) or "")]
+    if loaded and len(native) == len(loaded):
+        return "compiled"
+    return "partly compiled" if native else "interpreted"
+
+
+def _is_extension(path: str) -> bool:
+    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
