@@ -28,8 +28,8 @@ from ._settings import HTTPSettings as HTTPSettings
 from ._settings import PoolSettings as PoolSettings
 from ._settings import StaticSettings as StaticSettings
 from ._static_backend import StaticBackend as StaticBackend
+from ._streams import iter_bytes as iter_bytes
 from ._types import Backend as Backend
 from ._types import Headers as Headers
 from ._types import LegacyRequest as LegacyRequest
 from ._types import UpstreamResponse as UpstreamResponse
-from ._types import iter_bytes as iter_bytes

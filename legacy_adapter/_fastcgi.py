@@ -35,8 +35,9 @@ from ._pool import ConnectionPool, Lease
 from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, resolve
 from ._settings import FastCGISettings
 from ._static import serve_static
+from ._streams import iter_bytes
 from ._transport import connect, map_socket_errors, receive_within
-from ._types import Headers, LegacyRequest, UpstreamResponse, iter_bytes
+from ._types import Headers, LegacyRequest, UpstreamResponse
 
 log = structlog.get_logger("strangler.fastcgi")
 _READ = 65536

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from ._types import Headers, LegacyRequest, UpstreamResponse, iter_bytes
+from ._streams import iter_bytes
+from ._types import Headers, LegacyRequest, UpstreamResponse
 
 SERVER_TOKEN = "strangler"
 # Where nginx's page titles (ngx_http_special_response.c) differ from the RFC phrases.

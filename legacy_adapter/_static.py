@@ -40,7 +40,8 @@ import anyio
 
 from ._mimetypes import content_type
 from ._pages import error_page
-from ._types import Headers, LegacyRequest, UpstreamResponse, iter_bytes
+from ._streams import iter_bytes
+from ._types import Headers, LegacyRequest, UpstreamResponse
 
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}

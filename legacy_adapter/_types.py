@@ -9,7 +9,7 @@ proxy has finished streaming the body, even when the client went away.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -83,9 +83,3 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Close pooled connections; in-flight requests keep theirs until they finish."""
         ...
-
-
-async def iter_bytes(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
-    """An async iterator over fixed chunks (small bodies, tests)."""
-    for chunk in chunks:
-        yield chunk

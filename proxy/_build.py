@@ -15,6 +15,9 @@ import importlib
 import importlib.machinery
 
 COMPILED_MODULES = (
+    "legacy_adapter._types",
+    "legacy_adapter._pool",
+    "legacy_adapter._asyncio_stream",
     "legacy_adapter._fastcgi_records",
     "legacy_adapter._fastcgi_proto",
     "legacy_adapter._fastcgi_lane",
@@ -22,6 +25,8 @@ COMPILED_MODULES = (
     "legacy_adapter._paths",
     "legacy_adapter._resolve",
     "proxy._request",
+    "proxy._routing",
+    "proxy._metrics",
     "proxy._lane_cycle",
     "proxy._lane_handler",
     "proxy._lane_begin",

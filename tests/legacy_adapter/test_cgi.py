@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from legacy_adapter import Headers, LegacyRequest, iter_bytes
 from legacy_adapter._cgi import (
     Client,
     basic_auth_user,
@@ -14,7 +15,6 @@ from legacy_adapter._cgi import (
     trusted_client,
 )
 from legacy_adapter._resolve import RunScript
-from legacy_adapter._types import Headers, LegacyRequest, iter_bytes
 
 SCRIPT = RunScript("/foo.php", "/srv/root/foo.php", "/bar/baz", "/foo.php")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from legacy_adapter import Headers, LegacyRequest, iter_bytes
 from legacy_adapter._mimetypes import content_type
 from legacy_adapter._static import (
     StaticPlan,
@@ -17,7 +18,6 @@ from legacy_adapter._static import (
     serve_static,
     stream_file,
 )
-from legacy_adapter._types import Headers, LegacyRequest, iter_bytes
 
 MTIME = 1709618828  # Tue, 05 Mar 2024 06:07:08 GMT
 ETAG = '"65e6b68c-400"'
