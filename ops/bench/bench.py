@@ -3,7 +3,8 @@
 One PHP-FPM pool (``pm = static``) serves the demo app.  nginx (per-path
 config, ``fastcgi_keep_conn on`` with an upstream keepalive pool, as many
 worker processes as strangler has) is the reference; strangler runs with each
-runtime in turn.  Each round measures, for nginx and then for every runtime:
+runtime in turn, and ``uvicorn-compiled`` is the uvicorn runtime on the
+compiled build (``setup.py``; built once per run by ``ops.compile``).  Each round measures, for nginx and then for every runtime:
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
@@ -15,7 +16,8 @@ runtime in turn.  Each round measures, for nginx and then for every runtime:
   ``validate``, and its answer must equal nginx's byte for byte).  After each
   instance the bench checks that every accepted event reached the broker
   (``_migrated.py``);
-* ``shadow`` and ``shadow-sleep`` (uvicorn and trio, ``--shadow-runtimes``):
+* ``shadow`` and ``shadow-sleep`` (uvicorn, uvicorn-compiled and trio,
+  ``--shadow-runtimes``):
   the same ``POST /validate.php`` with the route in shadow mode, 100% of it
   mirrored to the validator port, then to a candidate that sleeps 2 s, each
   configuration in a strangler of its own; compared with the ``validate`` row
@@ -182,7 +184,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-shadow", action="store_true", help="skip the shadow rows")
     p.add_argument(
-        "--shadow-runtimes", default="uvicorn,trio", help="runtimes with shadow rows (uvicorn,trio)"
+        "--shadow-runtimes",
+        default="uvicorn,uvicorn-compiled,trio",
+        help="runtimes with shadow rows (uvicorn,uvicorn-compiled,trio)",
     )
     p.add_argument(
         "--target-shadow",
@@ -208,7 +212,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--soak-requests", type=int, default=300_000, help="soak requests per runtime (300000)"
     )
     p.add_argument(
-        "--soak-runtimes", default="uvicorn,trio", help="runtimes soaked, in turn (uvicorn,trio)"
+        "--soak-runtimes",
+        default="uvicorn-compiled,uvicorn,trio",
+        help="runtimes soaked, in turn (uvicorn-compiled,uvicorn,trio)",
     )
     p.add_argument("--soak-max-growth", type=float, default=5.0, help="RSS growth limit, %% (5)")
     p.add_argument(
