@@ -4,7 +4,8 @@ One PHP-FPM pool (``pm = static``) serves the demo app.  nginx (per-path
 config, ``fastcgi_keep_conn on`` with an upstream keepalive pool, as many
 worker processes as strangler has) is the reference; strangler runs with each
 runtime in turn, and ``uvicorn-compiled`` is the uvicorn runtime on the
-compiled build (``setup.py``; built once per run by ``ops.compile``).  Each round measures, for nginx and then for every runtime:
+compiled build (``setup.py``; built once per run by ``ops.compile``).  Each
+round measures, for nginx and then for every runtime:
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
