@@ -151,7 +151,7 @@ def soak_config(plan: Plan, php: PhpFpm, runtime: str, resources: str) -> str:
         php.address,
         DOC_ROOT,
         runtime=split_runtime(runtime)[0],
-        workers=plan.workers,
+        workers=plan.strangler_workers,
         pool_size=plan.pool_size,
         extra_routes=_migrated.migrated_route() + CANARY,
     )
@@ -339,7 +339,7 @@ def soak(
     runtimes = [r.strip() for r in args.soak_runtimes.split(",") if r.strip()]
     print(
         f"soak: {args.soak_requests:,} mixed requests per runtime ({', '.join(runtimes)}), "
-        f"strangler {plan.workers} workers x pool {plan.pool_size}, wrk -t{plan.threads} "
+        f"strangler {plan.strangler_workers} workers x pool {plan.pool_size}, wrk -t{plan.threads} "
         f"-c{plan.connections}; load average {load_before[0]:.2f}",
         flush=True,
     )

@@ -125,7 +125,8 @@ class Plan:
     warmup: int
     threads: int
     connections: int
-    workers: int
+    workers: int  # nginx's worker processes
+    strangler_workers: int  # the same unless --strangler-workers says otherwise
     php_children: int
     nginx_keepalive: int  # idle FastCGI connections per nginx worker
     pool_size: int  # FastCGI connections per strangler worker
@@ -175,7 +176,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", "-c", type=int, default=64, help="wrk connections (64)")
     p.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--rounds", type=int, default=2, help="rounds over all targets (2)")
-    p.add_argument("--workers", type=int, default=2, help="strangler workers = nginx workers")
+    p.add_argument("--workers", type=int, default=2, help="nginx workers = strangler workers (2)")
+    p.add_argument(
+        "--strangler-workers", type=int, help="strangler workers, when not --workers (measured)"
+    )
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
     p.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated runtimes")
     p.add_argument("--no-static", action="store_true", help="skip the static file rows")
@@ -244,9 +248,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if unknown or not runtimes:
         sys.exit(f"bench: unknown runtime(s) {unknown}; choose from {', '.join(RUNTIMES)}")
     keepalive = max(1, args.php_children // (4 * args.workers))
-    pool_size = (args.php_children - keepalive * args.workers) // args.workers
+    ours = args.strangler_workers or args.workers
+    pool_size = (args.php_children - keepalive * args.workers) // ours
     if pool_size < 1:
-        sys.exit(f"bench: {args.php_children} PHP children are too few for {args.workers} workers")
+        sys.exit(f"bench: {args.php_children} PHP children are too few for {ours} workers")
     return Plan(
         runtimes=runtimes,
         loads=choose_loads(args),
@@ -256,6 +261,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         threads=args.threads,
         connections=args.connections,
         workers=args.workers,
+        strangler_workers=ours,
         php_children=args.php_children,
         nginx_keepalive=keepalive,
         pool_size=pool_size,
@@ -388,7 +394,7 @@ def strangler_for(
         php.address,
         DOC_ROOT,
         runtime=config_runtime,
-        workers=plan.workers,
+        workers=plan.strangler_workers,
         pool_size=plan.pool_size,
         extra_routes=routes,
     )
@@ -578,7 +584,7 @@ def report(
         shadow_status, meta["shadow"] = report_shadow(plan, rows, shadow_counts)
     write_json(output / "latest.json", meta, runs, rows)
     title = (
-        f"strangler vs nginx, {plan.workers} workers, wrk -c{plan.connections} "
+        f"strangler vs nginx, {_workers(plan)}, wrk -c{plan.connections} "
         f"-d{plan.duration:g}s, median of {plan.rounds}, {meta['date']}"
     )
     chart = write_chart(output, rows, title)
@@ -661,7 +667,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return soak(args, plan, argv, load_before)
     print(
         f"bench: php-fpm {plan.php_children} children; nginx {plan.workers} workers x keepalive "
-        f"{plan.nginx_keepalive}; strangler {plan.workers} workers x pool {plan.pool_size}; "
+        f"{plan.nginx_keepalive}; strangler {plan.strangler_workers} workers "
+        f"x pool {plan.pool_size}; "
         f"shadow rows: {', '.join(plan.shadow_runtimes) or 'none'}; "
         f"{plan.total_runs} runs of {plan.duration:g}s (+{plan.warmup:g}s warm-up)",
         flush=True,
@@ -681,6 +688,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench: interrupted; services stopped", file=sys.stderr)
         return 130
     return report(plan, runs, args.output, argv, load_before, deliveries, shadow_counts)
+
+
+def _workers(plan: Plan) -> str:
+    if plan.strangler_workers == plan.workers:
+        return f"{plan.workers} workers"
+    return f"nginx {plan.workers} workers, strangler {plan.strangler_workers}"
 
 
 if __name__ == "__main__":
