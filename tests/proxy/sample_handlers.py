@@ -30,6 +30,11 @@ def not_async(request: Request, ctx: Context) -> Response:
     return Response.text("sync")
 
 
+async def no_context(request: Request) -> Response:
+    """One parameter: the loader refuses it."""
+    return Response.text("no ctx")
+
+
 async def echo(request: Request, ctx: Context) -> Response:
     """Answer with what the handler saw, a cookie and a header; emit nothing."""
     return Response.json(

@@ -155,6 +155,11 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
             'handler = "tests.proxy.sample_handlers:not_async"',
             "must be an 'async def' function",
         ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\n'
+            'handler = "tests.proxy.sample_handlers:no_context"',
+            "'tests.proxy.sample_handlers:no_context': must take (request, ctx)",
+        ),
         ('match = { prefix = "/", methods = ["get"] }', "routes[0].match.methods[0]"),
         ('match = { prefix = "/" }\nstatus = 301', "routes[0].location: required"),
     ],
@@ -169,6 +174,7 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         "no-module",
         "no-attr",
         "not-async",
+        "arity",
         "method",
         "redirect",
     ],
