@@ -13,7 +13,7 @@ outbox in the result and never publishes it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -150,13 +150,3 @@ async def publish(publisher: Publisher | None, outcome: Outcome, *, wait: Delive
     if publisher is None:
         raise ProducerError("the handler emitted messages but no [kafka] producer is configured")
     await publisher.send(outcome.messages, wait=wait)
-
-
-def as_dict(caches: Mapping[str, Any]) -> CacheReader:
-    """A ``CacheReader`` over fixed data (tests, embedded defaults)."""
-
-    class _Fixed:
-        def get(self, name: str) -> Any:
-            return caches[name]
-
-    return _Fixed()

@@ -30,6 +30,10 @@ COMPILED_MODULES = (
     "proxy._lane_cycle",
     "proxy._lane_handler",
     "proxy._lane_begin",
+    "proxy._migrated",
+    "migrated._api",
+    "migrated._runner",
+    "migrated._validator",
 )
 
 
