@@ -1,9 +1,10 @@
 """Which modules the compiled build turns into C, and whether this process runs them.
 
-The request path's per-request work (HTTP checks, script resolution, CGI
-params, the FastCGI codec and the lane's exchange and cycle) is plain typed
-Python.  ``STRANGLER_COMPILE=1`` at build time (``setup.py``) compiles these
-modules with mypyc, unchanged; ``ops/bench/run`` measures both builds.  The
+The request path's per-request work (HTTP checks, routing, script
+resolution, CGI params, the FastCGI codec, the pool, the lane's exchange and
+cycle, the handler runner and the reference validator) is plain typed Python.
+``STRANGLER_COMPILE=1`` at build time (``setup.py``) compiles these modules
+with mypyc, unchanged; ``ops/bench/run`` measures both builds.  The
 list lives here so the build, the worker's startup log and the tests that
 check a compiled install read the same one.  ``setup.py`` reads this file
 without importing the package, so it holds data only.
