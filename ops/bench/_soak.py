@@ -150,7 +150,7 @@ def soak_config(plan: Plan, php: PhpFpm, runtime: str, resources: str) -> str:
     text = build_config(
         php.address,
         DOC_ROOT,
-        runtime=split_runtime(runtime)[0],
+        runtime=runtime,
         workers=plan.strangler_workers,
         pool_size=plan.pool_size,
         extra_routes=_migrated.migrated_route() + CANARY,
@@ -193,8 +193,8 @@ def soak_services(
         env = {}
         if trace_dir is not None:
             env = {"STRANGLER_BENCH_TRACEMALLOC": str(trace_dir), "PYTHONPATH": str(PROFILE_HOOK)}
-        text = soak_config(plan, php, runtime, resources)
-        source = split_runtime(runtime)[1]
+        config_runtime, source = split_runtime(runtime)
+        text = soak_config(plan, php, config_runtime, resources)
         with writer, Strangler(config_text=text, env=env, source=source) as proxy:
             yield proxy, broker, writer
 
