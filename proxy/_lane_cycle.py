@@ -90,6 +90,14 @@ class _Signal:
         pass
 
 
+def _ignore() -> None:
+    pass
+
+
+_FINISHED = _Signal(_ignore)
+"""A finished cycle's signal: what uvicorn's protocol still tells it changes nothing."""
+
+
 class LaneCycle:
     """One request on the lane, shaped as uvicorn's protocol expects a cycle to be.
 
@@ -327,6 +335,11 @@ class LaneCycle:
         if self._finished:
             return
         self._finished = True
+        # The cycle's links back to itself (its signal's callback, its exchange's
+        # sink) are cut, so reference counting frees the request's objects at once
+        # rather than the cyclic GC in a later pass: ~20 objects per request.
+        self.message_event = _FINISHED
+        self._exchange = None
         self.state.leave()
         request = self.request
         account(
