@@ -39,9 +39,10 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import NamedTuple
 
+from ._fastcgi_proto import ResponseHead
 from ._resolve import RunScript
 from ._types import Headers, LegacyRequest
 
@@ -52,6 +53,16 @@ _VALID_NAME = re.compile(rb"[A-Za-z0-9-]+")
 _HIDDEN = frozenset({b"host", b"proxy"})
 _PROTOCOLS = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2.0", "3": "HTTP/3.0"}
 _READ_HEADERS = frozenset({b"content-type", b"content-length", b"authorization", b"host"})
+# nginx's fastcgi_hide_header defaults: X-Accel-* steer nginx itself, never the client.
+_HIDDEN_RESPONSE_HEADERS = frozenset(
+    {
+        b"x-accel-expires",
+        b"x-accel-redirect",
+        b"x-accel-limit-rate",
+        b"x-accel-buffering",
+        b"x-accel-charset",
+    }
+)
 _HIDDEN_BY_HOST = frozenset({b"HTTP_HOST"})  # HTTP_HOST is $host, never the raw header
 # Encodings kept per name: building params is on every request's path.
 _CACHED_NAMES = 1024
@@ -98,6 +109,46 @@ def build_params(
     ]
     params += _header_params(request.headers, hidden)
     return params
+
+
+def script_params(
+    request: LegacyRequest,
+    script: RunScript,
+    document_root: str,
+    extra: Mapping[str, str],
+    content_length: int | None,
+) -> list[tuple[bytes, bytes]]:
+    """``build_params`` as a FastCGI backend calls it: HTTPS and REMOTE_* from the request."""
+    return build_params(
+        request,
+        script,
+        document_root=document_root,
+        https=request.scheme == "https",
+        remote=request.client,
+        extra=extra,
+        content_length=content_length,
+    )
+
+
+def client_headers(head: ResponseHead, body: bytes | None, *, head_only: bool) -> Headers:
+    """The response headers the client gets: hidden ones dropped, a length for a whole body.
+
+    Args:
+        head: the parsed CGI head.
+        body: the whole body when END_REQUEST came with it (the proxy then
+            sends a Content-Length, as nginx buffering does), else ``None``.
+        head_only: a HEAD request (no length is invented for it).
+    """
+    headers = [(k, v) for k, v in head.headers if k not in _HIDDEN_RESPONSE_HEADERS]
+    if body is None or head_only or not _may_have_body(head.status):
+        return headers
+    if not any(k == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(body)).encode()))
+    return headers
+
+
+def _may_have_body(status: int) -> bool:
+    return status >= 200 and status not in (204, 304)
 
 
 def _fixed_params(
@@ -214,13 +265,21 @@ def basic_auth_user(authorization: str | None) -> str:
     return user.decode("utf-8", "surrogateescape") if colon and user else ""
 
 
-class Client(NamedTuple):
+@dataclass(frozen=True, slots=True, init=False)
+class Client:
     """Who sent the request, after believing only trusted proxies."""
 
     addr: str
     port: int
     scheme: str
     host: str | None
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(self, addr: str, port: int, scheme: str, host: str | None) -> None:
+        object.__setattr__(self, "addr", addr)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "host", host)
 
 
 def trusted_client(
@@ -245,7 +304,8 @@ def trusted_client(
     """
     host = _first(headers, b"host")
     if peer is None or not trusted or not _is_trusted(peer[0], trusted):
-        return Client(*(peer or ("", 0)), scheme, host)
+        addr, port = peer or ("", 0)
+        return Client(addr, port, scheme, host)
     addr, port = _forwarded_for(peer, headers, trusted)
     proto = (_last_value(headers, b"x-forwarded-proto") or "").lower()
     forwarded_host = _last_value(headers, b"x-forwarded-host")

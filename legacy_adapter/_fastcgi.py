@@ -28,7 +28,8 @@ import anyio.abc
 import structlog
 
 from . import _fastcgi_proto as proto
-from ._cgi import build_params
+from ._cgi import client_headers as client_headers
+from ._cgi import script_params
 from ._exceptions import UpstreamProtocolError, UpstreamUnavailable
 from ._pages import directory_redirect, error_page
 from ._pool import ConnectionPool, Lease
@@ -37,22 +38,12 @@ from ._settings import FastCGISettings
 from ._static import serve_static
 from ._streams import iter_bytes
 from ._transport import connect, map_socket_errors, receive_within
-from ._types import Headers, LegacyRequest, UpstreamResponse
+from ._types import LegacyRequest, UpstreamResponse
 
 log = structlog.get_logger("strangler.fastcgi")
 _READ = 65536
 _SPOOL_IN_MEMORY = 1024 * 1024
 _INLINE_BODY = 64 * 1024  # bodies up to this size go out with the params in one write
-# nginx's fastcgi_hide_header defaults: X-Accel-* steer nginx itself, never the client.
-_HIDDEN_HEADERS = frozenset(
-    {
-        b"x-accel-expires",
-        b"x-accel-redirect",
-        b"x-accel-limit-rate",
-        b"x-accel-buffering",
-        b"x-accel-charset",
-    }
-)
 _NON_IDEMPOTENT = frozenset({"POST", "LOCK", "PATCH"})  # nginx's list
 _Event = proto.ResponseHead | proto.ResponseBody | proto.Stderr | proto.EndRequest
 
@@ -81,7 +72,7 @@ class FastCGIBackend:
             acquire_timeout=settings.pool.acquire_timeout,
             connect_timeout=settings.pool.connect_timeout,
         )
-        self._extra = dict(settings.params)
+        self.extra = dict(settings.params)  # fastcgi_param lines
         self._started = False
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -126,14 +117,8 @@ class FastCGIBackend:
         self, request: LegacyRequest, target: RunScript, content_length: int | None
     ) -> list[tuple[bytes, bytes]]:
         """The FastCGI params for ``request`` running ``target`` on this backend."""
-        return build_params(
-            request,
-            target,
-            document_root=self.settings.document_root,
-            https=request.scheme == "https",
-            remote=request.client,
-            extra=self._extra,
-            content_length=content_length,
+        return script_params(
+            request, target, self.settings.document_root, self.extra, content_length
         )
 
     def script_for(self, path: str) -> RunScript | None:
@@ -293,27 +278,6 @@ class _Exchange:
 def may_retry(method: str) -> bool:
     """Whether nginx would send ``method`` again after a failed upstream attempt."""
     return method not in _NON_IDEMPOTENT
-
-
-def client_headers(head: proto.ResponseHead, body: bytes | None, *, head_only: bool) -> Headers:
-    """The response headers the client gets: hidden ones dropped, a length for a whole body.
-
-    Args:
-        head: the parsed CGI head.
-        body: the whole body when END_REQUEST came with it (the proxy then
-            sends a Content-Length, as nginx buffering does), else ``None``.
-        head_only: a HEAD request (no length is invented for it).
-    """
-    headers = [(k, v) for k, v in head.headers if k not in _HIDDEN_HEADERS]
-    if body is None or head_only or not _may_have_body(head.status):
-        return headers
-    if not any(k == b"content-length" for k, _ in headers):
-        headers.append((b"content-length", str(len(body)).encode()))
-    return headers
-
-
-def _may_have_body(status: int) -> bool:
-    return status >= 200 and status not in (204, 304)
 
 
 async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int | None]:

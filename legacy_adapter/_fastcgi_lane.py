@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from . import _fastcgi_proto as proto
 from ._asyncio_stream import AsyncioStream
+from ._cgi import client_headers, script_params
 from ._exceptions import (
     LegacyError,
     PoolExhausted,
@@ -33,7 +34,7 @@ from ._exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ._fastcgi import FastCGIBackend, client_headers, log, log_stderr, may_retry
+from ._fastcgi import FastCGIBackend, log, log_stderr, may_retry
 from ._pool import Lease
 from ._resolve import RunScript
 from ._types import Headers, LegacyRequest
@@ -66,6 +67,8 @@ class LaneExchange:
         target: the script ``resolve`` picked for the request's path.
         body: the whole request body (the lane takes small bodies only).
         sink: receives the answer.
+        loop: the running loop, when the caller has it at hand (asking for it
+            costs a ``getpid`` system call on Python 3.11).
     """
 
     __slots__ = (
@@ -98,13 +101,14 @@ class LaneExchange:
         target: RunScript,
         body: bytes,
         sink: LaneSink,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._backend = backend
         self._request = request
         self._target = target
         self._body = body
         self._sink = sink
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._lease: Lease | None = None
         self._stream: AsyncioStream | None = None
         self._conn = proto.ClientConnection()
@@ -214,7 +218,14 @@ class LaneExchange:
             self._fail(UpstreamUnavailable(self._backend.name, "send request: connection closed"))
             return
         self._lease, self._stream = lease, stream
-        params = self._backend.params_for(self._request, self._target, self._request.content_length)
+        backend, request = self._backend, self._request
+        params = script_params(
+            request,
+            self._target,
+            backend.settings.document_root,
+            backend.extra,
+            request.content_length,
+        )
         conn = self._conn
         data = conn.start_request(params, keep_conn=True)
         data += conn.send_stdin(self._body) + conn.end_stdin()

@@ -66,7 +66,7 @@ from ._fastcgi_server import StdinEnd as StdinEnd
 # ---------------------------------------------------------------- client side
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ResponseHead:
     """The parsed CGI head; ``headers`` excludes ``Status`` and has lower-case names."""
 
@@ -74,27 +74,46 @@ class ResponseHead:
     reason: bytes
     headers: list[tuple[bytes, bytes]]
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "headers", headers)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class ResponseBody:
     """Response body bytes, as they arrived."""
 
     data: bytes
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(self, data: bytes) -> None:
+        object.__setattr__(self, "data", data)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Stderr:
     """Bytes the application wrote to its error stream."""
 
     data: bytes
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(self, data: bytes) -> None:
+        object.__setattr__(self, "data", data)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class EndRequest:
     """The request is over; ``protocol_status`` other than 0 means it was refused."""
 
     app_status: int
     protocol_status: int
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(self, app_status: int, protocol_status: int) -> None:
+        object.__setattr__(self, "app_status", app_status)
+        object.__setattr__(self, "protocol_status", protocol_status)
 
 
 ClientEvent = ResponseHead | ResponseBody | Stderr | EndRequest

@@ -51,13 +51,19 @@ class ConnectionClosed(ProtocolError):
         super().__init__(detail)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Record:
     """One FastCGI record with its padding removed."""
 
     type: int
     request_id: int
     content: bytes
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(self, type: int, request_id: int, content: bytes) -> None:
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "content", content)
 
 
 def encode_record(type: int, request_id: int, content: bytes) -> bytes:

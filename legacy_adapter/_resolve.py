@@ -66,7 +66,7 @@ class ScriptSettings:
     php_suffix: str = ".php"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RunScript:
     """Run a script through FastCGI with these CGI variables."""
 
@@ -74,6 +74,15 @@ class RunScript:
     script_filename: str
     path_info: str
     document_uri: str
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self, script_name: str, script_filename: str, path_info: str, document_uri: str
+    ) -> None:
+        object.__setattr__(self, "script_name", script_name)
+        object.__setattr__(self, "script_filename", script_filename)
+        object.__setattr__(self, "path_info", path_info)
+        object.__setattr__(self, "document_uri", document_uri)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Protocol
 Headers = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class LegacyRequest:
     """One client request on its way to the legacy backend.
 
@@ -50,6 +50,37 @@ class LegacyRequest:
     body: AsyncIterator[bytes]
     content_length: int | None = None
     server_name: str = "localhost"
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        method: str,
+        raw_path: bytes,
+        path: str,
+        query_string: bytes,
+        headers: Headers,
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        scheme: str,
+        http_version: str,
+        request_id: str,
+        body: AsyncIterator[bytes],
+        content_length: int | None = None,
+        server_name: str = "localhost",
+    ) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "raw_path", raw_path)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "query_string", query_string)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "client", client)
+        object.__setattr__(self, "server", server)
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "http_version", http_version)
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "content_length", content_length)
+        object.__setattr__(self, "server_name", server_name)
 
 
 @dataclass(slots=True)

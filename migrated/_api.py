@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from ._exceptions import HandlerBadRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Message:
     """One message for Kafka: topic, optional key, value and headers."""
 
@@ -28,6 +28,19 @@ class Message:
     value: bytes
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
+        object.__setattr__(self, "topic", topic)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "headers", headers)
 
 
 class Outbox:
@@ -57,7 +70,7 @@ class Outbox:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Request:
     """The client's request as a migrated handler sees it.
 
@@ -81,6 +94,27 @@ class Request:
     client: tuple[str, int] | None
     request_id: str
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        path_params: Mapping[str, str],
+        query_string: str,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        client: tuple[str, int] | None,
+        request_id: str,
+    ) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "path_params", path_params)
+        object.__setattr__(self, "query_string", query_string)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "client", client)
+        object.__setattr__(self, "request_id", request_id)
+
     @property
     def query(self) -> dict[str, list[str]]:
         """The query string parsed into lists of values per name."""
@@ -103,13 +137,24 @@ class Request:
             raise HandlerBadRequest(f"body is not valid JSON: {exc}") from None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Response:
     """What a handler answers."""
 
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.status = status
+        self.headers = [] if headers is None else headers
+        self.body = body
 
     @classmethod
     def json(

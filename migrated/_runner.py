@@ -52,7 +52,7 @@ class HandlerFailed(MigratedError):
         super().__init__(f"handler {handler} {what}")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RequestContext:
     """The ``Context`` a handler receives (see ``migrated._api.Context``).
 
@@ -64,6 +64,21 @@ class RequestContext:
     handler: str = ""
     outbox: Outbox = field(default_factory=Outbox)
     _log: Any = None
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        request_id: str,
+        caches: CacheReader | None,
+        handler: str = "",
+        outbox: Outbox | None = None,
+        _log: Any = None,
+    ) -> None:
+        self.request_id = request_id
+        self.caches = caches
+        self.handler = handler
+        self.outbox = Outbox() if outbox is None else outbox
+        self._log = _log
 
     @property
     def log(self) -> Any:
@@ -79,13 +94,24 @@ class RequestContext:
         return self.caches.get(name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Outcome:
     """What a handler run produced."""
 
     response: Response
     messages: tuple[Message, ...]
     seconds: float
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        response: Response,
+        messages: tuple[Message, ...],
+        seconds: float,
+    ) -> None:
+        object.__setattr__(self, "response", response)
+        object.__setattr__(self, "messages", messages)
+        object.__setattr__(self, "seconds", seconds)
 
 
 async def run_handler(

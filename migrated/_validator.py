@@ -244,7 +244,7 @@ def compile_rules(rules: Mapping[str, Any]) -> CompiledRules:
 # --- the answer ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AcceptedEvent:
     """A valid event: ``value`` is byte for byte the ``normalized`` member of the answer."""
 
@@ -252,8 +252,19 @@ class AcceptedEvent:
     type: str
     value: bytes
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        id: str,
+        type: str,
+        value: bytes,
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "value", value)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Answer:
     """What validate.php answers; ``event`` is set only for a 200 with a body."""
 
@@ -261,6 +272,19 @@ class Answer:
     headers: Headers
     body: bytes
     event: AcceptedEvent | None = None
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        status: int,
+        headers: Headers,
+        body: bytes,
+        event: AcceptedEvent | None = None,
+    ) -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "event", event)
 
 
 def _error(field: str, rule: str, message: str) -> dict[str, str]:

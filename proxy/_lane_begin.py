@@ -12,6 +12,7 @@ from typing import Any
 import httptools
 
 from legacy_adapter import FastCGIBackend, LegacyRequest
+from legacy_adapter._resolve import RunScript, resolve
 
 from ._app import ProxyApp
 from ._errors import RequestError
@@ -44,9 +45,9 @@ def begin(app: ProxyApp, protocol: Any) -> LaneCycle | None:
     backend = state.backends[mode.backend]
     if not isinstance(backend, FastCGIBackend):
         return None
-    script = backend.script_for(request.path)
-    if script is None:
-        return None
+    script = resolve(request.path, backend.scripts)
+    if not isinstance(script, RunScript):
+        return None  # a file, a redirect or a 404: the ASGI path
     cycle = LaneCycle(protocol, state, route, backend, request, script, keep_alive)
     if isinstance(mode, Shadow) and app.shadow is not None:
         mirror = app.shadow.mirror
@@ -77,8 +78,8 @@ def handler_cycle(
         backend = state.backends[mode.backend]
         if not isinstance(backend, FastCGIBackend):
             return None
-        script = backend.script_for(request.path)
-        if script is None:
+        script = resolve(request.path, backend.scripts)
+        if not isinstance(script, RunScript):
             return None  # legacy would answer a file, a redirect or a 404: the ASGI path
         fallback = (backend, script)
     return HandlerCycle(

@@ -175,7 +175,9 @@ class LaneCycle:
         assert self.backend is not None
         assert self.script is not None
         self._upstream_started = time.perf_counter()
-        self._exchange = LaneExchange(self.backend, self.request, self.script, self._body, self)
+        self._exchange = LaneExchange(
+            self.backend, self.request, self.script, self._body, self, self.protocol.loop
+        )
         try:
             self._exchange.start()
         except Exception:  # one error boundary per request, as on the ASGI path

@@ -82,13 +82,24 @@ async def answer_migrated(
     return UpstreamResponse(answer.status, answer.headers, iter_bytes((answer.body,)), "migrated")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class HandlerAnswer:
     """A handler's answer as it goes to the client: lower-case byte headers, Content-Length."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "body", body)
 
 
 async def handler_answer(
