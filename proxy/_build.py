@@ -36,6 +36,7 @@ COMPILED_MODULES = (
     "proxy._request",
     "proxy._routing",
     "proxy._metrics",
+    "migrated._metric_values",
     "proxy._lane_cycle",
     "proxy._lane_handler",
     "proxy._lane_begin",

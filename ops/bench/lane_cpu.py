@@ -98,7 +98,8 @@ async def lane_in_memory() -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
     is a fake FastCGI connection, sitting in the real pool, that answers every
     request with ``PHP_REPLY``.
     """
-    sniffio.thread_local.name = "asyncio"  # as the worker does
+    named = sniffio.thread_local.name
+    sniffio.thread_local.name = "asyncio"  # as the worker does; given back at the end
     text = build_config("127.0.0.1:9", APP, runtime="uvicorn", pool_size=1)
     text = text.replace("{port}", "8080").replace("{admin_port}", "8081")
     app = ProxyApp(State(parse_config(text + "\n[log]\naccess_log = false\n")))
@@ -144,6 +145,7 @@ async def lane_in_memory() -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
     finally:
         quiet.close()
         peer.close()
+        sniffio.thread_local.name = named
 
 
 async def measure(requests: int) -> float:
