@@ -24,7 +24,7 @@ MAX_NESTING = 31
 """PHP's ``json_decode`` depth 32 admits 31 nested arrays/objects."""
 
 _INT64_DIGITS = 19
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # chr: mypyc takes no surrogate literal
 
 
 class NotJson(ValueError):

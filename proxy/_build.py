@@ -44,6 +44,8 @@ COMPILED_MODULES = (
     "migrated._api",
     "migrated._runner",
     "migrated._validator",
+    "migrated._php_json",
+    "migrated.validator",
 )
 
 
