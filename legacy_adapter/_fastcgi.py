@@ -33,7 +33,15 @@ from ._cgi import script_params
 from ._exceptions import UpstreamProtocolError, UpstreamUnavailable
 from ._pages import directory_redirect, error_page
 from ._pool import ConnectionPool, Lease
-from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, resolve
+from ._resolve import (
+    NotFound,
+    Redirect,
+    RunScript,
+    ScriptSettings,
+    ServeFile,
+    resolve,
+    script_of,
+)
 from ._settings import FastCGISettings
 from ._static import serve_static
 from ._streams import iter_bytes
@@ -123,8 +131,7 @@ class FastCGIBackend:
 
     def script_for(self, path: str) -> RunScript | None:
         """The PHP script answering ``path``; ``None`` for a file, a redirect or a 404."""
-        target = resolve(path, self.scripts)
-        return target if isinstance(target, RunScript) else None
+        return script_of(path, self.scripts)
 
     async def _answer_without_php(
         self, target: ServeFile | Redirect | NotFound, request: LegacyRequest

@@ -219,6 +219,7 @@ class LaneExchange:
             return
         self._lease, self._stream = lease, stream
         backend, request = self._backend, self._request
+        # backend.params_for, called past its method: _fastcgi is not compiled
         params = script_params(
             request,
             self._target,

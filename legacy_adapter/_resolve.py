@@ -134,6 +134,12 @@ def resolve(path: str, settings: ScriptSettings) -> Target:
     return _front_controller(path, settings, fallback=True)
 
 
+def script_of(path: str, settings: ScriptSettings) -> RunScript | None:
+    """The PHP script answering ``path``; ``None`` for a file, a redirect or a 404."""
+    target = resolve(path, settings)
+    return target if isinstance(target, RunScript) else None
+
+
 def _check_normalised(path: str) -> None:
     if not path.startswith("/") or "\x00" in path or "\r" in path or "\n" in path:
         raise ValueError(f"path not normalised: {path!r}")

@@ -12,7 +12,7 @@ from typing import Any
 import httptools
 
 from legacy_adapter import FastCGIBackend, LegacyRequest
-from legacy_adapter._resolve import RunScript, resolve
+from legacy_adapter._resolve import script_of
 
 from ._app import ProxyApp
 from ._errors import RequestError
@@ -45,8 +45,8 @@ def begin(app: ProxyApp, protocol: Any) -> LaneCycle | None:
     backend = state.backends[mode.backend]
     if not isinstance(backend, FastCGIBackend):
         return None
-    script = resolve(request.path, backend.scripts)
-    if not isinstance(script, RunScript):
+    script = script_of(request.path, backend.scripts)  # compiled, unlike backend.script_for
+    if script is None:
         return None  # a file, a redirect or a 404: the ASGI path
     cycle = LaneCycle(protocol, state, route, backend, request, script, keep_alive)
     if isinstance(mode, Shadow) and app.shadow is not None:
@@ -78,8 +78,8 @@ def handler_cycle(
         backend = state.backends[mode.backend]
         if not isinstance(backend, FastCGIBackend):
             return None
-        script = resolve(request.path, backend.scripts)
-        if not isinstance(script, RunScript):
+        script = script_of(request.path, backend.scripts)
+        if script is None:
             return None  # legacy would answer a file, a redirect or a 404: the ASGI path
         fallback = (backend, script)
     return HandlerCycle(

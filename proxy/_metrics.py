@@ -72,17 +72,17 @@ class _Histogram:
                 return
 
 
-_REQUESTS: dict[tuple[str, str, int], tuple[Any, _Histogram]] = {}
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, _Histogram]] = {}
 
 
 def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
     """Count one answered request; the labelled children are looked up once and kept."""
     key = (route, mode, status // 100)
-    children = _REQUESTS.get(key)
+    children = _CHILDREN.get(key)
     if children is None:
-        counter = REQUESTS.labels(route, mode, status_class(status))
-        children = counter._value, _Histogram(DURATION.labels(route, mode))
-        _REQUESTS[key] = children
+        counter = labelled(REQUESTS, route, mode, status_class(status))
+        children = counter._value, histogram(DURATION, route, mode)
+        _CHILDREN[key] = children
     children[0].inc(1.0)
     children[1].observe(seconds)
 
@@ -99,15 +99,21 @@ def labelled(metric: Any, *labels: str) -> Any:
     return child
 
 
-_UPSTREAM: dict[str, _Histogram] = {}
+_HISTOGRAMS: dict[tuple[Any, tuple[str, ...]], _Histogram] = {}
+
+
+def histogram(metric: Any, *labels: str) -> _Histogram:
+    """``labelled`` for a histogram on the request path: its values, updated by compiled code."""
+    key = (metric, labels)
+    found = _HISTOGRAMS.get(key)
+    if found is None:
+        found = _HISTOGRAMS[key] = _Histogram(labelled(metric, *labels))
+    return found
 
 
 def observe_upstream(backend: str, seconds: float) -> None:
     """Time to a backend's response head."""
-    histogram = _UPSTREAM.get(backend)
-    if histogram is None:
-        histogram = _UPSTREAM[backend] = _Histogram(UPSTREAM_DURATION.labels(backend))
-    histogram.observe(seconds)
+    histogram(UPSTREAM_DURATION, backend).observe(seconds)
 
 
 def status_class(status: int) -> str:
