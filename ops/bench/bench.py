@@ -9,6 +9,12 @@ round measures, for nginx and then for every runtime:
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
+* ``validate-1w`` (uvicorn and uvicorn-compiled, ``--one-worker-runtimes``):
+  the same pass-through through a strangler of one worker, its pool taking
+  the PHP children the two workers shared.  On a box whose cores PHP-FPM
+  also needs, one Python worker leaves PHP more CPU and cache than two (see
+  the README, "Sizing workers"), so the pass-through is measured both ways
+  and ``--target-ratio`` takes the better;
 * ``static``: ``GET /assets/style.css``, the static file path;
 * ``migrated``: ``POST /api/v2/validate`` with the same body, answered by the
   in-process port of validate.php (``migrated.validator:validate``), rules
@@ -107,6 +113,7 @@ class Load:
 
 VALIDATE = Load("validate", "/validate.php", LUA_SCRIPT)
 STATIC = Load("static", "/assets/style.css", None)
+VALIDATE_1W = Load("validate-1w", VALIDATE.path, LUA_SCRIPT, reference="validate", on_nginx=False)
 MIGRATED = Load("migrated", _migrated.PATH, LUA_SCRIPT, reference="validate", on_nginx=False)
 SHADOW_LOADS = tuple(
     Load(case.name, VALIDATE.path, LUA_SCRIPT, reference="validate", on_nginx=False)
@@ -137,6 +144,8 @@ class Plan:
     shadow_runtimes: tuple[str, ...] = ()  # runtimes also measured in shadow mode
     target_shadow: float = 0.8  # shadow req/s over legacy-only req/s, at least
     target_shadow_p99_ms: float = 1.0  # p99 added by a sleeping candidate, below
+    one_worker_runtimes: tuple[str, ...] = ()  # runtimes also measured with one worker
+    one_worker_pool: int = 0  # its FastCGI connections: the PHP children two workers shared
 
     @property
     def nginx_loads(self) -> tuple[Load, ...]:
@@ -152,7 +161,8 @@ class Plan:
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
         shadow = len(self.shadow_runtimes) * (len(SHADOW_LOADS) + len(_shadow.PACED))
-        return self.rounds * (len(self.nginx_loads) + len(self.runtimes) * len(self.loads) + shadow)
+        mine = len(self.runtimes) * len(self.loads) + len(self.one_worker_runtimes)
+        return self.rounds * (len(self.nginx_loads) + mine + shadow)
 
 
 class Progress:
@@ -181,6 +191,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--strangler-workers", type=int, help="strangler workers, when not --workers (measured)"
     )
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
+    p.add_argument(
+        "--one-worker-runtimes",
+        default="uvicorn,uvicorn-compiled",
+        help="runtimes whose pass-through is also measured with one worker "
+        "(uvicorn,uvicorn-compiled; empty for none)",
+    )
     p.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated runtimes")
     p.add_argument("--no-static", action="store_true", help="skip the static file rows")
     p.add_argument("--no-migrated", action="store_true", help="skip the migrated route rows")
@@ -252,6 +268,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     pool_size = (args.php_children - keepalive * args.workers) // ours
     if pool_size < 1:
         sys.exit(f"bench: {args.php_children} PHP children are too few for {ours} workers")
+    one_worker: tuple[str, ...] = ()
+    if not (args.profile or args.shadow or args.soak) and ours > 1:
+        one_worker = tuple(r for r in _runtimes(args.one_worker_runtimes) if r in runtimes)
     return Plan(
         runtimes=runtimes,
         loads=choose_loads(args),
@@ -272,6 +291,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         shadow_runtimes=shadow,
         target_shadow=args.target_shadow,
         target_shadow_p99_ms=args.target_shadow_p99_ms,
+        one_worker_runtimes=one_worker,
+        one_worker_pool=pool_size * ours,
     )
 
 
@@ -380,12 +401,14 @@ def strangler_for(
     env: dict[str, str],
     resources: str = "",
     routes: str | None = None,
+    *,
+    one_worker: bool = False,
 ) -> Strangler:
     """A strangler config for ``runtime`` on the shared PHP-FPM, access log off.
 
     ``resources`` (the ``[kafka]`` and ``[caches]`` tables) comes with the
     migrated route, unless ``routes`` gives the routes in front of the
-    catch-all legacy one.
+    catch-all legacy one.  ``one_worker``: one worker with the whole pool.
     """
     if routes is None:
         routes = _migrated.migrated_route() if resources else ""
@@ -394,8 +417,8 @@ def strangler_for(
         php.address,
         DOC_ROOT,
         runtime=config_runtime,
-        workers=plan.strangler_workers,
-        pool_size=plan.pool_size,
+        workers=1 if one_worker else plan.strangler_workers,
+        pool_size=plan.one_worker_pool if one_worker else plan.pool_size,
         extra_routes=routes,
     )
     config += resources + "\n[log]\naccess_log = false\n"
@@ -494,6 +517,12 @@ def run_rounds(
                 for load in plan.loads:
                     preflight(proxy.url, load, reference)
                 runs += measure_target(plan, proxy.url, "strangler", runtime, round_, progress)
+            if runtime in plan.one_worker_runtimes:
+                with strangler_for(plan, php, runtime, env, one_worker=True) as proxy:
+                    preflight(proxy.url, VALIDATE_1W, reference)
+                    runs += measure_target(
+                        plan, proxy.url, "strangler", runtime, round_, progress, [VALIDATE_1W]
+                    )
             if runtime in plan.shadow_runtimes:
                 runs += measure_shadow(
                     plan, php, runtime, env, round_, progress, reference, shadow_counts
@@ -517,10 +546,15 @@ def services(plan: Plan) -> Iterator[tuple[PhpFpm, Nginx]]:
 
 
 def check_ratio(
-    rows: Sequence[Row], path: str, target: float | None, flag: str = "--target-ratio"
+    rows: Sequence[Row], paths: tuple[str, ...], target: float | None, flag: str = "--target-ratio"
 ) -> int:
-    """Exit status for a ratio target on ``path`` (1 when the best runtime is below it)."""
-    candidates = [r for r in rows if r.path == path and r.target == "strangler"]
+    """Exit status for a ratio target on ``paths`` (1 when the best runtime is below it).
+
+    The best row of any of ``paths`` counts: the pass-through is one path
+    measured with two worker counts.
+    """
+    candidates = [r for r in rows if r.path in paths and r.target == "strangler"]
+    path = "/".join(paths)
     clean = [r for r in candidates if not r.errors and r.ratio is not None]
     if target is None or not candidates:
         return 0
@@ -532,7 +566,7 @@ def check_ratio(
     verdict = "ok" if ratio >= target else "FAIL"
     print(
         f"{verdict}: best runtime {best.runtime} reaches {ratio:.2f}x nginx's validate on "
-        f"{path} ({flag} {target})"
+        f"{best.path} ({flag} {target})"
     )
     return 0 if verdict == "ok" else 1
 
@@ -573,6 +607,7 @@ def report(
 ) -> int:
     """Print the table, write JSON and chart, return the exit status."""
     loads = (*plan.loads, *(SHADOW_LOADS if plan.shadow_runtimes else ()))
+    loads += (VALIDATE_1W,) if plan.one_worker_runtimes else ()
     rows = summarize(runs, {load.name: load.compared_with for load in loads})
     print()
     print(format_table(rows))
@@ -589,8 +624,8 @@ def report(
     )
     chart = write_chart(output, rows, title)
     print(f"\nwrote {output / 'latest.json'} and {chart}")
-    status = check_ratio(rows, "validate", plan.target_ratio)
-    status |= check_ratio(rows, "migrated", plan.target_migrated, "--target-migrated")
+    status = check_ratio(rows, ("validate", VALIDATE_1W.name), plan.target_ratio)
+    status |= check_ratio(rows, ("migrated",), plan.target_migrated, "--target-migrated")
     lost = [d for d in deliveries if not d["ok"]]
     for d in lost:
         print(f"FAIL: strangler/{d['runtime']}: not every accepted event reached the broker: {d}")
@@ -668,7 +703,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"bench: php-fpm {plan.php_children} children; nginx {plan.workers} workers x keepalive "
         f"{plan.nginx_keepalive}; strangler {plan.strangler_workers} workers "
-        f"x pool {plan.pool_size}; "
+        f"x pool {plan.pool_size}"
+        + (f" (and 1 x pool {plan.one_worker_pool})" if plan.one_worker_runtimes else "")
+        + "; "
         f"shadow rows: {', '.join(plan.shadow_runtimes) or 'none'}; "
         f"{plan.total_runs} runs of {plan.duration:g}s (+{plan.warmup:g}s warm-up)",
         flush=True,
