@@ -72,7 +72,7 @@ class ProducerSettings:
     cert_file: str | None = None
     key_file: str | None = None
     client_id: str = "strangler"
-    linger_ms: int = 1
+    linger_ms: float = 1.0
     compression: Compression = "lz4"
     message_timeout: float = 120.0
     queue_max_messages: int = 100_000
@@ -94,6 +94,8 @@ class ProducerSettings:
         for name in ("queue_max_messages", "queue_max_kbytes"):
             if not getattr(self, name) >= 1:
                 raise ProducerConfigError(name, "must be at least 1")
+        if not 0 <= self.linger_ms <= 900_000:  # librdkafka's range
+            raise ProducerConfigError("linger_ms", "must be between 0 and 900000 milliseconds")
 
     def __repr__(self) -> str:
         fields = (f.name for f in dataclasses.fields(self))

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from migrated import CacheSettings, ProducerSettings
+from migrated._exceptions import ProducerConfigError
 
 from ._config_reader import Table, one_of, parse_duration
 
@@ -32,7 +33,9 @@ def read_kafka(t: Table) -> ProducerSettings | None:
             kwargs[key] = _relative(t, value) if key.endswith("_file") else value
     if t.has("client_id"):
         kwargs["client_id"] = t.take("client_id", str)
-    for key in ("linger_ms", "queue_max_messages", "queue_max_kbytes"):
+    if t.has("linger_ms"):
+        kwargs["linger_ms"] = t.take("linger_ms", float)  # librdkafka takes fractions of a ms
+    for key in ("queue_max_messages", "queue_max_kbytes"):
         if t.has(key):
             kwargs[key] = t.take(key, int)
     if t.has("compression"):
@@ -43,6 +46,8 @@ def read_kafka(t: Table) -> ProducerSettings | None:
     t.finish()
     try:
         return ProducerSettings(**kwargs)  # type: ignore[arg-type]
+    except ProducerConfigError as exc:
+        raise t.error(exc.key, exc.reason) from None
     except ValueError as exc:
         raise t.error("", str(exc)) from None
 

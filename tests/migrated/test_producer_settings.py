@@ -63,6 +63,12 @@ def test_defaults_bound_the_queue_and_batch() -> None:
     assert config["queue.buffering.max.messages"] == 7
 
 
+def test_linger_takes_fractions_of_a_millisecond() -> None:
+    """librdkafka's linger.ms is a double: a fraction is passed on as it is."""
+    config = librdkafka_config(ProducerSettings("b:9092", SPOOL, linger_ms=0.5))
+    assert config["linger.ms"] == 0.5
+
+
 def test_repr_never_shows_the_password() -> None:
     """repr and str redact the SCRAM password."""
     settings = ProducerSettings("b:9096", SPOOL, auth="scram", username="u", password="hunter2")
@@ -80,6 +86,7 @@ def test_repr_never_shows_the_password() -> None:
         pytest.param({"auth": "mtls", "cert_file": "/c"}, "key_file", id="mtls-no-key"),
         pytest.param({"compression": "brotli"}, "compression", id="bad-compression"),
         pytest.param({"message_timeout": 0}, "message_timeout", id="zero-timeout"),
+        pytest.param({"linger_ms": -1.0}, "linger_ms", id="negative-linger"),
     ],
 )
 def test_bad_settings_are_rejected_with_their_key(given: dict[str, Any], key: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from proxy import ConfigError, parse_config
@@ -202,6 +204,26 @@ def test_missing_document_root_is_named(base: str) -> None:
     """A document root that does not exist is a config error, not a runtime 404."""
     with pytest.raises(ConfigError, match=r"backends\.php\.document_root: not a directory"):
         parse_config(base.replace('document_root = "', 'document_root = "/nonexistent'))
+
+
+@pytest.mark.parametrize(
+    ("linger", "expected"),
+    [("0.5", 0.5), ("2", 2.0), ('"soon"', "kafka.linger_ms: expected"), ("-1", "kafka.linger_ms")],
+)
+def test_kafka_linger_takes_fractions(
+    base: str, tmp_path: Path, linger: str, expected: object
+) -> None:
+    """``linger_ms`` is a number of milliseconds, fractions included; anything else is named."""
+    kafka_table = f'[kafka]\nbootstrap_servers = "b:9092"\nspool_dir = "{tmp_path}"\n'
+    text = f"{base}\n{kafka_table}linger_ms = {linger}\n"
+    if isinstance(expected, float):
+        kafka = parse_config(text, "strangler.toml").kafka
+        assert kafka is not None
+        assert kafka.linger_ms == expected
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "strangler.toml")
+    assert str(expected) in str(info.value)
 
 
 def test_not_toml() -> None:
