@@ -10,6 +10,14 @@ reads the processes' user and system CPU from /proc before and after:
 ``--shadow`` measures the benchmark's three shadow configurations instead
 (legacy-only, shadow, shadow-sleep; each with its broker, producer, cache and
 store): what shadowing costs per request, apart from throughput's noise.
+
+``--whole-box`` runs the benchmark's load (``wrk -t2 -c64``, 8 PHP children,
+nginx with 2 workers) and splits each request's CPU over the whole machine:
+the proxy's processes, PHP-FPM's children, wrk, the kernel's softirq work and
+what was left idle.  It measures strangler with one worker and with
+``--workers`` (default 2), the pool taking the same PHP children, then nginx
+again: the PHP share shows what a proxy's own CPU costs the backend it shares
+the cores with (see the README, "Sizing workers").
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +39,7 @@ from ops.services import Nginx, PhpFpm, Strangler, build_config, child_pids
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
 LUA = Path(__file__).resolve().parent / "post_validate.lua"
 TICKS = os.sysconf("SC_CLK_TCK")
+_CHILDREN = resource.RUSAGE_CHILDREN  # wrk, the one child that runs meanwhile
 
 
 def cpu_seconds(pids: list[int]) -> tuple[float, float]:
@@ -59,9 +69,14 @@ def main() -> None:
     parser.add_argument("--runtime", default="uvicorn")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--shadow", action="store_true", help="the shadow configurations")
+    parser.add_argument("--whole-box", action="store_true", help="every process's share")
+    parser.add_argument("--workers", type=int, default=2, help="--whole-box: workers (2)")
     args = parser.parse_args()
     if args.shadow:
         shadow_cases(args.runtime, args.seconds)
+        return
+    if args.whole_box:
+        whole_box(args.runtime, max(args.seconds, 8), args.workers)
         return
     with PhpFpm(max_children=8) as fpm:
         with Nginx(fpm.address, APP, keepalive=4) as nginx:
@@ -99,6 +114,70 @@ def shadow_cases(runtime: str, seconds: int) -> None:
                     workers = child_pids(proxy.process.pid)
                     measure(proxy.url, workers, 2)
                     report(f"{runtime} {case.name}", *measure(proxy.url, workers, seconds))
+
+
+_PHP_CHILDREN = 8  # as the benchmark's PHP-FPM
+
+
+def whole_box(runtime: str, seconds: int, workers: int) -> None:
+    """Each request's CPU over the machine, nginx against strangler (one worker and more)."""
+    config_runtime, source = split_runtime(runtime)
+    print(f"µs of CPU per request (user+system), wrk -t2 -c64, {seconds}s runs")
+    with PhpFpm(max_children=_PHP_CHILDREN) as fpm:
+        assert fpm.process is not None
+        php = child_pids(fpm.process.pid)
+        for turn in ("nginx", 1, workers, "nginx"):
+            if turn == "nginx":
+                with Nginx(fpm.address, APP, keepalive=1, workers=2) as nginx:
+                    assert nginx.process is not None
+                    box_line(
+                        "nginx, 2 workers", nginx.url, child_pids(nginx.process.pid), php, seconds
+                    )
+                continue
+            assert isinstance(turn, int)
+            pool = (_PHP_CHILDREN - 2) // turn  # what nginx's keepalive leaves, shared
+            config = build_config(
+                fpm.address, APP, runtime=config_runtime, workers=turn, pool_size=pool
+            )
+            text = config + "\n[log]\naccess_log = false\n"
+            with Strangler(config_text=text, source=source) as proxy:
+                assert proxy.process is not None
+                name = f"{runtime}, {turn} worker{'s' if turn > 1 else ''}"
+                box_line(name, proxy.url, child_pids(proxy.process.pid), php, seconds)
+
+
+def _machine() -> list[int]:
+    """The first line of /proc/stat: user nice system idle iowait irq softirq (ticks)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+
+
+def box_line(name: str, url: str, proxy: list[int], php: list[int], seconds: int) -> None:
+    """One wrk run, warm-up first, and one printed line of per-request shares."""
+    cmd = ["wrk", "-t2", "-c64", "-s", str(LUA), url + "/validate.php"]
+    subprocess.run([*cmd, "-d2s"], capture_output=True, check=True)
+    before = cpu_seconds(proxy), cpu_seconds(php), _machine(), resource.getrusage(_CHILDREN)
+    out = subprocess.run([*cmd, f"-d{seconds}s"], capture_output=True, text=True, check=True)
+    after = cpu_seconds(proxy), cpu_seconds(php), _machine(), resource.getrusage(_CHILDREN)
+    found = re.search(r"(\d+) requests in", out.stdout)
+    if found is None:
+        raise SystemExit(f"cpu: cannot read wrk's output:\n{out.stdout}")
+    n = int(found.group(1))
+
+    def per_request(a: float, b: float) -> float:
+        return (b - a) / n * 1e6
+
+    ticks = [(b - a) / TICKS for a, b in zip(before[2], after[2], strict=True)]
+    shares = {
+        "proxy": per_request(sum(before[0]), sum(after[0])),
+        "php": per_request(sum(before[1]), sum(after[1])),
+        "wrk": per_request(
+            before[3].ru_utime + before[3].ru_stime, after[3].ru_utime + after[3].ru_stime
+        ),
+        "softirq": ticks[6] / n * 1e6,
+        "idle": ticks[3] / n * 1e6,
+    }
+    parts = "  ".join(f"{k} {v:5.1f}" for k, v in shares.items())
+    print(f"{name:<28} {n / seconds:>8,.0f} req/s  {parts}", flush=True)
 
 
 def report(name: str, rate: float, user: float, system: float) -> None:
