@@ -51,16 +51,21 @@ def cpu_seconds(pids: list[int]) -> tuple[float, float]:
     return user / TICKS, system / TICKS
 
 
+def wrk_requests(out: str) -> int:
+    """The number of requests a wrk run reports having completed."""
+    found = re.search(r"(\d+) requests in", out)
+    if found is None:
+        raise SystemExit(f"cpu: cannot read wrk's output:\n{out}")
+    return int(found.group(1))
+
+
 def measure(url: str, pids: list[int], seconds: int) -> tuple[float, float, float]:
     """Requests/s and user and system µs per request over one wrk run."""
     user0, sys0 = cpu_seconds(pids)
     cmd = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), url + "/validate.php"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     user1, sys1 = cpu_seconds(pids)
-    found = re.search(r"(\d+) requests in", out)
-    if found is None:
-        raise SystemExit(f"cpu: cannot read wrk's output:\n{out}")
-    n = int(found.group(1))
+    n = wrk_requests(out)
     return n / seconds, (user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6
 
 
@@ -158,10 +163,7 @@ def box_line(name: str, url: str, proxy: list[int], php: list[int], seconds: int
     before = cpu_seconds(proxy), cpu_seconds(php), _machine(), resource.getrusage(_CHILDREN)
     out = subprocess.run([*cmd, f"-d{seconds}s"], capture_output=True, text=True, check=True)
     after = cpu_seconds(proxy), cpu_seconds(php), _machine(), resource.getrusage(_CHILDREN)
-    found = re.search(r"(\d+) requests in", out.stdout)
-    if found is None:
-        raise SystemExit(f"cpu: cannot read wrk's output:\n{out.stdout}")
-    n = int(found.group(1))
+    n = wrk_requests(out.stdout)
 
     def per_request(a: float, b: float) -> float:
         return (b - a) / n * 1e6
