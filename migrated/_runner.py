@@ -120,7 +120,7 @@ async def run_handler(
     request: Request,
     caches: CacheReader | None,
     *,
-    timeout: float,  # noqa: ASYNC109 - a per-route budget, enforced inside
+    timeout: float | None,  # noqa: ASYNC109 - a per-route budget, enforced inside
     time_limit: TimeLimit | None = None,
 ) -> Outcome:
     """Run ``handler`` on ``request`` and return its response and outbox, unpublished.
@@ -128,6 +128,8 @@ async def run_handler(
     ``time_limit`` enforces ``timeout`` (default: an anyio ``fail_after``); a
     caller that knows its event loop may pass a cheaper one that raises
     ``TimeoutError`` the same way (workers on asyncio pass ``asyncio.timeout``).
+    ``timeout=None``: the caller bounds the run itself (the shadow mirror
+    cancels a candidate that overruns; the cancellation passes through).
 
     Raises:
         HandlerFailed: the handler raised (other than ``HandlerBadRequest``) or timed out.
@@ -135,8 +137,11 @@ async def run_handler(
     ctx = RequestContext(request.request_id, caches, name)
     started = time.perf_counter()
     try:
-        async with (time_limit or _AnyioLimit)(timeout):
+        if timeout is None:
             response = await handler(request, ctx)
+        else:
+            async with (time_limit or _AnyioLimit)(timeout):
+                response = await handler(request, ctx)
     except HandlerBadRequest as exc:
         response = Response.text(exc.reason + "\n", 400)
         return Outcome(response, (), time.perf_counter() - started)

@@ -55,7 +55,7 @@ def offer_shadow(
                 handler,
                 shadow_copy(request, params, data, headers),
                 caches,
-                mode.timeout,
+                mode.timeout if noise else None,  # else the job's deadline bounds it
                 runtime.time_limit,
             )
         except HandlerFailed as exc:
@@ -76,9 +76,11 @@ def offer_shadow(
         runtime.record(record, mode.rules)
 
     size = len(data) + len(answer.body)
-    # A candidate-only job is bounded by the candidate's own timeout; asking
-    # legacy again (a noise sample) can trickle, so that job gets a deadline.
-    deadline = mode.timeout * 2 + 30.0 if noise else 0.0
+    # A candidate-only job has the candidate's timeout as its deadline (the
+    # mirror cancels it there: a ``timeout`` skip).  A noise sample also asks
+    # legacy again, which can trickle: the candidate keeps its own timeout
+    # inside and the whole job gets a longer deadline.
+    deadline = mode.timeout * 2 + 30.0 if noise else mode.timeout
     runtime.mirror.offer(route.name, deadline, job, size)
 
 

@@ -141,10 +141,12 @@ async def run_candidate(
     handler: Any,
     request: Request,
     caches: Any,
-    timeout: float,  # noqa: ASYNC109 - the route's candidate budget, passed to run_handler
+    timeout: float | None,  # noqa: ASYNC109 - the candidate's budget, passed to run_handler
     time_limit: TimeLimit | None = None,
 ) -> tuple[Answer, tuple[SideEffect, ...]]:
     """Run the handler as a candidate: its outbox is captured, never published.
+
+    ``timeout=None``: the mirror's deadline for the job bounds the candidate.
 
     Raises:
         HandlerFailed: the candidate raised or timed out (counted as a skip).

@@ -3,28 +3,47 @@
 Strategy: the request task only *offers* a job (a closure that computes the
 candidate's answer and compares it) and returns at once; ``offer`` never
 blocks and never raises.  A fixed number of worker tasks take jobs from a
-bounded in-memory queue; when it is full the job is dropped and counted as a
-``queue_full`` skip.  Each job runs under its own timeout, and any failure in
+bounded queue; when it is full the job is dropped and counted as a
+``queue_full`` skip.  Each job runs under its own deadline, and any failure in
 it is counted and logged, never propagated: a shadow failure cannot reach a
 client.  On shutdown the workers are cancelled with the task group, so a
 shadow copy never keeps the proxy alive.
+
+What a job costs beyond its own work is kept small, because at 100% sampling
+every request pays it:
+
+* the queue is a ``deque``; a worker that finds it empty parks on an event
+  that the next ``offer`` sets, so a busy worker takes job after job without
+  a hand-off through the scheduler;
+* a worker runs its jobs inside one long-lived cancel scope whose deadline it
+  moves for each job (a timer rescheduled, not a scope made and torn down per
+  job); a deadline that fires cancels that scope, the job is counted as a
+  ``timeout``, and the worker opens a new one;
+* a worker yields to the event loop once it has run jobs for ``SLICE``
+  seconds without waiting, so a queue of candidates that never await cannot
+  hold client requests back for longer than that.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._model import Skip, SkipReason
 
 log = structlog.get_logger("strangler.shadow")
 Job = Callable[[], Awaitable[None]]
 _Queued = tuple[str, float, Job, int]
+
+SLICE = 0.0005
+"""Seconds of back-to-back jobs after which a worker lets the event loop run."""
 
 
 class Mirror:
@@ -50,13 +69,17 @@ class Mirror:
         self.concurrency = concurrency
         self.on_skip = on_skip
         self.queue_bytes = queue_bytes
-        self.held_bytes = 0
-        send, receive = anyio.create_memory_object_stream[_Queued](queue_size)
-        self._send: MemoryObjectSendStream[_Queued] = send
-        self._receive: MemoryObjectReceiveStream[_Queued] = receive
-        self.running = 0
-        self.waiting = 0
         self.queue_size = queue_size
+        self.held_bytes = 0
+        self.running = 0
+        self._jobs: deque[_Queued] = deque()
+        self._parked: list[anyio.Event] = []  # idle workers, each waiting for a job
+        self._closed = False
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued and not yet taken by a worker."""
+        return len(self._jobs)
 
     @property
     def full(self) -> bool:
@@ -65,7 +88,7 @@ class Mirror:
         The proxy asks before it copies a request and its answer, so that a
         mirror that cannot keep up costs a skipped request almost nothing.
         """
-        return self.waiting >= self.queue_size or self.held_bytes >= self.queue_bytes
+        return len(self._jobs) >= self.queue_size or self.held_bytes >= self.queue_bytes
 
     def offer(self, route: str, timeout: float, job: Job, size: int = 0) -> bool:
         """Queue ``job`` for ``route`` (holding ``size`` bytes of bodies).
@@ -74,18 +97,19 @@ class Mirror:
         ``0`` means the job bounds every wait of its own.
 
         Returns ``False`` (and records a ``queue_full`` skip) when the queue or
-        the byte budget is full; never blocks.
+        the byte budget is full, or the mirror is closed; never blocks.
         """
-        if self.held_bytes + size > self.queue_bytes:
+        if (
+            self._closed
+            or len(self._jobs) >= self.queue_size
+            or self.held_bytes + size > self.queue_bytes
+        ):
             self.skip(route, "queue_full")
             return False
-        try:
-            self._send.send_nowait((route, timeout, job, size))
-        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.skip(route, "queue_full")
-            return False
+        self._jobs.append((route, timeout, job, size))
         self.held_bytes += size
-        self.waiting += 1
+        if self._parked:
+            self._parked.pop().set()
         return True
 
     def skip(self, route: str, reason: SkipReason) -> None:
@@ -106,24 +130,52 @@ class Mirror:
 
     def close(self) -> None:
         """Refuse new jobs and drop the waiting ones (shutdown: shadow never delays it)."""
-        self._send.close()
-        self._receive.close()
+        self._closed = True
+        for _, _, _, size in self._jobs:
+            self.held_bytes -= size
+        self._jobs.clear()
 
     async def _worker(self) -> None:
-        async for route, timeout, job, size in self._receive:
-            self.waiting -= 1
+        current: list[_Queued] = []  # the job being run, if any: what a fired deadline cut
+        while True:
+            with anyio.CancelScope() as deadline:
+                await self._serve(deadline, current)
+            # Only a job's deadline cancels this scope (shutdown cancels the task group).
+            if current:
+                route, _, _, size = current.pop()
+                self._finished(size)
+                self.skip(route, "timeout")
+
+    async def _serve(self, deadline: anyio.CancelScope, current: list[_Queued]) -> None:
+        jobs = self._jobs
+        ran_since = time.perf_counter()
+        while True:
+            if not jobs:
+                deadline.deadline = math.inf
+                wake = anyio.Event()
+                self._parked.append(wake)
+                await wake.wait()
+                ran_since = time.perf_counter()
+                continue
+            if time.perf_counter() - ran_since > SLICE:
+                await anyio.lowlevel.checkpoint()
+                ran_since = time.perf_counter()
+                continue  # the queue may have been closed meanwhile
+            queued = jobs.popleft()
+            route, timeout, job, size = queued
+            current.append(queued)
             self.running += 1
+            deadline.deadline = anyio.current_time() + timeout if timeout > 0 else math.inf
             try:
-                if timeout > 0:
-                    with anyio.fail_after(timeout):
-                        await job()
-                else:  # the job bounds itself; a scope per job is measurable CPU
-                    await job()
-            except TimeoutError:
+                await job()
+            except TimeoutError:  # a wait the job bounds itself
                 self.skip(route, "timeout")
             except Exception:
                 log.exception("shadow_job_failed", route=route)
                 self.skip(route, "candidate_error")
-            finally:
-                self.running -= 1
-                self.held_bytes -= size
+            current.pop()
+            self._finished(size)
+
+    def _finished(self, size: int) -> None:
+        self.running -= 1
+        self.held_bytes -= size

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
+import anyio.lowlevel
 import pytest
 
 from shadow import Mirror, Skip
@@ -121,3 +124,67 @@ async def test_a_job_offered_without_a_deadline_runs_to_its_end() -> None:
             await done.wait()
         tg.cancel_scope.cancel()
     assert skips == []
+
+
+async def test_a_worker_goes_on_after_a_deadline_with_the_next_jobs_own() -> None:
+    """A timed-out job is cut at its deadline; the same worker then runs later jobs in full."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips, queue_size=3)
+    finished: list[str] = []
+    done = anyio.Event()
+
+    async def slow() -> None:
+        await anyio.sleep(10)
+        finished.append("slow")
+
+    async def patient() -> None:  # needs longer than the slow job's deadline
+        await anyio.sleep(0.1)
+        finished.append("patient")
+
+    async def last() -> None:
+        finished.append("last")
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        assert mirror.offer("slow", 0.05, slow, size=1)
+        assert mirror.offer("patient", 5.0, patient, size=2)
+        assert mirror.offer("last", 5.0, last, size=3)
+        with anyio.fail_after(5):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    assert finished == ["patient", "last"]
+    assert [(s.route, s.reason) for s in skips] == [("slow", "timeout")]
+    assert (mirror.running, mirror.held_bytes, mirror.waiting) == (0, 0, 0)
+
+
+async def test_jobs_that_never_wait_still_let_the_event_loop_run() -> None:
+    """A queue of candidates that never await cannot hold other tasks back until it drains."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips, queue_size=20)
+    ran: list[int] = []
+    seen_by_probe: list[int] = []
+    all_ran = anyio.Event()
+
+    async def busy() -> None:
+        # CPU work with no await, longer than the mirror's slice
+        time.sleep(0.002)  # noqa: ASYNC251
+        ran.append(1)
+        if len(ran) == 20:
+            all_ran.set()
+
+    async def probe() -> None:
+        while len(ran) < 20:
+            seen_by_probe.append(len(ran))
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        for _ in range(20):
+            assert mirror.offer("r", 5.0, busy)
+        tg.start_soon(probe)
+        with anyio.fail_after(5):
+            await all_ran.wait()
+        tg.cancel_scope.cancel()
+    assert skips == []
+    assert any(0 < n < 20 for n in seen_by_probe)  # the probe ran between jobs
