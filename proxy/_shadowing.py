@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import anyio.abc
@@ -76,13 +75,6 @@ class Capture:
 
     def answer(self) -> Answer:
         return Answer(self.status, self.headers, self.body, time.perf_counter() - self.started)
-
-
-async def tee(body: AsyncIterator[bytes], copy: Capture) -> AsyncIterator[bytes]:
-    """Pass the body through, keeping a bounded copy."""
-    async for chunk in body:
-        copy.add(chunk)
-        yield chunk
 
 
 def sampled(route: str, rate: float, key_spec: str, request: LegacyRequest) -> bool:

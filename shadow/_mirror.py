@@ -14,7 +14,10 @@ every request pays it:
 
 * the queue is a ``deque``; a worker that finds it empty parks on an event
   that the next ``offer`` sets, so a busy worker takes job after job without
-  a hand-off through the scheduler;
+  a hand-off through the scheduler.  One parked worker is woken at a time:
+  offers made before it runs wake no other, and a worker that starts a job
+  with more queued behind it wakes the next, so a job that blocks never holds
+  up the queue while jobs that do not block are run by one worker in a row;
 * a worker runs its jobs inside one long-lived cancel scope whose deadline it
   moves for each job (a timer rescheduled, not a scope made and torn down per
   job); a deadline that fires cancels that scope, the job is counted as a
@@ -74,6 +77,7 @@ class Mirror:
         self.running = 0
         self._jobs: deque[_Queued] = deque()
         self._parked: list[anyio.Event] = []  # idle workers, each waiting for a job
+        self._waking = 0  # parked workers woken and not yet running
         self._closed = False
 
     @property
@@ -108,9 +112,15 @@ class Mirror:
             return False
         self._jobs.append((route, timeout, job, size))
         self.held_bytes += size
-        if self._parked:
-            self._parked.pop().set()
+        if not self._waking:
+            self._wake()
         return True
+
+    def _wake(self) -> None:
+        """Wake one parked worker; until it runs, more offers wake no other."""
+        if self._parked:
+            self._waking += 1
+            self._parked.pop().set()
 
     def skip(self, route: str, reason: SkipReason) -> None:
         """Count a request that is not compared."""
@@ -155,6 +165,7 @@ class Mirror:
                 wake = anyio.Event()
                 self._parked.append(wake)
                 await wake.wait()
+                self._waking -= 1
                 ran_since = time.perf_counter()
                 continue
             if time.perf_counter() - ran_since > SLICE:
@@ -162,6 +173,8 @@ class Mirror:
                 ran_since = time.perf_counter()
                 continue  # the queue may have been closed meanwhile
             queued = jobs.popleft()
+            if jobs and not self._waking:
+                self._wake()  # the rest need not wait for this job if it blocks
             route, timeout, job, size = queued
             current.append(queued)
             self.running += 1

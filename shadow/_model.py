@@ -17,7 +17,7 @@ SkipReason = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Answer:
     """One side's answer to the request (or its failure)."""
 
@@ -27,8 +27,23 @@ class Answer:
     seconds: float
     error: str | None = None
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        status: int,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        seconds: float,
+        error: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "seconds", seconds)
+        object.__setattr__(self, "error", error)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class SideEffect:
     """A message the candidate emitted into its outbox (captured, never sent)."""
 
@@ -37,8 +52,21 @@ class SideEffect:
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
+        object.__setattr__(self, "topic", topic)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "headers", headers)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Mirrored:
     """A request that ran on both sides: what the comparer receives."""
 
@@ -56,6 +84,37 @@ class Mirrored:
     second_control: Answer | None = None  # legacy asked twice, for noise learning
     side_effects: tuple[SideEffect, ...] = ()
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        route: str,
+        request_id: str,
+        at: float,
+        method: str,
+        path: str,
+        query: str,
+        request_headers: tuple[tuple[str, str], ...],
+        request_body: bytes,
+        control: Answer,
+        candidate: Answer,
+        reverse: bool = False,
+        second_control: Answer | None = None,
+        side_effects: tuple[SideEffect, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "route", route)
+        object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "query", query)
+        object.__setattr__(self, "request_headers", request_headers)
+        object.__setattr__(self, "request_body", request_body)
+        object.__setattr__(self, "control", control)
+        object.__setattr__(self, "candidate", candidate)
+        object.__setattr__(self, "reverse", reverse)
+        object.__setattr__(self, "second_control", second_control)
+        object.__setattr__(self, "side_effects", side_effects)
+
 
 @dataclass(frozen=True, slots=True)
 class Difference:
@@ -71,7 +130,7 @@ class Difference:
     candidate: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Comparison:
     """The outcome of comparing one mirrored request."""
 
@@ -80,16 +139,38 @@ class Comparison:
     noise: tuple[Difference, ...]  # differences on paths learned as noise: not counted
     signature: str  # stable id of (route, set of (kind, normalised where)); "" when matched
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        matched: bool,
+        differences: tuple[Difference, ...],
+        noise: tuple[Difference, ...],
+        signature: str,
+    ) -> None:
+        object.__setattr__(self, "matched", matched)
+        object.__setattr__(self, "differences", differences)
+        object.__setattr__(self, "noise", noise)
+        object.__setattr__(self, "signature", signature)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class ShadowRecord:
     """What is stored and reported: the request, both answers, the comparison."""
 
     mirrored: Mirrored
     comparison: Comparison
 
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        mirrored: Mirrored,
+        comparison: Comparison,
+    ) -> None:
+        object.__setattr__(self, "mirrored", mirrored)
+        object.__setattr__(self, "comparison", comparison)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Skip:
     """Requests that were not compared, and why (``count`` of them in ``at``'s minute)."""
 
@@ -97,6 +178,19 @@ class Skip:
     reason: SkipReason
     at: float
     count: int = 1
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        route: str,
+        reason: SkipReason,
+        at: float,
+        count: int = 1,
+    ) -> None:
+        object.__setattr__(self, "route", route)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "count", count)
 
 
 @dataclass(slots=True)

@@ -3,8 +3,9 @@
 One PHP-FPM pool (``pm = static``) serves the demo app.  nginx (per-path
 config, ``fastcgi_keep_conn on`` with an upstream keepalive pool, as many
 worker processes as strangler has) is the reference; strangler runs with each
-runtime in turn, and ``uvicorn-compiled`` is the uvicorn runtime on the
-compiled build (``setup.py``; built once per run by ``ops.compile``).  Each
+runtime in turn, and ``uvicorn-compiled`` and ``trio-compiled`` are those
+runtimes on the compiled build (``setup.py``; built once per run by
+``ops.compile``).  Each
 round measures, for nginx and then for every runtime:
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
@@ -23,7 +24,7 @@ round measures, for nginx and then for every runtime:
   ``validate``, and its answer must equal nginx's byte for byte).  After each
   instance the bench checks that every accepted event reached the broker
   (``_migrated.py``);
-* ``shadow`` and ``shadow-sleep`` (uvicorn, uvicorn-compiled and trio,
+* ``shadow`` and ``shadow-sleep`` (uvicorn, trio and both compiled,
   ``--shadow-runtimes``):
   the same ``POST /validate.php`` with the route in shadow mode, 100% of it
   mirrored to the validator port, then to a candidate that sleeps 2 s, each
@@ -88,7 +89,8 @@ DOC_ROOT = REPO_ROOT / "ops" / "demo" / "app" / "public"
 LUA_SCRIPT = BENCH_DIR / "post_validate.lua"
 PROFILE_HOOK = BENCH_DIR / "profile_hook"
 RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
-RUNTIMES = ("trio", "asyncio", "uvloop", "uvicorn", "uvicorn-compiled")  # see _build
+# see _build: "-compiled" runs a runtime on the compiled build
+RUNTIMES = ("trio", "trio-compiled", "asyncio", "uvloop", "uvicorn", "uvicorn-compiled")
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-shadow", action="store_true", help="skip the shadow rows")
     p.add_argument(
         "--shadow-runtimes",
-        default="uvicorn,uvicorn-compiled,trio",
-        help="runtimes with shadow rows (uvicorn,uvicorn-compiled,trio)",
+        default="uvicorn,uvicorn-compiled,trio,trio-compiled",
+        help="runtimes with shadow rows (uvicorn,uvicorn-compiled,trio,trio-compiled)",
     )
     p.add_argument(
         "--target-shadow",

@@ -188,3 +188,29 @@ async def test_jobs_that_never_wait_still_let_the_event_loop_run() -> None:
         tg.cancel_scope.cancel()
     assert skips == []
     assert any(0 < n < 20 for n in seen_by_probe)  # the probe ran between jobs
+
+
+async def test_a_blocked_job_does_not_hold_up_the_queue() -> None:
+    """With two workers, a job queued behind one that waits runs while the first still waits."""
+    skips: list[Skip] = []
+    mirror = _mirror(skips, concurrency=2, queue_size=4)
+    release, ran = anyio.Event(), anyio.Event()
+
+    async def blocking() -> None:
+        await release.wait()
+
+    async def quick() -> None:
+        ran.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        await anyio.wait_all_tasks_blocked()  # both workers parked, waiting for jobs
+        assert mirror.offer("r", 5.0, blocking)
+        assert mirror.offer("r", 5.0, quick)  # offered before the woken worker ran
+        with anyio.fail_after(5):
+            await ran.wait()
+        assert not release.is_set()
+        assert mirror.running == 1  # the blocking job, still waiting
+        release.set()
+        tg.cancel_scope.cancel()
+    assert skips == []
