@@ -84,13 +84,21 @@ def _read_match(t: Table) -> Match:
         raise t.error(kind, str(exc)) from None
 
 
+def _handler_timeout(value: object) -> float:
+    """A handler's or candidate's budget: a duration above zero (zero would fail every run)."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be more than 0 (e.g. '500ms', '5s')")
+    return seconds
+
+
 def _read_mode(t: Table, mode: str, backends: frozenset[str], default: str) -> Mode:
     if mode == "status":
         return _read_status(t)
     if mode == "migrated":
         fallback = _backend(t, backends, required=False) or default
         methods = frozenset(t.strings("fallback_methods", tuple(sorted(SAFE_METHODS))))
-        timeout = t.take_with("timeout", parse_duration, 10.0)
+        timeout = t.take_with("timeout", _handler_timeout, 10.0)
         reverse, reverse_methods = _reverse(t)
         return Migrated(
             _handler(t),
@@ -107,7 +115,7 @@ def _read_mode(t: Table, mode: str, backends: frozenset[str], default: str) -> M
         return Legacy(backend)
     if mode == "shadow":
         rate = _fraction(t, "sample_rate", 1.0)
-        timeout = t.take_with("timeout", parse_duration, 5.0)
+        timeout = t.take_with("timeout", _handler_timeout, 5.0)
         key = t.take_with("sample_key", _sticky_key, "client")
         return Shadow(backend, _handler(t), rate, timeout, key, _compare(t))
     percent = t.take("percent", float)
@@ -115,7 +123,7 @@ def _read_mode(t: Table, mode: str, backends: frozenset[str], default: str) -> M
         raise t.error("percent", "must be between 0 and 100")
     key = t.take_with("key", _sticky_key, "client")
     methods = frozenset(t.strings("fallback_methods", tuple(sorted(SAFE_METHODS))))
-    timeout = t.take_with("timeout", parse_duration, 10.0)
+    timeout = t.take_with("timeout", _handler_timeout, 10.0)
     reverse, reverse_methods = _reverse(t)
     return Canary(
         backend,

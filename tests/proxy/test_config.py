@@ -164,6 +164,16 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         ),
         ('match = { prefix = "/", methods = ["get"] }', "routes[0].match.methods[0]"),
         ('match = { prefix = "/" }\nstatus = 301', "routes[0].location: required"),
+        (
+            'match = { prefix = "/" }\nmode = "shadow"\nbackend = "php"\n'
+            'handler = "tests.proxy.sample_handlers:hello"\ntimeout = "0s"',
+            "routes[0].timeout: must be more than 0",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\n'
+            'handler = "tests.proxy.sample_handlers:hello"\ntimeout = 0',
+            "routes[0].timeout: must be more than 0",
+        ),
     ],
     ids=[
         "mode",
@@ -179,6 +189,8 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         "arity",
         "method",
         "redirect",
+        "shadow-timeout-zero",
+        "migrated-timeout-zero",
     ],
 )
 def test_bad_routes_are_rejected(base: str, route: str, message: str) -> None:
