@@ -170,6 +170,8 @@ class Mirror:
         ran_since = time.perf_counter()
         while True:
             if not jobs:
+                # No deadline while parked: one firing here would leave this
+                # worker's event in ``_parked`` and its wake-up lost.
                 deadline.deadline = math.inf
                 wake = anyio.Event()
                 self._parked.append(wake)
