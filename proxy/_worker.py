@@ -127,8 +127,24 @@ def _name_the_async_library(name: str) -> None:
     sniffio.thread_local.name = name
 
 
+YOUNG_COLLECTION_THRESHOLD = 10_000
+"""Net new container objects between two young collections (CPython's default: 700).
+
+Requests free almost everything they make by reference counting, so a young
+collection finds little garbage; what it walks is whatever is alive at that
+moment.  Shadow jobs waiting for their batch (``shadow._mirror.BATCH``) are
+alive, hundreds of objects at 100% sampling, and with the default a worker
+walked them every few requests: on the compiled build a shadow job took 27 µs
+of CPU in process with the default and 23 µs with this threshold, most of the
+difference in ``gc_collect_main`` and its visits.  Cycles are still
+collected, a few thousand objects later.
+"""
+
+
 def _freeze_startup_heap() -> None:
     """Keep what startup made (modules, config, clients) out of every later collection.
+
+    Then collect the young generation less often (``YOUNG_COLLECTION_THRESHOLD``).
 
     A worker's heap after startup is tens of thousands of long-lived objects
     (botocore's service models alone are most of them); a full collection walks
@@ -140,6 +156,7 @@ def _freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     log.debug("heap_frozen", objects=gc.get_freeze_count())
 
 

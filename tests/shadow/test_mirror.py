@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.lowlevel
@@ -123,6 +124,40 @@ async def test_a_job_offered_without_a_deadline_runs_to_its_end() -> None:
         with anyio.fail_after(5):
             await done.wait()
         tg.cancel_scope.cancel()
+    assert skips == []
+
+
+async def test_each_job_gets_its_whole_timeout_after_the_jobs_before_it() -> None:
+    """Jobs in a row each get their own timeout; an untimed job after a timed one is uncut.
+
+    A worker shares a deadline between jobs that start close together, so
+    this checks that it is moved on for a job that starts later, and lifted
+    for a job offered without one.
+    """
+    skips: list[Skip] = []
+    mirror = _mirror(skips, queue_size=4)
+    finished: list[str] = []
+    done = anyio.Event()
+
+    def sleeper(name: str, seconds: float) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            await anyio.sleep(seconds)
+            finished.append(name)
+            if name == "untimed":
+                done.set()
+
+        return job
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(mirror.run)
+        assert mirror.offer("r", 0.3, sleeper("first", 0.2))
+        assert mirror.offer("r", 0.3, sleeper("second", 0.2))  # cut at 0.3 s if it kept the first's
+        assert mirror.offer("r", 0.3, sleeper("quick", 0))
+        assert mirror.offer("r", 0, sleeper("untimed", 0.4))
+        with anyio.fail_after(5):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    assert finished == ["first", "second", "quick", "untimed"]
     assert skips == []
 
 
