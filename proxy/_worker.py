@@ -58,7 +58,7 @@ class WorkerApp(ProxyApp):
         tg.start_soon(export_pool_gauges, lambda: self.state)
         await tg.start(self._reload_on_sighup)
         tg.start_soon(report_status, self.index, self._status)
-        _freeze_startup_heap()
+        _tune_the_collector()
 
     async def aclose_resources(self) -> None:
         """Flush and close the shared resources (messages still queued go to the spool)."""
@@ -136,15 +136,13 @@ moment.  Shadow jobs waiting for their batch (``shadow._mirror.BATCH``) are
 alive, hundreds of objects at 100% sampling, and with the default a worker
 walked them every few requests: on the compiled build a shadow job took 27 µs
 of CPU in process with the default and 23 µs with this threshold, most of the
-difference in ``gc_collect_main`` and its visits.  Cycles are still
-collected, a few thousand objects later.
+difference in ``gc_collect_main`` and its visits.  Reference cycles are
+still collected, up to that many objects later.
 """
 
 
-def _freeze_startup_heap() -> None:
+def _tune_the_collector() -> None:
     """Keep what startup made (modules, config, clients) out of every later collection.
-
-    Then collect the young generation less often (``YOUNG_COLLECTION_THRESHOLD``).
 
     A worker's heap after startup is tens of thousands of long-lived objects
     (botocore's service models alone are most of them); a full collection walks
@@ -153,6 +151,8 @@ def _freeze_startup_heap() -> None:
     waiting on their timeout, slow uploads) makes full collections frequent.
     Frozen objects are still freed by reference counting; only reference cycles
     made at startup and dropped later are never collected, a bounded amount.
+
+    Then the young generation is collected less often (``YOUNG_COLLECTION_THRESHOLD``).
     """
     gc.collect()
     gc.freeze()
