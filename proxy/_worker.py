@@ -58,7 +58,7 @@ class WorkerApp(ProxyApp):
         tg.start_soon(export_pool_gauges, lambda: self.state)
         await tg.start(self._reload_on_sighup)
         tg.start_soon(report_status, self.index, self._status)
-        _tune_the_collector()
+        _freeze_startup_heap()
 
     async def aclose_resources(self) -> None:
         """Flush and close the shared resources (messages still queued go to the spool)."""
@@ -127,21 +127,7 @@ def _name_the_async_library(name: str) -> None:
     sniffio.thread_local.name = name
 
 
-YOUNG_COLLECTION_THRESHOLD = 10_000
-"""Net new container objects between two young collections (CPython's default: 700).
-
-Requests free almost everything they make by reference counting, so a young
-collection finds little garbage; what it walks is whatever is alive at that
-moment.  Shadow jobs waiting for their batch (``shadow._mirror.BATCH``) are
-alive, hundreds of objects at 100% sampling, and with the default a worker
-walked them every few requests: on the compiled build a shadow job took 27 µs
-of CPU in process with the default and 23 µs with this threshold, most of the
-difference in ``gc_collect_main`` and its visits.  Reference cycles are
-still collected, up to that many objects later.
-"""
-
-
-def _tune_the_collector() -> None:
+def _freeze_startup_heap() -> None:
     """Keep what startup made (modules, config, clients) out of every later collection.
 
     A worker's heap after startup is tens of thousands of long-lived objects
@@ -151,12 +137,9 @@ def _tune_the_collector() -> None:
     waiting on their timeout, slow uploads) makes full collections frequent.
     Frozen objects are still freed by reference counting; only reference cycles
     made at startup and dropped later are never collected, a bounded amount.
-
-    Then the young generation is collected less often (``YOUNG_COLLECTION_THRESHOLD``).
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     log.debug("heap_frozen", objects=gc.get_freeze_count())
 
 

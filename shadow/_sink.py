@@ -32,6 +32,7 @@ from ._codec import Item
 from ._model import ShadowRecord
 from ._redact import redact
 from ._store import QueuedWriter, ShadowStore
+from ._store_write import Sums
 
 log = structlog.get_logger("strangler.shadow")
 _BATCH = 500
@@ -71,7 +72,8 @@ class KafkaSink(QueuedWriter):
         self.topic = topic
         self.redact_fields = tuple(redact_fields)
 
-    async def _write(self, batch: list[Item]) -> None:
+    async def _write(self, batch: list[Item], tallied: list[Sums]) -> None:
+        # ``tallied`` is always empty: only the SQLite store sums matched records.
         messages = [self._message(item) for item in batch]
         try:
             await self.producer.send(messages, wait="queued")

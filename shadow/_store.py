@@ -2,7 +2,12 @@
 
 Strategy.  The request path only calls ``offer``, which puts the record or
 skip on a bounded in-memory queue and returns at once (``False``, counted in
-``dropped``, when the queue is full).  One writer task (``run``) takes what
+``dropped``, when the queue is full).  Skips, and matched records of a route
+that already has its matched examples, are not queued one by one but added
+up in place (``_Tally``): at 100% sampling nearly every record is such a
+match, and records held for the writer's linger were most of what the
+cyclic garbage collector walked in a worker (with each walk a pause of
+milliseconds for the requests waiting).  One writer task (``run``) takes what
 has accumulated, up to ``batch_size`` items, and writes it in ONE transaction
 in a worker thread (``anyio.to_thread``): the batch is first summed in Python
 (per route and minute), so a busy minute costs a few upserts, not one write
@@ -43,16 +48,17 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._codec import Item
 from ._model import ShadowRecord, Skip, SkipReason
 from ._store_read import StoreReader, minute_of
-from ._store_write import SCHEMA, BatchWriter
+from ._store_write import SCHEMA, BatchWriter, Sums
 
 
-class _SkipTally:
-    """Skips counted per (route, reason, minute) until the writer takes them."""
+class _Tally:
+    """Skips per (route, reason, minute), and summed matches, until the writer takes them."""
 
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "matches")
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, SkipReason, int]] = Counter()
+        self.matches = Sums()
 
     def add(self, skip: Skip) -> None:
         self.counts[skip.route, skip.reason, minute_of(skip.at)] += skip.count
@@ -61,7 +67,7 @@ class _SkipTally:
         return [Skip(route, why, float(at), n) for (route, why, at), n in self.counts.items()]
 
 
-_Queued = ShadowRecord | _SkipTally
+_Queued = ShadowRecord | _Tally
 
 
 class QueuedWriter:
@@ -71,7 +77,8 @@ class QueuedWriter:
     are counted in place: the first skip after a batch was taken queues a
     tally, later ones add to it until the writer takes it, so a flood of
     skipped requests (a full mirror queue) costs a counter increment each, and
-    one batch item per (route, reason, minute), not one per request.
+    one batch item per (route, reason, minute), not one per request.  The
+    store adds matched records to the same tally (``_tally_match``).
 
     Args:
         queue_size: items waiting; ``offer`` refuses more and counts them in ``dropped``.
@@ -89,7 +96,8 @@ class QueuedWriter:
         self.dropped = 0
         self.written = 0
         self.batches = 0
-        self._tally: _SkipTally | None = None  # queued, still counting
+        self._tally: _Tally | None = None  # queued, still counting
+        self._taken: list[Sums] = []  # matches of the tallies taken, for the next write
         self._running = False
         self._stopped: anyio.Event | None = None
 
@@ -100,14 +108,29 @@ class QueuedWriter:
         return self._put(item)
 
     def _count(self, skip: Skip) -> bool:
-        tally = self._tally
+        tally = self._open_tally()
         if tally is None:
-            tally = _SkipTally()
-            if not self._put(tally):
-                return False
-            self._tally = tally
+            return False
         tally.add(skip)
         return True
+
+    def _tally_match(self, record: ShadowRecord) -> bool:
+        """Add a matched record to the tally instead of queueing it (no example is kept)."""
+        tally = self._open_tally()
+        if tally is None:
+            return False
+        tally.matches.add_record(record, ())
+        return True
+
+    def _open_tally(self) -> _Tally | None:
+        """The queued tally still counting, queued now if there is none (``None``: full)."""
+        tally = self._tally
+        if tally is None:
+            tally = _Tally()
+            if not self._put(tally):
+                return None
+            self._tally = tally
+        return tally
 
     def _put(self, item: _Queued) -> bool:
         try:
@@ -164,20 +187,24 @@ class QueuedWriter:
     def _items(self, queued: list[_Queued]) -> list[Item]:
         items: list[Item] = []
         for item in queued:
-            if isinstance(item, _SkipTally):
+            if isinstance(item, _Tally):
                 if item is self._tally:
                     self._tally = None  # taken: the next skip starts a new tally
                 items += item.skips()
+                if item.matches.minutes:
+                    self._taken.append(item.matches)
             else:
                 items.append(item)
         return items
 
     async def _write_batch(self, batch: list[Item]) -> None:
-        await self._write(batch)
-        self.written += len(batch)
+        tallied, self._taken = self._taken, []
+        await self._write(batch, tallied)
+        self.written += len(batch) + sum(sums.records for sums in tallied)
         self.batches += 1
 
-    async def _write(self, batch: list[Item]) -> None:
+    async def _write(self, batch: list[Item], tallied: list[Sums]) -> None:
+        """Write ``batch`` and the matched records summed in ``tallied``."""
         raise NotImplementedError
 
     async def _close_resources(self) -> None:
@@ -252,6 +279,16 @@ class ShadowStore(QueuedWriter, StoreReader):
         reader = sqlite3.connect(path, check_same_thread=False)
         return cls(writer, reader, queue_size=queue_size, batch_size=batch_size, linger=linger)
 
+    def offer(self, item: Item) -> bool:
+        """Queue an item; a matched record of a route with its matched examples is only counted."""
+        if (
+            isinstance(item, ShadowRecord)
+            and item.comparison.matched
+            and item.mirrored.route in self._writer.sampled
+        ):
+            return self._tally_match(item)
+        return super().offer(item)
+
     def write(
         self,
         items: Sequence[Item],
@@ -266,8 +303,9 @@ class ShadowStore(QueuedWriter, StoreReader):
             now: the current time for retention (default: the clock).
             offsets: Kafka positions to save with them (see ``kafka_offsets``).
         """
-        self._writer.write(items, time.time() if now is None else now, offsets or {})
-        self.written += len(items)
+        tallied, self._taken = self._taken, []
+        self._writer.write(items, time.time() if now is None else now, offsets or {}, tallied)
+        self.written += len(items) + sum(sums.records for sums in tallied)
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition of ``topic``, as saved by ``write``."""
@@ -288,8 +326,8 @@ class ShadowStore(QueuedWriter, StoreReader):
         self._receive.close()
         self._shut(time.time())
 
-    async def _write(self, batch: list[Item]) -> None:
-        await anyio.to_thread.run_sync(self._writer.write, batch, time.time())
+    async def _write(self, batch: list[Item], tallied: list[Sums]) -> None:
+        await anyio.to_thread.run_sync(self._writer.write, batch, time.time(), None, tallied)
 
     async def _close_resources(self) -> None:
         await anyio.to_thread.run_sync(self._shut, time.time())

@@ -7,7 +7,9 @@ grows with the routes and minutes it touches, not with its length.  Example
 records are the only per-request rows: the first ``examples_per_signature``
 of each (route, signature), matched samples under the signature ``""``.  Only
 those are redacted and encoded, which keeps the common case (a signature that
-already has its examples) cheap.  Runs in the writer's thread only.
+already has its examples) cheap.  Runs in the writer's thread only, but for
+``Sums`` of matched records, which the store adds up as they are offered once
+their route has its matched examples (``BatchWriter.sampled``).
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ _PRUNE_EVERY = 60.0
 
 
 @dataclass(slots=True)
-class _Sums:
-    """One batch summed per table key."""
+class Sums:
+    """Records and skips summed per table key: one batch, or matched records as offered."""
 
     minutes: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     skips: Counter[tuple[str, int, str]] = field(default_factory=Counter)
@@ -111,6 +113,27 @@ class _Sums:
             row.last_seen = m.at
             diffs = redact_comparison(c, fields).differences
             row.differences = json.dumps(codec.differences_out(diffs), ensure_ascii=False)
+
+    @property
+    def records(self) -> int:
+        """How many records were added."""
+        return sum(counts[0] for counts in self.minutes.values())
+
+    def merge(self, other: Sums) -> None:
+        """Add ``other``'s sums to these."""
+        for key, counts in other.minutes.items():
+            mine = self.minutes.setdefault(key, [0, 0, 0, 0, 0])
+            for i, n in enumerate(counts):
+                mine[i] += n
+        self.skips.update(other.skips)
+        self.latency.update(other.latency)
+        self.signature_minutes.update(other.signature_minutes)
+        for signature, theirs in other.signatures.items():
+            row = self.signatures.setdefault(signature, _Signature(0, theirs.first_seen, 0.0, ""))
+            row.count += theirs.count
+            row.first_seen = min(row.first_seen, theirs.first_seen)
+            if theirs.last_seen >= row.last_seen:
+                row.last_seen, row.differences = theirs.last_seen, theirs.differences
 
 
 @dataclass(slots=True)
@@ -150,12 +173,19 @@ class BatchWriter:
         self.max_records = max_records
         self.redact_fields = redact_fields
         self._last_prune = 0.0
+        self.sampled: set[str] = set()
+        """Routes with all their matched examples kept, as last written or pruned.
+
+        Read by the event loop's thread, changed by the writer's: set
+        operations are atomic in CPython.
+        """
 
     def write(
         self,
         items: Sequence[Item],
         now: float,
         offsets: Mapping[tuple[str, int], int] | None = None,
+        tallied: Sequence[Sums] = (),
     ) -> None:
         """Write one batch in one transaction; prune when a minute has passed.
 
@@ -164,8 +194,11 @@ class BatchWriter:
             now: the current time (epoch seconds), for retention.
             offsets: Kafka positions consumed with this batch, ``(topic, partition)``
                 to the next offset, saved in the same transaction.
+            tallied: records already summed (matched ones, without examples).
         """
-        sums = _Sums()
+        sums = Sums()
+        for other in tallied:
+            sums.merge(other)
         records = []
         for item in items:
             if isinstance(item, Skip):
@@ -175,12 +208,13 @@ class BatchWriter:
                 records.append(item)
         with self._transaction():
             self._write_sums(sums)
-            self._write_examples(records)
+            sampled = self._write_examples(records)
             self._db.executemany(_UPSERT_OFFSETS, [(*k, n) for k, n in (offsets or {}).items()])
+        self.sampled |= sampled
         if now - self._last_prune >= _PRUNE_EVERY:
             self.prune(now)
 
-    def _write_sums(self, sums: _Sums) -> None:
+    def _write_sums(self, sums: Sums) -> None:
         db = self._db
         db.executemany(_UPSERT_MINUTES, [(*k, *v) for k, v in sums.minutes.items()])
         db.executemany(_UPSERT_SKIPS, [(*k, n) for k, n in sums.skips.items()])
@@ -189,7 +223,12 @@ class BatchWriter:
         rows = [(*k, n) for k, n in sums.signature_minutes.items()]
         db.executemany(_UPSERT_SIGNATURE_MINUTES, rows)
 
-    def _write_examples(self, records: list[ShadowRecord]) -> None:
+    def _write_examples(self, records: list[ShadowRecord]) -> set[str]:
+        """Insert the records a signature still needs as examples.
+
+        Returns:
+            the routes whose matched examples are now all kept.
+        """
         have: dict[tuple[str, str], int] = {}
         for record in records:
             key = (record.mirrored.route, record.comparison.signature)
@@ -202,6 +241,7 @@ class BatchWriter:
             blob = codec.encode(redact(record, self.redact_fields))
             insert = "INSERT INTO examples (route, signature, at, record) VALUES (?, ?, ?, ?)"
             self._db.execute(insert, (*key, record.mirrored.at, blob))
+        return {r for (r, sig), n in have.items() if sig == "" and n >= self.examples_per_signature}
 
     def prune(self, now: float) -> None:
         """Delete rows older than the retention, then the oldest beyond ``max_records``."""
@@ -228,6 +268,14 @@ class BatchWriter:
                     " WHERE s.route = signature_minutes.route"
                     " AND s.signature = signature_minutes.signature)"
                 )
+        self._recheck_sampled()
+
+    def _recheck_sampled(self) -> None:
+        """Forget the routes whose matched examples retention (here or in a peer) removed."""
+        count = "SELECT COUNT(*) FROM examples WHERE signature = '' AND route = ?"
+        for route in list(self.sampled):
+            if self._db.execute(count, (route,)).fetchone()[0] < self.examples_per_signature:
+                self.sampled.discard(route)
 
     def close(self) -> None:
         """Close the write connection."""

@@ -20,6 +20,7 @@ from shadow._model import Answer, Comparison, Difference, Mirrored, ShadowRecord
 from shadow._redact import REDACTED, redact
 from shadow._store import ShadowStore, _setup_lock
 from shadow._store_read import StoreReader, bucket_of, bucket_value, minute_of, percentile
+from shadow._store_write import Sums
 
 # The start of the current minute: tests that add a few seconds stay in one minute.
 NOW = float(minute_of(time.time()))
@@ -203,6 +204,74 @@ def test_skips_are_tallied_into_one_item_per_route_reason_and_minute(tmp_path: P
     with StoreReader.open(tmp_path / "shadow.db") as reader:
         orders, other = reader.routes()
     assert (orders.skips, other.skips) == ({"queue_full": 1000, "timeout": 2}, {"sampled_out": 1})
+
+
+def test_matches_of_a_route_with_its_examples_are_counted_without_queueing(
+    tmp_path: Path,
+) -> None:
+    """Once a route keeps its matched examples, its matches add up in place.
+
+    A queue of three then takes any number of them, and they are read back
+    as compared and matched with their latencies; mismatches still queue
+    whole, and another route's matches too until it has its examples.
+    """
+    store = open_store(tmp_path, queue_size=3, examples_per_signature=2)
+    store.write([record(request_id=f"e{i}") for i in range(2)])
+    accepted = [store.offer(record(seconds=(0.010, 0.040))) for _ in range(100)]
+    assert store.offer(record(signature="s"))
+    assert store.offer(record("/other"))
+    assert all(accepted)
+    assert store.dropped == 0
+    queued = store._take(10)
+    assert [type(item) for item in queued] == [ShadowRecord, ShadowRecord]  # the tally opened
+    store.write(queued)
+    assert store.written == 2 + 100 + 2
+    store.close()
+    with StoreReader.open(tmp_path / "shadow.db") as reader:
+        orders, other = reader.routes()
+        examples = reader.examples("", limit=10)
+    assert (orders.compared, orders.matched, orders.mismatched) == (103, 102, 1)
+    assert (other.compared, other.matched) == (1, 1)
+    kept = sorted((e.record.mirrored.route, e.record.mirrored.request_id) for e in examples)
+    assert kept == [("/orders", "e0"), ("/orders", "e1"), ("/other", "r1")]
+    assert orders.candidate_p50 == pytest.approx(0.040, rel=0.2)
+
+
+def test_pruning_lets_matches_queue_again_for_new_examples(tmp_path: Path) -> None:
+    """After retention ran, matched records are queued whole until examples are complete."""
+    store = open_store(tmp_path, examples_per_signature=1)
+    store.write([record(request_id="old")])
+    assert store.offer(record(request_id="counted"))
+    assert store._take(10) == []  # counted in the tally, which holds no record
+    store.prune(NOW + 30 * 86400.0)  # past the retention: the example goes
+    assert store.offer(record(request_id="new"))
+    [queued] = store._take(10)
+    assert isinstance(queued, ShadowRecord)
+    store.write([queued])
+    store.close()
+    with StoreReader.open(tmp_path / "shadow.db") as reader:
+        assert [e.record.mirrored.request_id for e in reader.examples("")] == ["new"]
+
+
+@given(
+    first=st.lists(st.sampled_from(["", "a", "b"]), max_size=8),
+    second=st.lists(st.sampled_from(["", "a", "b"]), max_size=8),
+)
+def test_sums_merged_are_the_sums_of_both(first: list[str], second: list[str]) -> None:
+    """Matched records summed as offered add up as if the writer had summed them."""
+
+    def records(signatures: list[str], offset: float) -> list[ShadowRecord]:
+        return [record(signature=s, at=NOW + offset + i) for i, s in enumerate(signatures)]
+
+    def summed(records: list[ShadowRecord]) -> Sums:
+        sums = Sums()
+        for one in records:
+            sums.add_record(one, ())
+        return sums
+
+    merged = summed(records(first, 0.0))
+    merged.merge(summed(records(second, 30.0)))
+    assert merged == summed(records(first, 0.0) + records(second, 30.0))
 
 
 @pytest.mark.anyio
