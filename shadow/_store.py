@@ -166,8 +166,8 @@ class QueuedWriter:
         with anyio.CancelScope(shield=True):
             if self._running and self._stopped is not None:
                 await self._stopped.wait()
-            while batch := self._take(self.batch_size):
-                await self._write_batch(batch)
+            while queued := self._take_queued(self.batch_size):  # a tally may hold no item
+                await self._write_batch(self._items(queued))
             self._receive.close()
             await self._close_resources()
 
@@ -321,8 +321,8 @@ class ShadowStore(QueuedWriter, StoreReader):
     def close(self) -> None:
         """Write what is queued and close, synchronously (tools; not while ``run`` runs)."""
         self._send.close()
-        while batch := self._take(self.batch_size):
-            self.write(batch)
+        while queued := self._take_queued(self.batch_size):  # a tally may hold no item
+            self.write(self._items(queued))
         self._receive.close()
         self._shut(time.time())
 

@@ -237,6 +237,23 @@ def test_matches_of_a_route_with_its_examples_are_counted_without_queueing(
     assert orders.candidate_p50 == pytest.approx(0.040, rel=0.2)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("closing", ["aclose", "close"])
+async def test_matches_only_counted_are_written_at_close(tmp_path: Path, closing: str) -> None:
+    """A tally holding matches and no skip is still written when the store closes."""
+    store = open_store(tmp_path, examples_per_signature=1)
+    store.write([record(request_id="example")])
+    for _ in range(10):
+        assert store.offer(record())
+    if closing == "aclose":
+        await store.aclose()  # the writer never ran: aclose itself drains the queue
+    else:
+        store.close()
+    with StoreReader.open(tmp_path / "shadow.db") as reader:
+        [orders] = reader.routes()
+    assert (orders.compared, orders.matched) == (11, 11)
+
+
 def test_pruning_lets_matches_queue_again_for_new_examples(tmp_path: Path) -> None:
     """After retention ran, matched records are queued whole until examples are complete."""
     store = open_store(tmp_path, examples_per_signature=1)
