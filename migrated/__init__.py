@@ -27,6 +27,7 @@ from ._producer import replay_spool as replay_spool
 from ._producer_settings import ProducerSettings as ProducerSettings
 from ._resources import Resources as Resources
 from ._runner import HandlerFailed as HandlerFailed
+from ._runner import LoopTimeout as LoopTimeout
 from ._runner import Outcome as Outcome
 from ._runner import TimeLimit as TimeLimit
 from ._runner import publish as publish

@@ -3,11 +3,23 @@
 Strategy.  One ``confluent_kafka.Producer`` per worker process, created in
 ``start()`` (after the fork).  librdkafka runs delivery callbacks only inside
 ``poll()``, so a dedicated poll thread calls it in a loop, collects the
-delivery reports of one ``poll()`` call in a list, and hands the whole list to
-the event loop with ONE ``anyio.from_thread.run_sync(..., token=...)`` (the
-fastest bridge measured: one loop wake-up per batch, not per message; see
+delivery reports of one ``poll()`` call, and hands them all to the event loop
+with ONE ``anyio.from_thread.run_sync(..., token=...)`` (the fastest bridge
+measured: one loop wake-up per batch, not per message; see
 notes/kafka-s3.md).  Everything that touches our state runs on the loop; the
 poll thread only moves reports and survives any exception.
+
+While an asyncio loop is busy producing, the loop polls instead.  confluent-
+kafka takes the GIL for every delivery report it serves, so a poll thread
+serving reports while the loop runs Python waits for the GIL once per
+message, and under load a batch's reports trickled in over many loop
+iterations (``strace``: a futex call per request; the acked delivery took
+1.6 ms instead of the broker's 1.0).  So once the loop has produced, it calls
+``poll(0)`` itself at each of its iterations that produced or settled
+something (``_loop_poll``); when an iteration has neither, the poll thread
+takes over again, blocking in ``poll()`` until the next report.  Either side
+may serve a report (the queue of reports is a ``deque``, safe to share); each
+report is settled once, on the loop.  trio keeps the poll thread throughout.
 
 No task group: ``start`` and ``aclose`` may be called from different cancel
 scopes (the proxy starts resources inside its lifespan task group and closes
@@ -38,18 +50,21 @@ so the rest are spooled and the batch counts as accepted.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
+import sniffio
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -86,12 +101,41 @@ _PRODUCER_STATE_ERRORS = frozenset(
 _PURGE_GRACE = 5.0
 
 
+class _Signal(Protocol):
+    """Set once; waited for by the sender (``anyio.Event``'s shape)."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class _FutureSignal:
+    """A ``_Signal`` on a known asyncio loop: a bare future.
+
+    ``anyio.Event`` on asyncio is an ``asyncio.Event``, whose ``wait`` asks
+    asyncio for the running loop (a ``getpid`` system call on Python 3.11).
+    A cancelled waiter cancels the future; ``set`` then does nothing.
+    """
+
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def set(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self) -> None:
+        await self._future
+
+
 @dataclass(eq=False, slots=True)
 class _Batch:
     """The messages of one ``send`` (or one replay chunk) and who waits for them."""
 
     remaining: int
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: _Signal = field(default_factory=anyio.Event)
     acked: int = 0
     lost: int = 0  # neither delivered nor spooled (the disk failed)
 
@@ -141,7 +185,14 @@ class KafkaProducer:
         self._background_replay = background_replay
         self._running = False
         self._in_flight: set[Position] = set()
-        self._reports: list[_Report] = []
+        self._reports: deque[_Report] = deque()  # served by either side, settled on the loop
+        # The loop's side of polling (asyncio only; see the module docstring).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_polls = False  # the loop polls; the poll thread waits on _thread_wake
+        self._loop_produced = False  # since the loop's last poll
+        self._loop_handle: asyncio.Handle | None = None
+        self._loop_work: deque[_Work] = deque()  # spool work for the poll thread to record
+        self._thread_wake = threading.Event()
         self._startup_errors: list[KafkaError] = []
         self._fatal: KafkaError | None = None
         self._generation = 0
@@ -178,6 +229,8 @@ class KafkaProducer:
             BrokerUnreachable: no broker answered within ``startup_timeout``.
         """
         self._token = anyio.lowlevel.current_token()
+        if sniffio.current_async_library() == "asyncio":
+            self._loop = asyncio.get_running_loop()
         self._spool = self._spool_given or await Spool.claim(self.settings.spool_dir)
         self._replay_lock = anyio.Lock()
         try:
@@ -208,6 +261,7 @@ class KafkaProducer:
         with anyio.CancelScope(shield=True):
             await self._drain(anyio.current_time() + timeout)
             self._stop_replaying.set()
+            self._stop_loop_polling()
             self._stop_polling.set()
             await anyio.to_thread.run_sync(self._replayer.join)
             await anyio.to_thread.run_sync(self._thread.join)
@@ -216,6 +270,7 @@ class KafkaProducer:
         log.info("kafka_producer_closed", spool_pending=self._spool.pending_count)
 
     async def _abort_start(self) -> None:
+        self._stop_loop_polling()
         self._stop_polling.set()
         if hasattr(self, "_thread"):
             await anyio.to_thread.run_sync(self._thread.join)
@@ -281,12 +336,12 @@ class KafkaProducer:
         if wait == "queued":
             positions = await self._spool.append(messages)
             if self._running:  # else aclose has begun: they stay spooled for the next start
-                self._produce(messages, positions, _Batch(len(messages)))  # refused ones too
+                self._produce(messages, positions, self._batch(len(messages)))  # refused ones too
             return
         await self._send_acked(messages)
 
     async def _send_acked(self, messages: Sequence[Message]) -> None:
-        batch = _Batch(len(messages))
+        batch = self._batch(len(messages))
         rest = self._produce(messages, [None] * len(messages), batch)
         if len(rest) == len(messages):
             raise QueueFull
@@ -296,6 +351,10 @@ class KafkaProducer:
         await batch.done.wait()
         if batch.lost:
             raise ProducerError(f"{batch.lost} message(s) could not be delivered nor spooled")
+
+    def _batch(self, size: int) -> _Batch:
+        loop = self._loop
+        return _Batch(size, _FutureSignal(loop) if loop is not None else anyio.Event())
 
     def _produce(
         self, messages: Sequence[Message], positions: Sequence[Position | None], batch: _Batch
@@ -323,14 +382,34 @@ class KafkaProducer:
                 return tickets[index:]
             if ticket.position is not None:
                 self._in_flight.add(ticket.position)
+        if self._loop is not None:
+            self._loop_produced = True
+            if self._loop_handle is None and self._running:
+                self._loop_polls = True
+                self._loop_handle = self._loop.call_soon(self._loop_poll)
         return []
 
     # -- the poll thread -------------------------------------------------------
 
     def _poll_loop(self) -> None:
         while not self._stop_polling.is_set():
+            self._record_loop_work()
+            if self._loop_polls and self._fatal is None:  # a fatal error is ours to handle
+                self._thread_wake.wait(0.1)
+                self._thread_wake.clear()  # then look again: the state, not the signal, decides
+                metrics.PRODUCER_QUEUE_DEPTH.set(len(self._producer))
+                continue
             self._poll_once(0.1)
         self._poll_once(0)
+        self._record_loop_work()
+
+    def _record_loop_work(self) -> None:
+        while self._loop_work:
+            work = self._loop_work.popleft()
+            try:
+                anyio.from_thread.run(self._record, *work, token=self._token)
+            except Exception:
+                log.exception("kafka_delivery_handover_failed", reports=len(work[1]))
 
     def _poll_once(self, timeout: float) -> None:
         producer = self._producer
@@ -345,7 +424,7 @@ class KafkaProducer:
 
     def _hand_over(self) -> None:
         """One loop call settles the batch; a second one only if the spool has work."""
-        reports, self._reports = self._reports, []
+        reports = self._take_reports()
         if not reports:
             return
         try:
@@ -357,6 +436,17 @@ class KafkaProducer:
 
     def _on_delivery(self, ticket: _Ticket, err: KafkaError | None, _msg: Any) -> None:
         self._reports.append((ticket, err))
+
+    def _take_reports(self) -> list[_Report]:
+        """The reports served so far (either side may take them; each is taken once)."""
+        reports = self._reports
+        taken: list[_Report] = []
+        try:
+            while reports:
+                taken.append(reports.popleft())
+        except IndexError:  # the other side took the last one
+            pass
+        return taken
 
     def _on_error(self, err: KafkaError) -> None:
         if not self._running:
@@ -379,6 +469,35 @@ class KafkaProducer:
         self._hand_over()
 
     # -- on the event loop -----------------------------------------------------
+
+    def _loop_poll(self) -> None:
+        """Serve and settle delivery reports on the loop (see the module docstring)."""
+        self._loop_handle = None
+        produced, self._loop_produced = self._loop_produced, False
+        try:
+            self._producer.poll(0)
+        except Exception:
+            log.exception("kafka_poll_failed")
+        reports = self._take_reports()
+        if reports:
+            work = self._deliver(reports)
+            if work is not _NOTHING:  # spooling awaits a thread: the poll thread records it
+                self._loop_work.append(work)
+                self._thread_wake.set()
+        loop = self._loop
+        busy = produced or reports
+        if busy and loop is not None and self._running and self._fatal is None and self._producer:
+            self._loop_handle = loop.call_soon(self._loop_poll)
+            return
+        self._loop_polls = False  # the poll thread blocks in poll() until the next report
+        self._thread_wake.set()
+
+    def _stop_loop_polling(self) -> None:
+        if self._loop_handle is not None:
+            self._loop_handle.cancel()
+            self._loop_handle = None
+        self._loop_polls = False
+        self._thread_wake.set()
 
     def _deliver(self, reports: list[_Report]) -> _Work:
         """Settle one poll batch of delivery reports (runs on the event loop)."""
@@ -506,7 +625,7 @@ class KafkaProducer:
     async def _resend(self, entries: list[tuple[Position, Message]]) -> int:
         if not self._running:  # aclose began while we probed the broker
             return 0
-        batch = _Batch(len(entries))
+        batch = self._batch(len(entries))
         refused = self._produce([m for _, m in entries], [p for p, _ in entries], batch)
         for ticket in refused:
             ticket.batch.resolve(False)

@@ -12,6 +12,7 @@ outbox in the result and never publishes it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -167,6 +168,55 @@ class _AnyioLimit:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         return self._scope.__exit__(kind, exc, tb)
+
+
+class LoopTimeout:
+    """``asyncio.timeout(seconds)`` on a loop given up front (a ``TimeLimit`` once bound).
+
+    ``asyncio.timeout`` asks asyncio for the running loop and the current task
+    on entry and again to set its timer: on Python 3.11 each of these checks
+    the process id with a ``getpid`` system call.  This is the same timeout
+    (the task cancelled at the deadline, the cancellation turned into
+    ``TimeoutError`` unless someone else cancelled it too) with the loop
+    bound once per worker: ``functools.partial(LoopTimeout, loop)``.
+    """
+
+    __slots__ = ("_cancelling", "_expired", "_handle", "_loop", "_seconds", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self._loop = loop
+        self._seconds = seconds
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._cancelling = 0
+        self._expired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task(self._loop)
+        if task is None:
+            raise RuntimeError("LoopTimeout must be used inside a task of its loop")
+        self._task = task
+        self._cancelling = task.cancelling()
+        loop = self._loop
+        self._handle = loop.call_at(loop.time() + self._seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._handle = None
+        if self._task is not None:
+            self._task.cancel()
+            self._expired = True
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        task, self._task = self._task, None
+        if self._expired and task is not None:
+            self._expired = False
+            if task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
+                raise TimeoutError from exc
 
 
 async def publish(publisher: Publisher | None, outcome: Outcome, *, wait: Delivery) -> None:

@@ -17,12 +17,16 @@ import asyncio
 import gc
 import signal
 import socket
+from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import anyio
 import anyio.abc
 import sniffio
 import structlog
+
+from migrated import LoopTimeout
 
 from ._app import ProxyApp
 from ._build import build_kind
@@ -105,9 +109,6 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     )
     if runtime != "trio":
         _name_the_async_library("asyncio")
-        # A handler's or candidate's timeout as an asyncio timeout: an anyio
-        # cancel scope per run costs several times more on asyncio.
-        app.use_time_limit(asyncio.timeout)
     if runtime == "uvicorn":
         _run_uvicorn(app, config, fds)
     else:
@@ -171,7 +172,7 @@ def _run_hypercorn(app: Any, config: Config, fds: list[int], runtime: str) -> No
         return
     from hypercorn.asyncio import serve as asyncio_serve
 
-    coro = asyncio_serve(app, hc, shutdown_trigger=_shutdown_signal)
+    coro = _with_loop_timeouts(app, asyncio_serve(app, hc, shutdown_trigger=_shutdown_signal))
     if runtime == "uvloop":
         import uvloop
 
@@ -200,7 +201,17 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
     )
     server = uvicorn.Server(uc)
     sockets = [socket.socket(fileno=fd) for fd in fds]
-    uvloop.run(server.serve(sockets=sockets))
+    uvloop.run(_with_loop_timeouts(app, server.serve(sockets=sockets)))
+
+
+async def _with_loop_timeouts(app: WorkerApp, main: Awaitable[None]) -> None:
+    """Run ``main`` with handler and candidate timeouts as asyncio timeouts on this loop.
+
+    An anyio cancel scope per run costs several times more on asyncio, and
+    ``asyncio.timeout`` looks the loop up (see ``LoopTimeout``).
+    """
+    app.use_time_limit(partial(LoopTimeout, asyncio.get_running_loop()))
+    await main
 
 
 async def _shutdown_signal() -> None:

@@ -8,12 +8,14 @@ broker afterwards (directly, or spooled and replayed): same set of values.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from prometheus_client import REGISTRY
 
@@ -76,6 +78,34 @@ async def test_produced_messages_come_back_with_keys_values_headers(
     read = partial(consume_values, kafka_broker.address, topic, {m.value for m in sent})
     records = await anyio.to_thread.run_sync(read)
     assert sorted(records) == sorted((m.key, m.value, list(m.headers)) for m in sent)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_asyncio_loop_that_keeps_producing_serves_the_reports_itself(
+    kafka_broker: Tansu, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the loop produces at each iteration, it polls too: no GIL hand-off per report."""
+    topic = _topic()
+    sent = _messages(topic, 1000)
+    loop_thread = threading.get_ident()
+    served_on_loop = 0
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        await producer.send(sent[:1], wait="acked")  # the topic exists, its leader is known
+        on_delivery = producer._on_delivery
+
+        def counting(ticket: Any, err: Any, msg: Any) -> None:
+            nonlocal served_on_loop
+            served_on_loop += threading.get_ident() == loop_thread
+            on_delivery(ticket, err, msg)
+
+        monkeypatch.setattr(producer, "_on_delivery", counting)
+        async with anyio.create_task_group() as tg:
+            for message in sent[1:]:  # one send per loop iteration, for longer than an ack takes
+                tg.start_soon(partial(producer.send, [message], wait="acked"))
+                await anyio.lowlevel.checkpoint()
+    assert served_on_loop > 0
+    values = {m.value for m in sent}
+    assert await _consume(kafka_broker.address, topic, values) == values
 
 
 async def test_queued_sends_are_marked_done_and_the_spool_emptied(
