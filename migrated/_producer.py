@@ -13,10 +13,11 @@ While an asyncio loop is busy producing, the loop polls instead.  confluent-
 kafka takes the GIL for every delivery report it serves, so a poll thread
 serving reports while the loop runs Python waits for the GIL once per
 message (``strace``: 1.3 futex calls per answer; produce to settle took
-1.4-1.6 ms under load, against 1.0 ms on an idle loop).  So once the loop has produced, it calls
-``poll(0)`` itself at each of its iterations that produced or settled
-something (``_loop_poll``); when an iteration has neither, the poll thread
-takes over again, blocking in ``poll()`` until the next report.  Either side
+1.4-1.6 ms under load, against 1.0 ms on an idle loop).  So once the loop
+has produced, it calls ``poll(0)`` itself at each of its iterations that
+produced or settled something (``_loop_poll``); when an iteration has
+neither, the poll thread takes over again, blocking in ``poll()`` until the
+next report.  Either side
 may serve a report (the queue of reports is a ``deque``, safe to share); each
 report is settled once, on the loop.  trio keeps the poll thread throughout.
 
@@ -484,8 +485,8 @@ class KafkaProducer:
                 self._loop_work.append(work)
                 self._thread_wake.set()
         loop = self._loop
-        busy = produced or reports
-        if busy and loop is not None and self._running and self._fatal is None and self._producer:
+        busy = bool(produced or reports) and self._running and self._fatal is None
+        if busy and loop is not None and len(self._producer):  # reports still to come
             self._loop_handle = loop.call_soon(self._loop_poll)
             return
         self._loop_polls = False  # the poll thread blocks in poll() until the next report
