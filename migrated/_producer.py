@@ -9,17 +9,17 @@ measured: one loop wake-up per batch, not per message; see
 notes/kafka-s3.md).  Everything that touches our state runs on the loop; the
 poll thread only moves reports and survives any exception.
 
-While an asyncio loop is busy producing, the loop polls instead.  confluent-
-kafka takes the GIL for every delivery report it serves, so a poll thread
-serving reports while the loop runs Python waits for the GIL once per
-message (``strace``: 1.3 futex calls per answer; produce to settle took
-1.4-1.6 ms under load, against 1.0 ms on an idle loop).  So once the loop
-has produced, it calls ``poll(0)`` itself at each of its iterations that
-produced or settled something (``_loop_poll``); when an iteration has
-neither, the poll thread takes over again, blocking in ``poll()`` until the
-next report.  Either side
-may serve a report (the queue of reports is a ``deque``, safe to share); each
-report is settled once, on the loop.  trio keeps the poll thread throughout.
+On asyncio the loop polls instead.  confluent-kafka takes the GIL for every
+delivery report it serves, so a poll thread serving reports while the loop
+runs Python waits for the GIL once per message (``strace``: 1.3 futex calls
+per answer; produce to settle took 1.4-1.6 ms under load, against 1.0 ms on
+an idle loop).  So librdkafka writes to a pipe when it has something to
+serve (``QueueWakeup``), and the loop, watching the pipe, calls ``poll(0)``
+itself (``_serve_on_loop``); the poll thread then only records spool work,
+and polls only to replace a fenced producer.  Either side may serve a report
+(the queue of reports is a ``deque``, safe to share); each report is
+settled once, on the loop.  trio, or a librdkafka whose handle is not
+recognised, keeps the poll thread polling.
 
 No task group: ``start`` and ``aclose`` may be called from different cancel
 scopes (the proxy starts resources inside its lifespan task group and closes
@@ -51,6 +51,7 @@ so the rest are spooled and the batch counts as accepted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -80,6 +81,7 @@ from ._exceptions import (
     TLSHandshakeFailed,
 )
 from ._producer_settings import ProducerSettings, librdkafka_config
+from ._rdkafka_io import QueueWakeup
 from ._spool import Position, Spool
 
 log = structlog.get_logger(__name__)
@@ -188,9 +190,8 @@ class KafkaProducer:
         self._reports: deque[_Report] = deque()  # served by either side, settled on the loop
         # The loop's side of polling (asyncio only; see the module docstring).
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: QueueWakeup | None = None
         self._loop_polls = False  # the loop polls; the poll thread waits on _thread_wake
-        self._loop_produced = False  # since the loop's last poll
-        self._loop_handle: asyncio.Handle | None = None
         self._loop_work: deque[_Work] = deque()  # spool work for the poll thread to record
         self._thread_wake = threading.Event()
         self._startup_errors: list[KafkaError] = []
@@ -235,6 +236,8 @@ class KafkaProducer:
         self._replay_lock = anyio.Lock()
         try:
             self._producer = await anyio.to_thread.run_sync(self._new_producer)
+            if self._loop is not None:
+                self._start_loop_polling(self._loop)
             self._thread = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
             self._thread.start()
             await self._connect()
@@ -382,11 +385,6 @@ class KafkaProducer:
                 return tickets[index:]
             if ticket.position is not None:
                 self._in_flight.add(ticket.position)
-        if self._loop is not None:
-            self._loop_produced = True
-            if self._loop_handle is None and self._running:
-                self._loop_polls = True
-                self._loop_handle = self._loop.call_soon(self._loop_poll)
         return []
 
     # -- the poll thread -------------------------------------------------------
@@ -395,13 +393,23 @@ class KafkaProducer:
         while not self._stop_polling.is_set():
             self._record_loop_work()
             if self._loop_polls and self._fatal is None:  # a fatal error is ours to handle
-                self._thread_wake.wait(0.1)
+                if not self._thread_wake.wait(0.1):
+                    self._nudge_loop()
                 self._thread_wake.clear()  # then look again: the state, not the signal, decides
                 metrics.PRODUCER_QUEUE_DEPTH.set(len(self._producer))
                 continue
             self._poll_once(0.1)
         self._poll_once(0)
         self._record_loop_work()
+
+    def _nudge_loop(self) -> None:
+        """Have the loop serve once more (librdkafka writes to the pipe only when its queue
+        goes from empty to non-empty: a ``poll`` cut short by a raising callback would
+        otherwise leave the rest unserved)."""
+        loop = self._loop
+        if loop is not None and self._wakeup is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._serve_on_loop)
 
     def _record_loop_work(self) -> None:
         while self._loop_work:
@@ -463,6 +471,8 @@ class KafkaProducer:
         old, error, self._fatal = self._producer, self._fatal, None
         log.error("kafka_producer_recreated", error=str(error))
         self._producer = self._new_producer()
+        if self._wakeup is not None:
+            self._wakeup.move(old, self._producer)
         self._generation += 1
         old.purge()
         old.flush(_PURGE_GRACE)  # serves the purge reports: spooled like any failure
@@ -470,10 +480,19 @@ class KafkaProducer:
 
     # -- on the event loop -----------------------------------------------------
 
-    def _loop_poll(self) -> None:
-        """Serve and settle delivery reports on the loop (see the module docstring)."""
-        self._loop_handle = None
-        produced, self._loop_produced = self._loop_produced, False
+    def _start_loop_polling(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wakeup = QueueWakeup.enable(self._producer)
+        if self._wakeup is None:
+            log.info("kafka_polling_from_a_thread")
+            return
+        loop.add_reader(self._wakeup.fileno, self._serve_on_loop)
+        loop.call_soon(self._serve_on_loop)  # what was queued before: no write for it
+        self._loop_polls = True
+
+    def _serve_on_loop(self) -> None:
+        """librdkafka has something to serve: serve and settle it here (module docstring)."""
+        if self._wakeup is not None:
+            self._wakeup.drain()  # first: what is enqueued from now on writes again
         try:
             self._producer.poll(0)
         except Exception:
@@ -484,18 +503,12 @@ class KafkaProducer:
             if work is not _NOTHING:  # spooling awaits a thread: the poll thread records it
                 self._loop_work.append(work)
                 self._thread_wake.set()
-        loop = self._loop
-        busy = bool(produced or reports) and self._running and self._fatal is None
-        if busy and loop is not None and len(self._producer):  # reports still to come
-            self._loop_handle = loop.call_soon(self._loop_poll)
-            return
-        self._loop_polls = False  # the poll thread blocks in poll() until the next report
-        self._thread_wake.set()
 
     def _stop_loop_polling(self) -> None:
-        if self._loop_handle is not None:
-            self._loop_handle.cancel()
-            self._loop_handle = None
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and self._loop is not None:
+            self._loop.remove_reader(wakeup.fileno)
+            wakeup.close(self._producer)
         self._loop_polls = False
         self._thread_wake.set()
 
