@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 import structlog
+from confluent_kafka import Producer
 
 log = structlog.get_logger(__name__)
 
@@ -127,8 +128,6 @@ def _load() -> ctypes.CDLL | None:
 
 def _handle(library: ctypes.CDLL, producer: Any) -> int | None:
     """``producer``'s ``rd_kafka_t *`` if it is what confluent-kafka's ``Handle`` holds."""
-    from confluent_kafka import Producer
-
     if type(producer) is not Producer:
         return None
     rk = ctypes.c_void_p.from_address(id(producer) + object.__basicsize__).value
