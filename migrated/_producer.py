@@ -491,8 +491,10 @@ class KafkaProducer:
 
     def _serve_on_loop(self) -> None:
         """librdkafka has something to serve: serve and settle it here (module docstring)."""
-        if self._wakeup is not None:
-            self._wakeup.drain()  # first: what is enqueued from now on writes again
+        wakeup = self._wakeup
+        if wakeup is None:  # a late nudge: polling went back to the thread, or closed
+            return
+        wakeup.drain()  # first: what is enqueued from now on writes again
         try:
             self._producer.poll(0)
         except Exception:
