@@ -56,7 +56,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -137,7 +137,7 @@ class _Batch:
     """The messages of one ``send`` (or one replay chunk) and who waits for them."""
 
     remaining: int
-    done: _Signal = field(default_factory=anyio.Event)
+    done: _Signal
     acked: int = 0
     lost: int = 0  # neither delivered nor spooled (the disk failed)
 
@@ -190,8 +190,7 @@ class KafkaProducer:
         self._reports: deque[_Report] = deque()  # served by either side, settled on the loop
         # The loop's side of polling (asyncio only; see the module docstring).
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: QueueWakeup | None = None
-        self._loop_polls = False  # the loop polls; the poll thread waits on _thread_wake
+        self._wakeup: QueueWakeup | None = None  # set while the loop polls
         self._loop_work: deque[_Work] = deque()  # spool work for the poll thread to record
         self._thread_wake = threading.Event()
         self._startup_errors: list[KafkaError] = []
@@ -392,7 +391,7 @@ class KafkaProducer:
     def _poll_loop(self) -> None:
         while not self._stop_polling.is_set():
             self._record_loop_work()
-            if self._loop_polls and self._fatal is None:  # a fatal error is ours to handle
+            if self._wakeup is not None and self._fatal is None:  # a fatal error is ours
                 if not self._thread_wake.wait(0.1):
                     self._nudge_loop()
                 self._thread_wake.clear()  # then look again: the state, not the signal, decides
@@ -487,7 +486,6 @@ class KafkaProducer:
             return
         loop.add_reader(self._wakeup.fileno, self._serve_on_loop)
         loop.call_soon(self._serve_on_loop)  # what was queued before: no write for it
-        self._loop_polls = True
 
     def _serve_on_loop(self) -> None:
         """librdkafka has something to serve: serve and settle it here (module docstring)."""
@@ -511,7 +509,6 @@ class KafkaProducer:
         if wakeup is not None and self._loop is not None:
             self._loop.remove_reader(wakeup.fileno)
             wakeup.close(self._producer)
-        self._loop_polls = False
         self._thread_wake.set()
 
     def _deliver(self, reports: list[_Report]) -> _Work:
