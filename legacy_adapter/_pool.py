@@ -132,11 +132,14 @@ class ConnectionPool:
         """Take a slot and a connection; pair with ``release``.  Prefer ``lease()``."""
         try:
             self._slots.acquire_nowait()  # the common case: no cancel scope, no wait
+            free = True
         except anyio.WouldBlock:
+            free = False
+        if not free:  # waited for outside the except block (proxy/_build.py)
             with anyio.move_on_after(self.acquire_timeout) as scope:
                 await self._slots.acquire()
             if scope.cancelled_caught:
-                raise PoolExhausted(self.backend, f"all {self.size} connections busy") from None
+                raise PoolExhausted(self.backend, f"all {self.size} connections busy")
         try:
             return await self._checkout()
         except BaseException:

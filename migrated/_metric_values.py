@@ -19,6 +19,8 @@ creates the files and their keys, and its collector reads them):
   file's map is replaced when it grows (a thread may update a metric).
 
 ``migrated._prometheus`` installs it as prometheus-client's value class.
+``HistogramValues`` is ``Histogram.observe`` over those values, compiled, for
+the histograms observed per request or per message.
 """
 
 from __future__ import annotations
@@ -104,6 +106,31 @@ class MmapValue:
             return
         position = self._position
         file._m[position : position + 16] = _TWO_DOUBLES.pack(self._value, self._timestamp)
+
+
+class HistogramValues:
+    """A histogram's values (a labelled child's, or an unlabelled histogram's), updated
+    as ``Histogram.observe`` does.
+
+    prometheus-client's ``observe`` and ``inc`` are interpreted and check what a
+    histogram on the request path never needs (observability, exemplars);
+    these are the same updates of the same values, compiled.
+    """
+
+    __slots__ = ("bounds", "buckets", "sum")
+
+    def __init__(self, histogram: Any) -> None:
+        self.sum = histogram._sum
+        self.bounds: list[float] = list(histogram._upper_bounds)
+        self.buckets: list[Any] = list(histogram._buckets)
+
+    def observe(self, seconds: float) -> None:
+        self.sum.inc(seconds)
+        bounds = self.bounds
+        for i in range(len(bounds)):
+            if seconds <= bounds[i]:
+                self.buckets[i].inc(1.0)
+                return
 
 
 def _forked() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ._metric_values import HistogramValues
 from ._prometheus import Counter, Gauge, Histogram
 
 FailureReason = Literal["timeout", "purged", "error"]
@@ -26,6 +27,7 @@ PRODUCER_DELIVERY_SECONDS = Histogram(
     "Time from produce() to the broker's acknowledgement",
     buckets=_BUCKETS,
 )
+PRODUCER_DELIVERY = HistogramValues(PRODUCER_DELIVERY_SECONDS)  # observed per message: compiled
 PRODUCER_FAILURES = Counter(
     "strangler_producer_failures_total",
     "Messages whose delivery failed (they are kept in the spool and resent)",

@@ -132,14 +132,17 @@ class _FutureSignal:
         await self._future
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, init=False)  # __init__ written out: see proxy._build
 class _Batch:
     """The messages of one ``send`` (or one replay chunk) and who waits for them."""
 
     remaining: int
     done: _Signal
-    acked: int = 0
-    lost: int = 0  # neither delivered nor spooled (the disk failed)
+    acked: int
+    lost: int  # neither delivered nor spooled (the disk failed)
+
+    def __init__(self, remaining: int, done: _Signal) -> None:
+        self.remaining, self.done, self.acked, self.lost = remaining, done, 0, 0
 
     def resolve(self, acked: bool) -> None:
         self.remaining -= 1
@@ -148,7 +151,7 @@ class _Batch:
             self.done.set()
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, init=False)
 class _Ticket:
     message: Message
     batch: _Batch
@@ -156,10 +159,20 @@ class _Ticket:
     started: float
     generation: int  # which producer instance it was given to
 
+    def __init__(
+        self,
+        message: Message,
+        batch: _Batch,
+        position: Position | None,
+        started: float,
+        generation: int,
+    ) -> None:
+        self.message, self.batch, self.position = message, batch, position
+        self.started, self.generation = started, generation
+
 
 _Report = tuple[_Ticket, KafkaError | None]
 _Work = tuple[list[Position], list[_Ticket]]  # (acked positions, failures to spool)
-_NOTHING: _Work = ([], [])
 
 
 class KafkaProducer:
@@ -233,17 +246,21 @@ class KafkaProducer:
             self._loop = asyncio.get_running_loop()
         self._spool = self._spool_given or await Spool.claim(self.settings.spool_dir)
         self._replay_lock = anyio.Lock()
+        failure: BaseException | None = None
         try:
             self._producer = await anyio.to_thread.run_sync(self._new_producer)
             if self._loop is not None:
                 self._start_loop_polling(self._loop)
-            self._thread = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
-            self._thread.start()
+            # (not "_thread": mypyc would name its C field __thread, a C keyword)
+            self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
+            self._poller.start()
             await self._connect()
-        except BaseException:
+        except BaseException as exc:
+            failure = exc
+        if failure is not None:  # cleaned up outside the except block (proxy/_build.py)
             with anyio.CancelScope(shield=True):
                 await self._abort_start()
-            raise
+            raise failure
         self._running = True
         self._replayer = threading.Thread(
             target=self._replay_loop, name="kafka-replay", daemon=True
@@ -266,7 +283,7 @@ class KafkaProducer:
             self._stop_loop_polling()
             self._stop_polling.set()
             await anyio.to_thread.run_sync(self._replayer.join)
-            await anyio.to_thread.run_sync(self._thread.join)
+            await anyio.to_thread.run_sync(self._poller.join)
             await self._spool.aclose()
             await anyio.to_thread.run_sync(self._producer.close)
         log.info("kafka_producer_closed", spool_pending=self._spool.pending_count)
@@ -274,8 +291,8 @@ class KafkaProducer:
     async def _abort_start(self) -> None:
         self._stop_loop_polling()
         self._stop_polling.set()
-        if hasattr(self, "_thread"):
-            await anyio.to_thread.run_sync(self._thread.join)
+        if hasattr(self, "_poller"):
+            await anyio.to_thread.run_sync(self._poller.join)
         if hasattr(self, "_producer"):
             await anyio.to_thread.run_sync(self._producer.close)
         await self._spool.aclose()
@@ -436,7 +453,7 @@ class KafkaProducer:
             return
         try:
             work = anyio.from_thread.run_sync(self._deliver, reports, token=self._token)
-            if work is not _NOTHING:
+            if work is not None:
                 anyio.from_thread.run(self._record, *work, token=self._token)
         except Exception:
             log.exception("kafka_delivery_handover_failed", reports=len(reports))
@@ -500,7 +517,7 @@ class KafkaProducer:
         reports = self._take_reports()
         if reports:
             work = self._deliver(reports)
-            if work is not _NOTHING:  # spooling awaits a thread: the poll thread records it
+            if work is not None:  # spooling awaits a thread: the poll thread records it
                 self._loop_work.append(work)
                 self._thread_wake.set()
 
@@ -511,8 +528,11 @@ class KafkaProducer:
             wakeup.close(self._producer)
         self._thread_wake.set()
 
-    def _deliver(self, reports: list[_Report]) -> _Work:
-        """Settle one poll batch of delivery reports (runs on the event loop)."""
+    def _deliver(self, reports: list[_Report]) -> _Work | None:
+        """Settle one poll batch of delivery reports (runs on the event loop).
+
+        Returns the spool work it leaves, or ``None`` (not an empty constant compared by
+        identity: compiled, a tuple is copied, so ``is`` would never match)."""
         now = time.monotonic()
         acked: list[Position] = []
         failed: list[_Ticket] = []
@@ -521,7 +541,7 @@ class KafkaProducer:
                 self._settle(ticket, err, now, acked, failed)
             except Exception:
                 log.exception("kafka_delivery_report_failed")
-        return (acked, failed) if acked or failed else _NOTHING
+        return (acked, failed) if acked or failed else None
 
     def _settle(
         self,
@@ -532,7 +552,7 @@ class KafkaProducer:
         failed: list[_Ticket],
     ) -> None:
         if err is None:
-            metrics.PRODUCER_DELIVERY_SECONDS.observe(now - ticket.started)
+            metrics.PRODUCER_DELIVERY.observe(now - ticket.started)
             ticket.batch.resolve(True)
             if ticket.position is not None:
                 acked.append(ticket.position)  # leaves _in_flight once marked done
@@ -680,13 +700,17 @@ async def replay_spool(
     """
     spools = await Spool.claim_orphans(settings.spool_dir)
     totals = [0, 0]
+    failure: BaseException | None = None
     try:
         while spools:
             await _replay_slot(settings, spools.pop(0), totals, progress)
-    finally:
-        with anyio.CancelScope(shield=True):
-            for spool in spools:
-                await spool.aclose()
+    except BaseException as exc:
+        failure = exc
+    with anyio.CancelScope(shield=True):  # the slots not reached, after a failure
+        for spool in spools:
+            await spool.aclose()
+    if failure is not None:
+        raise failure
     return totals[0], totals[1]
 
 

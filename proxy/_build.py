@@ -17,6 +17,15 @@ FastCGI record and event).  Those classes keep ``@dataclass`` for equality,
 ``repr`` and ``replace`` but write their ``__init__`` out (``init=False``),
 which mypyc compiles (0.02 µs); a frozen one sets its fields with
 ``object.__setattr__``, as the generated one does.
+
+No ``await`` inside an ``except`` or ``finally`` block of these modules
+(``tests/test_build.py`` checks): a compiled coroutine suspended there leaves
+the exception it handles set as the thread's current exception, so every other
+task on the loop sees it in ``sys.exc_info()`` and chains it to what it raises,
+and after a ``finally`` it can stay set (mypy 2.4's mypyc; mypyc issues 1114
+and 1177).  Catch into a variable, clean up after the block, then raise it.
+Nor ``is`` against a tuple constant: a compiled tuple is kept unboxed and
+boxed anew when passed on, so identity with the constant never holds.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ COMPILED_MODULES = (
     "proxy._migrated",
     "migrated._api",
     "migrated._runner",
+    "migrated._producer",
     "migrated._validator",
     "migrated._php_json",
     "migrated.validator",

@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess as _mp
 
+from migrated._metric_values import HistogramValues
 from migrated._prometheus import Counter, Gauge, Histogram
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -48,31 +49,7 @@ POOL_IDLE = Gauge(
 RELOADS = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
 
 
-class _Histogram:
-    """A labelled histogram's values, updated as ``Histogram.observe`` does.
-
-    prometheus-client's ``observe`` and ``inc`` are interpreted and check
-    what a labelled child on the request path never needs (observability,
-    exemplars); these are the same updates of the same values, compiled.
-    """
-
-    __slots__ = ("bounds", "buckets", "sum")
-
-    def __init__(self, child: Any) -> None:
-        self.sum = child._sum
-        self.bounds: list[float] = list(child._upper_bounds)
-        self.buckets: list[Any] = list(child._buckets)
-
-    def observe(self, seconds: float) -> None:
-        self.sum.inc(seconds)
-        bounds = self.bounds
-        for i in range(len(bounds)):
-            if seconds <= bounds[i]:
-                self.buckets[i].inc(1.0)
-                return
-
-
-_CHILDREN: dict[tuple[str, str, int], tuple[Any, _Histogram]] = {}
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, HistogramValues]] = {}
 
 
 def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
@@ -99,15 +76,15 @@ def labelled(metric: Any, *labels: str) -> Any:
     return child
 
 
-_HISTOGRAMS: dict[tuple[Any, tuple[str, ...]], _Histogram] = {}
+_HISTOGRAMS: dict[tuple[Any, tuple[str, ...]], HistogramValues] = {}
 
 
-def histogram(metric: Any, *labels: str) -> _Histogram:
+def histogram(metric: Any, *labels: str) -> HistogramValues:
     """``labelled`` for a histogram on the request path: its values, updated by compiled code."""
     key = (metric, labels)
     found = _HISTOGRAMS.get(key)
     if found is None:
-        found = _HISTOGRAMS[key] = _Histogram(labelled(metric, *labels))
+        found = _HISTOGRAMS[key] = HistogramValues(labelled(metric, *labels))
     return found
 
 

@@ -9,7 +9,9 @@ broker afterwards (directly, or spooled and replayed): same set of values.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -66,42 +68,69 @@ def _spooled_total() -> float:
     return REGISTRY.get_sample_value("strangler_producer_spooled_total") or 0.0
 
 
+def _delivery_samples() -> tuple[float, float, float]:
+    """The delivery histogram's count, its sum, and its count under 120 s."""
+    name = "strangler_producer_delivery_seconds"
+    return (
+        REGISTRY.get_sample_value(name + "_count") or 0.0,
+        REGISTRY.get_sample_value(name + "_sum") or 0.0,
+        REGISTRY.get_sample_value(name + "_bucket", {"le": "120.0"}) or 0.0,
+    )
+
+
 async def test_produced_messages_come_back_with_keys_values_headers(
     kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:
     """wait='acked' returns after the broker has every message, intact."""
     topic = _topic()
     sent = _messages(topic, 20)
+    count, total, under = _delivery_samples()
     async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        started = time.monotonic()
         await producer.send(sent[:10], wait="acked")
         await producer.send(sent[10:], wait="acked")
+        took = time.monotonic() - started
     read = partial(consume_values, kafka_broker.address, topic, {m.value for m in sent})
     records = await anyio.to_thread.run_sync(read)
     assert sorted(records) == sorted((m.key, m.value, list(m.headers)) for m in sent)
+    count_after, total_after, under_after = _delivery_samples()
+    assert (count_after - count, under_after - under) == (20, 20)  # each delivery observed once
+    assert 0 < total_after - total <= 20 * took
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_on_asyncio_the_loop_serves_every_report_itself(
-    kafka_broker: Tansu, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
+    kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:
-    """librdkafka wakes the loop, which polls: no report waits for the GIL in another thread."""
+    """librdkafka wakes the loop, which polls: no report waits for the GIL in another thread.
+
+    And acks of messages not in the spool leave the poll thread nothing to do.
+    """
     topic = _topic()
     sent = _messages(topic, 1000)
     loop_thread = threading.get_ident()
     served = {"loop": 0, "elsewhere": 0}
-    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
-        on_delivery = producer._on_delivery
 
-        def counting(ticket: Any, err: Any, msg: Any) -> None:
+    handed_over: list[Any] = []  # spool work given to the poll thread: none, nothing is spooled
+
+    class Counting(deque[Any]):  # the served reports' queue, counting where each is served
+        def append(self, report: Any) -> None:
             served["loop" if threading.get_ident() == loop_thread else "elsewhere"] += 1
-            on_delivery(ticket, err, msg)
+            super().append(report)
 
-        monkeypatch.setattr(producer, "_on_delivery", counting)
+    class Recording(deque[Any]):
+        def append(self, work: Any) -> None:
+            handed_over.append(work)
+            super().append(work)
+
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        producer._reports, producer._loop_work = Counting(), Recording()
         async with anyio.create_task_group() as tg:
             for message in sent:  # one send per loop iteration, for longer than an ack takes
                 tg.start_soon(partial(producer.send, [message], wait="acked"))
                 await anyio.lowlevel.checkpoint()
     assert served == {"loop": len(sent), "elsewhere": 0}
+    assert handed_over == []
     values = {m.value for m in sent}
     assert await _consume(kafka_broker.address, topic, values) == values
 
