@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
+from json.scanner import make_scanner
 from typing import Any
 
 MAX_NESTING = 31
@@ -47,6 +48,20 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_int=_php_int, parse_constant=_no_constant)
+_SCAN = make_scanner(_DECODER)  # type: ignore[arg-type]  # the scanner it makes itself (C)
+_JSON_SPACE = " \t\n\r"  # json.decoder's WHITESPACE
+
+
+def _decode(text: str) -> Any:
+    """``_DECODER.decode(text)`` without its two interpreted layers (0.7 µs of ~1.7)."""
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration:
+        raise ValueError("expecting a value") from None
+    if text[end:].lstrip(_JSON_SPACE):
+        raise ValueError("extra data")
+    return value
 
 
 def _too_deep(value: Any, budget: int) -> bool:
@@ -80,7 +95,7 @@ def decode_body(raw: bytes) -> Any:
         NotJson: PHP would report a JSON error for this body.
     """
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
+        value = _decode(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise NotJson("body is not valid JSON") from None
     if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _too_deep(value, MAX_NESTING):

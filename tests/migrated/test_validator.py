@@ -504,12 +504,22 @@ def test_json_encode_escapes_like_php() -> None:
         pytest.param(b"[" * 100_000, id="recursion"),
         pytest.param(b"NaN", id="nan"),
         pytest.param(b"\xed\xa0\x80", id="encoded-surrogate"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b" \t\r\n", id="only-whitespace"),
+        pytest.param(b'{"a":1} x', id="extra-data"),
+        pytest.param(b"\x0c1", id="form-feed-is-not-whitespace"),
+        pytest.param(b"1\x0c", id="trailing-form-feed"),
     ],
 )
 def test_decoder_refuses_what_php_refuses(content: bytes) -> None:
     """Bodies Python's json accepts or trips on but PHP's json_decode refuses raise NotJson."""
     with pytest.raises(NotJson):
         decode_body(content)
+
+
+def test_decoder_takes_json_whitespace_around_the_value() -> None:
+    assert decode_body(b' \t\r\n{"a": [1, "x"]} \n') == {"a": [1, "x"]}
+    assert decode_body(b"7") == 7
 
 
 def test_decoder_turns_big_integers_into_floats() -> None:
