@@ -109,9 +109,9 @@ class MmapValue:
 
 
 class HistogramValues:
-    """A histogram's values (a labelled child's, or an unlabelled histogram's), updated
-    as ``Histogram.observe`` does.
+    """A histogram's values, updated as ``Histogram.observe`` does.
 
+    ``histogram`` is a labelled child, or a histogram without labels.
     prometheus-client's ``observe`` and ``inc`` are interpreted and check what a
     histogram on the request path never needs (observability, exemplars);
     these are the same updates of the same values, compiled.

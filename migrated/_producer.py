@@ -531,8 +531,9 @@ class KafkaProducer:
     def _deliver(self, reports: list[_Report]) -> _Work | None:
         """Settle one poll batch of delivery reports (runs on the event loop).
 
-        Returns the spool work it leaves, or ``None`` (not an empty constant compared by
-        identity: compiled, a tuple is copied, so ``is`` would never match)."""
+        Returns the spool work it leaves, or ``None`` (not an empty constant compared
+        by identity: compiled, a tuple is copied, so ``is`` would never match).
+        """
         now = time.monotonic()
         acked: list[Position] = []
         failed: list[_Ticket] = []
