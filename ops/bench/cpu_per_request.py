@@ -18,6 +18,13 @@ what was left idle.  It measures strangler with one worker and with
 ``--workers`` (default 2), the pool taking the same PHP children, then nginx
 again: the PHP share shows what a proxy's own CPU costs the backend it shares
 the cores with (see the README, "Sizing workers").
+
+``--migrated`` does the same for the benchmark's migrated route (the
+validator's port, producing each event to a Tansu broker with ``delivery =
+"acked"``) with ``--workers`` workers, and splits the proxy's CPU by thread:
+the workers' event loops, librdkafka's threads, and the rest (poll and
+replay threads): where the route's CPU goes (see the README, "Where that
+leaves the route").
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ops.bench import _shadow
+from ops.bench import _migrated, _shadow
 from ops.bench._build import split_runtime
-from ops.services import Nginx, PhpFpm, Strangler, build_config, child_pids
+from ops.services import Nginx, PhpFpm, Strangler, Tansu, build_config, child_pids
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
 LUA = Path(__file__).resolve().parent / "post_validate.lua"
@@ -75,8 +83,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--shadow", action="store_true", help="the shadow configurations")
     parser.add_argument("--whole-box", action="store_true", help="every process's share")
-    parser.add_argument("--workers", type=int, default=2, help="--whole-box: workers (2)")
+    parser.add_argument("--migrated", action="store_true", help="the migrated route, by thread")
+    parser.add_argument("--workers", type=int, default=2, help="--whole-box, --migrated (2)")
     args = parser.parse_args()
+    if args.migrated:
+        migrated_box(args.runtime, max(args.seconds, 8), args.workers)
+        return
     if args.shadow:
         shadow_cases(args.runtime, args.seconds)
         return
@@ -180,6 +192,71 @@ def box_line(name: str, url: str, proxy: list[int], php: list[int], seconds: int
     }
     parts = "  ".join(f"{k} {v:5.1f}" for k, v in shares.items())
     print(f"{name:<28} {n / seconds:>8,.0f} req/s  {parts}", flush=True)
+
+
+def migrated_box(runtime: str, seconds: int, workers: int) -> None:
+    """The migrated route's CPU per request over the machine, the proxy's by thread."""
+    config_runtime, source = split_runtime(runtime)
+    print(f"µs of CPU per migrated request (user+system), wrk -t2 -c64, {seconds}s run")
+    rules = APP.parent / "rules.json"
+    with PhpFpm(max_children=2) as fpm, Tansu() as broker, tempfile.TemporaryDirectory() as tmp:
+        assert broker.process is not None
+        config = build_config(
+            fpm.address,
+            APP,
+            runtime=config_runtime,
+            workers=workers,
+            pool_size=1,
+            extra_routes=_migrated.migrated_route(),
+        )
+        resources = _migrated.resources(broker.address, Path(tmp), rules)
+        text = config + resources + "\n[log]\naccess_log = false\n"
+        with Strangler(config_text=text, source=source) as proxy:
+            assert proxy.process is not None
+            pids = child_pids(proxy.process.pid)
+            cmd = ["wrk", "-t2", "-c64", "-s", str(LUA), proxy.url + _migrated.PATH]
+            subprocess.run([*cmd, "-d2s"], capture_output=True, check=True)
+            tansu = [broker.process.pid, *child_pids(broker.process.pid)]
+            before = thread_seconds(pids), cpu_seconds(tansu), _machine()
+            wrk0 = resource.getrusage(_CHILDREN)
+            out = subprocess.run([*cmd, f"-d{seconds}s"], capture_output=True, text=True)
+            wrk1 = resource.getrusage(_CHILDREN)
+            after = thread_seconds(pids), cpu_seconds(tansu), _machine()
+    n = wrk_requests(out.stdout)
+    if "Non-2xx" in out.stdout:
+        raise SystemExit(f"cpu: the migrated route answered errors:\n{out.stdout}")
+    threads = {k: (after[0][k] - before[0].get(k, 0.0)) / n * 1e6 for k in after[0]}
+    ticks = [(b - a) / TICKS for a, b in zip(before[2], after[2], strict=True)]
+    wrk = (wrk1.ru_utime + wrk1.ru_stime - wrk0.ru_utime - wrk0.ru_stime) / n * 1e6
+    shares = {
+        "proxy": sum(threads.values()),
+        "broker": (sum(after[1]) - sum(before[1])) / n * 1e6,
+        "wrk": wrk,
+        "softirq": ticks[6] / n * 1e6,
+        "idle": ticks[3] / n * 1e6,
+    }
+    print(f"{runtime}, {workers} workers: {n / seconds:,.0f} req/s")
+    print("  " + "  ".join(f"{k} {v:5.1f}" for k, v in shares.items()))
+    print("  proxy: " + "  ".join(f"{k} {v:5.1f}" for k, v in sorted(threads.items())))
+
+
+def thread_seconds(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of ``pids``' threads so far, summed by kind: the event loops (each
+    process's main thread), librdkafka's threads (named ``rdk:...``), and the others."""
+    kinds = {"event loops": 0.0, "librdkafka": 0.0, "other threads": 0.0}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            stat = (task / "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat.rpartition(")")[2].split()
+            seconds = (int(fields[11]) + int(fields[12])) / TICKS
+            if task.name == str(pid):
+                kinds["event loops"] += seconds
+            elif name.startswith("rdk:"):
+                kinds["librdkafka"] += seconds
+            else:
+                kinds["other threads"] += seconds
+    return kinds
 
 
 def report(name: str, rate: float, user: float, system: float) -> None:
