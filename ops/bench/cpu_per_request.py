@@ -241,8 +241,11 @@ def migrated_box(runtime: str, seconds: int, workers: int) -> None:
 
 
 def thread_seconds(pids: list[int]) -> dict[str, float]:
-    """CPU seconds of ``pids``' threads so far, summed by kind: the event loops (each
-    process's main thread), librdkafka's threads (named ``rdk:...``), and the others."""
+    """CPU seconds of ``pids``' threads so far, summed by kind.
+
+    The kinds: the event loops (each process's main thread), librdkafka's
+    threads (named ``rdk:...``), and the others (poll and replay threads).
+    """
     kinds = {"event loops": 0.0, "librdkafka": 0.0, "other threads": 0.0}
     for pid in pids:
         for task in Path(f"/proc/{pid}/task").iterdir():
