@@ -52,11 +52,19 @@ _CHILDREN = resource.RUSAGE_CHILDREN  # wrk, the one child that runs meanwhile
 
 def cpu_seconds(pids: list[int]) -> tuple[float, float]:
     """User and system CPU seconds of ``pids`` so far."""
-    user = system = 0
+    user = system = 0.0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        user, system = user + int(fields[11]), system + int(fields[12])
-    return user / TICKS, system / TICKS
+        _, pid_user, pid_system = _stat(Path(f"/proc/{pid}/stat"))
+        user, system = user + pid_user, system + pid_system
+    return user, system
+
+
+def _stat(path: Path) -> tuple[str, float, float]:
+    """A process's or thread's name, and its user and system CPU seconds, from ``stat``."""
+    stat = path.read_text()
+    fields = stat.rpartition(")")[2].split()
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    return name, int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def wrk_requests(out: str) -> int:
@@ -249,10 +257,8 @@ def thread_seconds(pids: list[int]) -> dict[str, float]:
     kinds = {"event loops": 0.0, "librdkafka": 0.0, "other threads": 0.0}
     for pid in pids:
         for task in Path(f"/proc/{pid}/task").iterdir():
-            stat = (task / "stat").read_text()
-            name = stat[stat.index("(") + 1 : stat.rindex(")")]
-            fields = stat.rpartition(")")[2].split()
-            seconds = (int(fields[11]) + int(fields[12])) / TICKS
+            name, user, system = _stat(task / "stat")
+            seconds = user + system
             if task.name == str(pid):
                 kinds["event loops"] += seconds
             elif name.startswith("rdk:"):
