@@ -30,6 +30,7 @@ from confluent_kafka import Producer
 log = structlog.get_logger(__name__)
 
 _RD_KAFKA_PRODUCER = 0
+_DRAIN_CHUNK = 4096
 _library: ctypes.CDLL | None = None
 
 
@@ -62,9 +63,13 @@ class QueueWakeup:
         return wakeup
 
     def drain(self) -> None:
-        """Empty the pipe (the bytes carry nothing but the wake-up)."""
+        """Empty the pipe (the bytes carry nothing but the wake-up).
+
+        A short read means the pipe is empty: no second read to meet its
+        ``BlockingIOError`` (this runs once per served batch of reports).
+        """
         try:
-            while os.read(self.fileno, 4096):
+            while len(os.read(self.fileno, _DRAIN_CHUNK)) == _DRAIN_CHUNK:
                 pass
         except BlockingIOError:
             pass

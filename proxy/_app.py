@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -27,6 +27,7 @@ from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_p
 from migrated import QueueFull, TimeLimit
 
 from . import _metrics as m
+from ._accounting import account
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
 from ._migrated import (
     Fallback,
@@ -35,7 +36,7 @@ from ._migrated import (
     canary_picks_new,
     queue_full_response,
 )
-from ._request import build_request, request_id_of
+from ._request import bind_request_log, bind_route_log, build_request, request_id_of
 from ._routing import Canary, FixedStatus, Legacy, Migrated, Route, Shadow
 from ._shadow_jobs import offer_reverse, offer_shadow, wants_reverse
 from ._shadowing import Capture, ShadowRuntime, sampled
@@ -47,7 +48,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = structlog.get_logger("strangler")
-access = structlog.get_logger("strangler.access")
 DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 
 
@@ -122,8 +122,7 @@ class ProxyApp:
         try:
             # Each request runs in its own task (both servers spawn one), so its
             # context is its own: binding without unbinding cannot leak.
-            structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(request_id=rid)
+            bind_request_log(rid)
             route = await self._handle(state, scope, receive, exchange)
         finally:
             state.leave()
@@ -138,7 +137,7 @@ class ProxyApp:
             route, params = state.config.routes.match(
                 request.method, request.server_name, request.path
             )
-            structlog.contextvars.bind_contextvars(route=route.name, mode=route.mode.name)
+            bind_route_log(route.name, route.mode.name)
             await self._dispatch(state, route, request, params, exchange)
         except Fallback as fb:
             assert route is not None
@@ -287,42 +286,6 @@ def note_error(exc: Exception | None, route: Route | None, status: int) -> str:
         m.UPSTREAM_ERRORS.labels(backend, route_name, error_kind(exc)).inc()
         log.warning("upstream_error", error=str(exc), kind=error_kind(exc), status=status)
     return reason
-
-
-class Outcome(Protocol):
-    """What ``account`` needs to know of an answered request."""
-
-    request_id: str
-    status: int
-    sent_bytes: int
-    upstream_seconds: float
-    side: str
-    fallback: bool
-    error: str | None
-
-
-def account(
-    state: State, route: Route | None, outcome: Outcome, *, method: str, path: str, elapsed: float
-) -> None:
-    """Count an answered request and write its access log line."""
-    route_name, mode = (route.name, route.mode.name) if route else ("-", "-")
-    m.observe_request(route_name, mode, outcome.status, elapsed)
-    if state.config.log.access_log:
-        access.info(
-            "request",
-            request_id=outcome.request_id,
-            method=method,
-            path=path,
-            route=route_name,
-            mode=mode,
-            status=outcome.status,
-            bytes=outcome.sent_bytes,
-            duration_ms=round(elapsed * 1000, 3),
-            upstream_ms=round(outcome.upstream_seconds * 1000, 3),
-            side=outcome.side,
-            fallback=outcome.fallback,
-            error=outcome.error,
-        )
 
 
 class _AbortResponse(Exception):

@@ -46,6 +46,7 @@ COMPILED_MODULES = (
     "proxy._request",
     "proxy._routing",
     "proxy._metrics",
+    "proxy._accounting",
     "migrated._metric_values",
     "proxy._lane_cycle",
     "proxy._lane_handler",

@@ -34,7 +34,8 @@ from legacy_adapter import (
 )
 
 from . import _metrics as m
-from ._app import DROP_RESPONSE, account, note_error
+from ._accounting import account
+from ._app import DROP_RESPONSE, note_error
 from ._errors import status_for
 from ._routing import Route, Shadow
 from ._shadow_jobs import offer_shadow

@@ -35,6 +35,7 @@ from ._migrated import (
     handler_answer,
     queue_full_headers,
 )
+from ._request import bind_request_log, bind_route_log
 from ._routing import Canary, Migrated, Route
 from ._state import State
 
@@ -80,10 +81,8 @@ class HandlerCycle(LaneCycle):
 
     async def _answer(self) -> None:
         route = self.route
-        structlog.contextvars.clear_contextvars()  # this task's own context, as on ASGI
-        structlog.contextvars.bind_contextvars(
-            request_id=self.request_id, route=route.name, mode=route.mode.name
-        )
+        bind_request_log(self.request_id)  # this task's own context, as on ASGI
+        bind_route_log(route.name, route.mode.name)
         try:
             request, body = self.request, self._body
             answer = await handler_answer(

@@ -7,10 +7,13 @@ with a 4xx and a reason.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import re
 from collections.abc import MutableMapping
 from typing import Any
+
+import structlog
 
 from legacy_adapter import (
     BadRequest,
@@ -35,6 +38,39 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
         if name == b"x-request-id" and _REQUEST_ID.match(value):
             return value.decode("ascii")
     return f"{random.getrandbits(128):032x}"  # unique enough for tracing; not a secret
+
+
+def _structlog_var(key: str) -> contextvars.ContextVar[Any]:
+    """The variable ``structlog.contextvars.bind_contextvars`` sets for ``key``.
+
+    Taken from the token of one binding in a throwaway context, so the log
+    processor (``merge_contextvars``) reads what ``bind_request_log`` sets.
+    """
+    tokens = contextvars.Context().run(structlog.contextvars.bind_contextvars, **{key: None})
+    return tokens[key].var
+
+
+_REQUEST_ID_VAR = _structlog_var("request_id")
+_ROUTE_VAR = _structlog_var("route")
+_MODE_VAR = _structlog_var("mode")
+
+
+def bind_request_log(request_id: str) -> None:
+    """Put ``request_id`` on every log line of this request (its task's context).
+
+    ``bind_contextvars(request_id=...)`` without its interpreted keyword
+    handling (about 1.5 µs a request with the ``clear_contextvars`` it came
+    with).  Each request runs in a task of its own, so its context is its
+    own copy of the worker's: nothing bound here outlives the request, and
+    what the worker bound (its index) stays on the request's lines.
+    """
+    _REQUEST_ID_VAR.set(request_id)
+
+
+def bind_route_log(route: str, mode: str) -> None:
+    """Put the matched route's name and mode on this request's log lines."""
+    _ROUTE_VAR.set(route)
+    _MODE_VAR.set(mode)
 
 
 def build_request(

@@ -140,6 +140,9 @@ def test_answers_and_failures_are_the_expected_ones(lane: Strangler) -> None:
     )
     assert (lines["fb-1"]["fallback"], lines["fb-1"]["status"]) == (True, 200)
     assert (lines["f-1"]["fallback"], lines["f-1"]["status"]) == (False, 500)
+    failure = _log_line(lane, "request_failed", "f-1")
+    assert (failure["route"], failure["mode"], failure["worker"]) == ("boom", "migrated", 0)
+    assert "handler bug" in failure["exception"]
 
 
 def test_pipelined_handler_requests_are_answered_in_order(lane: Strangler) -> None:
@@ -200,6 +203,16 @@ def _request(state: State, method: str, path: str) -> LegacyRequest:
 
 async def _no_receive() -> dict[str, Any]:
     raise AssertionError("no body is read")
+
+
+def _log_line(proxy: Strangler, event: str, request_id: str) -> dict[str, Any]:
+    """The ``event`` line logged while serving ``request_id`` (its context's keys merged)."""
+    for line in proxy.log_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if (entry.get("event"), entry.get("request_id")) == (event, request_id):
+                return dict(entry)
+    raise AssertionError(f"no {event} line for {request_id}")
 
 
 def _access_lines(proxy: Strangler, ids: set[str]) -> dict[str, dict[str, Any]]:
