@@ -118,9 +118,9 @@ async def test_backend_failures_are_answered(tmp_path: Path, behaviour: str, sta
     assert r.status_code == status
     assert r.headers["x-request-id"] == "rid-1"
     assert b"<title>" in r.content
-    assert any(
-        e.get("request_id") == "rid-1" and e["log_level"] in {"warning", "error"} for e in logs
-    )
+    problems = [e for e in logs if e["log_level"] in {"warning", "error"}]
+    assert [e.get("request_id") for e in problems] == ["rid-1"]
+    assert (problems[0]["route"], problems[0]["mode"]) == ("default", "legacy")
 
 
 async def test_body_over_limit_is_413(tmp_path: Path) -> None:
