@@ -78,7 +78,12 @@ def metric_sum(samples: dict[tuple[str, str], float], name: str, *fragments: str
 
 @dataclass(frozen=True)
 class Delivery:
-    """One strangler instance's producer, seen from outside."""
+    """One strangler instance's producer, seen from outside.
+
+    ``acked`` and ``consumed`` may exceed ``accepted`` by up to wrk's
+    connection count: the handlers still running when wrk closes its
+    connections publish their messages, and their answers are dropped (499).
+    """
 
     accepted: int  # 2xx answers of the migrated route (each one emitted a message)
     acked: int  # deliveries the broker acknowledged
