@@ -32,3 +32,5 @@ from ._runner import Outcome as Outcome
 from ._runner import TimeLimit as TimeLimit
 from ._runner import publish as publish
 from ._runner import run_handler as run_handler
+from ._wheel import Timer as Timer
+from ._wheel import TimerWheel as TimerWheel

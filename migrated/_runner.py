@@ -25,6 +25,7 @@ import structlog
 
 from ._api import Handler, Message, Outbox, Request, Response
 from ._exceptions import HandlerBadRequest, MigratedError, ProducerError
+from ._wheel import Timer, TimerWheel
 
 Delivery = Literal["acked", "queued"]
 TimeLimit = Callable[[float], AbstractAsyncContextManager[Any]]
@@ -171,37 +172,38 @@ class _AnyioLimit:
 
 
 class LoopTimeout:
-    """``asyncio.timeout(seconds)`` on a loop given up front (a ``TimeLimit`` once bound).
+    """``asyncio.timeout(seconds)`` on a worker's ``TimerWheel`` (a ``TimeLimit`` once bound).
 
     ``asyncio.timeout`` asks asyncio for the running loop and the current task
-    on entry and again to set its timer: on Python 3.11 each of these checks
-    the process id with a ``getpid`` system call.  This is the same timeout
-    (the task cancelled at the deadline, the cancellation turned into
-    ``TimeoutError`` unless someone else cancelled it too) with the loop
-    bound once per worker: ``functools.partial(LoopTimeout, loop)``.
+    on entry and again to set its timer (on Python 3.11 each of these checks
+    the process id with a ``getpid`` system call), and the timer is a loop
+    timer of its own.  This is the same timeout (the task cancelled at the
+    deadline, the cancellation turned into ``TimeoutError`` unless someone
+    else cancelled it too) on the wheel, which is bound once per worker:
+    ``functools.partial(LoopTimeout, wheel)``.  It fires up to one of the
+    wheel's ticks (10 ms) after the deadline.
     """
 
-    __slots__ = ("_cancelling", "_expired", "_handle", "_loop", "_seconds", "_task")
+    __slots__ = ("_cancelling", "_expired", "_seconds", "_task", "_timer", "_wheel")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
-        self._loop = loop
+    def __init__(self, wheel: TimerWheel, seconds: float) -> None:
+        self._wheel = wheel
         self._seconds = seconds
         self._task: asyncio.Task[Any] | None = None
-        self._handle: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._cancelling = 0
         self._expired = False
 
     async def __aenter__(self) -> None:
-        task = asyncio.current_task(self._loop)
+        task = asyncio.current_task(self._wheel.loop)
         if task is None:
-            raise RuntimeError("LoopTimeout must be used inside a task of its loop")
+            raise RuntimeError("LoopTimeout must be used inside a task of its wheel's loop")
         self._task = task
         self._cancelling = task.cancelling()
-        loop = self._loop
-        self._handle = loop.call_at(loop.time() + self._seconds, self._expire)
+        self._timer = self._wheel.call_later(self._seconds, self._expire)
 
     def _expire(self) -> None:
-        self._handle = None
+        self._timer = None
         if self._task is not None:
             self._task.cancel()
             self._expired = True
@@ -209,9 +211,9 @@ class LoopTimeout:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         task, self._task = self._task, None
         if self._expired and task is not None:
             self._expired = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any
 
 import anyio
@@ -24,7 +25,7 @@ import anyio.abc
 import structlog
 
 from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page, iter_bytes
-from migrated import QueueFull, TimeLimit
+from migrated import LoopTimeout, QueueFull, TimeLimit, TimerWheel
 
 from . import _metrics as m
 from ._accounting import account
@@ -69,12 +70,17 @@ class ProxyApp:
         self.resources = resources
         self.shadow = shadow
         self.time_limit: TimeLimit | None = None  # handlers' timeouts: anyio's fail_after
+        self.timers: TimerWheel | None = None  # the lane's keep-alive: uvicorn's loop timers
 
-    def use_time_limit(self, time_limit: TimeLimit) -> None:
-        """Enforce handler and candidate timeouts with ``time_limit`` (see ``run_handler``)."""
-        self.time_limit = time_limit
+    def use_timers(self, wheel: TimerWheel) -> None:
+        """Time handlers, candidates and the lane's idle keep-alives on ``wheel``.
+
+        Handler and candidate timeouts become ``LoopTimeout``s (see ``run_handler``).
+        """
+        self.timers = wheel
+        self.time_limit = partial(LoopTimeout, wheel)
         if self.shadow is not None:
-            self.shadow.time_limit = time_limit
+            self.shadow.time_limit = self.time_limit
 
     async def swap(self, new: State) -> None:
         """Start routing new requests by ``new``; retire the old backends when idle."""

@@ -2,9 +2,9 @@
 
 The request path's per-request work (HTTP checks, routing, script
 resolution, CGI params, the FastCGI codec, the pool, the lane's exchange and
-cycle, the request's count and access line, the handler runner and the
-reference validator, and shadow mode's copy, mirror and comparison) is plain
-typed Python.
+cycle, the request's count and access line, the timer wheel, the handler
+runner and the reference validator, and shadow mode's copy, mirror and
+comparison) is plain typed Python.
 ``STRANGLER_COMPILE=1`` at build time (``setup.py``) compiles these modules
 with mypyc, unchanged; ``ops/bench/run`` measures both builds.  The
 list lives here so the build, the worker's startup log and the tests that
@@ -54,6 +54,7 @@ COMPILED_MODULES = (
     "proxy._lane_begin",
     "proxy._migrated",
     "migrated._api",
+    "migrated._wheel",
     "migrated._runner",
     "migrated._producer",
     "migrated._validator",

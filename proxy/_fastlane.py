@@ -28,7 +28,9 @@ A whole answer goes out in one write with a Content-Length; a streamed one is
 sent chunked as PHP flushes it, reading from PHP-FPM only while the client's
 socket takes more.  ``LaneCycle`` (``_lane_cycle``) stands in for uvicorn's
 request cycle, so keep-alive, pipelining, timeouts and graceful shutdown stay
-uvicorn's.  ``server.fast_lane = false`` turns the lane off.
+uvicorn's (an idle connection's keep-alive timeout runs on the worker's
+``TimerWheel``: a loop timer per answer was 3 µs of it).  ``server.fast_lane
+= false`` turns the lane off.
 """
 
 from __future__ import annotations
@@ -61,5 +63,25 @@ def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
             super().resume_writing()
             if isinstance(self.cycle, LaneCycle):
                 self.cycle.writable()
+
+        def on_response_complete(self) -> None:
+            # uvicorn's, with the idle keep-alive timeout on the worker's wheel
+            # (uvicorn's own ``_unset_keepalive_if_required`` cancels it).
+            wheel = app.timers
+            if wheel is None:
+                super().on_response_complete()
+                return
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self._unset_keepalive_if_required()
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, asgi = self.pipeline.pop()
+                self._start_asgi_task(cycle, asgi)
+            else:
+                self.timeout_keep_alive_task = wheel.call_later(  # type: ignore[assignment]
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
 
     return LaneProtocol

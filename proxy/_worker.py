@@ -18,7 +18,6 @@ import gc
 import signal
 import socket
 from collections.abc import Awaitable
-from functools import partial
 from typing import Any
 
 import anyio
@@ -26,7 +25,7 @@ import anyio.abc
 import sniffio
 import structlog
 
-from migrated import LoopTimeout
+from migrated import TimerWheel
 
 from ._app import ProxyApp
 from ._build import build_kind
@@ -205,12 +204,13 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
 
 
 async def _with_loop_timeouts(app: WorkerApp, main: Awaitable[None]) -> None:
-    """Run ``main`` with handler and candidate timeouts as asyncio timeouts on this loop.
+    """Run ``main`` with this loop's timer wheel for handlers, candidates and keep-alives.
 
     An anyio cancel scope per run costs several times more on asyncio, and
-    ``asyncio.timeout`` looks the loop up (see ``LoopTimeout``).
+    ``asyncio.timeout`` looks the loop up and sets a loop timer of its own
+    (see ``LoopTimeout`` and ``TimerWheel``).
     """
-    app.use_time_limit(partial(LoopTimeout, asyncio.get_running_loop()))
+    app.use_timers(TimerWheel(asyncio.get_running_loop()))
     await main
 
 

@@ -8,7 +8,13 @@ FastCGI connection sitting in the real pool, and the process CPU time per
 request is reported (best of five runs).  No syscall is made per request, so
 the figure is the Python work alone and repeats to within a few percent:
 
-    .venv/bin/python ops/bench/lane_cpu.py [--requests 20000]
+    .venv/bin/python ops/bench/lane_cpu.py [--requests 20000] [--migrated]
+
+``--migrated`` sends the benchmark's migrated request instead: the
+validator's port answers it (rules from the file cache, the worker's timer
+wheel for its timeout, as a worker sets them up), and its event goes to an
+in-memory publisher that acknowledges it one loop turn later, as a delivery
+report would: the lane's migrated path without librdkafka.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +41,14 @@ from uvicorn.server import ServerState
 
 from legacy_adapter._asyncio_stream import AsyncioStream, _Protocol
 from legacy_adapter._fastcgi import FastCGIBackend
+from migrated import Message, TimerWheel
+from migrated._runner import Delivery
+from ops.bench import _migrated
 from ops.services import build_config
 from proxy._app import ProxyApp
 from proxy._config import parse_config
 from proxy._fastlane import lane_protocol
+from proxy._resources import make_resources
 from proxy._state import State
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
@@ -48,6 +58,15 @@ REQUEST = (
     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%b" % (len(BODY), BODY)
 )
 ANSWER = b'{"ok":false,"errors":[{"field":"type","rule":"required","message":"is required"}]}'
+VALID = (  # the body of post_validate.lua: it passes every rule, so the event is published
+    b'{"type":"signup","user_id":4711,"email":"  Ada.Lovelace@Example.org ","age":36,'
+    b'"country":"gb","referral_code":"abc123xyz","marketing_opt_in":true}'
+)
+MIGRATED_REQUEST = (
+    b"POST %b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
+    % (_migrated.PATH.encode(), len(VALID), VALID)
+)
 
 
 def _record(kind: int, content: bytes) -> bytes:
@@ -90,22 +109,50 @@ class _FakeTransport(asyncio.Transport):
         return extra.get(name, ("127.0.0.1", 5555) if name == "peername" else default)
 
 
+class _AckingPublisher:
+    """Acknowledges every send one loop turn later, as a served delivery report would."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.sent = 0
+
+    async def send(self, messages: Sequence[Message], *, wait: Delivery) -> None:
+        acked = self._loop.create_future()
+        self._loop.call_soon(acked.set_result, None)
+        await acked
+        self.sent += len(messages)
+
+
 @contextlib.asynccontextmanager
-async def lane_in_memory() -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
+async def lane_in_memory(migrated: bool = False) -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
     """The real lane with in-memory ends: yields ``send()``, one request in, its answer out.
 
     The client is a fake transport of uvicorn's real protocol class; PHP-FPM
     is a fake FastCGI connection, sitting in the real pool, that answers every
-    request with ``PHP_REPLY``.
+    request with ``PHP_REPLY``.  ``migrated``: the request is the migrated
+    route's, answered by its handler, its event sent to ``_AckingPublisher``.
     """
     named = sniffio.thread_local.name
     sniffio.thread_local.name = "asyncio"  # as the worker does; given back at the end
-    text = build_config("127.0.0.1:9", APP, runtime="uvicorn", pool_size=1)
+    loop = asyncio.get_running_loop()
+    routes = _migrated.migrated_route() if migrated else ""
+    text = build_config("127.0.0.1:9", APP, runtime="uvicorn", pool_size=1, extra_routes=routes)
     text = text.replace("{port}", "8080").replace("{admin_port}", "8081")
-    app = ProxyApp(State(parse_config(text + "\n[log]\naccess_log = false\n")))
+    if migrated:
+        rules = APP.parent / "rules.json"
+        text += _migrated.resources("127.0.0.1:9", Path("/nonexistent"), rules)
+    config = parse_config(text + "\n[log]\naccess_log = false\n")
+    resources = make_resources(config)
+    publisher = _AckingPublisher(loop)
+    if resources is not None:
+        resources.publisher = publisher  # type: ignore[assignment]
+        assert resources.caches is not None
+        await resources.caches.start()
+    app = ProxyApp(State(config), resources=resources)
+    app.use_timers(TimerWheel(loop))
+    request, expected = (MIGRATED_REQUEST, b" 200 ") if migrated else (REQUEST, b" 422 ")
     backend = app.state.backends["php"]
     assert isinstance(backend, FastCGIBackend)
-    loop = asyncio.get_running_loop()
     quiet, peer = socket.socketpair()  # never written to: the pooled connection looks alive
     php = _Protocol()
     php.connection_made(
@@ -121,17 +168,17 @@ async def lane_in_memory() -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
         if answered and not answered[-1].done():
             answered[-1].set_result(None)
 
-    config = uvicorn.Config(app, http=lane_protocol(app), lifespan="off", log_config=None)
-    config.load()
-    assert config.http_protocol_class is not None
-    protocol = config.http_protocol_class(  # type: ignore[call-arg]
-        config=config, server_state=ServerState(), app_state={}, _loop=loop
+    server = uvicorn.Config(app, http=lane_protocol(app), lifespan="off", log_config=None)
+    server.load()
+    assert server.http_protocol_class is not None
+    protocol = server.http_protocol_class(  # type: ignore[call-arg]
+        config=server, server_state=ServerState(), app_state={}, _loop=loop
     )
     protocol.connection_made(_FakeTransport(quiet, client_write))
 
     async def send() -> bytes:
         answered.append(loop.create_future())
-        protocol.data_received(REQUEST)
+        protocol.data_received(request)
         await answered[-1]
         answered.clear()
         return last[0]
@@ -139,8 +186,10 @@ async def lane_in_memory() -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
     try:
         for _ in range(20):
             answer = await send()
-        if backend.pool.idle != 1 or b" 422 " not in answer:
-            raise RuntimeError(f"the lane did not answer from the pooled connection: {answer!r}")
+        if backend.pool.idle != 1 or expected not in answer:
+            raise RuntimeError(f"the lane did not answer as expected: {answer!r}")
+        if migrated and publisher.sent != 20:
+            raise RuntimeError(f"the handler published {publisher.sent} events for 20 requests")
         yield send
     finally:
         quiet.close()
@@ -148,9 +197,9 @@ async def lane_in_memory() -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
         sniffio.thread_local.name = named
 
 
-async def measure(requests: int) -> float:
+async def measure(requests: int, migrated: bool = False) -> float:
     """µs of process CPU per request through the lane, best of five runs."""
-    async with lane_in_memory() as send:
+    async with lane_in_memory(migrated) as send:
         for _ in range(2000):  # warm-up
             await send()
         best = float("inf")
@@ -165,9 +214,12 @@ async def measure(requests: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--migrated", action="store_true", help="the migrated route's request")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    print(f"fast lane: {uvloop.run(measure(args.requests)):.1f} µs of CPU per request")
+    what = "migrated route" if args.migrated else "legacy pass-through"
+    cpu = uvloop.run(measure(args.requests, args.migrated))
+    print(f"fast lane, {what}: {cpu:.1f} µs of CPU per request")
 
 
 if __name__ == "__main__":

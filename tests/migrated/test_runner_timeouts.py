@@ -1,4 +1,4 @@
-"""``LoopTimeout``: ``asyncio.timeout`` with the loop bound up front, as workers use it."""
+"""``LoopTimeout``: ``asyncio.timeout`` on the worker's ``TimerWheel``, as workers use it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from migrated import HandlerFailed, LoopTimeout, Request, Response, run_handler
+from migrated import HandlerFailed, LoopTimeout, Request, Response, TimerWheel, run_handler
 from migrated._api import Context
 
 
@@ -31,7 +31,7 @@ async def _slow(seconds: float, request: Request, ctx: Context) -> Response:
 
 def test_a_handler_past_its_timeout_fails_as_timed_out() -> None:
     async def main() -> HandlerFailed:
-        limit = partial(LoopTimeout, asyncio.get_running_loop())
+        limit = partial(LoopTimeout, TimerWheel(asyncio.get_running_loop()))
         with pytest.raises(HandlerFailed) as failed:
             await run_handler(
                 "slow", partial(_slow, 5.0), _request(), None, timeout=0.05, time_limit=limit
@@ -44,27 +44,31 @@ def test_a_handler_past_its_timeout_fails_as_timed_out() -> None:
 
 
 def test_a_handler_within_its_timeout_answers_and_leaves_no_timer() -> None:
-    async def main() -> tuple[bytes, bool]:
-        limit = partial(LoopTimeout, asyncio.get_running_loop())
+    async def main() -> tuple[bytes, int, bool]:
+        wheel = TimerWheel(asyncio.get_running_loop())
+        limit = partial(LoopTimeout, wheel)
         outcome = await run_handler(
             "quick", partial(_slow, 0.0), _request(), None, timeout=0.05, time_limit=limit
         )
+        pending = wheel.pending()
         await asyncio.sleep(0.1)  # past the deadline: a timer left behind would cancel us here
         task = asyncio.current_task()
         assert task is not None
-        return outcome.response.body, task.cancelling() > 0
+        return outcome.response.body, pending, task.cancelling() > 0
 
-    body, cancelled = asyncio.run(main())
+    body, pending, cancelled = asyncio.run(main())
     assert body == b"done"
+    assert pending == 0
     assert not cancelled
 
 
 def test_a_cancellation_from_outside_is_not_turned_into_a_timeout() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        wheel = TimerWheel(loop)
 
         async def guarded() -> None:
-            async with LoopTimeout(loop, 5.0):
+            async with LoopTimeout(wheel, 5.0):
                 await asyncio.sleep(5.0)
 
         task = loop.create_task(guarded())
@@ -79,10 +83,11 @@ def test_a_cancellation_from_outside_is_not_turned_into_a_timeout() -> None:
 def test_the_timeout_and_an_outside_cancellation_together_stay_a_cancellation() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        wheel = TimerWheel(loop)
         entered = asyncio.Event()
 
         async def guarded() -> None:
-            async with LoopTimeout(loop, 0.02):
+            async with LoopTimeout(wheel, 0.02):
                 entered.set()
                 try:
                     await asyncio.sleep(5.0)
@@ -101,8 +106,8 @@ def test_outside_a_task_of_its_loop_it_says_so() -> None:
     async def main() -> None:
         other = asyncio.new_event_loop()
         try:
-            with pytest.raises(RuntimeError, match="inside a task of its loop"):
-                async with LoopTimeout(other, 1.0):
+            with pytest.raises(RuntimeError, match="inside a task of its wheel's loop"):
+                async with LoopTimeout(TimerWheel(other), 1.0):
                     pass
         finally:
             other.close()

@@ -243,3 +243,41 @@ def _dechunk(body: bytes) -> bytes:
             return bytes(out)
         out += body[end + 2 : end + 2 + size]
         pos = end + 2 + size + 2
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """One whole answer with a Content-Length from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before the answer's head: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before the answer's body"
+        body += chunk
+    return head
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(php_fpm: PhpFpm) -> None:
+    """Each answer arms the idle timeout and the next request clears it; idle, the server closes.
+
+    Three requests 0.6 s apart take 1.2 s, longer than the 1 s timeout: an
+    answer's timeout that was not cleared by the next request would close
+    the connection before the third.
+    """
+    text = build_config(php_fpm.address, DEMO_ROOT, runtime="uvicorn", pool_size=1)
+    text = text.replace(
+        "graceful_timeout = 5\n", 'graceful_timeout = 5\nkeep_alive_timeout = "1s"\n'
+    )
+    with serving(lambda: Strangler(text)) as s, _connect(s.url) as sock:
+        for i in range(3):
+            if i:
+                time.sleep(0.6)
+            sock.sendall(b"GET /index.php HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert _read_answer(sock).startswith(b"HTTP/1.1 200 OK")
+        idle_from = time.monotonic()
+        assert sock.recv(1) == b""  # the server closed it (the socket's 10 s timeout bounds this)
+        assert time.monotonic() - idle_from >= 0.9  # not before its timeout
