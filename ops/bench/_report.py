@@ -1,9 +1,17 @@
 """Summaries of the benchmark runs: the table, the JSON file and a bar chart.
 
 Each (path, target, runtime) was measured once per round.  A row reports the
-median requests/s over the rounds (and the best), the median p50/p99, the
-ratio of its median to nginx's median on the same path, and every error wrk
-saw in any round: a row with errors is flagged with ``!``, never averaged away.
+median requests/s over the rounds (and the best), the median p50/p99, its
+ratio to nginx on the same path, and every error wrk saw in any round: a row
+with errors is flagged with ``!``, never averaged away.
+
+The ratio is paired: each round measures nginx and strangler within a minute
+of each other, so a row's ratio in a round is its requests/s over nginx's in
+that same round, and the row reports the median of those per-round ratios
+(``round_ratios`` keeps them all).  On a shared machine whose speed drifts by
+a third within minutes, a round's two sides see the same machine; medians
+taken over each side separately can pair nginx's fast round with strangler's
+slow one.
 """
 
 from __future__ import annotations
@@ -51,9 +59,10 @@ class Row:
     best_rps: float
     p50_ms: float
     p99_ms: float
-    ratio: float | None
+    ratio: float | None  # median of round_ratios (see the module docstring)
     errors: dict[str, int]
     rounds: int
+    round_ratios: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
@@ -64,24 +73,32 @@ class Row:
 def summarize(runs: Sequence[Run], compared_with: Mapping[str, str] | None = None) -> list[Row]:
     """One row per (path, target, runtime), in the order first measured.
 
-    A row's ratio is against nginx's median on the same path, or on
-    ``compared_with[path]`` (the migrated route against nginx's validate).
+    A row's ratios are against nginx's runs of the same rounds on the same
+    path, or on ``compared_with[path]`` (the migrated route against nginx's
+    validate).
     """
-    groups: dict[tuple[str, str, str], list[WrkResult]] = {}
+    groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.path, run.target, run.runtime), []).append(run.result)
+        groups.setdefault((run.path, run.target, run.runtime), []).append(run)
     nginx = {
-        path: statistics.median(r.requests_per_second for r in results)
-        for (path, target, _), results in groups.items()
-        if target == "nginx"
+        (run.path, run.round): run.result.requests_per_second
+        for run in runs
+        if run.target == "nginx"
     }
     refer = compared_with or {}
-    return [
-        _row(key, results, nginx.get(refer.get(key[0], key[0]))) for key, results in groups.items()
-    ]
+    rows = []
+    for key, group in groups.items():
+        reference = refer.get(key[0], key[0])
+        ratios = tuple(
+            run.result.requests_per_second / nginx[(reference, run.round)]
+            for run in group
+            if nginx.get((reference, run.round))
+        )
+        rows.append(_row(key, [run.result for run in group], ratios))
+    return rows
 
 
-def _row(key: tuple[str, str, str], results: list[WrkResult], nginx_rps: float | None) -> Row:
+def _row(key: tuple[str, str, str], results: list[WrkResult], ratios: tuple[float, ...]) -> Row:
     path, target, runtime = key
     rps = statistics.median(r.requests_per_second for r in results)
     errors: dict[str, int] = {}
@@ -96,18 +113,31 @@ def _row(key: tuple[str, str, str], results: list[WrkResult], nginx_rps: float |
         best_rps=max(r.requests_per_second for r in results),
         p50_ms=statistics.median(r.latency_ms["p50"] for r in results),
         p99_ms=statistics.median(r.latency_ms.get("p99", float("nan")) for r in results),
-        ratio=rps / nginx_rps if nginx_rps else None,
+        ratio=statistics.median(ratios) if ratios else None,
         errors=errors,
         rounds=len(results),
+        round_ratios=ratios,
     )
 
 
 def format_table(rows: Sequence[Row]) -> str:
     """The table printed at the end of a run."""
-    header = ("path", "target", "runtime", "req/s", "best", "p50", "p99", "ratio", "errors")
+    header = (
+        "path",
+        "target",
+        "runtime",
+        "req/s",
+        "best",
+        "p50",
+        "p99",
+        "ratio",
+        "rounds",
+        "errors",
+    )
     lines = [header]
     for row in rows:
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        rounds = " ".join(f"{r:.2f}" for r in row.round_ratios) if row.target != "nginx" else "-"
         errors = " ".join(f"{k}={v}" for k, v in row.errors.items())
         lines.append(
             (
@@ -119,6 +149,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 f"{row.p50_ms:.2f}ms",
                 f"{row.p99_ms:.2f}ms",
                 ratio,
+                rounds or "-",
                 f"! {errors}" if errors else "0",
             )
         )

@@ -6,7 +6,8 @@ worker processes as strangler has) is the reference; strangler runs with each
 runtime in turn, and ``uvicorn-compiled`` and ``trio-compiled`` are those
 runtimes on the compiled build (``setup.py``; built once per run by
 ``ops.compile``).  Each
-round measures, for nginx and then for every runtime:
+round measures, for nginx and for every runtime (nginx first in odd rounds,
+last in even ones):
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
@@ -32,6 +33,9 @@ round measures, for nginx and then for every runtime:
   of the same runtime, and the shadow store read back after each instance
   (``_shadow.py``).  ``--shadow`` measures only these and the legacy rows they
   are compared with; ``--no-shadow`` leaves them out of the full run.
+
+A row's ratio is paired: in each round, its requests/s over nginx's in the
+same round; the table gives the median of those and each round's (``_report``).
 
 Pool sizing: a kept-alive FastCGI connection pins a PHP-FPM child, so nginx's
 keepalive connections plus ``workers * pool_size`` never exceed
@@ -503,17 +507,21 @@ def run_rounds(
     deliveries: list[dict[str, object]],
     shadow_counts: list[_shadow.StoreCounts],
 ) -> list[Run]:
-    """All rounds: nginx, then each runtime (started for its turn, stopped after).
+    """All rounds: nginx and each runtime (started for its turn, stopped after).
 
-    A runtime with shadow rows is then started again for each shadow configuration.
+    Odd rounds measure nginx first (in round 1 its answers become the
+    reference strangler's are checked against), even rounds last, so a
+    machine that drifts faster or slower during a run does not favour one
+    side of the per-round ratios (see ``_report``).  A runtime with shadow
+    rows is then started again for each shadow configuration.
     """
     progress = Progress(plan.total_runs)
     reference: dict[str, bytes] = {}
     runs: list[Run] = []
     for round_ in range(1, plan.rounds + 1):
-        for load in plan.nginx_loads:
-            preflight(nginx.url, load, reference)
-        runs += measure_target(plan, nginx.url, "nginx", "-", round_, progress, plan.nginx_loads)
+        nginx_last = round_ % 2 == 0
+        if not nginx_last:
+            runs += measure_nginx(plan, nginx, reference, round_, progress)
         for runtime in plan.runtimes:
             with strangler_target(plan, php, runtime, env, deliveries) as proxy:
                 for load in plan.loads:
@@ -529,7 +537,18 @@ def run_rounds(
                 runs += measure_shadow(
                     plan, php, runtime, env, round_, progress, reference, shadow_counts
                 )
+        if nginx_last:
+            runs += measure_nginx(plan, nginx, reference, round_, progress)
     return runs
+
+
+def measure_nginx(
+    plan: Plan, nginx: Nginx, reference: dict[str, bytes], round_: int, progress: Progress
+) -> list[Run]:
+    """nginx's loads for one round (its answers checked against the reference first)."""
+    for load in plan.nginx_loads:
+        preflight(nginx.url, load, reference)
+    return measure_target(plan, nginx.url, "nginx", "-", round_, progress, plan.nginx_loads)
 
 
 @contextlib.contextmanager
@@ -622,7 +641,7 @@ def report(
     write_json(output / "latest.json", meta, runs, rows)
     title = (
         f"strangler vs nginx, {_workers(plan)}, wrk -c{plan.connections} "
-        f"-d{plan.duration:g}s, median of {plan.rounds}, {meta['date']}"
+        f"-d{plan.duration:g}s, median of {plan.rounds} rounds, {meta['date']}"
     )
     chart = write_chart(output, rows, title)
     print(f"\nwrote {output / 'latest.json'} and {chart}")
