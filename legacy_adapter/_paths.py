@@ -47,7 +47,9 @@ def normalize_path(raw_path: bytes) -> str:
         BadRequest: bad escape, NUL/CR/LF, raw control byte, relative path, or
             a ``..`` above the root (nginx answers 400 to all of these).
     """
-    if _PLAIN.fullmatch(raw_path) and b"/." not in raw_path:
+    # ``find``, not ``in``: on bytes, ``in`` first tries its operand as an
+    # integer, raising and clearing a TypeError (about 2,500 instructions).
+    if _PLAIN.fullmatch(raw_path) and raw_path.find(b"/.") < 0:
         return raw_path.decode("ascii")  # nothing to decode or merge: the common case
     if not raw_path.startswith(b"/"):
         raise _bad(f"path does not start with '/': {raw_path[:64]!r}")
@@ -62,7 +64,7 @@ def normalize_path(raw_path: bytes) -> str:
 
 
 def _percent_decode(raw: bytes) -> bytes:
-    if b"%" not in raw:
+    if raw.find(b"%") < 0:  # not ``in``: see ``normalize_path``
         return raw
     out = bytearray()
     i = 0

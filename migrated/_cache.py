@@ -406,8 +406,16 @@ class CacheSet:
             raise KeyError(f"no cache named {name!r}") from None
 
     def get(self, name: str) -> Any:
-        """The current data of cache ``name`` (what ``Context.cache`` returns)."""
-        return self.cache(name).snapshot.data
+        """The current data of cache ``name`` (what ``Context.cache`` returns).
+
+        Raises:
+            KeyError: no such cache is configured.
+            CacheError: the cache has not started.
+        """
+        cache = self._caches.get(name)  # not through ``cache()``: a handler asks per request
+        if cache is None:
+            raise KeyError(f"no cache named {name!r}")
+        return cache.snapshot.data
 
     async def start(self) -> None:
         """Start every cache concurrently.

@@ -100,7 +100,9 @@ def decode_body(raw: bytes) -> Any:
         raise NotJson("body is not valid JSON") from None
     if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _too_deep(value, MAX_NESTING):
         raise NotJson("more than 31 nested arrays/objects")
-    if b"\\u" in raw and not _escapes_ok(value):
+    # ``find``, not ``in``: on bytes, ``in`` first tries its operand as an
+    # integer, raising and clearing a TypeError (about 2,500 instructions).
+    if raw.find(b"\\u") >= 0 and not _escapes_ok(value):
         raise NotJson("lone surrogate escape or property name starting with NUL")
     return value
 
@@ -159,12 +161,48 @@ def php_string(value: Any) -> str:
     return str(value)
 
 
+def _flat_object(value: dict[Any, Any]) -> str | None:
+    """The JSON of an object whose values are strings, ints, booleans or nulls, else None.
+
+    An accepted event's normalized fields are such an object.  In one loop it
+    takes about a fifth fewer instructions than encoding member by member
+    below (about 16,000 against 20,000 for the benchmark's event, counted
+    with callgrind); json's C encoder measured the same as this loop.
+    """
+    parts = ["{"]
+    for key, item in value.items():
+        if type(key) is not str:
+            return None
+        kind = type(item)
+        if kind is str:
+            text = str(encode_basestring(item))
+        elif kind is int:
+            text = str(item)
+        elif kind is bool:
+            text = "true" if item else "false"
+        elif item is None:
+            text = "null"
+        else:
+            return None
+        if len(parts) > 1:
+            parts.append(",")
+        parts.append(str(encode_basestring(key)))
+        parts.append(":")
+        parts.append(text)
+    parts.append("}")
+    return "".join(parts)
+
+
 def php_json_encode(value: Any) -> str:
     """``json_encode`` with validate.php's flags (unescaped slashes, Unicode, U+2028/9).
 
     Raises:
         ValueError: the value holds INF or NAN (PHP's ``json_encode`` fails).
     """
+    if type(value) is dict:
+        flat = _flat_object(value)
+        if flat is not None:
+            return flat
     if isinstance(value, str):
         return str(encode_basestring(value))
     if value is None:

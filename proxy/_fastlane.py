@@ -38,26 +38,20 @@ from __future__ import annotations
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ._app import ProxyApp
-from ._lane_begin import begin
+from ._lane_begin import headers_complete, response_complete
 from ._lane_cycle import LaneCycle
 
 
 def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with the fast lane in front of ``app``."""
+    """uvicorn's httptools protocol with the fast lane in front of ``app``.
+
+    The per-request hooks are one call each into compiled code (``_lane_begin``).
+    """
 
     class LaneProtocol(HttpToolsProtocol):
         def on_headers_complete(self) -> None:
-            cycle = begin(app, self)
-            if cycle is None:
+            if not headers_complete(app, self):
                 super().on_headers_complete()
-                return
-            existing = self.cycle
-            self.cycle = cycle  # type: ignore[assignment]
-            if existing is None or existing.response_complete:
-                cycle.activate()
-            else:  # pipelined: uvicorn starts it (run_asgi) when the one before is answered
-                self.flow.pause_reading()
-                self.pipeline.appendleft((cycle, self.app))  # type: ignore[arg-type]
 
         def resume_writing(self) -> None:
             super().resume_writing()
@@ -70,18 +64,7 @@ def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
             wheel = app.timers
             if wheel is None:
                 super().on_response_complete()
-                return
-            self.server_state.total_requests += 1
-            if self.transport.is_closing():
-                return
-            self._unset_keepalive_if_required()
-            self.flow.resume_reading()
-            if self.pipeline:
-                cycle, asgi = self.pipeline.pop()
-                self._start_asgi_task(cycle, asgi)
             else:
-                self.timeout_keep_alive_task = wheel.call_later(  # type: ignore[assignment]
-                    self.timeout_keep_alive, self.timeout_keep_alive_handler
-                )
+                response_complete(self, wheel)
 
     return LaneProtocol

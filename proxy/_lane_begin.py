@@ -13,6 +13,7 @@ import httptools
 
 from legacy_adapter import FastCGIBackend, LegacyRequest
 from legacy_adapter._resolve import script_of
+from migrated import TimerWheel
 
 from ._app import ProxyApp
 from ._errors import RequestError
@@ -25,6 +26,50 @@ from ._shadowing import sampled
 from ._state import State
 
 _LANE_BODY = 64 * 1024
+
+
+def headers_complete(app: ProxyApp, protocol: Any) -> bool:
+    """Start the lane's cycle for the head just parsed; ``False``: the ASGI path takes it.
+
+    The body of ``LaneProtocol.on_headers_complete``, here to be compiled.
+    """
+    cycle = begin(app, protocol)
+    if cycle is None:
+        return False
+    existing = protocol.cycle
+    protocol.cycle = cycle
+    if existing is None or existing.response_complete:
+        cycle.activate()
+    else:  # pipelined: uvicorn starts it (run_asgi) when the one before is answered
+        protocol.flow.pause_reading()
+        protocol.pipeline.appendleft((cycle, protocol.app))
+    return True
+
+
+def response_complete(protocol: Any, wheel: TimerWheel) -> None:
+    """uvicorn's ``on_response_complete``, with the idle keep-alive timeout on ``wheel``.
+
+    Compiled, with uvicorn's two helpers it calls written in
+    (``_unset_keepalive_if_required``, ``FlowControl.resume_reading``):
+    uvicorn 0.54's code, which is why uvicorn is pinned to 0.54.x.
+    """
+    protocol.server_state.total_requests += 1
+    if protocol.transport.is_closing():
+        return
+    keep_alive = protocol.timeout_keep_alive_task
+    if keep_alive is not None:
+        keep_alive.cancel()
+        protocol.timeout_keep_alive_task = None
+    flow = protocol.flow
+    if flow.read_paused:
+        flow.resume_reading()
+    if protocol.pipeline:
+        cycle, asgi = protocol.pipeline.pop()
+        protocol._start_asgi_task(cycle, asgi)
+    else:
+        protocol.timeout_keep_alive_task = wheel.call_later(
+            protocol.timeout_keep_alive, protocol.timeout_keep_alive_handler
+        )
 
 
 def begin(app: ProxyApp, protocol: Any) -> LaneCycle | None:
@@ -120,13 +165,9 @@ def _plain_request(protocol: Any, state: State) -> LegacyRequest | None:
         "http_version": version,
     }
     try:
-        request = build_request(scope, _no_receive, state.config.server, request_id_of(headers))
+        request = build_request(scope, None, state.config.server, request_id_of(headers))
     except RequestError:
         return None  # the ASGI path answers it with its 4xx
     if request.content_length is not None and request.content_length > _LANE_BODY:
         return None
     return request
-
-
-async def _no_receive() -> dict[str, Any]:
-    raise AssertionError("the fast lane reads bodies from the parser")  # pragma: no cover

@@ -44,6 +44,25 @@ from ._state import State
 
 log = structlog.get_logger("strangler.proxy")
 
+# Response header lines already checked against uvicorn's two regexes: most
+# answers repeat the same few (server, date, content type, length), and a set
+# lookup is cheaper than two searches (a migrated answer's head went from
+# about 14,500 instructions to 10,700).  Cleared when it grows past the bound.
+_CHECKED_HEADERS: set[tuple[bytes, bytes]] = set()
+_CHECKED_HEADERS_MAX = 4096
+
+
+def _check_header(header: tuple[bytes, bytes]) -> None:
+    """Refuse a header uvicorn would refuse (a bad name, or CR/LF in the value)."""
+    if header in _CHECKED_HEADERS:
+        return
+    name, value = header
+    if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+        raise ValueError(f"invalid response header {name!r}")
+    if len(_CHECKED_HEADERS) >= _CHECKED_HEADERS_MAX:
+        _CHECKED_HEADERS.clear()
+    _CHECKED_HEADERS.add(header)
+
 
 class Mirroring:
     """A sampled shadow request: legacy's answer is kept as it passes, then offered.
@@ -295,11 +314,11 @@ class LaneCycle:
         """The response head as uvicorn writes it, and the declared length."""
         lines = [STATUS_LINE[status]]
         length: int | None = None
-        for name, value in (*self.protocol.server_state.default_headers, *headers):
+        for header in (*self.protocol.server_state.default_headers, *headers):
+            name, value = header
             if name in DROP_RESPONSE:
                 continue
-            if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
-                raise ValueError(f"invalid response header {name!r}")
+            _check_header(header)
             if name == b"content-length" and length is None:
                 length = int(value)
             lines += (name, b": ", value, b"\r\n")

@@ -41,6 +41,8 @@ from ._state import State
 
 log = structlog.get_logger("strangler.proxy")
 
+_TASK_NAME = "strangler-lane-handler"
+
 
 class HandlerCycle(LaneCycle):
     """One migrated request on the lane (``backend`` and ``script``: its fallback, if any)."""
@@ -73,8 +75,9 @@ class HandlerCycle(LaneCycle):
         if self._finished or not self._active or self._task is not None or self.more_body:
             return
         self._body = bytes(self.body)
-        loop = self.protocol.loop
-        self._task = task = loop.create_task(self._answer())
+        # ``asyncio.Task`` named, rather than ``loop.create_task``: an unnamed
+        # task formats a "Task-<n>" name of its own (1,400 instructions).
+        self._task = task = asyncio.Task(self._answer(), loop=self.protocol.loop, name=_TASK_NAME)
         tasks = self.protocol.tasks  # uvicorn waits for these on a graceful shutdown
         tasks.add(task)
         task.add_done_callback(tasks.discard)

@@ -15,6 +15,14 @@ validator's port answers it (rules from the file cache, the worker's timer
 wheel for its timeout, as a worker sets them up), and its event goes to an
 in-memory publisher that acknowledges it one loop turn later, as a delivery
 report would: the lane's migrated path without librdkafka.
+
+Metric values go to prometheus-client's multiprocess files (``MmapValue``),
+as in the benchmark's two workers.  When the machine's speed drifts, count
+instructions instead, which repeat to within about half a percent: run it twice under
+``valgrind --tool=callgrind`` with ``PYTHONHASHSEED=0``, with ``--requests
+200`` and ``--requests 1200``, and divide the difference of the two totals
+by the 5,000 requests between them (``callgrind_annotate`` on both files
+shows where they go).
 """
 
 from __future__ import annotations
@@ -23,15 +31,22 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import socket
 import struct
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# As in the benchmark's workers (two of them, so the supervisor sets it): metric
+# values in prometheus-client's multiprocess files, written by ``MmapValue``.
+# Set before the project's metrics exist; ``main`` removes the directory.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strangler-lane-cpu-")
 
 import sniffio
 import structlog
@@ -218,7 +233,10 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     what = "migrated route" if args.migrated else "legacy pass-through"
-    cpu = uvloop.run(measure(args.requests, args.migrated))
+    try:
+        cpu = uvloop.run(measure(args.requests, args.migrated))
+    finally:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
     print(f"fast lane, {what}: {cpu:.1f} µs of CPU per request")
 
 

@@ -496,6 +496,31 @@ def test_json_encode_escapes_like_php() -> None:
 
 
 @pytest.mark.parametrize(
+    "flat",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param(
+            {"s": 'a/\u2028é😀\x7f"\\\n\x00\x1f', "é\n": -(2**63), "t": True}
+            | {"f": False, "n": None},
+            id="escapes-and-scalars",
+        ),
+        pytest.param({"big": 2**64, "zero": 0, "": ""}, id="big-int-empty-key"),
+    ],
+)
+def test_flat_objects_encode_as_their_members_do(flat: dict[str, Any]) -> None:
+    """A flat object, written in one loop, is its members' encodings joined."""
+    members = ",".join(f"{php_json_encode(k)}:{php_json_encode(v)}" for k, v in flat.items())
+    assert php_json_encode(flat) == "{" + members + "}"
+
+
+def test_objects_holding_floats_or_containers_keep_php_floats() -> None:
+    """A float anywhere in an object is written as PHP writes it, not as Python does."""
+    assert php_json_encode({"a": 1e17, "b": [1.0], "c": {"d": 1.5e-5}}) == (
+        '{"a":1.0e+17,"b":[1.0],"c":{"d":1.5e-5}}'
+    )
+
+
+@pytest.mark.parametrize(
     "content",
     [
         pytest.param(b'{"a":"\\ud800"}', id="lone-surrogate"),
@@ -530,3 +555,14 @@ def test_decoder_turns_big_integers_into_floats() -> None:
         9.223372036854775808e18,
     ]
     assert isinstance(decode_body(b"[9223372036854775808]")[0], float)
+
+
+def test_decoder_keeps_integers_of_up_to_eighteen_digits_exact() -> None:
+    """Integers that fit in 64 bits stay exact ints, wherever a 19-digit run appears."""
+    values = decode_body(b'{"a":999999999999999999,"b":-999999999999999999,"c":0,"d":-0}')
+    assert values == {"a": 999999999999999999, "b": -999999999999999999, "c": 0, "d": 0}
+    assert all(type(v) is int for v in values.values())
+    assert decode_body(b'{"s":"1234567890123456789","i":12}') == {
+        "s": "1234567890123456789",
+        "i": 12,
+    }

@@ -281,3 +281,23 @@ def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(php_fpm: PhpF
         idle_from = time.monotonic()
         assert sock.recv(1) == b""  # the server closed it (the socket's 10 s timeout bounds this)
         assert time.monotonic() - idle_from >= 0.9  # not before its timeout
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param((b"x-evil", b"a\r\nset-cookie: x=1"), id="crlf-in-value"),
+        pytest.param((b"x-evil", b"a\nb"), id="lf-in-value"),
+        pytest.param((b"bad name", b"v"), id="space-in-name"),
+    ],
+)
+def test_a_bad_response_header_is_refused_every_time(header: tuple[bytes, bytes]) -> None:
+    """The lane remembers headers that passed uvicorn's checks, never one that failed."""
+    from proxy._lane_cycle import _CHECKED_HEADERS, _check_header
+
+    _check_header((b"content-type", b"text/plain"))
+    assert (b"content-type", b"text/plain") in _CHECKED_HEADERS
+    for _ in range(2):
+        with pytest.raises(ValueError, match="invalid response header"):
+            _check_header(header)
+    assert header not in _CHECKED_HEADERS
