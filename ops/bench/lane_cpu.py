@@ -18,11 +18,12 @@ report would: the lane's migrated path without librdkafka.
 
 Metric values go to prometheus-client's multiprocess files (``MmapValue``),
 as in the benchmark's two workers.  When the machine's speed drifts, count
-instructions instead, which repeat to within about half a percent: run it twice under
-``valgrind --tool=callgrind`` with ``PYTHONHASHSEED=0``, with ``--requests
-200`` and ``--requests 1200``, and divide the difference of the two totals
-by the 5,000 requests between them (``callgrind_annotate`` on both files
-shows where they go).
+instructions instead, which repeat to within about 1% (the loop's timers
+still run by the clock): run it under ``valgrind --tool=callgrind`` with
+``PYTHONHASHSEED=0``, once with ``--requests 200`` and once with
+``--requests 1200``, and divide the difference of the two totals by the
+5,000 requests between them (``callgrind_annotate`` on both files shows
+where they go).
 """
 
 from __future__ import annotations
