@@ -47,21 +47,25 @@ log = structlog.get_logger("strangler.proxy")
 # Response header lines already checked against uvicorn's two regexes: most
 # answers repeat the same few (server, date, content type, length), and a set
 # lookup is cheaper than two searches (a migrated answer's head went from
-# about 14,500 instructions to 10,700).  Cleared when it grows past the bound.
+# about 14,500 instructions to 10,700).  Only short values are kept, and the
+# set is emptied when full: one-off values (session cookies) keep it to a few
+# hundred KB at most.
 _CHECKED_HEADERS: set[tuple[bytes, bytes]] = set()
-_CHECKED_HEADERS_MAX = 4096
+_CHECKED_MAX = 1024
+_CHECKED_VALUE_MAX = 128
 
 
 def _check_header(header: tuple[bytes, bytes]) -> None:
-    """Refuse a header uvicorn would refuse (a bad name, or CR/LF in the value)."""
+    """Refuse a header uvicorn would refuse (a bad name, or a control character in the value)."""
     if header in _CHECKED_HEADERS:
         return
     name, value = header
     if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
         raise ValueError(f"invalid response header {name!r}")
-    if len(_CHECKED_HEADERS) >= _CHECKED_HEADERS_MAX:
-        _CHECKED_HEADERS.clear()
-    _CHECKED_HEADERS.add(header)
+    if len(value) <= _CHECKED_VALUE_MAX:
+        if len(_CHECKED_HEADERS) >= _CHECKED_MAX:
+            _CHECKED_HEADERS.clear()
+        _CHECKED_HEADERS.add(header)
 
 
 class Mirroring:

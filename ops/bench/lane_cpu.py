@@ -44,10 +44,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-# As in the benchmark's workers (two of them, so the supervisor sets it): metric
-# values in prometheus-client's multiprocess files, written by ``MmapValue``.
-# Set before the project's metrics exist; ``main`` removes the directory.
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strangler-lane-cpu-")
+if __name__ == "__main__":
+    # As in the benchmark's workers (two of them, so the supervisor sets it):
+    # metric values in prometheus-client's multiprocess files, written by
+    # ``MmapValue``.  Set before the project's metrics exist; ``main`` removes
+    # the directory.  (Imported, as by a test, the harness leaves the process
+    # as it is.)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strangler-lane-cpu-")
 
 import sniffio
 import structlog

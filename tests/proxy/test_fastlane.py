@@ -297,6 +297,9 @@ def test_a_bad_response_header_is_refused_every_time(header: tuple[bytes, bytes]
 
     _check_header((b"content-type", b"text/plain"))
     assert (b"content-type", b"text/plain") in _CHECKED_HEADERS
+    long_cookie = (b"set-cookie", b"s=" + b"x" * 200)
+    _check_header(long_cookie)  # checked, but too long to keep
+    assert long_cookie not in _CHECKED_HEADERS
     for _ in range(2):
         with pytest.raises(ValueError, match="invalid response header"):
             _check_header(header)
