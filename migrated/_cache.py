@@ -412,10 +412,8 @@ class CacheSet:
             KeyError: no such cache is configured.
             CacheError: the cache has not started.
         """
-        cache = self._caches.get(name)  # not through ``cache()``: a handler asks per request
-        if cache is None:
-            raise KeyError(f"no cache named {name!r}")
-        return cache.snapshot.data
+        cache = self._caches.get(name)  # a handler asks per request: ``cache()`` only to raise
+        return (cache or self.cache(name)).snapshot.data
 
     async def start(self) -> None:
         """Start every cache concurrently.
