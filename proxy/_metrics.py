@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess as _mp
 
-from migrated._metric_values import HistogramValues
+from migrated._metric_values import HistogramValues, Value, value_of
 from migrated._prometheus import Counter, Gauge, Histogram
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -49,7 +49,7 @@ POOL_IDLE = Gauge(
 RELOADS = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
 
 
-_CHILDREN: dict[tuple[str, str, int], tuple[Any, HistogramValues]] = {}
+_CHILDREN: dict[tuple[str, str, int], tuple[Value, HistogramValues]] = {}
 
 
 def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
@@ -58,7 +58,7 @@ def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
     children = _CHILDREN.get(key)
     if children is None:
         counter = labelled(REQUESTS, route, mode, status_class(status))
-        children = counter._value, histogram(DURATION, route, mode)
+        children = value_of(counter._value), histogram(DURATION, route, mode)
         _CHILDREN[key] = children
     children[0].inc(1.0)
     children[1].observe(seconds)
