@@ -52,6 +52,7 @@ COMPILED_MODULES = (
     "proxy._lane_cycle",
     "proxy._lane_handler",
     "proxy._lane_begin",
+    "proxy._lane_parser",
     "proxy._migrated",
     "migrated._api",
     "migrated._wheel",

@@ -35,36 +35,30 @@ uvicorn's (an idle connection's keep-alive timeout runs on the worker's
 
 from __future__ import annotations
 
+from typing import Any
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ._app import ProxyApp
-from ._lane_begin import headers_complete, response_complete
 from ._lane_cycle import LaneCycle
+from ._lane_parser import install
 
 
 def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with the fast lane in front of ``app``.
 
-    The per-request hooks are one call each into compiled code (``_lane_begin``).
+    The parser's callbacks, ``data_received`` and ``on_response_complete`` are
+    compiled (``_lane_parser``); the head's check is ``_lane_begin``'s.
     """
 
     class LaneProtocol(HttpToolsProtocol):
-        def on_headers_complete(self) -> None:
-            if not headers_complete(app, self):
-                super().on_headers_complete()
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            install(app, self)
 
         def resume_writing(self) -> None:
             super().resume_writing()
             if isinstance(self.cycle, LaneCycle):
                 self.cycle.writable()
-
-        def on_response_complete(self) -> None:
-            # uvicorn's, with the idle keep-alive timeout on the worker's wheel
-            # (uvicorn's own ``_unset_keepalive_if_required`` cancels it).
-            wheel = app.timers
-            if wheel is None:
-                super().on_response_complete()
-            else:
-                response_complete(self, wheel)
 
     return LaneProtocol

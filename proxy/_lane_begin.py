@@ -31,7 +31,7 @@ _LANE_BODY = 64 * 1024
 def headers_complete(app: ProxyApp, protocol: Any) -> bool:
     """Start the lane's cycle for the head just parsed; ``False``: the ASGI path takes it.
 
-    The body of ``LaneProtocol.on_headers_complete``, here to be compiled.
+    Called by the lane's parser hooks (``_lane_parser``).
     """
     cycle = begin(app, protocol)
     if cycle is None:

@@ -6,6 +6,7 @@ checks that the proxy answers bad input with a clear 4xx and keeps serving.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -75,6 +76,26 @@ def test_bad_requests_get_4xx(proxy: Strangler, request_bytes: bytes, status: by
     answer = raw(proxy.url, request_bytes)
     assert answer.split(b" ", 2)[1] == status, answer[:200]
     assert_still_serving(proxy)
+
+
+def test_expect_100_continue_is_answered_before_the_body(proxy: Strangler) -> None:
+    """A client that asks first (``Expect: 100-continue``) is told to go on, then answered."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    body = b"name=ada&team=strangler"
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /info.php HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 ")  # Continue (hypercorn: no phrase)
+        sock.sendall(body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, page = b"".join(chunks).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert json.loads(page)["post"] == {"name": "ada", "team": "strangler"}
 
 
 def test_folded_header_cannot_inject_a_line(proxy: Strangler) -> None:
