@@ -161,6 +161,45 @@ async def test_streamed_body_over_limit_is_413(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "status"),
+    [(b"a\x00b", 400), (b"a\rb", 400), (b"a\nb", 400), (b"a\tb", 200)],
+    ids=["nul", "cr", "lf", "tab"],
+)
+async def test_header_values_with_nul_or_line_breaks_are_400(
+    tmp_path: Path, value: bytes, status: int
+) -> None:
+    """A NUL, CR or LF in any header's value is a 400 that names it; a tab is allowed."""
+    state = State(parse_config(CONFIG.format(root=tmp_path)))
+    backend = FakeBackend()
+    state.backends["php"] = backend  # type: ignore[assignment]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/page",
+        "raw_path": b"/page",
+        "query_string": b"",
+        "headers": [(b"host", b"t"), (b"x-first", b"fine"), (b"x-second", value), (b"x-l", b"ok")],
+        "http_version": "1.1",
+    }
+    await ProxyApp(state)(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == status
+    if status == 400:
+        reason = dict(sent[0]["headers"])[b"x-strangler-error"]  # type: ignore[call-overload]
+        assert reason == b"header value contains a control character"
+        assert backend.seen == []
+    else:
+        assert backend.seen[0][0].headers[2] == (b"x-second", value)
+
+
+@pytest.mark.parametrize(
     ("path", "status"),
     [("/a/%2e%2e/%2E%2E/etc/passwd", 400), ("/%zz", 400), ("/conf/db.ini", 403)],
     ids=["traversal", "bad-percent", "deny"],
