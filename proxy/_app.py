@@ -90,8 +90,46 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake, answered as the plain HTTP request it also is.
+
+        FastCGI has no upgrade, so nginx in front of PHP-FPM answers a handshake
+        with the page, and so does the proxy (uvicorn is run without WebSockets
+        and never sends this scope).  The answer goes out through the server's
+        ``websocket.http.response`` extension (hypercorn has it); a server
+        without it gets the handshake refused, which it answers 403.
+        """
+        await receive()  # websocket.connect
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        http_scope = {
+            **scope,
+            "type": "http",
+            "method": "GET",  # a handshake is a GET
+            "scheme": "https" if scope.get("scheme") == "wss" else "http",
+        }
+        http_scope.pop("subprotocols", None)
+        requested = False
+
+        async def http_receive() -> Any:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await receive()  # websocket.disconnect: the client left
+            return {"type": "http.disconnect"}
+
+        async def http_send(message: Any) -> None:
+            kind = message["type"].removeprefix("http.")  # response.start, response.body
+            await send({**message, "type": f"websocket.http.{kind}"})
+
+        await self._http(http_scope, http_receive, http_send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()

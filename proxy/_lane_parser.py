@@ -67,10 +67,11 @@ class ParserHooks:
             protocol.logger.warning(message)
             protocol.send_400_response(message)
         except httptools.HttpParserUpgrade:
+            # The proxy serves no WebSockets (uvicorn's ``ws="none"``): the request
+            # was answered as plain HTTP, as nginx answers it in front of PHP-FPM,
+            # without uvicorn's warning that a WebSocket library is missing.
             if protocol._should_upgrade():
                 protocol.handle_websocket_upgrade()
-            else:
-                protocol._unsupported_upgrade_warning()
 
     def on_message_begin(self) -> None:
         protocol = self.protocol

@@ -190,6 +190,7 @@ def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
         app,
         loop="none",
         http=lane_protocol(app) if config.server.fast_lane else "httptools",
+        ws="none",  # a WebSocket handshake is answered as HTTP, as nginx answers it for PHP-FPM
         lifespan="on",
         server_header=False,
         proxy_headers=False,  # trusted proxies are the proxy's own setting, not uvicorn's

@@ -160,6 +160,66 @@ async def test_streamed_body_over_limit_is_413(tmp_path: Path) -> None:
     assert len(chunks) < 10  # it stopped reading once over the limit
 
 
+def _handshake(extensions: dict[str, object]) -> dict[str, object]:
+    return {
+        "type": "websocket",
+        "scheme": "ws",
+        "path": "/page",
+        "raw_path": b"/page",
+        "query_string": b"q=1",
+        "headers": [(b"host", b"t"), (b"upgrade", b"websocket"), (b"connection", b"Upgrade")],
+        "http_version": "1.1",
+        "subprotocols": [],
+        "extensions": extensions,
+    }
+
+
+async def test_websocket_handshake_is_answered_as_http(tmp_path: Path) -> None:
+    """A handshake goes to the backend as a GET and its answer is sent as the HTTP response."""
+    state = State(parse_config(CONFIG.format(root=tmp_path)))
+    backend = FakeBackend()
+    state.backends["php"] = backend  # type: ignore[assignment]
+    incoming = [{"type": "websocket.connect"}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await ProxyApp(state)(_handshake({"websocket.http.response": {}}), receive, send)  # type: ignore[arg-type]
+    request, _ = backend.seen[0]
+    assert (request.method, request.path, request.query_string) == ("GET", "/page", b"q=1")
+    assert request.scheme == "http"
+    assert [m["type"] for m in sent] == [
+        "websocket.http.response.start",
+        *["websocket.http.response.body"] * (len(sent) - 1),
+    ]
+    assert sent[0]["status"] == 200
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"hello "  # type: ignore[misc]
+
+
+async def test_websocket_handshake_without_http_response_extension_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A server that cannot send an HTTP answer to a handshake is told to refuse it."""
+    state = State(parse_config(CONFIG.format(root=tmp_path)))
+    backend = FakeBackend()
+    state.backends["php"] = backend  # type: ignore[assignment]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await ProxyApp(state)(_handshake({}), receive, send)  # type: ignore[arg-type]
+    assert sent == [{"type": "websocket.close", "code": 1000}]
+    assert backend.seen == []
+
+
 @pytest.mark.parametrize(
     ("value", "status"),
     [(b"a\x00b", 400), (b"a\rb", 400), (b"a\nb", 400), (b"a\tb", 200)],

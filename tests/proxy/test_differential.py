@@ -49,6 +49,12 @@ UPLOAD_TYPE, UPLOAD_BODY = multipart(
     },
 )
 AVATAR_TYPE, AVATAR_BODY = multipart({}, {"avatar": ("me.png", "image/png", b"\x89PNG fake")})
+WEBSOCKET_HANDSHAKE = (
+    ("connection", "Upgrade"),
+    ("upgrade", "websocket"),
+    ("sec-websocket-version", "13"),
+    ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+)
 UTF8_ASSET = "/assets/menu%20du%20caf%C3%A9.txt"
 # nginx's SERVER_NAME is the server block's ``server_name localhost;``, which a
 # proxy cannot guess (it sends $host otherwise): translated as a fastcgi_param.
@@ -64,6 +70,9 @@ DEMO_CASES = [
     pytest.param(Case("GET", "/"), id="index"),
     pytest.param(Case("GET", "/index.php?from=test"), id="index-php-query"),
     pytest.param(info("/info.php"), id="info-plain-get"),
+    pytest.param(  # FastCGI has no upgrade: nginx answers the handshake with the page
+        info("/info.php", *WEBSOCKET_HANDSHAKE), id="websocket-handshake-to-php"
+    ),
     pytest.param(info("/info.php?a=1&a=2&arr[]=x&arr[]=y&arr[k]=z"), id="query-repeated-keys"),
     pytest.param(
         info("/info.php?empty=&flag&plus=a+b&amp=x%26y&sp=%20%2B"), id="query-empty-plus-amp"

@@ -98,6 +98,21 @@ def test_expect_100_continue_is_answered_before_the_body(proxy: Strangler) -> No
     assert json.loads(page)["post"] == {"name": "ada", "team": "strangler"}
 
 
+def test_a_websocket_handshake_gets_the_page_and_serving_goes_on(proxy: Strangler) -> None:
+    """The proxy serves no WebSockets: a handshake to PHP is answered with the page."""
+    handshake = {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    with httpx.Client(base_url=proxy.url) as client:
+        r = client.get("/index.php", headers=handshake)
+        assert r.status_code == 200
+        assert "<html" in r.text.lower()
+        assert client.get("/index.php").status_code == 200  # the same connection, if kept
+
+
 def test_folded_header_cannot_inject_a_line(proxy: Strangler) -> None:
     """An obs-folded header is refused or unfolded: PHP never sees a CR or LF in a value."""
     request = (
