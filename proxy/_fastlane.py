@@ -56,6 +56,13 @@ def lane_protocol(app: ProxyApp) -> type[HttpToolsProtocol]:
             super().__init__(*args, **kwargs)
             install(app, self)
 
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)  # drops the parser, which holds the hooks
+            # The hooks' bound methods: without them the protocol and its hooks
+            # no longer point at each other, and reference counting frees both.
+            self.__dict__.pop("data_received", None)
+            self.__dict__.pop("on_response_complete", None)
+
         def resume_writing(self) -> None:
             super().resume_writing()
             if isinstance(self.cycle, LaneCycle):
