@@ -160,6 +160,28 @@ async def test_streamed_body_over_limit_is_413(tmp_path: Path) -> None:
     assert len(chunks) < 10  # it stopped reading once over the limit
 
 
+async def _call(
+    tmp_path: Path, scope: dict[str, object], first: dict[str, object]
+) -> tuple[list[dict[str, object]], FakeBackend]:
+    """Call the app once with ``scope``; ``first`` is what it receives first.
+
+    Returns what it sent and the backend it had.
+    """
+    state = State(parse_config(CONFIG.format(root=tmp_path)))
+    backend = FakeBackend()
+    state.backends["php"] = backend  # type: ignore[assignment]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return first
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await ProxyApp(state)(scope, receive, send)  # type: ignore[arg-type]
+    return sent, backend
+
+
 def _handshake(extensions: dict[str, object]) -> dict[str, object]:
     return {
         "type": "websocket",
@@ -176,19 +198,8 @@ def _handshake(extensions: dict[str, object]) -> dict[str, object]:
 
 async def test_websocket_handshake_is_answered_as_http(tmp_path: Path) -> None:
     """A handshake goes to the backend as a GET and its answer is sent as the HTTP response."""
-    state = State(parse_config(CONFIG.format(root=tmp_path)))
-    backend = FakeBackend()
-    state.backends["php"] = backend  # type: ignore[assignment]
-    incoming = [{"type": "websocket.connect"}]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return incoming.pop(0)
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await ProxyApp(state)(_handshake({"websocket.http.response": {}}), receive, send)  # type: ignore[arg-type]
+    scope = _handshake({"websocket.http.response": {}})
+    sent, backend = await _call(tmp_path, scope, {"type": "websocket.connect"})
     request, _ = backend.seen[0]
     assert (request.method, request.path, request.query_string) == ("GET", "/page", b"q=1")
     assert request.scheme == "http"
@@ -204,18 +215,7 @@ async def test_websocket_handshake_without_http_response_extension_is_refused(
     tmp_path: Path,
 ) -> None:
     """A server that cannot send an HTTP answer to a handshake is told to refuse it."""
-    state = State(parse_config(CONFIG.format(root=tmp_path)))
-    backend = FakeBackend()
-    state.backends["php"] = backend  # type: ignore[assignment]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return {"type": "websocket.connect"}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await ProxyApp(state)(_handshake({}), receive, send)  # type: ignore[arg-type]
+    sent, backend = await _call(tmp_path, _handshake({}), {"type": "websocket.connect"})
     assert sent == [{"type": "websocket.close", "code": 1000}]
     assert backend.seen == []
 
@@ -229,18 +229,7 @@ async def test_header_values_with_nul_or_line_breaks_are_400(
     tmp_path: Path, value: bytes, status: int
 ) -> None:
     """A NUL, CR or LF in any header's value is a 400 that names it; a tab is allowed."""
-    state = State(parse_config(CONFIG.format(root=tmp_path)))
-    backend = FakeBackend()
-    state.backends["php"] = backend  # type: ignore[assignment]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {
+    scope: dict[str, object] = {
         "type": "http",
         "method": "GET",
         "path": "/page",
@@ -249,7 +238,8 @@ async def test_header_values_with_nul_or_line_breaks_are_400(
         "headers": [(b"host", b"t"), (b"x-first", b"fine"), (b"x-second", value), (b"x-l", b"ok")],
         "http_version": "1.1",
     }
-    await ProxyApp(state)(scope, receive, send)  # type: ignore[arg-type]
+    request = {"type": "http.request", "body": b"", "more_body": False}
+    sent, backend = await _call(tmp_path, scope, request)
     assert sent[0]["status"] == status
     if status == 400:
         reason = dict(sent[0]["headers"])[b"x-strangler-error"]  # type: ignore[call-overload]
