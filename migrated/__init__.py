@@ -2,8 +2,10 @@
 # route at a time, the API they are written against, and the shared resources
 # they use (one Kafka producer and the hot caches, made once per worker).
 
+from ._api import AsyncHandler as AsyncHandler
 from ._api import Context as Context
 from ._api import Handler as Handler
+from ._api import InlineHandler as InlineHandler
 from ._api import Message as Message
 from ._api import Outbox as Outbox
 from ._api import Request as Request
@@ -26,11 +28,14 @@ from ._producer import KafkaProducer as KafkaProducer
 from ._producer import replay_spool as replay_spool
 from ._producer_settings import ProducerSettings as ProducerSettings
 from ._resources import Resources as Resources
+from ._runner import NO_PRODUCER as NO_PRODUCER
 from ._runner import HandlerFailed as HandlerFailed
 from ._runner import LoopTimeout as LoopTimeout
 from ._runner import Outcome as Outcome
+from ._runner import Running as Running
 from ._runner import TimeLimit as TimeLimit
 from ._runner import publish as publish
 from ._runner import run_handler as run_handler
+from ._runner import start_handler as start_handler
 from ._wheel import Timer as Timer
 from ._wheel import TimerWheel as TimerWheel

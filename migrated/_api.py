@@ -1,7 +1,10 @@
 """What a migrated handler sees: a request, a context, and the response it returns.
 
 A handler is ``async def handler(request: Request, ctx: Context) -> Response``,
-referenced from the config as ``package.module:function``.  It never touches
+referenced from the config as ``package.module:function``.  A handler that
+never awaits may be a plain ``def`` ("inline"): it is called on the worker's
+event loop and answers without a task of its own, which is cheaper, so it
+must not block (no I/O; pure work on the request and the cached data).  It never touches
 shared resources directly: reference data comes from ``ctx.cache(name)`` (an
 immutable snapshot, swapped atomically by the refresher) and messages go into
 ``ctx.outbox``, which the runner hands to the shared producer only when the
@@ -201,7 +204,10 @@ class Context(Protocol):
         ...
 
 
-Handler = Callable[[Request, Context], Awaitable[Response]]
+AsyncHandler = Callable[[Request, Context], Awaitable[Response]]
+InlineHandler = Callable[[Request, Context], Response]
+"""A handler that never awaits: called on the event loop, it must not block."""
+Handler = AsyncHandler | InlineHandler
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -10,11 +10,14 @@ from ._exceptions import HandlerNotFound
 
 
 def load_handler(reference: str) -> Handler:
-    """Import ``package.module:function`` and check it is an async function.
+    """Import ``package.module:function`` and check it is a handler function.
+
+    A handler is an ``async def`` or an inline (plain) ``def`` taking
+    ``(request, ctx)``; a generator, a class or another callable object is not.
 
     Raises:
         HandlerNotFound: the module cannot be imported, has no such attribute,
-            or the attribute is not an ``async def`` taking (request, ctx).
+            or the attribute is not a function taking (request, ctx).
     """
     module_name, _, attr = reference.partition(":")
     if not module_name or not attr:
@@ -26,11 +29,20 @@ def load_handler(reference: str) -> Handler:
     handler = getattr(module, attr, None)
     if handler is None:
         raise HandlerNotFound(f"{reference!r}: module {module_name} has no {attr!r}")
-    if not inspect.iscoroutinefunction(handler):
-        raise HandlerNotFound(f"{reference!r}: must be an 'async def' function")
+    if not _is_handler_function(handler):
+        raise HandlerNotFound(f"{reference!r}: must be an 'async def' or 'def' function")
     if _arity(handler) not in (None, 2):
         raise HandlerNotFound(f"{reference!r}: must take (request, ctx)")
     return handler  # type: ignore[no-any-return]
+
+
+def _is_handler_function(value: object) -> bool:
+    if inspect.iscoroutinefunction(value):
+        return True
+    if inspect.isgeneratorfunction(value) or inspect.isasyncgenfunction(value):
+        return False
+    # A function compiled with mypyc is a builtin, as a C function is.
+    return inspect.isfunction(value) or inspect.isbuiltin(value)
 
 
 def _arity(handler: object) -> int | None:

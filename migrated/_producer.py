@@ -132,6 +132,32 @@ class _FutureSignal:
         await self._future
 
 
+class _Acknowledgement:
+    """The ``_Signal`` of a ``submit``: its future, failed when a message was lost."""
+
+    __slots__ = ("batch", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.batch: _Batch | None = None
+
+    def set(self) -> None:
+        if self.future.done():
+            return
+        lost = self.batch.lost if self.batch is not None else 0
+        if lost:
+            self.future.set_exception(ProducerError(_lost(lost)))
+        else:
+            self.future.set_result(None)
+
+    async def wait(self) -> None:
+        await self.future
+
+
+def _lost(count: int) -> str:
+    return f"{count} message(s) could not be delivered nor spooled"
+
+
 @dataclass(eq=False, slots=True, init=False)  # __init__ written out: see proxy._build
 class _Batch:
     """The messages of one ``send`` (or one replay chunk) and who waits for them."""
@@ -359,17 +385,52 @@ class KafkaProducer:
             return
         await self._send_acked(messages)
 
+    def submit(self, messages: Sequence[Message]) -> asyncio.Future[None]:
+        """Produce messages for an ``acked`` delivery that a callback waits for.
+
+        The same as ``send(messages, wait="acked")`` without a task: the
+        returned future's result is set once every message is acknowledged or
+        spooled after a failure, and it holds ``ProducerError`` if one could be
+        neither.  Only on the asyncio loop the producer was started on.
+
+        Raises:
+            QueueFull: the local queue has no room for the batch; nothing was sent.
+            ProducerClosed: the producer is not running.
+        """
+        if not self._running:
+            raise ProducerClosed
+        loop = self._loop
+        if loop is None:
+            raise ProducerError("submit needs the producer started on an asyncio loop")
+        if len(self._producer) + len(messages) > self.settings.queue_max_messages:
+            raise QueueFull
+        signal = _Acknowledgement(loop)
+        batch = signal.batch = _Batch(len(messages), signal)
+        if not messages:
+            signal.set()
+            return signal.future
+        rest = self._produce_acked(messages, batch)
+        if rest:  # the poll thread spools them (and resolves them) as it does failures
+            self._loop_work.append(([], rest))
+            self._thread_wake.set()
+        return signal.future
+
     async def _send_acked(self, messages: Sequence[Message]) -> None:
         batch = self._batch(len(messages))
-        rest = self._produce(messages, [None] * len(messages), batch)
-        if len(rest) == len(messages):
-            raise QueueFull
+        rest = self._produce_acked(messages, batch)
         if rest:
             with anyio.CancelScope(shield=True):
                 await self._record([], rest)
         await batch.done.wait()
         if batch.lost:
-            raise ProducerError(f"{batch.lost} message(s) could not be delivered nor spooled")
+            raise ProducerError(_lost(batch.lost))
+
+    def _produce_acked(self, messages: Sequence[Message], batch: _Batch) -> list[_Ticket]:
+        """Produce unspooled messages; the refused ones to spool (QueueFull: all were)."""
+        rest = self._produce(messages, [None] * len(messages), batch)
+        if len(rest) == len(messages):
+            raise QueueFull
+        return rest
 
     def _batch(self, size: int) -> _Batch:
         loop = self._loop

@@ -3,7 +3,9 @@
 Strategy: the handler runs under a timeout with a fresh context; only when it
 returns does its outbox go to the shared producer (``publish``).  A handler
 that raises or times out has its outbox dropped, so a fallback to legacy can
-never send the same event twice.  A shadow run (``capture=True``) keeps the
+never send the same event twice.  A handler is an ``async def`` or, when it
+never awaits, a plain ``def`` ("inline"): called on the event loop, it
+answers without a task of its own (``start_handler``).  A shadow run (``capture=True``) keeps the
 outbox in the result and never publishes it.
 
     HandlerFailed   the handler raised or timed out (the proxy falls back or answers 500)
@@ -28,13 +30,25 @@ from ._exceptions import HandlerBadRequest, MigratedError, ProducerError
 from ._wheel import Timer, TimerWheel
 
 Delivery = Literal["acked", "queued"]
+NO_PRODUCER = "the handler emitted messages but no [kafka] producer is configured"
 TimeLimit = Callable[[float], AbstractAsyncContextManager[Any]]
 
 
 class Publisher(Protocol):
-    """What the runner needs of the shared producer."""
+    """What the runner (and the fast lane) need of the shared producer."""
 
     async def send(self, messages: Sequence[Message], *, wait: Delivery) -> None: ...
+
+    def submit(self, messages: Sequence[Message]) -> asyncio.Future[None]:
+        """Produce ``messages`` now, for an ``acked`` delivery awaited by callback.
+
+        The future's result is set once every message is acknowledged or
+        spooled (``ProducerError`` if one could be neither).
+
+        Raises:
+            QueueFull: the local queue has no room; nothing was sent.
+        """
+        ...
 
 
 class CacheReader(Protocol):
@@ -116,6 +130,81 @@ class Outcome:
         object.__setattr__(self, "seconds", seconds)
 
 
+def start_handler(
+    name: str,
+    handler: Handler,
+    request: Request,
+    caches: CacheReader | None,
+    *,
+    timeout: float | None,
+) -> Outcome | Running:
+    """Call ``handler``: an inline handler's outcome, or an async handler's run to await.
+
+    An inline handler (a plain ``def``) has run to its end when this returns;
+    it cannot be interrupted, so one that took longer than ``timeout`` counts
+    as timed out afterwards and its outbox is dropped, as an async handler's
+    is when its timeout cancels it.  An async handler has only been called:
+    ``Running.outcome`` runs it.
+
+    Raises:
+        HandlerFailed: an inline handler raised (other than ``HandlerBadRequest``),
+            overran ``timeout``, or returned something that is not a ``Response``.
+    """
+    ctx = RequestContext(request.request_id, caches, name)
+    started = time.perf_counter()
+    try:
+        result = handler(request, ctx)
+    except HandlerBadRequest as exc:
+        return Outcome(Response.text(exc.reason + "\n", 400), (), time.perf_counter() - started)
+    except Exception as exc:
+        raise HandlerFailed(name, exc) from exc
+    if not isinstance(result, Response):
+        if not hasattr(type(result), "__await__"):
+            raise HandlerFailed(name, TypeError(_not_a_response(result)))
+        return Running(name, ctx, result, started)
+    seconds = time.perf_counter() - started
+    if timeout is not None and seconds > timeout:
+        raise HandlerFailed(name, None, timed_out=True)
+    return Outcome(result, tuple(ctx.outbox.messages), seconds)
+
+
+class Running:
+    """An async handler called by ``start_handler``, not yet awaited."""
+
+    __slots__ = ("_awaitable", "_ctx", "_name", "_started")
+
+    def __init__(self, name: str, ctx: RequestContext, awaitable: Any, started: float) -> None:
+        self._name, self._ctx, self._awaitable, self._started = name, ctx, awaitable, started
+
+    async def outcome(self, timeout: float | None, time_limit: TimeLimit | None) -> Outcome:  # noqa: ASYNC109
+        """Await the handler under ``timeout`` (see ``run_handler``).
+
+        Raises: as ``run_handler``.
+        """
+        name = self._name
+        try:
+            if timeout is None:
+                response = await self._awaitable
+            else:
+                async with (time_limit or _AnyioLimit)(timeout):
+                    response = await self._awaitable
+        except HandlerBadRequest as exc:
+            response = Response.text(exc.reason + "\n", 400)
+            return Outcome(response, (), time.perf_counter() - self._started)
+        except TimeoutError:
+            raise HandlerFailed(name, None, timed_out=True) from None
+        except Exception as exc:
+            raise HandlerFailed(name, exc) from exc
+        if not isinstance(response, Response):
+            raise HandlerFailed(name, TypeError(_not_a_response(response)))
+        seconds = time.perf_counter() - self._started
+        return Outcome(response, tuple(self._ctx.outbox.messages), seconds)
+
+
+def _not_a_response(value: object) -> str:
+    return f"returned {type(value).__name__}, not a Response"
+
+
 async def run_handler(
     name: str,
     handler: Handler,
@@ -127,31 +216,22 @@ async def run_handler(
 ) -> Outcome:
     """Run ``handler`` on ``request`` and return its response and outbox, unpublished.
 
-    ``time_limit`` enforces ``timeout`` (default: an anyio ``fail_after``); a
-    caller that knows its event loop may pass a cheaper one that raises
-    ``TimeoutError`` the same way (workers on asyncio pass ``asyncio.timeout``).
-    ``timeout=None``: the caller bounds the run itself (the shadow mirror
-    cancels a candidate that overruns; the cancellation passes through).
+    ``time_limit`` enforces ``timeout`` on an async handler (default: an anyio
+    ``fail_after``); a caller that knows its event loop may pass a cheaper one
+    that raises ``TimeoutError`` the same way (workers on asyncio pass
+    ``asyncio.timeout``).  ``timeout=None``: the caller bounds the run itself
+    (the shadow mirror cancels a candidate that overruns; the cancellation
+    passes through).  An inline handler is timed, not interrupted (see
+    ``start_handler``).
 
     Raises:
-        HandlerFailed: the handler raised (other than ``HandlerBadRequest``) or timed out.
+        HandlerFailed: the handler raised (other than ``HandlerBadRequest``),
+            timed out, or returned something that is not a ``Response``.
     """
-    ctx = RequestContext(request.request_id, caches, name)
-    started = time.perf_counter()
-    try:
-        if timeout is None:
-            response = await handler(request, ctx)
-        else:
-            async with (time_limit or _AnyioLimit)(timeout):
-                response = await handler(request, ctx)
-    except HandlerBadRequest as exc:
-        response = Response.text(exc.reason + "\n", 400)
-        return Outcome(response, (), time.perf_counter() - started)
-    except TimeoutError:
-        raise HandlerFailed(name, None, timed_out=True) from None
-    except Exception as exc:
-        raise HandlerFailed(name, exc) from exc
-    return Outcome(response, tuple(ctx.outbox.messages), time.perf_counter() - started)
+    started = start_handler(name, handler, request, caches, timeout=timeout)
+    if isinstance(started, Outcome):
+        return started
+    return await started.outcome(timeout, time_limit)
 
 
 class _AnyioLimit:
@@ -231,5 +311,5 @@ async def publish(publisher: Publisher | None, outcome: Outcome, *, wait: Delive
     if not outcome.messages:
         return
     if publisher is None:
-        raise ProducerError("the handler emitted messages but no [kafka] producer is configured")
+        raise ProducerError(NO_PRODUCER)
     await publisher.send(outcome.messages, wait=wait)

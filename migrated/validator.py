@@ -28,8 +28,11 @@ TOPIC = "validated-events"
 RULES_CACHE = "rules"
 
 
-async def validate(request: Request, ctx: Context) -> Response:
+def validate(request: Request, ctx: Context) -> Response:
     """Validate and normalize the JSON event in the body, as validate.php does.
+
+    An inline handler (it never awaits): called on the event loop, it answers
+    without a task of its own.
 
     Args:
         request: the client's request; only POST is allowed.

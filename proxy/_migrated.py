@@ -16,7 +16,15 @@ import anyio.abc
 import structlog
 
 from legacy_adapter import LegacyRequest, UpstreamResponse, iter_bytes
-from migrated import HandlerFailed, QueueFull, Request, TimeLimit, publish, run_handler
+from migrated import (
+    HandlerFailed,
+    Outcome,
+    QueueFull,
+    Request,
+    TimeLimit,
+    publish,
+    run_handler,
+)
 
 from . import _metrics as m
 from ._canary import goes_to_new, sticky_key
@@ -129,14 +137,29 @@ async def handler_answer(
             time_limit=time_limit,
         )
     except HandlerFailed as exc:
-        kind = "timeout" if exc.timed_out else "error"
-        m.HANDLER_FAILURES.labels(route.name, kind).inc()
-        log.error("handler_failed", handler=mode.handler, error=str(exc), exc_info=exc.cause)
-        if mode.backend and request.method in mode.fallback_methods:
-            replay = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
-            raise Fallback(mode.backend, replay) from exc
-        raise
+        raise handler_failed(route, mode, request, body, exc) from exc
     await publish(resources.publisher if resources else None, outcome, wait=mode.delivery)
+    return answer_of(outcome)
+
+
+def handler_failed(
+    route: Route, mode: Migrated | Canary, request: LegacyRequest, body: bytes, exc: HandlerFailed
+) -> Fallback | HandlerFailed:
+    """Count and log a failed handler; the ``Fallback`` to raise when legacy may answer.
+
+    Returns ``exc`` itself when the route allows no fallback for the method.
+    """
+    kind = "timeout" if exc.timed_out else "error"
+    m.HANDLER_FAILURES.labels(route.name, kind).inc()
+    log.error("handler_failed", handler=mode.handler, error=str(exc), exc_info=exc.cause)
+    if mode.backend and request.method in mode.fallback_methods:
+        replay = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
+        return Fallback(mode.backend, replay)
+    return exc
+
+
+def answer_of(outcome: Outcome) -> HandlerAnswer:
+    """The handler's response as it goes to the client."""
     response = outcome.response
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
     headers.append((b"content-length", b"%d" % len(response.body)))

@@ -11,6 +11,7 @@ import importlib.machinery
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,6 +24,10 @@ from typing import Any
 
 async def handle(request: Any, ctx: Any) -> Any:
     return ("compiled", request, ctx)
+
+
+def handle_inline(request: Any, ctx: Any) -> Any:
+    return ("compiled inline", request, ctx)
 """
 
 
@@ -40,8 +45,10 @@ def test_a_compiled_handler_loads_and_runs(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "compiled_handler_mod.py").unlink()  # only the extension is left to import
     monkeypatch.syspath_prepend(str(tmp_path))
 
-    handler = load_handler("compiled_handler_mod:handle")
+    handler: Any = load_handler("compiled_handler_mod:handle")
 
     module = sys.modules["compiled_handler_mod"]
     assert str(module.__file__).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     assert anyio.run(handler, "req", "ctx") == ("compiled", "req", "ctx")
+    inline: Any = load_handler("compiled_handler_mod:handle_inline")  # a plain def, compiled
+    assert inline("req", "ctx") == ("compiled inline", "req", "ctx")

@@ -25,6 +25,7 @@ from migrated._api import Message
 from migrated._exceptions import (
     AuthenticationFailed,
     BrokerUnreachable,
+    ProducerError,
     QueueFull,
     TLSHandshakeFailed,
 )
@@ -222,6 +223,46 @@ async def test_full_queue_raises_queue_full_at_once(
         await _until_spool_empty(producer)
     values = {m.value for m in _messages(topic, 5)}
     assert await _consume(kafka_broker.address, topic, values) == values
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_submitted_messages_resolve_their_future_once_acked(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """``submit`` produces at once; its future is done when the broker has every message."""
+    topic = _topic()
+    sent = _messages(topic, 20)
+    settings = make_settings(kafka_broker.address, queue_max_messages=25)
+    async with KafkaProducer(settings) as producer:
+        first, second = producer.submit(sent[:10]), producer.submit(sent[10:])
+        assert not first.done()  # a callback waits for it; nothing was awaited yet
+        with anyio.fail_after(30):
+            await first
+            await second
+        kafka_broker.pause()
+        try:
+            stuck = producer.submit(_messages(topic, 5, prefix="held"))
+            with pytest.raises(QueueFull):  # 5 queued: a 21st message would pass the bound
+                producer.submit(_messages(topic, 21, prefix="extra"))
+        finally:
+            kafka_broker.resume()
+        with anyio.fail_after(30):
+            await stuck
+    held = {m.value for m in _messages(topic, 5, prefix="held")}
+    values = {m.value for m in sent} | held
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_submit_is_refused_off_asyncio(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """On trio there is no loop future to hand out: ``submit`` says so, ``send`` works."""
+    topic = _topic()
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        with pytest.raises(ProducerError, match="asyncio"):
+            producer.submit(_messages(topic, 1))
+        await producer.send(_messages(topic, 1), wait="acked")
 
 
 async def test_spool_left_by_a_crashed_worker_is_replayed_at_start(

@@ -385,11 +385,10 @@ def make_request(content: bytes, method: str = "POST") -> Request:
     return Request(method, "/validate.php", {}, "", (), content, None, "req-1")
 
 
-@pytest.mark.anyio
-async def test_accepted_event_emits_one_message() -> None:
+def test_accepted_event_emits_one_message() -> None:
     """A valid event emits exactly one message: id key, normalized value, type header."""
     ctx = FakeContext({"rules": RULES})
-    response = await validate(make_request(body(SIGNUP)), ctx)
+    response = validate(make_request(body(SIGNUP)), ctx)
     answer = json.loads(response.body)
     (message,) = ctx.outbox.messages
     assert response.status == 200
@@ -402,7 +401,6 @@ async def test_accepted_event_emits_one_message() -> None:
     assert message.headers == (("event-type", b"signup"),)
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("method", "content", "status"),
     [
@@ -412,25 +410,23 @@ async def test_accepted_event_emits_one_message() -> None:
         pytest.param("GET", b"", 405, id="get"),
     ],
 )
-async def test_rejected_request_emits_nothing(method: str, content: bytes, status: int) -> None:
+def test_rejected_request_emits_nothing(method: str, content: bytes, status: int) -> None:
     """Rejected events and refused requests leave the outbox empty."""
     ctx = FakeContext({"rules": RULES})
-    response = await validate(make_request(content, method), ctx)
+    response = validate(make_request(content, method), ctx)
     assert response.status == status
     assert ctx.outbox.messages == []
 
 
-@pytest.mark.anyio
-async def test_handler_answers_like_the_pure_function() -> None:
+def test_handler_answers_like_the_pure_function() -> None:
     """Over the whole corpus the handler returns exactly ``answer_request``'s answer."""
     for param in CORPUS:
         method, content = param.values
-        response = await validate(make_request(content, method), FakeContext({"rules": RULES}))
+        response = validate(make_request(content, method), FakeContext({"rules": RULES}))
         expected = answer_request(method, content, RULES)
         assert (response.status, tuple(response.headers), response.body) == comparable(expected)
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize(
     "caches",
     [
@@ -439,10 +435,10 @@ async def test_handler_answers_like_the_pure_function() -> None:
         pytest.param({"rules": ["not", "a", "mapping"]}, id="not-a-mapping"),
     ],
 )
-async def test_unreadable_rules_answer_500(caches: Mapping[str, Any] | Exception) -> None:
+def test_unreadable_rules_answer_500(caches: Mapping[str, Any] | Exception) -> None:
     """Rules that cannot be had give PHP's 500 answer and no message."""
     ctx = FakeContext(caches)
-    response = await validate(make_request(body(SIGNUP)), ctx)
+    response = validate(make_request(body(SIGNUP)), ctx)
     assert response.status == 500
     assert response.body == (
         b'{"ok":false,"errors":[{"field":"","rule":"rules",'

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import anyio
 
 from migrated import Context, Request, Response
@@ -25,9 +28,9 @@ async def slow(request: Request, ctx: Context) -> Response:
     return Response.text("late")
 
 
-def not_async(request: Request, ctx: Context) -> Response:
-    """A plain function: the loader refuses it."""
-    return Response.text("sync")
+def generator(request: Request, ctx: Context) -> Iterator[Response]:
+    """A generator function: the loader refuses it."""
+    yield Response.text("never")
 
 
 async def no_context(request: Request) -> Response:
@@ -37,6 +40,15 @@ async def no_context(request: Request) -> Response:
 
 async def echo(request: Request, ctx: Context) -> Response:
     """Answer with what the handler saw, a cookie and a header; emit nothing."""
+    return _echo(request)
+
+
+def echo_inline(request: Request, ctx: Context) -> Response:
+    """``echo`` as an inline handler (a plain ``def``): it answers without a task."""
+    return _echo(request)
+
+
+def _echo(request: Request) -> Response:
     return Response.json(
         {
             "method": request.method,
@@ -48,3 +60,21 @@ async def echo(request: Request, ctx: Context) -> Response:
         },
         headers=[("set-cookie", "seen=1; Path=/"), ("x-handler", "echo")],
     )
+
+
+def boom_inline(request: Request, ctx: Context) -> Response:
+    """``boom`` as an inline handler: emits a message, then fails."""
+    ctx.outbox.emit("greetings", "never sent")
+    raise RuntimeError("inline handler bug")
+
+
+def slow_inline(request: Request, ctx: Context) -> Response:
+    """An inline handler that blocks past its route's timeout (100 ms), then answers."""
+    ctx.outbox.emit("greetings", "never sent")
+    time.sleep(0.3)
+    return Response.text("late")
+
+
+def not_a_response(request: Request, ctx: Context) -> dict[str, str]:
+    """An inline handler returning a dict instead of a ``Response``."""
+    return {"oops": "a dict"}

@@ -154,8 +154,8 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         ),
         (
             'match = { prefix = "/" }\nmode = "migrated"\n'
-            'handler = "tests.proxy.sample_handlers:not_async"',
-            "must be an 'async def' function",
+            'handler = "tests.proxy.sample_handlers:generator"',
+            "must be an 'async def' or 'def' function",
         ),
         (
             'match = { prefix = "/" }\nmode = "migrated"\n'
@@ -185,7 +185,7 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         "handler",
         "no-module",
         "no-attr",
-        "not-async",
+        "generator",
         "arity",
         "method",
         "redirect",

@@ -61,6 +61,33 @@ handler = "tests.proxy.sample_handlers:echo"
 backend = "php"
 percent = 100
 key = "header:x-user"
+
+[[routes]]
+name = "echo-inline"
+match = { pattern = "/py/inline/{who}" }
+mode = "migrated"
+handler = "tests.proxy.sample_handlers:echo_inline"
+
+[[routes]]
+name = "boom-inline"
+match = { path = "/form.php" }
+mode = "migrated"
+handler = "tests.proxy.sample_handlers:boom_inline"
+backend = "php"
+
+[[routes]]
+name = "slow-inline"
+match = { path = "/notfound.php" }
+mode = "migrated"
+handler = "tests.proxy.sample_handlers:slow_inline"
+backend = "php"
+timeout = "100ms"
+
+[[routes]]
+name = "not-a-response"
+match = { path = "/py/dict" }
+mode = "migrated"
+handler = "tests.proxy.sample_handlers:not_a_response"
 """
 
 
@@ -91,6 +118,15 @@ REQUESTS = [
     ("POST", "/headers.php", b"data"),  # raises, no fallback for POST: 500
     ("GET", "/redirect.php", b""),  # times out: PHP answers
     ("POST", "/redirect.php", b"{}"),  # times out, no fallback for POST: 500
+    # Inline handlers (plain ``def``): answered without a task.
+    ("GET", "/py/inline/ada?x=1&y=%C3%A9", b""),
+    ("POST", "/py/inline/bob", b'{"a": 1}'),
+    ("HEAD", "/py/inline/eve", b""),
+    ("GET", "/form.php", b""),  # the inline handler raises: PHP answers
+    ("POST", "/form.php", b"data"),  # raises, no fallback for POST: 500
+    ("GET", "/notfound.php", b""),  # overran its timeout: PHP answers
+    ("POST", "/notfound.php", b"{}"),  # overran, no fallback for POST: 500
+    ("POST", "/py/dict", b""),  # returned a dict, not a Response: 500
 ]
 
 
@@ -143,6 +179,32 @@ def test_answers_and_failures_are_the_expected_ones(lane: Strangler) -> None:
     failure = _log_line(lane, "request_failed", "f-1")
     assert (failure["route"], failure["mode"], failure["worker"]) == ("boom", "migrated", 0)
     assert "handler bug" in failure["exception"]
+
+
+def test_inline_handlers_answer_and_fail_as_async_ones(lane: Strangler) -> None:
+    """An inline handler answers; raising or overrunning falls back (GET) or is a clean 500."""
+    r = httpx.post(lane.url + "/py/inline/ada?k=v", content=b"hi", headers={"x-request-id": "i-1"})
+    assert r.status_code == 200
+    assert (r.json()["params"], r.json()["request_id"]) == ({"who": "ada"}, "i-1")
+    fell_back = httpx.get(lane.url + "/form.php", headers={"x-request-id": "i-fb"})
+    assert fell_back.status_code == 200
+    assert b'name="token"' in fell_back.content  # PHP's form
+    overran = httpx.get(lane.url + "/notfound.php", headers={"x-request-id": "i-slow"})
+    assert (overran.status_code, b"PHP says" in overran.content) == (404, True)
+    failed = httpx.post(lane.url + "/form.php", content=b"x", headers={"x-request-id": "i-500"})
+    wrong = httpx.post(lane.url + "/py/dict", headers={"x-request-id": "i-dict"})
+    assert (failed.status_code, wrong.status_code) == (500, 500)
+    assert b"inline handler bug" not in failed.content
+    lines = _access_lines(lane, {"i-1", "i-fb", "i-slow", "i-500", "i-dict"})
+    assert [lines[i]["fallback"] for i in ("i-1", "i-fb", "i-slow", "i-500")] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert "timed out" in _log_line(lane, "handler_failed", "i-slow")["error"]
+    assert "inline handler bug" in _log_line(lane, "request_failed", "i-500")["exception"]
+    assert "returned dict, not a Response" in _log_line(lane, "handler_failed", "i-dict")["error"]
 
 
 def test_pipelined_handler_requests_are_answered_in_order(lane: Strangler) -> None:

@@ -33,7 +33,7 @@ async def quote_wrong_total(request: Request, ctx: Context) -> Response:
 
 async def validate_wrong_status(request: Request, ctx: Context) -> Response:
     """A bug: rejected events answer 400 instead of 422."""
-    response = await validate(request, ctx)
+    response = validate(request, ctx)
     if response.status == 422:
         response.status = 400
     return response
@@ -41,7 +41,7 @@ async def validate_wrong_status(request: Request, ctx: Context) -> Response:
 
 async def validate_no_content_type(request: Request, ctx: Context) -> Response:
     """A bug: the Content-Type header is missing."""
-    response = await validate(request, ctx)
+    response = validate(request, ctx)
     response.headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
     return response
 
