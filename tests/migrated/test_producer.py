@@ -229,20 +229,23 @@ async def test_full_queue_raises_queue_full_at_once(
 async def test_submitted_messages_resolve_their_future_once_acked(
     kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:
-    """``submit`` produces at once; its future is done when the broker has every message."""
+    """``submit``'s future is done when the broker has every message; the bound counts them."""
     topic = _topic()
     sent = _messages(topic, 20)
     settings = make_settings(kafka_broker.address, queue_max_messages=25)
     async with KafkaProducer(settings) as producer:
         first, second = producer.submit(sent[:10]), producer.submit(sent[10:])
         assert not first.done()  # a callback waits for it; nothing was awaited yet
+        with pytest.raises(QueueFull):  # held for the end of this loop turn, they count
+            producer.submit(_messages(topic, 6, prefix="extra"))
         with anyio.fail_after(30):
             await first
             await second
         kafka_broker.pause()
         try:
             stuck = producer.submit(_messages(topic, 5, prefix="held"))
-            with pytest.raises(QueueFull):  # 5 queued: a 21st message would pass the bound
+            await anyio.sleep(0.05)  # produced: in librdkafka's queue now
+            with pytest.raises(QueueFull):
                 producer.submit(_messages(topic, 21, prefix="extra"))
         finally:
             kafka_broker.resume()
