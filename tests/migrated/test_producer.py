@@ -153,14 +153,25 @@ async def test_queued_sends_are_marked_done_and_the_spool_emptied(
 
 
 async def _send_through_outage(
-    producer: KafkaProducer, topic: str, outage: Callable[[], None], recover: Callable[[], None]
+    producer: KafkaProducer,
+    topic: str,
+    outage: Callable[[], None],
+    recover: Callable[[], None],
+    *,
+    submit: bool = False,
 ) -> set[bytes]:
-    """Send 40 concurrent batches of 3 during an outage that starts after a first ack."""
+    """Send 40 concurrent batches of 3 during an outage that starts after a first ack.
+
+    ``submit``: through ``submit``'s future (the lane's inline handlers) instead of ``send``.
+    """
     returned: set[bytes] = set()
 
     async def sender(prefix: str) -> None:
         messages = _messages(topic, 3, prefix=prefix)
-        await producer.send(messages, wait="acked")
+        if submit:
+            await producer.submit(messages)
+        else:
+            await producer.send(messages, wait="acked")
         returned.update(m.value for m in messages)
 
     await sender("before-")
@@ -183,6 +194,23 @@ async def test_paused_broker_loses_nothing(
     async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
         returned = await _send_through_outage(
             producer, topic, kafka_broker.pause, kafka_broker.resume
+        )
+        await _until_spool_empty(producer)
+    assert _spooled_total() > spooled_before
+    assert len(returned) == 123
+    assert await _consume(kafka_broker.address, topic, returned) == returned
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_paused_broker_loses_nothing_submitted(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """The same through ``submit``: every future that resolved is on the broker after recovery."""
+    topic = _topic()
+    spooled_before = _spooled_total()
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        returned = await _send_through_outage(
+            producer, topic, kafka_broker.pause, kafka_broker.resume, submit=True
         )
         await _until_spool_empty(producer)
     assert _spooled_total() > spooled_before
