@@ -189,16 +189,7 @@ async def test_paused_broker_loses_nothing(
     kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:
     """Sends during a SIGSTOP outage are spooled, replayed after SIGCONT, all arrive."""
-    topic = _topic()
-    spooled_before = _spooled_total()
-    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
-        returned = await _send_through_outage(
-            producer, topic, kafka_broker.pause, kafka_broker.resume
-        )
-        await _until_spool_empty(producer)
-    assert _spooled_total() > spooled_before
-    assert len(returned) == 123
-    assert await _consume(kafka_broker.address, topic, returned) == returned
+    await _paused_broker_loses_nothing(kafka_broker, make_settings, submit=False)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -206,16 +197,22 @@ async def test_paused_broker_loses_nothing_submitted(
     kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:
     """The same through ``submit``: every future that resolved is on the broker after recovery."""
+    await _paused_broker_loses_nothing(kafka_broker, make_settings, submit=True)
+
+
+async def _paused_broker_loses_nothing(
+    broker: Tansu, make_settings: MakeSettings, *, submit: bool
+) -> None:
     topic = _topic()
     spooled_before = _spooled_total()
-    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+    async with KafkaProducer(make_settings(broker.address)) as producer:
         returned = await _send_through_outage(
-            producer, topic, kafka_broker.pause, kafka_broker.resume, submit=True
+            producer, topic, broker.pause, broker.resume, submit=submit
         )
         await _until_spool_empty(producer)
     assert _spooled_total() > spooled_before
     assert len(returned) == 123
-    assert await _consume(kafka_broker.address, topic, returned) == returned
+    assert await _consume(broker.address, topic, returned) == returned
 
 
 async def test_cut_connections_lose_nothing(
