@@ -3,13 +3,15 @@
 A handler is ``async def handler(request: Request, ctx: Context) -> Response``,
 referenced from the config as ``package.module:function``.  A handler that
 never awaits may be a plain ``def`` ("inline"): it is called on the worker's
-event loop and answers without a task of its own, which is cheaper, so it
-must not block (no I/O; pure work on the request and the cached data).  It never touches
-shared resources directly: reference data comes from ``ctx.cache(name)`` (an
-immutable snapshot, swapped atomically by the refresher) and messages go into
-``ctx.outbox``, which the runner hands to the shared producer only when the
-handler returned successfully (so a fallback to legacy cannot send twice), and
-only captures when the handler ran as a shadow candidate.
+event loop and answers without a task of its own, which is cheaper; it must
+not block (no I/O, only work on the request and the cached data).
+
+A handler never touches shared resources directly: reference data comes from
+``ctx.cache(name)`` (an immutable snapshot, swapped atomically by the
+refresher) and messages go into ``ctx.outbox``, which the runner hands to the
+shared producer only when the handler returned successfully (so a fallback to
+legacy cannot send twice), and only captures when the handler ran as a shadow
+candidate.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Strategy: the handler runs under a timeout with a fresh context; only when it
 returns does its outbox go to the shared producer (``publish``).  A handler
 that raises or times out has its outbox dropped, so a fallback to legacy can
-never send the same event twice.  A handler is an ``async def`` or, when it
-never awaits, a plain ``def`` ("inline"): called on the event loop, it
-answers without a task of its own (``start_handler``).  A shadow run (``capture=True``) keeps the
-outbox in the result and never publishes it.
+never send the same event twice.  A shadow run (``capture=True``) keeps the
+outbox in the result and never publishes it.  A handler is an ``async def``
+or, when it never awaits, a plain ``def`` ("inline"): called on the event
+loop, it answers without a task of its own (``start_handler``).
 
     HandlerFailed   the handler raised or timed out (the proxy falls back or answers 500)
     HandlerBadRequest raised by the handler: answered 400 with the reason, not a failure
@@ -40,13 +40,13 @@ class Publisher(Protocol):
     async def send(self, messages: Sequence[Message], *, wait: Delivery) -> None: ...
 
     def submit(self, messages: Sequence[Message]) -> asyncio.Future[None]:
-        """Produce ``messages`` now, for an ``acked`` delivery awaited by callback.
+        """Take ``messages`` for an ``acked`` delivery that a callback waits for.
 
         The future's result is set once every message is acknowledged or
         spooled (``ProducerError`` if one could be neither).
 
         Raises:
-            QueueFull: the local queue has no room; nothing was sent.
+            QueueFull: the local queue has no room; nothing was taken.
         """
         ...
 

@@ -137,7 +137,10 @@ async def handler_answer(
             time_limit=time_limit,
         )
     except HandlerFailed as exc:
-        raise handler_failed(route, mode, request, body, exc) from exc
+        failure = handler_failed(route, mode, request, body, exc)
+        if failure is exc:
+            raise  # its cause stays the handler's own exception
+        raise failure from exc
     await publish(resources.publisher if resources else None, outcome, wait=mode.delivery)
     return answer_of(outcome)
 

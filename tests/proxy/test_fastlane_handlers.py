@@ -207,6 +207,21 @@ def test_inline_handlers_answer_and_fail_as_async_ones(lane: Strangler) -> None:
     assert "returned dict, not a Response" in _log_line(lane, "handler_failed", "i-dict")["error"]
 
 
+@pytest.mark.parametrize("proxy", ["lane", "asgi"])
+def test_a_failed_handler_logs_the_traceback_of_its_own_error(
+    proxy: str, request: pytest.FixtureRequest
+) -> None:
+    """The 500's log line carries the handler's exception as the cause, traceback and all."""
+    served: Strangler = request.getfixturevalue(proxy)
+    rid = f"tb-{proxy}"
+    failed = httpx.post(served.url + "/headers.php", content=b"x", headers={"x-request-id": rid})
+    assert failed.status_code == 500
+    _access_lines(served, {rid})  # the request is over: its log lines are written
+    exception = _log_line(served, "request_failed", rid)["exception"]
+    assert "RuntimeError: handler bug" in exception  # the cause's own line, not only its repr
+    assert 'in boom\n    raise RuntimeError("handler bug")' in exception
+
+
 def test_pipelined_handler_requests_are_answered_in_order(lane: Strangler) -> None:
     """Three requests in one write come back in order on one connection."""
     host, port = lane.url.removeprefix("http://").split(":")
