@@ -599,8 +599,12 @@ class KafkaProducer:
 
     def _stop_loop_polling(self) -> None:
         wakeup, self._wakeup = self._wakeup, None
-        if wakeup is not None and self._loop is not None:
-            self._loop.remove_reader(wakeup.fileno)
+        # ``Any``: uvloop's ``remove_reader`` returns None, not the bool that
+        # asyncio's is typed to return; compiled, the call's result would be
+        # checked as a bool and raise, and the close would stop here.
+        loop: Any = self._loop
+        if wakeup is not None and loop is not None:
+            loop.remove_reader(wakeup.fileno)
             wakeup.close(self._producer)
         self._thread_wake.set()
 

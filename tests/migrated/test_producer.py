@@ -20,6 +20,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from migrated._api import Message
 from migrated._exceptions import (
@@ -279,6 +280,21 @@ async def test_submitted_messages_resolve_their_future_once_acked(
     held = {m.value for m in _messages(topic, 5, prefix="held")}
     values = {m.value for m in sent} | held
     assert await _consume(kafka_broker.address, topic, values) == values
+
+
+@pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")]
+)
+async def test_closes_cleanly_on_uvloop(kafka_broker: Tansu, make_settings: MakeSettings) -> None:
+    """On uvloop (the uvicorn runtime's loop) the close completes: threads, spool, client."""
+    topic = _topic()
+    producer = KafkaProducer(make_settings(kafka_broker.address))
+    with capture_logs() as logs:
+        async with producer:
+            await producer.send(_messages(topic, 3), wait="acked")
+    assert "kafka_producer_closed" in [e["event"] for e in logs]
+    assert not producer._poller.is_alive()
+    assert not producer._replayer.is_alive()
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
