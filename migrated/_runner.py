@@ -39,11 +39,14 @@ class Publisher(Protocol):
 
     async def send(self, messages: Sequence[Message], *, wait: Delivery) -> None: ...
 
-    def submit(self, messages: Sequence[Message]) -> asyncio.Future[None]:
-        """Take ``messages`` for an ``acked`` delivery that a callback waits for.
+    def submit(
+        self, messages: Sequence[Message], acked: Callable[[ProducerError | None], object]
+    ) -> None:
+        """Take ``messages`` for an ``acked`` delivery; call ``acked`` once they are safe.
 
-        The future's result is set once every message is acknowledged or
-        spooled (``ProducerError`` if one could be neither).
+        ``acked`` is called once, on the loop and never before ``submit``
+        returns: with ``None`` when every message is acknowledged or spooled,
+        or with a ``ProducerError`` when one could be neither.
 
         Raises:
             QueueFull: the local queue has no room; nothing was taken.

@@ -145,18 +145,21 @@ class HandlerCycle(LaneCycle):
         try:
             if publisher is None:
                 raise ProducerError(NO_PRODUCER)
-            acked = publisher.submit(outcome.messages)
+            publisher.submit(outcome.messages, self._acked)
         except QueueFull as exc:
             self._busy(exc)
             return
         except Exception:
             self._crashed()
             return
-        self._answer = answer_of(outcome)
-        acked.add_done_callback(self._acked, context=self._context)
+        self._answer = answer_of(outcome)  # ``_acked`` is never called inside ``submit``
 
-    def _acked(self, acked: asyncio.Future[None]) -> None:
-        error = acked.exception()
+    def _acked(self, error: ProducerError | None) -> None:
+        """The producer's callback (on the loop): answer, in the handler's context."""
+        assert self._context is not None
+        self._context.run(self._answer_acked, error)
+
+    def _answer_acked(self, error: ProducerError | None) -> None:
         if error is not None:
             log.error("request_failed", exc_info=error)
             self._guard(self._error_page, 500, "")

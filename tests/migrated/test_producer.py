@@ -8,6 +8,7 @@ broker afterwards (directly, or spooled and replayed): same set of values.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -163,14 +164,15 @@ async def _send_through_outage(
 ) -> set[bytes]:
     """Send 40 concurrent batches of 3 during an outage that starts after a first ack.
 
-    ``submit``: through ``submit``'s future (the lane's inline handlers) instead of ``send``.
+    ``submit``: through ``submit`` and its callback (the lane's inline handlers)
+    instead of ``send``.
     """
     returned: set[bytes] = set()
 
     async def sender(prefix: str) -> None:
         messages = _messages(topic, 3, prefix=prefix)
         if submit:
-            await producer.submit(messages)
+            await _submitted(producer, messages)
         else:
             await producer.send(messages, wait="acked")
         returned.update(m.value for m in messages)
@@ -251,34 +253,82 @@ async def test_full_queue_raises_queue_full_at_once(
     assert await _consume(kafka_broker.address, topic, values) == values
 
 
+def _submitted(producer: KafkaProducer, messages: list[Message]) -> asyncio.Future[None]:
+    """``submit``, its callback turned into a future; a second call of it fails the test."""
+    future = asyncio.get_running_loop().create_future()
+    calls: list[ProducerError | None] = []
+
+    def acked(error: ProducerError | None) -> None:
+        calls.append(error)
+        assert len(calls) == 1, f"acked called {len(calls)} times"
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    producer.submit(messages, acked)
+    return future
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_submitted_messages_resolve_their_future_once_acked(
+async def test_submitted_messages_are_reported_once_acked(
     kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:
-    """``submit``'s future is done when the broker has every message; the bound counts them."""
+    """``submit``'s callback comes when the broker has every message; the bound counts them."""
     topic = _topic()
     sent = _messages(topic, 20)
     settings = make_settings(kafka_broker.address, queue_max_messages=25)
     async with KafkaProducer(settings) as producer:
-        first, second = producer.submit(sent[:10]), producer.submit(sent[10:])
-        assert not first.done()  # a callback waits for it; nothing was awaited yet
+        first, second = _submitted(producer, sent[:10]), _submitted(producer, sent[10:])
+        assert not first.done()  # never called inside ``submit``; nothing was awaited yet
         with pytest.raises(QueueFull):  # held for the end of this loop turn, they count
-            producer.submit(_messages(topic, 6, prefix="extra"))
+            producer.submit(_messages(topic, 6, prefix="extra"), _never_called)
         with anyio.fail_after(30):
             await first
             await second
         kafka_broker.pause()
         try:
-            stuck = producer.submit(_messages(topic, 5, prefix="held"))
+            stuck = _submitted(producer, _messages(topic, 5, prefix="held"))
             await anyio.sleep(0.05)  # produced: in librdkafka's queue now
             with pytest.raises(QueueFull):
-                producer.submit(_messages(topic, 21, prefix="extra"))
+                producer.submit(_messages(topic, 21, prefix="extra"), _never_called)
         finally:
             kafka_broker.resume()
         with anyio.fail_after(30):
             await stuck
+        nothing = _submitted(producer, [])
+        assert not nothing.done()  # not called inside ``submit`` either
+        with anyio.fail_after(5):
+            await nothing
     held = {m.value for m in _messages(topic, 5, prefix="held")}
     values = {m.value for m in sent} | held
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+def _never_called(error: ProducerError | None) -> None:
+    raise AssertionError(f"a refused submit's callback was called with {error!r}")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_raising_submit_callback_is_logged_and_the_rest_settled(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """A callback's bug does not stop the reports settled after it (nor lose their acks)."""
+    topic = _topic()
+
+    def broken(error: ProducerError | None) -> None:
+        raise RuntimeError("the caller's bug")
+
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        with capture_logs() as logs:
+            producer.submit(_messages(topic, 3, prefix="broken"), broken)
+            after = _submitted(producer, _messages(topic, 3, prefix="after"))
+            with anyio.fail_after(30):
+                await after
+    failed = [e for e in logs if e["event"] == "kafka_submit_callback_failed"]
+    assert [e["log_level"] for e in failed] == ["error"]
+    values = {m.value for m in _messages(topic, 3, prefix="broken")}
+    values |= {m.value for m in _messages(topic, 3, prefix="after")}
     assert await _consume(kafka_broker.address, topic, values) == values
 
 
@@ -291,7 +341,7 @@ async def test_closes_cleanly_on_uvloop(kafka_broker: Tansu, make_settings: Make
     producer = KafkaProducer(make_settings(kafka_broker.address))
     with capture_logs() as logs:
         async with producer:
-            await producer.send(_messages(topic, 3), wait="acked")
+            await _submitted(producer, _messages(topic, 3))
     assert "kafka_producer_closed" in [e["event"] for e in logs]
     assert not producer._poller.is_alive()
     assert not producer._replayer.is_alive()
@@ -305,7 +355,7 @@ async def test_submit_is_refused_off_asyncio(
     topic = _topic()
     async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
         with pytest.raises(ProducerError, match="asyncio"):
-            producer.submit(_messages(topic, 1))
+            producer.submit(_messages(topic, 1), _never_called)
         await producer.send(_messages(topic, 1), wait="acked")
 
 
