@@ -31,7 +31,7 @@ from migrated._exceptions import (
     QueueFull,
     TLSHandshakeFailed,
 )
-from migrated._producer import KafkaProducer, replay_spool
+from migrated._producer import KafkaProducer, _Acknowledgement, _Batch, replay_spool
 from migrated._producer_settings import ProducerSettings
 from migrated._spool import Spool
 from ops.services import Tansu, free_port
@@ -254,13 +254,10 @@ async def test_full_queue_raises_queue_full_at_once(
 
 
 def _submitted(producer: KafkaProducer, messages: list[Message]) -> asyncio.Future[None]:
-    """``submit``, its callback turned into a future; a second call of it fails the test."""
+    """``submit``, its callback turned into a future (called once: see the test below)."""
     future = asyncio.get_running_loop().create_future()
-    calls: list[ProducerError | None] = []
 
     def acked(error: ProducerError | None) -> None:
-        calls.append(error)
-        assert len(calls) == 1, f"acked called {len(calls)} times"
         if error is None:
             future.set_result(None)
         else:
@@ -268,6 +265,26 @@ def _submitted(producer: KafkaProducer, messages: list[Message]) -> asyncio.Futu
 
     producer.submit(messages, acked)
     return future
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_acknowledgement_calls_back_once_with_the_loss() -> None:
+    """The last message settled calls back; a late second settle does not call again."""
+    calls: list[ProducerError | None] = []
+    acknowledgement = _Acknowledgement(calls.append)
+    batch = acknowledgement.batch = _Batch(2, acknowledgement)
+    batch.resolve(True)
+    assert calls == []
+    batch.resolve(True)
+    acknowledgement.set()
+    assert calls == [None]
+
+    lost: list[ProducerError | None] = []
+    acknowledgement = _Acknowledgement(lost.append)
+    batch = acknowledgement.batch = _Batch(1, acknowledgement)
+    batch.lost = 1  # the disk failed as it was spooled
+    batch.resolve(False)
+    assert [str(error) for error in lost] == ["1 message(s) could not be delivered nor spooled"]
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
