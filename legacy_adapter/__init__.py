@@ -7,6 +7,7 @@ from ._backends import make_backend as make_backend
 from ._cgi import build_params as build_params
 from ._cgi import host_variable as host_variable
 from ._cgi import trusted_client as trusted_client
+from ._cgi import valid_host as valid_host
 from ._exceptions import BadRequest as BadRequest
 from ._exceptions import LegacyError as LegacyError
 from ._exceptions import PoolExhausted as PoolExhausted
@@ -14,8 +15,6 @@ from ._exceptions import UpstreamProtocolError as UpstreamProtocolError
 from ._exceptions import UpstreamTimeout as UpstreamTimeout
 from ._exceptions import UpstreamUnavailable as UpstreamUnavailable
 from ._fastcgi import FastCGIBackend as FastCGIBackend
-from ._fastcgi_lane import LaneExchange as LaneExchange
-from ._fastcgi_lane import LaneSink as LaneSink
 from ._http import HTTPBackend as HTTPBackend
 from ._pages import error_page as error_page
 from ._pages import page_html as page_html

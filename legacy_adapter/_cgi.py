@@ -250,6 +250,37 @@ def host_variable(host_header: str | None, server_name: str) -> str:
     return host.rstrip(".") or server_name
 
 
+def valid_host(value: bytes) -> str | None:
+    """``value`` when nginx takes it as a host (``ngx_http_validate_host``), else ``None``.
+
+    Refused: two dots in a row, a path separator (``/``, ``\\``), a space or a
+    control byte, and a value that is empty once a final dot and the port are gone.
+    """
+    host_len = len(value)
+    dot_pos = -2
+    literal = rest = False
+    for i, ch in enumerate(value):
+        if ch == 0x2E:  # .
+            if dot_pos == i - 1:
+                return None
+            dot_pos = i
+        elif ch == 0x3A:  # :
+            if not literal and not rest:
+                host_len, rest = i, True
+        elif ch == 0x5B:  # [
+            literal = literal or i == 0
+        elif ch == 0x5D:  # ]
+            if literal and not rest:
+                host_len, rest = i + 1, True
+        elif ch in (0x2F, 0x5C) or ch <= 0x20 or ch == 0x7F:
+            return None
+    if dot_pos == host_len - 1:
+        host_len -= 1
+    if host_len <= 0:
+        return None
+    return value.decode("latin-1")
+
+
 def basic_auth_user(authorization: str | None) -> str:
     """nginx's ``$remote_user``: the user part of ``Basic`` credentials, else ``""``."""
     if authorization is None or authorization[:6].lower() != "basic ":

@@ -298,8 +298,12 @@ async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int
     """
     if request.content_length is not None:
         return request.body, request.content_length
+    first = await anext(request.body, b"")
+    if not first:
+        return iter_bytes(()), None  # no body at all (a GET): nothing to spool
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
-    size = 0
+    spool.write(first)
+    size = len(first)
     async for chunk in request.body:
         spool.write(chunk)
         size += len(chunk)

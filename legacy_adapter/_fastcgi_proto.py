@@ -121,7 +121,7 @@ ClientEvent = ResponseHead | ResponseBody | Stderr | EndRequest
 # The blank line ending the head: at the very start, or right after a line's "\n".
 _HEAD_END = re.compile(rb"(?:\A|\n)\r?\n")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control bytes; a tab is allowed
 _STATUS = re.compile(rb"([1-5][0-9][0-9])(?:[ \t]+(.*))?")
 
 
@@ -133,7 +133,7 @@ def _parse_header_line(line: bytes) -> tuple[bytes, bytes]:
         raise ProtocolError(f"malformed CGI header line {line[:80]!r}")
     value = value.strip(b" \t")
     if _BAD_VALUE.search(value):
-        raise ProtocolError(f"NUL or CR in CGI header {name.decode('ascii')!r}")
+        raise ProtocolError(f"control byte in CGI header {name.decode('ascii')!r}")
     return name.lower(), value
 
 
@@ -144,6 +144,15 @@ def _parse_status(value: bytes) -> tuple[int, bytes]:
     return int(match[1]), match[2] or b""
 
 
+def _check_length(headers: list[tuple[bytes, bytes]]) -> None:
+    """One Content-Length at most, of digits only: anything else would frame the answer wrong."""
+    lengths = [value for name, value in headers if name == b"content-length"]
+    if len(lengths) > 1:
+        raise ProtocolError("more than one Content-Length in CGI response head")
+    if lengths and not (lengths[0].isdigit() and len(lengths[0]) <= 18):
+        raise ProtocolError(f"invalid Content-Length {lengths[0][:40]!r} in CGI response head")
+
+
 def parse_cgi_head(head: bytes) -> ResponseHead:
     """Parse a CGI response head (without its blank line) the way nginx does.
 
@@ -151,7 +160,8 @@ def parse_cgi_head(head: bytes) -> ResponseHead:
     without ``Status`` means 302; otherwise 200.  Lines may end in CRLF or LF.
 
     Raises:
-        ProtocolError: a line has no colon, is folded, or holds NUL/CR; bad Status.
+        ProtocolError: a line has no colon, is folded, or holds a control byte; a
+            bad Status; a Content-Length repeated or not a number.
     """
     headers: list[tuple[bytes, bytes]] = []
     status: tuple[int, bytes] | None = None
@@ -163,6 +173,7 @@ def parse_cgi_head(head: bytes) -> ResponseHead:
             status = _parse_status(value)
         else:
             raise ProtocolError("more than one Status header in CGI response head")
+    _check_length(headers)
     if status is None:
         has_location = any(name == b"location" for name, _ in headers)
         status = (302, b"") if has_location else (200, b"")

@@ -523,7 +523,7 @@ class Strangler(Service):
         backend_address: PHP-FPM's ``host:port`` or ``unix:/path``.
         document_root: the application's public directory.
         front_controller: e.g. ``"/index.php"``; None for per-path scripts.
-        runtime: ``trio``, ``asyncio``, ``uvloop`` or ``uvicorn``.
+        runtime: ``uvloop``, ``asyncio`` or ``trio``.
         workers: worker processes.
         deny: path fragments answered with 403, as by ``Nginx(deny=...)``.
         pool_size: FastCGI connections per worker.
@@ -532,7 +532,7 @@ class Strangler(Service):
         env: extra environment variables of the process.
         ready_path: the admin endpoint that must answer 200 before the service
             counts as started (``/health`` when the backend is down on purpose).
-        fast_lane: ``False`` sends every request through ASGI on uvicorn.
+        server_extra: more lines for the ``[server]`` table (timeouts, limits).
         source: a copy of this source tree to run instead of this one (the
             compiled build that ``ops.compile`` makes).
     """
@@ -549,7 +549,7 @@ class Strangler(Service):
         backend_address: str = "",
         document_root: str | os.PathLike[str] = "",
         front_controller: str | None = None,
-        runtime: str = "trio",
+        runtime: str = "uvloop",
         workers: int = 1,
         deny: Sequence[str] = (),
         pool_size: int = 4,
@@ -557,7 +557,7 @@ class Strangler(Service):
         params: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         ready_path: str = "/ready",
-        fast_lane: bool = True,
+        server_extra: str = "",
         source: Path | None = None,
     ) -> None:
         self.ready_path = ready_path
@@ -582,7 +582,7 @@ class Strangler(Service):
                 pool_size=pool_size,
                 extra_routes=extra_routes,
                 params=params,
-                fast_lane=fast_lane,
+                server_extra=server_extra,
             )
         self.config_text = config_text.replace("{port}", str(self.port)).replace(
             "{admin_port}", str(self.admin_port)
@@ -613,13 +613,13 @@ def build_config(
     document_root: str | os.PathLike[str],
     *,
     front_controller: str | None = None,
-    runtime: str = "trio",
+    runtime: str = "uvloop",
     workers: int = 1,
     deny: Sequence[str] = (),
     pool_size: int = 4,
     extra_routes: str = "",
     params: Mapping[str, str] | None = None,
-    fast_lane: bool = True,
+    server_extra: str = "",
 ) -> str:
     """A strangler TOML config (with ``{port}``/``{admin_port}``) for one PHP-FPM backend."""
     q = json.dumps  # a JSON string is a valid TOML basic string
@@ -635,7 +635,7 @@ def build_config(
 listen = ["127.0.0.1:{{port}}"]
 workers = {workers}
 runtime = {q(runtime)}
-{"" if fast_lane else "fast_lane = false"}
+{server_extra.strip()}
 max_body_size = "64MiB"
 graceful_timeout = 5
 

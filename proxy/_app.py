@@ -1,47 +1,23 @@
-"""The ASGI application: one error boundary per request, routing, then a mode.
+"""The engine as an ASGI 3 application: for hypercorn (HTTP/2) and in-process clients.
 
-Strategy: ``ProxyApp.state`` holds the config and the backends built from it.
-A request reads ``state`` once at its start, so a reload that swaps it never
-changes a request in flight; backends the new config no longer uses (or has
-changed) are closed once the requests still using them are done.
-
-Errors end here and only here: a ``LegacyError`` or ``RequestError`` becomes
-its status (``_errors.status_for``), anything else is logged with the request
-id and answered 500; cancellation propagates untouched.  When the response
-head was already sent there is no status left to change, so the connection is
-aborted, as nginx does when an upstream dies mid-body.
+A thin adapter: the scope becomes the engine's request head and peer,
+``receive`` its body reader and ``send`` its response writer; every decision
+stays in ``Engine.serve``.  The lifespan protocol starts and stops the
+engine's backends and resources.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from functools import partial
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
-import anyio.abc
 import structlog
 
-from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page, iter_bytes
-from migrated import LoopTimeout, QueueFull, TimeLimit, TimerWheel
-
-from . import _metrics as m
-from ._accounting import account
-from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
-from ._migrated import (
-    Fallback,
-    Resources,
-    answer_migrated,
-    canary_picks_new,
-    queue_full_response,
-)
-from ._request import bind_request_log, bind_route_log, build_request, request_id_of
-from ._routing import Canary, FixedStatus, Legacy, Migrated, Route, Shadow
-from ._shadow_jobs import offer_reverse, offer_shadow, wants_reverse
-from ._shadowing import Capture, ShadowRuntime, sampled
-from ._state import State
+from ._body import Headers, Peer
+from ._engine import Engine
+from ._errors import ClientDisconnected
+from ._http1 import RequestHead
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,43 +25,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = structlog.get_logger("strangler")
-DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 
 
-class ProxyApp:
-    """The proxy as an ASGI 3 application.
-
-    Args:
-        state: the initial config and backends; replace with ``swap``.
-        resources: the worker's producer and caches, for migrated routes.
-    """
-
-    def __init__(
-        self,
-        state: State,
-        resources: Resources | None = None,
-        shadow: ShadowRuntime | None = None,
-    ) -> None:
-        self.state = state
-        self.resources = resources
-        self.shadow = shadow
-        self.time_limit: TimeLimit | None = None  # handlers' timeouts: anyio's fail_after
-        self.timers: TimerWheel | None = None  # the lane's keep-alive: uvicorn's loop timers
-
-    def use_timers(self, wheel: TimerWheel) -> None:
-        """Time handlers, candidates and the lane's idle keep-alives on ``wheel``.
-
-        Handler and candidate timeouts become ``LoopTimeout``s (see ``run_handler``).
-        """
-        self.timers = wheel
-        self.time_limit = partial(LoopTimeout, wheel)
-        if self.shadow is not None:
-            self.shadow.time_limit = self.time_limit
-
-    async def swap(self, new: State) -> None:
-        """Start routing new requests by ``new``; retire the old backends when idle."""
-        old, self.state = self.state, new
-        await old.retire(keep=new)
+class ProxyApp(Engine):
+    """The proxy as an ASGI 3 application (see the module docstring)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -95,14 +38,16 @@ class ProxyApp:
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(head_of(scope), peer_of(scope), _Reader(receive), _Writer(send))
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket handshake, answered as the plain HTTP request it also is.
 
         FastCGI has no upgrade, so nginx in front of PHP-FPM answers a handshake
-        with the page, and so does the proxy (uvicorn is run without WebSockets
-        and never sends this scope).  The answer goes out through the server's
-        ``websocket.http.response`` extension (hypercorn has it); a server
-        without it gets the handshake refused, which it answers 403.
+        with the page, and so does the proxy.  The answer goes out through the
+        server's ``websocket.http.response`` extension (hypercorn has it); a
+        server without it gets the handshake refused, which it answers 403.
         """
         await receive()  # websocket.connect
         if "websocket.http.response" not in scope.get("extensions", {}):
@@ -114,7 +59,6 @@ class ProxyApp:
             "method": "GET",  # a handshake is a GET
             "scheme": "https" if scope.get("scheme") == "wss" else "http",
         }
-        http_scope.pop("subprotocols", None)
         requested = False
 
         async def http_receive() -> Any:
@@ -135,8 +79,7 @@ class ProxyApp:
         await receive()
         async with anyio.create_task_group() as tg:
             try:
-                await self.state.start(tg)
-                await self.background(tg)
+                await self.start(tg)
             except Exception as exc:  # the server exits; the supervisor reports it
                 log.error("startup_failed", error=str(exc))
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -145,258 +88,74 @@ class ProxyApp:
             await send({"type": "lifespan.startup.complete"})
             await receive()
             tg.cancel_scope.cancel()
-        await self.state.aclose()
-        await self.aclose_resources()
+        await self.aclose()
         # Nothing may await after this: some servers cancel the lifespan task right away.
         await send({"type": "lifespan.shutdown.complete"})
 
-    async def background(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start tasks that live as long as the app (none here; workers add upkeep)."""
 
-    async def aclose_resources(self) -> None:
-        """Close what ``background`` opened (nothing here)."""
+def head_of(scope: Scope) -> RequestHead:
+    """The engine's request head for an ASGI HTTP scope."""
+    target: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query: bytes = scope.get("query_string", b"")
+    if query and b"?" not in target:
+        target += b"?" + query
+    return RequestHead(
+        scope["method"],
+        target,
+        list(scope["headers"]),
+        scope.get("http_version", "1.1"),
+        True,
+        False,
+    )
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = self.state
-        state.enter()
-        started = time.perf_counter()
-        rid = request_id_of(scope["headers"])
-        exchange = _Exchange(send, rid, scope["method"] == "HEAD")
-        route: Route | None = None
-        try:
-            # Each request runs in its own task (both servers spawn one), so its
-            # context is its own: binding without unbinding cannot leak.
-            bind_request_log(rid)
-            route = await self._handle(state, scope, receive, exchange)
-        finally:
-            state.leave()
-            self._account(scope, route, exchange, started)
 
-    async def _handle(
-        self, state: State, scope: Scope, receive: Receive, exchange: _Exchange
-    ) -> Route | None:
-        route: Route | None = None
-        try:
-            request = build_request(scope, receive, state.config.server, exchange.request_id)
-            route, params = state.config.routes.match(
-                request.method, request.server_name, request.path
-            )
-            bind_route_log(route.name, route.mode.name)
-            await self._dispatch(state, route, request, params, exchange)
-        except Fallback as fb:
-            assert route is not None
-            m.FALLBACKS.labels(route.name).inc()
-            exchange.fallback = True
-            await self._handle_legacy(state, fb.backend, fb.request, exchange, route)
-        except QueueFull as exc:
-            await exchange.relay(queue_full_response(exc))
-        except (LegacyError, RequestError) as exc:
-            await self._fail(exchange, route, exc, status_for(exc))
-        except ClientDisconnected:
-            exchange.status = 499
-        except Exception:
-            log.exception("request_failed")
-            await self._fail(exchange, route, None, 500)
-        return route
+def peer_of(scope: Scope) -> Peer:
+    """The engine's peer for an ASGI scope."""
+    client = scope.get("client")
+    server = scope.get("server")
+    return Peer(
+        (client[0], client[1]) if client else None,
+        (server[0], server[1]) if server else None,
+        scope.get("scheme", "http"),
+    )
 
-    async def _dispatch(
-        self,
-        state: State,
-        route: Route,
-        request: LegacyRequest,
-        params: dict[str, str],
-        exchange: _Exchange,
+
+class _Reader:
+    """The body from ASGI ``http.request`` messages."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.done = False
+
+    async def read(self) -> bytes:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            self.done = not message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                return chunk
+        return b""
+
+
+class _Writer:
+    """The answer as ASGI ``http.response.*`` messages."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def answer(
+        self, status: int, headers: Headers, body: bytes, *, close: bool = False
     ) -> None:
-        mode = route.mode
-        if isinstance(mode, FixedStatus):
-            await exchange.relay(_fixed(mode, exchange.head))
-        elif isinstance(mode, Legacy):
-            await self._legacy(state, mode.backend, request, exchange, route)
-        elif isinstance(mode, Migrated) or (
-            isinstance(mode, Canary) and canary_picks_new(route, mode, request)
-        ):
-            exchange.side = "new"
-            await self._migrated(state, route, mode, request, params, exchange)
-        elif isinstance(mode, Canary):
-            await self._legacy(state, mode.backend, request, exchange, route)
-        else:
-            await self._shadow(state, route, mode, request, params, exchange)
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def _migrated(
-        self,
-        state: State,
-        route: Route,
-        mode: Migrated | Canary,
-        request: LegacyRequest,
-        params: dict[str, str],
-        exchange: _Exchange,
-    ) -> None:
-        """The handler answers; a sampled safe request is then compared with legacy."""
-        handler = state.handlers[mode.handler]
-        reverse = self.shadow is not None and wants_reverse(self.shadow, route, mode, request)
-        if reverse:
-            body = b"".join([chunk async for chunk in request.body])
-            request = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
-        response = await answer_migrated(
-            route, mode, handler, request, params, self.resources, self.time_limit
-        )
-        if not reverse:
-            await exchange.relay(response)
-            return
-        assert self.shadow is not None
-        assert mode.backend is not None
-        exchange.capture = Capture(self.shadow.max_body)
-        await exchange.relay(response)
-        offer_reverse(
-            self.shadow, route, mode, state.backends[mode.backend], request, body, exchange.capture
-        )
+    async def start(self, status: int, headers: Headers) -> None:
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def _shadow(
-        self,
-        state: State,
-        route: Route,
-        mode: Shadow,
-        request: LegacyRequest,
-        params: dict[str, str],
-        exchange: _Exchange,
-    ) -> None:
-        """Legacy answers; a sampled request is then run on the candidate off-path."""
-        runtime = self.shadow
-        if runtime is None or not sampled(route.name, mode.sample_rate, mode.sample_key, request):
-            if runtime is not None:
-                runtime.mirror.skip(route.name, "sampled_out")
-            await self._legacy(state, mode.backend, request, exchange, route)
-            return
-        if runtime.mirror.full:  # no copy is made for a job that would be dropped
-            runtime.mirror.skip(route.name, "queue_full")
-            await self._legacy(state, mode.backend, request, exchange, route)
-            return
-        body = Capture(runtime.max_body)
-        request = dataclasses.replace(request, body=tee(request.body, body))
-        exchange.capture = Capture(runtime.max_body)
-        await self._legacy(state, mode.backend, request, exchange, route)
-        offer_shadow(
-            runtime, route, mode, state, request, params, body, exchange.capture, self.resources
-        )
+    async def send(self, chunk: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-    async def _handle_legacy(
-        self, state: State, name: str, request: LegacyRequest, exchange: _Exchange, route: Route
-    ) -> None:
-        """Legacy answers after a fallback: its own failures still map to statuses."""
-        try:
-            await self._legacy(state, name, request, exchange, route)
-        except (LegacyError, RequestError) as exc:
-            await self._fail(exchange, route, exc, status_for(exc))
-
-    async def _legacy(
-        self, state: State, name: str, request: LegacyRequest, exchange: _Exchange, route: Route
-    ) -> None:
-        backend = state.backends[name]
-        t0 = time.perf_counter()
-        async with backend.send(request) as response:
-            exchange.upstream_seconds = time.perf_counter() - t0
-            m.observe_upstream(name, exchange.upstream_seconds)
-            await exchange.relay(response)
-
-    async def _fail(
-        self, exchange: _Exchange, route: Route | None, exc: Exception | None, status: int
-    ) -> None:
-        reason = note_error(exc, route, status)
-        exchange.error = reason or None
-        if exchange.started:
-            exchange.status = status
-            raise _AbortResponse() from exc
-        await exchange.relay(error_page(status, head=exchange.head), reason=reason)
-
-    def _account(
-        self, scope: Scope, route: Route | None, exchange: _Exchange, started: float
-    ) -> None:
-        account(
-            self.state,
-            route,
-            exchange,
-            method=scope["method"],
-            path=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-            elapsed=time.perf_counter() - started,
-        )
-
-
-def note_error(exc: Exception | None, route: Route | None, status: int) -> str:
-    """Count and log an upstream failure; return the reason the client is told."""
-    reason: str = getattr(exc, "reason", None) or getattr(exc, "detail", None) or ""
-    if exc is not None and not isinstance(exc, BodyTooLarge | RequestError):
-        backend = getattr(exc, "backend", "-")
-        route_name = route.name if route else "-"
-        m.UPSTREAM_ERRORS.labels(backend, route_name, error_kind(exc)).inc()
-        log.warning("upstream_error", error=str(exc), kind=error_kind(exc), status=status)
-    return reason
-
-
-class _AbortResponse(Exception):
-    """The head was sent when the upstream failed: the ASGI server drops the connection."""
-
-
-async def tee(body: AsyncIterator[bytes], copy: Capture) -> AsyncIterator[bytes]:
-    """Pass the body through, keeping a bounded copy (here: mypyc compiles no async generator)."""
-    async for chunk in body:
-        copy.add(chunk)
-        yield chunk
-
-
-class _Exchange:
-    """What has been sent to the client so far."""
-
-    def __init__(self, send: Send, request_id: str, head: bool) -> None:
-        self.send = send
-        self.request_id = request_id
-        self.head = head
-        self.started = False
-        self.status = 0
-        self.sent_bytes = 0
-        self.upstream_seconds = 0.0
-        self.error: str | None = None
-        self.side = "legacy"
-        self.fallback = False
-        self.capture: Capture | None = None
-
-    async def relay(self, response: UpstreamResponse, *, reason: str = "") -> None:
-        """Send the response head and stream its body to the client."""
-        headers = [(k, v) for k, v in response.headers if k not in DROP_RESPONSE]
-        headers.append((b"x-request-id", self.request_id.encode()))
-        if reason:
-            headers.append((b"x-strangler-error", reason.encode("latin-1", "replace")[:200]))
-        self.status = response.status
-        capture = self.capture
-        if capture is not None:
-            capture.head(response.status, response.headers)
-        await self.send(
-            {"type": "http.response.start", "status": response.status, "headers": headers}
-        )
-        self.started = True
-        if response.extra.get("complete"):
-            # The whole body is here: one final message saves the server a write.
-            body = b"" if self.head else b"".join([c async for c in response.body])
-            self.sent_bytes = len(body)
-            if capture is not None:
-                capture.add(body)
-            await self.send({"type": "http.response.body", "body": body, "more_body": False})
-            return
-        async for chunk in response.body:
-            if chunk and not self.head:
-                self.sent_bytes += len(chunk)
-                if capture is not None:
-                    capture.add(chunk)
-                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _fixed(mode: FixedStatus, head: bool) -> UpstreamResponse:
-    response = error_page(mode.status, head=head)
-    if mode.body:
-        body = mode.body.encode()
-        response.headers = [(b"content-type", b"text/plain; charset=utf-8")]
-        response.headers.append((b"content-length", str(len(body)).encode()))
-        response.body = iter_bytes(() if head else (body,))
-    if mode.location:
-        response.headers.append((b"location", mode.location.encode()))
-    return response
+    async def end(self) -> None:
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})

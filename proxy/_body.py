@@ -1,55 +1,96 @@
-"""The request body as an async stream of chunks, from ASGI ``receive`` messages.
+"""What the engine and its drivers exchange: the peer, the body reader, the response writer.
 
-Kept apart from ``_request`` because these are async generators, which the
+A driver (``_protocol``, ``_trio``, the ASGI adapter in ``_app``) implements
+``BodyReader`` and ``ResponseWriter`` over its connection; the engine
+(``_engine``) only ever reads and writes through them, so it never knows
+which runtime, parser or server carries the bytes.  Kept apart from
+``_request`` because ``body_stream`` is an async generator, which the
 compiled build (``setup.py``) leaves to the interpreter.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Protocol
 
-from ._errors import BodyTooLarge, ClientDisconnected
+from ._errors import BodyTooLarge
 
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Headers = list[tuple[bytes, bytes]]
 
 
-async def body_stream(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+class Peer:
+    """Where a connection comes from and arrives: the same for all its requests."""
+
+    __slots__ = ("client", "scheme", "server")
+
+    def __init__(
+        self,
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        scheme: str = "http",
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+
+
+class BodyReader(Protocol):
+    """The request body as the driver receives it."""
+
+    async def read(self) -> bytes:
+        """The next chunk; ``b""`` once the body is complete.
+
+        Raises:
+            ClientDisconnected: the client left before the body was complete.
+            RequestError: the body stalled past ``client_body_timeout`` (408).
+        """
+        ...
+
+
+class ResponseWriter(Protocol):
+    """The answer as the driver sends it: ``answer``, or ``start``, ``send``... ``end``."""
+
+    async def answer(
+        self, status: int, headers: Headers, body: bytes, *, close: bool = False
+    ) -> None:
+        """The whole answer at once; ``close``: the connection closes after it."""
+        ...
+
+    async def start(self, status: int, headers: Headers) -> None:
+        """The head of an answer whose body follows (chunked unless a length is given)."""
+        ...
+
+    async def send(self, chunk: bytes) -> None:
+        """One chunk of the body; waits while the client's socket is full."""
+        ...
+
+    async def end(self) -> None:
+        """The body is complete."""
+        ...
+
+
+async def body_stream(reader: BodyReader, limit: int) -> AsyncIterator[bytes]:
     """The request body as it arrives, refusing more than ``limit`` bytes in all."""
     received = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected()
-        chunk = message.get("body", b"")
+    while chunk := await reader.read():
         received += len(chunk)
         if received > limit:
             raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+        yield chunk
 
 
-async def empty_body() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
+class _NoBody:
+    """The body of a request without Content-Length or Transfer-Encoding: none (RFC 9112 6.3).
 
-
-class ParserBody:
-    """The body of a request the fast lane reads from the parser itself: never iterated.
-
-    One shared instance (``PARSER_BODY``) stands in for the async generator
-    the ASGI path makes per request: making one, and finalizing it unread
-    (which throws ``GeneratorExit`` into it), cost a lane request thousands
-    of instructions.
+    One shared, stateless instance: an async generator made per request only to
+    end at once costs more than the request's own checks.
     """
 
-    def __aiter__(self) -> ParserBody:
+    def __aiter__(self) -> _NoBody:
         return self
 
     async def __anext__(self) -> bytes:
-        raise AssertionError("the fast lane reads bodies from the parser")
+        raise StopAsyncIteration
 
 
-PARSER_BODY = ParserBody()
+NO_BODY = _NoBody()

@@ -34,8 +34,11 @@ from ._routes_config import read_routes
 from ._routing import Legacy, Match, Route, RouteTable, Shadow
 from ._shadow_config import ShadowSettings, read_shadow
 
-Runtime = Literal["trio", "asyncio", "uvloop", "uvicorn"]
-RUNTIMES: tuple[Runtime, ...] = ("trio", "asyncio", "uvloop", "uvicorn")
+Runtime = Literal["uvloop", "asyncio", "trio"]
+RUNTIMES: tuple[Runtime, ...] = ("uvloop", "asyncio", "trio")
+_REMOVED_SERVER_KEYS = {
+    "fast_lane": "removed: every request takes the one engine; delete this key",
+}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -45,14 +48,17 @@ class ServerConfig:
 
     listen: tuple[str, ...] = ("127.0.0.1:8080",)
     workers: int = 1
-    runtime: Runtime = "trio"
-    http2: bool = True
+    runtime: Runtime = "uvloop"
+    http2: bool = False
     max_body_size: int = 64 * 1024**2
     graceful_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
+    client_header_timeout: float = 60.0
+    client_body_timeout: float = 60.0
+    send_timeout: float = 60.0
+    max_connections: int = 1024
     trusted_proxies: tuple[Network, ...] = ()
     default_backend: str = ""
-    fast_lane: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,20 +158,39 @@ def _read_server(t: Table) -> ServerConfig:
     if not 1 <= workers <= 256:
         raise t.error("workers", "must be between 1 and 256")
     proxies = t.strings("trusted_proxies", ())
+    for key, reason in _REMOVED_SERVER_KEYS.items():
+        if t.has(key):
+            raise t.error(key, reason)
+    if t.has("runtime") and t.data["runtime"] == "uvicorn":
+        raise t.error("runtime", "'uvicorn' was replaced by 'uvloop', strangler's own server")
+    if t.take("http2", bool, d.http2):
+        raise t.error("http2", "HTTP/2 is not served; terminate it at the load balancer")
+    max_connections = t.take("max_connections", int, d.max_connections)
+    if max_connections < 1:
+        raise t.error("max_connections", "must be at least 1")
     cfg = ServerConfig(
         listen=listen,
         workers=workers,
         runtime=t.take_with("runtime", one_of(*RUNTIMES), d.runtime),  # type: ignore[arg-type]
-        http2=t.take("http2", bool, d.http2),
         max_body_size=t.take_with("max_body_size", parse_size, d.max_body_size),
         graceful_timeout=t.take_with("graceful_timeout", parse_duration, d.graceful_timeout),
         keep_alive_timeout=t.take_with("keep_alive_timeout", parse_duration, d.keep_alive_timeout),
+        client_header_timeout=_timeout(t, "client_header_timeout", d.client_header_timeout),
+        client_body_timeout=_timeout(t, "client_body_timeout", d.client_body_timeout),
+        send_timeout=_timeout(t, "send_timeout", d.send_timeout),
+        max_connections=max_connections,
         trusted_proxies=tuple(_network(t, i, p) for i, p in enumerate(proxies)),
         default_backend=t.take("default_backend", str, ""),
-        fast_lane=t.take("fast_lane", bool, d.fast_lane),
     )
     t.finish()
     return cfg
+
+
+def _timeout(t: Table, key: str, default: float) -> float:
+    value: float = t.take_with(key, parse_duration, default)
+    if value <= 0:
+        raise t.error(key, "must be longer than 0")
+    return value
 
 
 def _network(t: Table, i: int, text: str) -> Network:

@@ -33,6 +33,12 @@ class BodyTooLarge(RequestError):
     status = 413
 
 
+class RequestTimeout(RequestError):
+    """The client stopped sending its body for ``client_body_timeout``."""
+
+    status = 408
+
+
 class ClientDisconnected(Exception):
     """The client went away before the request body was read."""
 
@@ -65,4 +71,5 @@ def error_kind(exc: BaseException) -> str:
         PoolExhausted: "pool_exhausted",
         BadRequest: "bad_request",
         BodyTooLarge: "body_too_large",
+        RequestTimeout: "client_timeout",
     }.get(type(exc), "internal")

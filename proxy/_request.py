@@ -1,4 +1,4 @@
-"""From an ASGI scope to a ``LegacyRequest``: request id, path, limits, body stream.
+"""From a parsed request head to a ``LegacyRequest``: request id, target, Host, limits.
 
 Everything here is checked before any backend is contacted: an invalid path or
 header, a declared body over the limit, or a bad ``Content-Length`` is refused
@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextvars
 import random
 import re
-from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
+import httptools
 import structlog
 
 from legacy_adapter import (
@@ -21,13 +21,15 @@ from legacy_adapter import (
     host_variable,
     normalize_path,
     trusted_client,
+    valid_host,
 )
 
-from ._body import PARSER_BODY, Receive, body_stream, empty_body
+from ._body import NO_BODY, BodyReader, Peer, body_stream
 from ._config import ServerConfig
 from ._errors import BodyTooLarge, RequestError
+from ._http1 import RequestHead
 
-Scope = MutableMapping[str, Any]
+Headers = list[tuple[bytes, bytes]]
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
@@ -76,58 +78,88 @@ def bind_route_log(route: str, mode: str) -> None:
 
 
 def build_request(
-    scope: Scope, receive: Receive | None, server: ServerConfig, request_id: str
+    head: RequestHead, peer: Peer, body: BodyReader, server: ServerConfig, request_id: str
 ) -> LegacyRequest:
     """Check the request and describe it for a backend.
 
-    ``receive``: where the body comes from; ``None`` when the caller reads it
-    itself (the fast lane), and the request's ``body`` is ``PARSER_BODY``.
-
     Raises:
-        RequestError: a bad path, header or ``Content-Length`` (400) or a body
-            declared larger than the limit (413).
+        RequestError: a bad target, ``Host``, header or ``Content-Length`` (400)
+            or a body declared larger than the limit (413).
     """
-    received: list[tuple[bytes, bytes]] = scope["headers"]
-    # One search over all the values: a search per header cost 1,300 instructions.
+    received = head.headers
+    # One search over all the values, not one per header.
     if _BAD_VALUE.search(b"".join([value for _, value in received])):
         raise RequestError("header value contains a control character")
+    raw_path, query, url_host = _split_target(head.target, head.method)
+    host = _checked_host(received, url_host, head.http_version)
     headers = [(name, value) for name, value in received if name != b"x-request-id"]
     headers.append((b"x-request-id", request_id.encode()))  # the backend sees the id we log
-    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-    raw_path = raw_path.split(b"?", 1)[0]
     try:
         path = normalize_path(raw_path)
     except BadRequest as exc:
         raise RequestError(exc.detail) from None
     length = _content_length(headers, server.max_body_size)
-    peer = tuple(scope["client"]) if scope.get("client") else None
-    client = trusted_client(
-        peer, headers, server.trusted_proxies, scheme=scope.get("scheme", "http")
-    )
-    if receive is None:
-        body: AsyncIterator[bytes] = PARSER_BODY
-    elif length != 0:
-        body = body_stream(receive, server.max_body_size)
-    else:
-        body = empty_body()
+    client = trusted_client(peer.client, headers, server.trusted_proxies, scheme=peer.scheme)
+    chunked = length is None and any(k == b"transfer-encoding" for k, _ in headers)
+    stream = body_stream(body, server.max_body_size) if length or chunked else NO_BODY
+    # An absolute URI names the host; else the Host header (or a trusted proxy's X-Forwarded-Host).
+    server_name = host_variable(host if url_host is not None else client.host, "localhost")
     return LegacyRequest(
-        method=scope["method"],
+        method=head.method,
         raw_path=raw_path,
         path=path,
-        query_string=scope.get("query_string", b""),
+        query_string=query,
         headers=headers,
         client=(client.addr, client.port) if client.addr else None,
-        server=tuple(scope["server"]) if scope.get("server") else None,
+        server=peer.server,
         scheme=client.scheme,
-        http_version=scope.get("http_version", "1.1"),
+        http_version=head.http_version,
         request_id=request_id,
-        body=body,
+        body=stream,
         content_length=length,
-        server_name=host_variable(client.host, "localhost"),
+        server_name=server_name,
     )
 
 
-def _content_length(headers: list[tuple[bytes, bytes]], limit: int) -> int | None:
+def _split_target(target: bytes, method: str) -> tuple[bytes, bytes, bytes | None]:
+    """Path, query and (for an absolute URI) host of the request target, as nginx takes them."""
+    if target.startswith(b"/"):
+        path, _, query = target.partition(b"?")
+        return path, query, None
+    if method == "OPTIONS" and target == b"*":
+        raise RequestError("request target '*' is not served")  # nginx: 400
+    try:
+        url = httptools.parse_url(target)
+    except httptools.HttpParserInvalidURLError:
+        raise RequestError("invalid request target") from None
+    if url.schema not in (b"http", b"https") or not url.host:
+        raise RequestError("invalid request target")
+    authority = url.host + (b":%d" % url.port if url.port else b"")
+    return url.path or b"/", url.query or b"", authority
+
+
+def _checked_host(headers: Headers, url_host: bytes | None, http_version: str) -> str:
+    """The request's host, checked as nginx checks it: one ``Host``, a valid name.
+
+    Raises:
+        RequestError: two ``Host`` headers, an invalid one, or none on HTTP/1.1 (400).
+    """
+    values = [value for name, value in headers if name == b"host"]
+    if len(values) > 1:
+        raise RequestError("duplicate Host header")
+    if url_host is not None:
+        values = [url_host]  # an absolute URI's host wins over the header, as in nginx
+    if not values:
+        if http_version == "1.1":
+            raise RequestError("HTTP/1.1 request without Host header")
+        return ""
+    host = valid_host(values[0])
+    if host is None:
+        raise RequestError("invalid Host header")
+    return host
+
+
+def _content_length(headers: Headers, limit: int) -> int | None:
     values = [v for k, v in headers if k == b"content-length"]
     if not values:
         return None

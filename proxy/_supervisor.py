@@ -111,8 +111,15 @@ class Supervisor:
             await anyio.sleep(0.2)
 
     async def stop(self) -> None:
-        """SIGTERM every worker, wait for the grace period, then kill what is left."""
+        """Stop listening, SIGTERM every worker, wait for the grace period, kill what is left.
+
+        The listening sockets close here and in every worker at once (each
+        worker closes its copies first thing), so a new connection is refused
+        by the kernel instead of waiting in a backlog nobody accepts from.
+        """
         self.stopping = True
+        for sock in self.sockets:
+            sock.close()
         live = [p for p in self.workers if p is not None and p.poll() is None]
         for proc in live:
             proc.send_signal(signal.SIGTERM)

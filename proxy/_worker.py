@@ -1,23 +1,23 @@
-"""One worker process: the proxy app on an ASGI server, on the chosen runtime.
+"""One worker process: the engine behind its driver, on the chosen runtime.
 
 The supervisor binds the listening sockets and passes them in by file
-descriptor, so every worker accepts on the same sockets.  ``trio``, ``asyncio``
-and ``uvloop`` run hypercorn (HTTP/1.1 and h2c); ``uvicorn`` runs uvicorn with
-uvloop and the httptools C parser, for when hypercorn's pure-Python parsing is
-the bottleneck (see the README's benchmark table).
+descriptor, so every worker accepts on the same sockets.  ``uvloop`` (the
+default) and ``asyncio`` run the asyncio driver (``_protocol``) on that loop;
+``trio`` runs the trio driver (``_trio``).  Both drive the same engine.
 
-Signals: SIGTERM/SIGINT stop accepting and let in-flight requests finish within
-``graceful_timeout``; SIGHUP re-reads the config file (the supervisor has
-already validated it) and swaps it in for new requests.
+Signals: SIGTERM/SIGINT close the listening sockets, close idle connections
+and let requests in flight finish within ``graceful_timeout``; SIGHUP re-reads
+the config file (the supervisor has already validated it) and swaps it in
+for new requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 import socket
-from collections.abc import Awaitable
 from typing import Any
 
 import anyio
@@ -27,11 +27,13 @@ import structlog
 
 from migrated import TimerWheel
 
-from ._app import ProxyApp
 from ._build import build_kind
 from ._config import Config, load_config
+from ._engine import Engine
 from ._exceptions import ConfigError
+from ._limits import EdgeLimits, edge_limits
 from ._logging import configure_logging
+from ._protocol import HttpProtocol, ServerState
 from ._resources import make_resources
 from ._shadow_runtime import make_shadow
 from ._state import State, export_pool_gauges
@@ -40,8 +42,11 @@ from ._status import report_status
 log = structlog.get_logger("strangler.worker")
 
 
-class WorkerApp(ProxyApp):
-    """The proxy app plus this worker's upkeep: resources, reload on SIGHUP, status, gauges."""
+_BACKLOG = 1024
+
+
+class WorkerApp(Engine):
+    """The engine plus this worker's upkeep: resources, reload on SIGHUP, status, gauges."""
 
     def __init__(
         self, config_path: str, config: Config, index: int, resources: Any | None = None
@@ -98,31 +103,85 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     structlog.contextvars.bind_contextvars(worker=index)
     app = WorkerApp(config_path, config, index, make_resources(config))
     runtime = config.server.runtime
-    fast_lane = runtime == "uvicorn" and config.server.fast_lane
+    limits = edge_limits(config)
     log.info(
         "worker_started",
         runtime=runtime,
         sockets=len(fds),
-        fast_lane=fast_lane,
         build=build_kind(),
+        max_connections=limits.max_connections,
     )
-    if runtime != "trio":
-        _name_the_async_library("asyncio")
-    if runtime == "uvicorn":
-        _run_uvicorn(app, config, fds)
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    if runtime == "trio":
+        import trio
+
+        trio.run(_serve_trio, app, config, limits, sockets)
     else:
-        _run_hypercorn(app, config, fds, runtime)
+        _name_the_async_library("asyncio")
+        main = _serve_asyncio(app, config, limits, sockets)
+        if runtime == "uvloop":
+            import uvloop
+
+            uvloop.run(main)
+        else:
+            asyncio.run(main)
     log.info("worker_stopped")
+
+
+async def _serve_asyncio(
+    app: WorkerApp, config: Config, limits: EdgeLimits, sockets: list[socket.socket]
+) -> None:
+    """Run the engine under the asyncio driver until SIGTERM, then stop gracefully."""
+    loop = asyncio.get_running_loop()
+    wheel = TimerWheel(loop)
+    app.use_timers(wheel)
+    server = ServerState(app, limits, wheel)
+    async with anyio.create_task_group() as tg:
+        await _start(app, tg)
+        for sock in sockets:
+            factory: Any = functools.partial(HttpProtocol, server)  # a protocol by its methods
+            listening = await loop.create_server(factory, sock=sock, backlog=_BACKLOG)
+            server.servers.append(listening)
+        await _shutdown_signal()
+        await server.stop(config.server.graceful_timeout)
+        tg.cancel_scope.cancel()
+    await app.aclose()
+
+
+async def _serve_trio(
+    app: WorkerApp, config: Config, limits: EdgeLimits, sockets: list[socket.socket]
+) -> None:
+    """Run the engine under the trio driver until SIGTERM, then stop gracefully."""
+    import trio
+
+    from ._trio import TrioServer
+
+    server = TrioServer(app, limits)
+    async with anyio.create_task_group() as tg:
+        await _start(app, tg)
+        async with trio.open_nursery() as connections:
+            connections.start_soon(server.serve, sockets, connections)
+            await _shutdown_signal()
+            await server.stop(config.server.graceful_timeout)
+        tg.cancel_scope.cancel()
+    await app.aclose()
+
+
+async def _start(app: WorkerApp, tg: anyio.abc.TaskGroup) -> None:
+    try:
+        await app.start(tg)
+    except Exception as exc:  # the worker exits; the supervisor reports it
+        log.error("startup_failed", error=str(exc))
+        raise
 
 
 def _name_the_async_library(name: str) -> None:
     """Tell sniffio which library runs this thread's event loop, as ``trio.run`` does.
 
-    Every anyio call (cancel scopes, ``fail_after``, locks, memory streams)
-    asks sniffio which backend runs; for asyncio it otherwise finds out by
-    importing and calling ``asyncio.current_task`` each time, measured at
-    about a fifth of a shadow mirror job's CPU.  This thread runs nothing but
-    the worker's loop, so the answer never changes.
+    Every anyio call asks sniffio which backend runs; for asyncio it otherwise
+    finds out by calling ``asyncio.current_task`` each time.  This thread runs
+    nothing but the worker's loop, so the answer never changes
+    (``ops/bench/cpu_per_request.py`` measures the shadow path it serves).
     """
     sniffio.thread_local.name = name
 
@@ -132,87 +191,13 @@ def _freeze_startup_heap() -> None:
 
     A worker's heap after startup is tens of thousands of long-lived objects
     (botocore's service models alone are most of them); a full collection walks
-    them all, 15-45 ms measured, and the requests waiting meanwhile see it in
-    their p99.  Work that keeps objects alive for a while (shadow candidates
-    waiting on their timeout, slow uploads) makes full collections frequent.
-    Frozen objects are still freed by reference counting; only reference cycles
-    made at startup and dropped later are never collected, a bounded amount.
+    them all, and the requests waiting meanwhile see it in their p99.  Frozen
+    objects are still freed by reference counting; only reference cycles made
+    at startup and dropped later are never collected, a bounded amount.
     """
     gc.collect()
     gc.freeze()
     log.debug("heap_frozen", objects=gc.get_freeze_count())
-
-
-def _hypercorn_config(config: Config, fds: list[int]) -> Any:
-    from hypercorn.config import Config as HypercornConfig
-
-    hc = HypercornConfig()
-    hc.bind = [f"fd://{fd}" for fd in fds]
-    hc.graceful_timeout = config.server.graceful_timeout
-    hc.keep_alive_timeout = config.server.keep_alive_timeout
-    hc.include_server_header = False
-    hc.accesslog = None
-    hc.errorlog = None
-    hc.h11_max_incomplete_size = 64 * 1024
-    hc.backlog = 1024
-    if not config.server.http2:
-        hc.alpn_protocols = ["http/1.1"]
-    return hc
-
-
-def _run_hypercorn(app: Any, config: Config, fds: list[int], runtime: str) -> None:
-    # ``app`` is a WorkerApp; hypercorn types its app parameter with its own ASGI TypedDicts.
-    hc = _hypercorn_config(config, fds)
-    if runtime == "trio":
-        import trio
-        from hypercorn.trio import serve as trio_serve
-
-        trio.run(lambda: trio_serve(app, hc, shutdown_trigger=_shutdown_signal))
-        return
-    from hypercorn.asyncio import serve as asyncio_serve
-
-    coro = _with_loop_timeouts(app, asyncio_serve(app, hc, shutdown_trigger=_shutdown_signal))
-    if runtime == "uvloop":
-        import uvloop
-
-        uvloop.run(coro)
-    else:
-        asyncio.run(coro)
-
-
-def _run_uvicorn(app: WorkerApp, config: Config, fds: list[int]) -> None:
-    import uvicorn
-    import uvloop
-
-    from ._fastlane import lane_protocol
-
-    uc = uvicorn.Config(
-        app,
-        loop="none",
-        http=lane_protocol(app) if config.server.fast_lane else "httptools",
-        ws="none",  # a WebSocket handshake is answered as HTTP, as nginx answers it for PHP-FPM
-        lifespan="on",
-        server_header=False,
-        proxy_headers=False,  # trusted proxies are the proxy's own setting, not uvicorn's
-        access_log=False,
-        log_config=None,
-        timeout_keep_alive=int(config.server.keep_alive_timeout),
-        timeout_graceful_shutdown=int(config.server.graceful_timeout),
-    )
-    server = uvicorn.Server(uc)
-    sockets = [socket.socket(fileno=fd) for fd in fds]
-    uvloop.run(_with_loop_timeouts(app, server.serve(sockets=sockets)))
-
-
-async def _with_loop_timeouts(app: WorkerApp, main: Awaitable[None]) -> None:
-    """Run ``main`` with this loop's timer wheel for handlers, candidates and keep-alives.
-
-    An anyio cancel scope per run costs several times more on asyncio, and
-    ``asyncio.timeout`` looks the loop up and sets a loop timer of its own
-    (see ``LoopTimeout`` and ``TimerWheel``).
-    """
-    app.use_timers(TimerWheel(asyncio.get_running_loop()))
-    await main
 
 
 async def _shutdown_signal() -> None:

@@ -386,8 +386,15 @@ def test_body_streams_record_by_record() -> None:
     [
         pytest.param(b"NoColonHere\r\n", "malformed CGI header", id="no-colon"),
         pytest.param(b"X: a\r\n  folded\r\n", "folding", id="obs-fold"),
-        pytest.param(b"X: a\x00b\r\n", "NUL or CR", id="nul-in-value"),
-        pytest.param(b"X: a\rb\r\n", "NUL or CR", id="cr-in-value"),
+        pytest.param(b"X: a\x00b\r\n", "control byte", id="nul-in-value"),
+        pytest.param(b"X: a\rb\r\n", "control byte", id="cr-in-value"),
+        pytest.param(b"X: a\x01b\r\n", "control byte", id="soh-in-value"),
+        pytest.param(b"X: a\x7fb\r\n", "control byte", id="del-in-value"),
+        pytest.param(b"Content-Length: -1\r\n", "invalid Content-Length", id="negative-length"),
+        pytest.param(b"Content-Length: 1e3\r\n", "invalid Content-Length", id="length-not-digits"),
+        pytest.param(
+            b"Content-Length: 3\r\nContent-Length: 4\r\n", "more than one", id="two-lengths"
+        ),
         pytest.param(b": empty-name\r\n", "malformed CGI header", id="empty-name"),
         pytest.param(b"Bad Name: x\r\n", "malformed CGI header", id="space-in-name"),
         pytest.param(b"Status: abc\r\n", "malformed Status", id="status-not-a-number"),
@@ -597,10 +604,11 @@ def test_can_reuse_needs_finished_stdin_and_no_abort(abort: bool) -> None:
 # ---------------------------------------------------------------- any split
 
 
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])  # refused in values
 _header_lines = st.lists(
     st.tuples(
         st.sampled_from([b"Content-Type", b"Set-Cookie", b"X-Thing", b"Status", b"Location"]),
-        st.binary(max_size=20).map(lambda v: v.translate(None, b"\r\n\x00").strip(b" \t")),
+        st.binary(max_size=20).map(lambda v: v.translate(None, _CONTROL_BYTES).strip(b" \t")),
     ),
     max_size=6,
     unique_by=lambda kv: kv[0] if kv[0] == b"Status" else kv,

@@ -67,7 +67,7 @@ def proxy(
 ) -> Iterator[Strangler]:
     """strangler with the migrated validator, its canary, a producer and a rules cache."""
     spool = tmp_path_factory.mktemp("spool")
-    text = build_config(php_fpm.address, DEMO_ROOT, runtime="uvicorn", extra_routes=ROUTES)
+    text = build_config(php_fpm.address, DEMO_ROOT, runtime="uvloop", extra_routes=ROUTES)
     text += resources(kafka_broker.address, spool)
     with serving(lambda: Strangler(text)) as s:
         yield s

@@ -152,7 +152,7 @@ async def test_streamed_body_over_limit_is_413(tmp_path: Path) -> None:
         "path": "/upload",
         "raw_path": b"/upload",
         "query_string": b"",
-        "headers": [(b"host", b"t")],
+        "headers": [(b"host", b"t"), (b"transfer-encoding", b"chunked")],
         "http_version": "1.1",
     }
     await ProxyApp(state)(scope, receive, send)  # type: ignore[arg-type]

@@ -85,9 +85,10 @@ handler = "tests.proxy.sample_handlers:hello"
     config = parse_config(text, "strangler.toml")
     assert config.server.workers == 2
     assert config.server.max_body_size == 8 * 1024 * 1024
-    assert config.server.fast_lane  # on unless switched off
-    off = parse_config(text.replace("workers = 2", "workers = 2\nfast_lane = false"))
-    assert not off.server.fast_lane
+    assert config.server.client_header_timeout == 60.0  # nginx's defaults
+    assert config.server.client_body_timeout == 60.0
+    assert config.server.max_connections == 1024
+    assert parse_config(text.replace('runtime = "trio"\n', "")).server.runtime == "uvloop"
     assert [b.name for b in config.backends] == ["php", "web"]
     assert config.backend("web").url == "http://127.0.0.1:8081"  # type: ignore[union-attr]
     modes = [type(r.mode) for r in config.routes.routes]
@@ -108,7 +109,11 @@ handler = "tests.proxy.sample_handlers:hello"
         (('"127.0.0.1:9000"', '"nowhere"'), "backends.php.address: expected host:port"),
         (('front_controller = "/index.php"', 'front_controller = "index.php"'), "must be a path"),
         (('listen = "127.0.0.1:9901"', 'listen = "0.0.0.0:9901"'), "admin.token: required"),
-        (("workers = 2", 'workers = 2\nfast_lane = "yes"'), "server.fast_lane: expected"),
+        (("workers = 2", "workers = 2\nfast_lane = true"), "server.fast_lane: removed"),
+        (('runtime = "trio"', 'runtime = "uvicorn"'), "server.runtime: 'uvicorn' was replaced"),
+        (("workers = 2", "workers = 2\nhttp2 = true"), "server.http2: HTTP/2 is not served"),
+        (("workers = 2", 'workers = 2\nclient_header_timeout = "0s"'), "longer than 0"),
+        (("workers = 2", "workers = 2\nmax_connections = 0"), "must be at least 1"),
     ],
     ids=[
         "runtime",
@@ -119,7 +124,11 @@ handler = "tests.proxy.sample_handlers:hello"
         "address",
         "front",
         "admin-token",
-        "fast-lane",
+        "fast-lane-removed",
+        "uvicorn-replaced",
+        "http2-refused",
+        "zero-timeout",
+        "no-connections",
     ],
 )
 def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message: str) -> None:

@@ -1,7 +1,7 @@
 """Differential tests: nginx is the reference oracle for strangler in legacy mode.
 
 The same corpus of requests goes through nginx -> PHP-FPM and through
-strangler -> the same PHP-FPM (on the trio and the uvicorn runtime); the
+strangler -> the same PHP-FPM (on every runtime); the
 answers must be identical in status, headers and body up to the differences
 listed in ``_differential``.  Deliberate differences are not in the corpus and
 are named here: the ``Proxy`` request header is never passed (httpoxy),
@@ -221,15 +221,13 @@ class Pair:
         return fetch(self.nginx, case), fetch(self.ours, case)
 
 
-@pytest.fixture(scope="module", params=["trio", "uvicorn", "uvicorn-asgi"])
+@pytest.fixture(scope="module", params=["uvloop", "asyncio", "trio"])
 def runtime(request: pytest.FixtureRequest) -> str:
-    """The strangler runtime under test; ``uvicorn-asgi`` is uvicorn with the fast lane off."""
+    """The strangler runtime under test: every one drives the same engine."""
     return str(request.param)
 
 
 def _runtime_settings(runtime: str) -> dict[str, Any]:
-    if runtime == "uvicorn-asgi":
-        return {"runtime": "uvicorn", "fast_lane": False}
     return {"runtime": runtime}
 
 

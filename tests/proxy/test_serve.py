@@ -28,10 +28,10 @@ pytestmark = pytest.mark.service
 SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"
 
 
-RUNTIMES = pytest.mark.parametrize("runtime", ["trio", "uvicorn"])
+RUNTIMES = pytest.mark.parametrize("runtime", ["uvloop", "trio"])
 
 
-@pytest.fixture(scope="module", params=["trio", "uvicorn"])
+@pytest.fixture(scope="module", params=["uvloop", "trio"])
 def proxy(php_fpm: PhpFpm, request: pytest.FixtureRequest) -> Iterator[Strangler]:
     """strangler in front of the demo app, /conf/ denied, 1 MiB body limit, on each runtime."""
     runtime = request.param

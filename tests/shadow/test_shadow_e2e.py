@@ -72,7 +72,7 @@ handler = "tests.shadow.candidates:{handler}"
     return out
 
 
-def config(php: str, kafka: str, tmp: Path, runtime: str = "trio", **shadow: object) -> str:
+def config(php: str, kafka: str, tmp: Path, runtime: str = "uvloop", **shadow: object) -> str:
     settings = {"store": str(tmp / "shadow.sqlite"), "noise_sample_rate": 1.0, **shadow}
     table = "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
     text = build_config(php, DEMO_ROOT, extra_routes=routes(), runtime=runtime)
@@ -97,14 +97,14 @@ def broker() -> Iterator[Tansu]:
         yield tansu
 
 
-@pytest.fixture(scope="module", params=["trio", "uvicorn"])
+@pytest.fixture(scope="module", params=["uvloop", "trio"])
 def proxy(
     php_fpm: PhpFpm,
     broker: Tansu,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[Strangler]:
-    """The shadow proxy on hypercorn/trio and on uvicorn (whose fast lane shadows too)."""
+    """The shadow proxy on each runtime."""
     tmp = tmp_path_factory.mktemp("shadow")
     text = config(php_fpm.address, broker.address, tmp, runtime=request.param)
     with serving(lambda: Strangler(text)) as s:
@@ -230,7 +230,7 @@ def test_side_effects_are_captured_not_sent(proxy: Strangler, broker: Tansu) -> 
     assert consume_values(broker.address, "validated-events", set()) == []
 
 
-@pytest.mark.parametrize("runtime", ["trio", "uvicorn"])
+@pytest.mark.parametrize("runtime", ["uvloop", "trio"])
 def test_flooded_mirror_skips_without_delaying(
     php_fpm: PhpFpm, broker: Tansu, tmp_path: Path, runtime: str
 ) -> None:

@@ -1,0 +1,478 @@
+"""strangler's HTTP/1.1 server on asyncio (uvloop by default): the engine's first driver.
+
+Strategy: one ``HttpProtocol`` per connection feeds the sans-IO parser
+(``_http1``) and runs one engine task per request; it owns what the engine
+must not know: keep-alive, pipelining (a request's events wait in the
+parser's queue until the answer before it is out), flow control both ways,
+the four timeouts and the connection limit.  Each request's ``Cycle`` is the
+engine's body reader and response writer.
+
+Timeouts, on the worker's ``TimerWheel``, one per connection at a time:
+
+* ``client_header_timeout``: from the connection's start, or from the first
+  byte of a kept-alive connection's next request, until its head is
+  complete; the connection is closed without an answer, as nginx does;
+* ``keep_alive_timeout``: idle between requests; closed silently;
+* ``client_body_timeout``: between two reads while the engine waits for body
+  bytes; the request is answered 408 and the connection closed;
+* ``send_timeout``: while the client does not take the answer; aborted.
+
+Connection limit: over ``max_connections``, the connections that are idle
+(kept alive, or open without a byte of a request) are closed oldest first to
+make room, as nginx reuses them; when none is idle, the new connection gets
+a 503 and is closed.  ``ServerState.stop`` closes the listening sockets
+first, then the idle connections, and lets answers in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections import deque
+from typing import Any
+
+import structlog
+
+from migrated import Timer, TimerWheel
+
+from ._body import Headers, Peer
+from ._engine import AbortResponse, Engine
+from ._errors import ClientDisconnected, RequestError, RequestTimeout
+from ._http1 import (
+    CONTINUE,
+    END,
+    Http1Parser,
+    Refusal,
+    RequestHead,
+    Response,
+    address,
+    refusal_answer,
+)
+from ._limits import EdgeLimits, refused_answer
+from ._request import request_id_of
+
+log = structlog.get_logger("strangler.http")
+
+_HIGH_WATER = 64 * 1024  # buffered request body (or pipelined requests) before reading pauses
+_IDLE, _HEAD, _BUSY = 0, 1, 2  # a connection's phases, for timeouts and the limit
+
+
+class ServerState:
+    """What one worker's connections share: the engine, the limits, the open connections."""
+
+    def __init__(self, engine: Engine, limits: EdgeLimits, wheel: TimerWheel) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.wheel = wheel
+        self.connections: dict[HttpProtocol, None] = {}  # in order of arrival
+        self.stopping = False
+        self.servers: list[asyncio.AbstractServer] = []
+        self.drained: asyncio.Event | None = None  # set when the last connection goes, at stop
+
+    def forget(self, conn: HttpProtocol) -> None:
+        """``conn`` is closed."""
+        self.connections.pop(conn, None)
+        if self.drained is not None and not self.connections:
+            self.drained.set()
+
+    def admit(self, new: HttpProtocol) -> bool:
+        """Whether ``new`` may stay: over the limit, idle connections make room first."""
+        excess = len(self.connections) - self.limits.max_connections
+        if excess <= 0:
+            return True
+        for conn in list(self.connections):
+            if excess <= 0:
+                break
+            if conn is not new and conn.reusable():
+                conn.close()
+                excess -= 1
+        if excess <= 0:
+            return True
+        log.warning("connection_limit_reached", limit=self.limits.max_connections)
+        return False
+
+    async def stop(self, graceful_timeout: float) -> None:
+        """Stop listening, close idle connections, wait for answers in flight, then abort."""
+        self.stopping = True
+        for server in self.servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if self.connections:
+            self.drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.drained.wait(), graceful_timeout)
+        for conn in list(self.connections):
+            conn.abort()
+
+
+class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would stay interpreted
+    """One client connection (see the module docstring)."""
+
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.limits = server.limits
+        self.parser = Http1Parser()
+        self.transport: asyncio.Transport | None = None
+        self.peer = Peer(None, None)
+        self.cycle: Cycle | None = None  # the request being answered
+        self.reading: Cycle | None = None  # the request whose body is being received
+        self.phase = _HEAD
+        self.timer: Timer | None = None
+        self.write_paused = False
+        self.drained: asyncio.Future[None] | None = None
+        self.read_paused = False
+        self.closed = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
+        self.server.connections[self] = None
+        if not self.server.admit(self):
+            transport.write(refused_answer())
+            self.close()
+            return
+        self.peer = _peer_of(transport)
+        self._set_timer(self.limits.header_timeout, self._header_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase == _IDLE:
+            self.phase = _HEAD
+            self._set_timer(self.limits.header_timeout, self._header_timed_out)
+        self.parser.feed(data)
+        self._pump()
+
+    def eof_received(self) -> bool:
+        if self.cycle is None:
+            return False  # nothing to answer: the transport closes
+        # The client may half-close after its request; answer, then close.
+        self.parser.feed(b"")  # a body without a length ends here
+        self._pump()
+        if self.reading is not None and self.reading is not self.cycle:
+            self.reading.lost()
+        self.phase = _BUSY
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.forget(self)
+        self._clear_timer()
+        for cycle in (self.cycle, self.reading):
+            if cycle is not None:
+                cycle.lost()
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    # the request queue
+
+    def _pump(self) -> None:
+        """Hand parsed events to the requests they belong to; start the next one when free."""
+        events = self.parser.events
+        while events:
+            event = events[0]
+            if isinstance(event, RequestHead):
+                if self.cycle is not None or self.reading is not None:
+                    break  # pipelined: waits for the answer before it
+                events.popleft()
+                self._begin(event)
+            elif isinstance(event, bytes):
+                events.popleft()
+                reading = self.reading
+                if reading is not None:
+                    if event is END:
+                        self.reading = None
+                        reading.complete()
+                        if reading.discarding:
+                            self._next()
+                            return
+                    else:
+                        reading.feed(event)
+            else:
+                events.popleft()
+                self._refuse(event)
+                return
+        if len(events) > 1 or (self.reading is not None and self.reading.buffered > _HIGH_WATER):
+            self._pause_reading()
+
+    def _begin(self, head: RequestHead) -> None:
+        cycle = Cycle(self, head)
+        self.cycle = self.reading = cycle
+        self.phase = _BUSY
+        self._clear_timer()
+        cycle.keep_alive = head.keep_alive and not self.server.stopping
+        task = asyncio.get_running_loop().create_task(
+            self._serve(cycle), context=contextvars.copy_context()
+        )
+        cycle.task = task
+
+    async def _serve(self, cycle: Cycle) -> None:
+        try:
+            await self.server.engine.serve(cycle.head, self.peer, cycle, cycle)
+        except AbortResponse:
+            self.abort()
+            return
+        except Exception:
+            log.exception("request_failed_in_driver")
+            self.abort()
+            return
+        if not cycle.finished:
+            self.abort()  # the engine left without an answer: the client went away
+
+    def answered(self, cycle: Cycle) -> None:
+        """``cycle``'s answer is out: keep the connection for the next request, or close it."""
+        self.cycle = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not (cycle.response.keep_alive and cycle.keep_alive) or self.parser.failed:
+            self.close()
+            return
+        if self.reading is cycle:
+            if cycle.expect_continue and not cycle.continued:
+                self.close()  # the client waits for a 100 that will not come
+                return
+            cycle.discard()  # the unread rest of the body is read and dropped, as nginx does
+            self._set_timer(self.limits.body_timeout, self.close)
+            self._resume_reading()
+            self._pump()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        """The connection is free: the next pipelined request, or wait for one."""
+        self._resume_reading()
+        if self.parser.events:
+            self._pump()
+        if self.cycle is None and self.reading is None:
+            self.phase = _HEAD if self.parser.receiving_head else _IDLE
+            if self.phase == _IDLE:
+                self._set_timer(self.limits.keep_alive_timeout, self.close)
+            else:
+                self._set_timer(self.limits.header_timeout, self._header_timed_out)
+
+    def _refuse(self, refusal: Refusal) -> None:
+        """An unparseable request: nginx's page for it, then close (after any answer in flight)."""
+        if self.reading is not None:
+            self.reading.refused(refusal.reason)  # a broken body: the engine answers 400
+        if self.cycle is not None:
+            self.cycle.keep_alive = False  # the bytes after it cannot be trusted
+            return
+        assert self.transport is not None
+        self.transport.write(refusal_answer(refusal, request_id_of([])))
+        self.close()
+
+    # flow control and timers
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused and self.transport is not None:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.read_paused and self.transport is not None and not self.transport.is_closing():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def resume_for_body(self) -> None:
+        """The engine took buffered body bytes: read more if reading was paused for them."""
+        if len(self.parser.events) <= 1:
+            self._resume_reading()
+
+    async def drain(self) -> None:
+        """Wait until the client's socket takes more, within ``send_timeout``."""
+        if self.closed:
+            raise ClientDisconnected()
+        loop = asyncio.get_running_loop()
+        self.drained = loop.create_future()
+        timer = self.server.wheel.call_later(self.limits.send_timeout, self.abort)
+        try:
+            await self.drained
+        finally:
+            timer.cancel()
+            self.drained = None
+        if self.closed:
+            raise ClientDisconnected()
+
+    def _set_timer(self, delay: float, callback: Any) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.server.wheel.call_later(delay, callback)
+
+    def _clear_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def set_body_timer(self, cycle: Cycle) -> None:
+        self._set_timer(self.limits.body_timeout, cycle.timed_out)
+
+    def clear_body_timer(self) -> None:
+        self._clear_timer()
+
+    def _header_timed_out(self) -> None:
+        log.info("client_header_timeout", client=self.peer.client)
+        self.close()
+
+    # closing
+
+    def reusable(self) -> bool:
+        """Idle: kept alive between requests, or open without a byte of a request yet."""
+        if self.cycle is not None or self.reading is not None or self.closed:
+            return False
+        return self.phase == _IDLE or (self.phase == _HEAD and not self.parser.receiving_head)
+
+    def shutdown(self) -> None:
+        """Graceful stop: close now if idle, else after the answer in flight."""
+        if self.reusable():
+            self.close()
+        elif self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def close(self) -> None:
+        self._clear_timer()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        self._clear_timer()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Cycle:
+    """One request on a connection: the engine's body reader and response writer."""
+
+    def __init__(self, protocol: HttpProtocol, head: RequestHead) -> None:
+        self.protocol = protocol
+        self.head = head
+        self.keep_alive = head.keep_alive
+        self.expect_continue = head.expect_continue
+        self.continued = False
+        self.task: asyncio.Task[None] | None = None
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.body_done = False
+        self.disconnected = False
+        self.timeout = False
+        self.failure = ""
+        self.discarding = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.response = Response(head, head.keep_alive)
+        self.finished = False
+
+    # fed by the protocol
+
+    def feed(self, data: bytes) -> None:
+        if self.discarding:
+            return
+        self.chunks.append(data)
+        self.buffered += len(data)
+        self._wake()
+
+    def complete(self) -> None:
+        self.body_done = True
+        self._wake()
+
+    def refused(self, reason: str) -> None:
+        self.failure = reason
+        self._wake()
+
+    def lost(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def timed_out(self) -> None:
+        self.timeout = True
+        self._wake()
+
+    def discard(self) -> None:
+        self.discarding = True
+        self.chunks.clear()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # BodyReader
+
+    async def read(self) -> bytes:
+        protocol = self.protocol
+        if self.expect_continue and not self.continued and not self.response.started:
+            self.continued = True
+            if protocol.transport is not None:
+                protocol.transport.write(CONTINUE)
+        while not self.chunks:
+            if self.body_done:
+                return b""
+            if self.disconnected:
+                raise ClientDisconnected()
+            if self.timeout:
+                raise RequestTimeout("client body timeout")
+            if self.failure:
+                raise RequestError(self.failure)
+            self.waiter = asyncio.get_running_loop().create_future()
+            protocol.set_body_timer(self)
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+                protocol.clear_body_timer()
+        data = self.chunks.popleft()
+        self.buffered -= len(data)
+        protocol.resume_for_body()
+        return data
+
+    # ResponseWriter
+
+    async def answer(
+        self, status: int, headers: Headers, body: bytes, *, close: bool = False
+    ) -> None:
+        closing = close or self._closing()
+        await self._write(self.response.whole(status, headers, body, closing=closing))
+        self._finish()
+
+    async def start(self, status: int, headers: Headers) -> None:
+        await self._write(self.response.start(status, headers, closing=self._closing()))
+
+    async def send(self, data: bytes) -> None:
+        framed = self.response.body(data)
+        if framed:
+            await self._write(framed)
+
+    async def end(self) -> None:
+        last = self.response.end()
+        if last:
+            await self._write(last)
+        self._finish()
+
+    def _closing(self) -> bool:
+        return self.protocol.server.stopping or not self.keep_alive
+
+    async def _write(self, data: bytes) -> None:
+        protocol = self.protocol
+        if protocol.closed or self.disconnected:
+            raise ClientDisconnected()
+        assert protocol.transport is not None
+        protocol.transport.write(data)
+        if protocol.write_paused:
+            await protocol.drain()
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.protocol.answered(self)
+
+
+def _peer_of(transport: asyncio.Transport) -> Peer:
+    peer = address(transport.get_extra_info("peername"))
+    return Peer(peer, address(transport.get_extra_info("sockname")))

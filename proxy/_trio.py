@@ -1,0 +1,264 @@
+"""strangler's HTTP/1.1 server on trio: the engine's second driver.
+
+The same parser (``_http1``), the same engine and the same limits as the
+asyncio driver (``_protocol``), written the trio way: one task per
+connection reads, parses, runs the engine for each request in turn, and
+writes; pipelined requests wait in the parser's queue.  Each timeout is a
+deadline on the one read or write that waits for the client (header, body,
+keep-alive, send), so a connection that stalls anywhere is closed as nginx
+closes it.  The connection limit makes room by closing idle connections
+(kept alive, or open without a byte of a request), else refuses with a 503.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import structlog
+import trio
+
+from ._body import Headers, Peer
+from ._engine import AbortResponse, Engine
+from ._errors import ClientDisconnected, RequestError, RequestTimeout
+from ._http1 import (
+    CONTINUE,
+    END,
+    Http1Parser,
+    Refusal,
+    RequestHead,
+    Response,
+    address,
+    refusal_answer,
+)
+from ._limits import EdgeLimits, refused_answer
+from ._request import request_id_of
+
+log = structlog.get_logger("strangler.http")
+_READ = 65536
+
+
+class TrioServer:
+    """One worker's listeners and connections on trio."""
+
+    def __init__(self, engine: Engine, limits: EdgeLimits) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.connections: dict[Connection, None] = {}
+        self.stopping = False
+        self._listen_scope = trio.CancelScope()
+        self._done = trio.Event()
+
+    async def serve(self, sockets: list[socket.socket], nursery: trio.Nursery) -> None:
+        """Accept on ``sockets`` until ``stop``; connections run in ``nursery``."""
+        listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
+        with self._listen_scope:
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept, listener, nursery)
+        for listener in listeners:
+            await listener.aclose()
+
+    async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            stream = await listener.accept()
+            nursery.start_soon(self._connection, stream)
+
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        conn = Connection(self, stream)
+        self.connections[conn] = None
+        try:
+            if not self.admit(conn):
+                with trio.move_on_after(1):
+                    await stream.send_all(refused_answer())
+                return
+            with conn.scope:
+                await conn.run()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ClientDisconnected):
+            pass
+        finally:
+            self.connections.pop(conn, None)
+            await trio.aclose_forcefully(stream)
+            if self.stopping and not self.connections:
+                self._done.set()
+
+    def admit(self, new: Connection) -> bool:
+        """Whether ``new`` may stay: over the limit, idle connections make room first."""
+        excess = len(self.connections) - self.limits.max_connections
+        for conn in list(self.connections):
+            if excess <= 0:
+                break
+            if conn is not new and conn.reusable():
+                conn.scope.cancel()
+                excess -= 1
+        if excess <= 0:
+            return True
+        log.warning("connection_limit_reached", limit=self.limits.max_connections)
+        return False
+
+    async def stop(self, graceful_timeout: float) -> None:
+        """Stop listening, close idle connections, wait for answers in flight, then cancel."""
+        self.stopping = True
+        self._listen_scope.cancel()
+        for conn in list(self.connections):
+            if conn.reusable():
+                conn.scope.cancel()
+        if self.connections:
+            with trio.move_on_after(graceful_timeout):
+                await self._done.wait()
+        for conn in list(self.connections):
+            conn.scope.cancel()
+
+
+class Connection:
+    """One client connection: read, run the engine per request, write."""
+
+    def __init__(self, server: TrioServer, stream: trio.SocketStream) -> None:
+        self.server = server
+        self.limits = server.limits
+        self.stream = stream
+        self.parser = Http1Parser()
+        self.scope = trio.CancelScope()
+        self.busy = False
+        self.peer = _peer_of(stream)
+
+    def reusable(self) -> bool:
+        """Idle: between requests, or open without a byte of a request yet."""
+        return not self.busy and not self.parser.receiving_head and not self.parser.events
+
+    async def receive(self, patience: float) -> bool:
+        """Feed the parser what arrives within ``patience`` seconds; ``False`` at end of stream."""
+        with trio.move_on_after(patience) as waited:
+            data = await self.stream.receive_some(_READ)
+        if waited.cancelled_caught:
+            raise _TimedOut()
+        self.parser.feed(data)
+        return bool(data)
+
+    async def run(self) -> None:
+        events = self.parser.events
+        timeout = self.limits.header_timeout
+        while not self.server.stopping or events:
+            if not events:
+                try:
+                    if not await self.receive(timeout):
+                        return
+                except _TimedOut:
+                    return  # header or keep-alive timeout: closed without an answer
+                timeout = self.limits.header_timeout
+                continue
+            event = events.popleft()
+            if isinstance(event, Refusal):
+                await self.stream.send_all(refusal_answer(event, request_id_of([])))
+                return
+            if not isinstance(event, RequestHead):
+                continue  # the rest of a body nobody read, already answered
+            self.busy = True
+            cycle = Cycle(self, event)
+            try:
+                await self.server.engine.serve(event, self.peer, cycle, cycle)
+            except AbortResponse:
+                return
+            if not (cycle.finished and cycle.response.keep_alive and cycle.keep_alive):
+                return
+            if not await cycle.discard_rest():
+                return
+            self.busy = False
+            timeout = self.limits.keep_alive_timeout
+
+
+class _TimedOut(Exception):
+    """A read found nothing before its deadline."""
+
+
+class Cycle:
+    """One request on a trio connection: the engine's body reader and response writer."""
+
+    def __init__(self, conn: Connection, head: RequestHead) -> None:
+        self.conn = conn
+        self.head = head
+        self.keep_alive = head.keep_alive and not conn.server.stopping
+        self.continued = False
+        self.body_done = False
+        self.response = Response(head, self.keep_alive)
+        self.finished = False
+
+    async def read(self) -> bytes:
+        conn = self.conn
+        events = conn.parser.events
+        if self.head.expect_continue and not self.continued and not self.response.started:
+            self.continued = True
+            await self._write(CONTINUE)
+        while not self.body_done:
+            if events:
+                event = events[0]
+                if isinstance(event, bytes):
+                    events.popleft()
+                    if event is END:
+                        self.body_done = True
+                        return b""
+                    return event
+                if isinstance(event, Refusal):
+                    events.popleft()
+                    self.keep_alive = False
+                    raise RequestError(event.reason)
+                return b""  # a next request's head cannot come before this body's end
+            try:
+                if not await conn.receive(self.conn.limits.body_timeout):
+                    raise ClientDisconnected()
+            except _TimedOut:
+                self.keep_alive = False
+                raise RequestTimeout("client body timeout") from None
+        return b""
+
+    async def discard_rest(self) -> bool:
+        """Read and drop what the engine left of the body; ``False`` when that cannot be."""
+        if self.body_done:
+            return True
+        if self.head.expect_continue and not self.continued:
+            return False  # the client waits for a 100 that will not come
+        try:
+            while await self.read():
+                pass
+        except (RequestError, ClientDisconnected):
+            return False
+        return True
+
+    async def answer(
+        self, status: int, headers: Headers, body: bytes, *, close: bool = False
+    ) -> None:
+        closing = close or self._closing()
+        await self._write(self.response.whole(status, headers, body, closing=closing))
+        self.finished = True
+
+    async def start(self, status: int, headers: Headers) -> None:
+        await self._write(self.response.start(status, headers, closing=self._closing()))
+
+    async def send(self, data: bytes) -> None:
+        framed = self.response.body(data)
+        if framed:
+            await self._write(framed)
+
+    async def end(self) -> None:
+        last = self.response.end()
+        if last:
+            await self._write(last)
+        self.finished = True
+
+    def _closing(self) -> bool:
+        return self.conn.server.stopping or not self.keep_alive
+
+    async def _write(self, data: bytes) -> None:
+        with trio.move_on_after(self.conn.limits.send_timeout) as waited:
+            try:
+                await self.conn.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise ClientDisconnected() from None
+        if waited.cancelled_caught:
+            raise ClientDisconnected()
+
+
+def _peer_of(stream: trio.SocketStream) -> Peer:
+    try:
+        return Peer(address(stream.socket.getpeername()), address(stream.socket.getsockname()))
+    except OSError:
+        return Peer(None, None)
