@@ -48,7 +48,6 @@ COMPILED_MODULES = (
     "proxy._routing",
     "proxy._metrics",
     "proxy._accounting",
-    "migrated._metric_values",
     "proxy._lane_cycle",
     "proxy._lane_handler",
     "proxy._lane_begin",

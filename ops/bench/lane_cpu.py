@@ -16,8 +16,8 @@ wheel for its timeout, as a worker sets them up), and its event goes to an
 in-memory publisher that acknowledges it one loop turn later, as a delivery
 report would: the lane's migrated path without librdkafka.
 
-Metric values go to prometheus-client's multiprocess files (``MmapValue``),
-as in the benchmark's two workers.  When the machine's speed drifts, count
+Metric values are prometheus-client's in-process ones, as in the
+benchmark's workers.  When the machine's speed drifts, count
 instructions instead, which repeat to within about 1% (the loop's timers
 still run by the clock): run it under ``valgrind --tool=callgrind`` with
 ``PYTHONHASHSEED=0``, once with ``--requests 200`` and once with
@@ -32,25 +32,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
 import socket
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-if __name__ == "__main__":
-    # As in the benchmark's workers (two of them, so the supervisor sets it):
-    # metric values in prometheus-client's multiprocess files, written by
-    # ``MmapValue``.  Set before the project's metrics exist; ``main`` removes
-    # the directory.  (Imported, as by a test, the harness leaves the process
-    # as it is.)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strangler-lane-cpu-")
 
 import sniffio
 import structlog
@@ -241,10 +231,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     what = "migrated route" if args.migrated else "legacy pass-through"
-    try:
-        cpu = uvloop.run(measure(args.requests, args.migrated))
-    finally:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    cpu = uvloop.run(measure(args.requests, args.migrated))
     print(f"fast lane, {what}: {cpu:.1f} µs of CPU per request")
 
 
