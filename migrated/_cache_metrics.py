@@ -1,8 +1,8 @@
 """Prometheus metrics of the hot caches, labelled by cache name (a bounded, configured set).
 
-The age gauge is exported by each worker; with several workers
-(``PROMETHEUS_MULTIPROC_DIR``) the admin listener shows the oldest one
-(``multiprocess_mode="max"``), which is what readiness alerts care about.
+The age gauge is exported by each worker; the admin listener shows the
+oldest one over the live workers (``proxy._metrics_union``), which is what
+readiness alerts care about.
 The refresh loop re-exports the age every ``AGE_EXPORT_INTERVAL`` seconds
 while it sleeps, so the gauge keeps growing between hourly refreshes.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ._prometheus import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RefreshResult = Literal["changed", "not_modified", "error"]
 
@@ -21,7 +21,6 @@ SNAPSHOT_AGE = Gauge(
     "strangler_cache_snapshot_age_seconds",
     "Seconds since the cache's data was last confirmed fresh (loaded or 304)",
     ["cache"],
-    multiprocess_mode="max",
 )
 REFRESHES = Counter(
     "strangler_cache_refreshes_total",

@@ -2,16 +2,16 @@
 
 Topics are chosen by handlers at run time, not bounded by the config, so no
 metric is labelled by topic; ``reason`` takes a closed set of values.  The
-queue depth is a ``livesum`` gauge: with several workers (prometheus-client's
-multiprocess mode) the admin listener shows the sum over live workers.
+queue depth is a gauge of each worker; the admin listener shows the sum over
+the live workers.  Only the definitions live here: how a worker's samples
+reach ``/metrics`` is the proxy's business.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ._metric_values import HistogramValues
-from ._prometheus import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 FailureReason = Literal["timeout", "purged", "error"]
 
@@ -20,14 +20,12 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 PRODUCER_QUEUE_DEPTH = Gauge(
     "strangler_producer_queue_messages",
     "Messages in the Kafka producer's local queue (waiting or in flight)",
-    multiprocess_mode="livesum",
 )
-PRODUCER_DELIVERY_SECONDS = Histogram(
+PRODUCER_DELIVERY = Histogram(
     "strangler_producer_delivery_seconds",
     "Time from produce() to the broker's acknowledgement",
     buckets=_BUCKETS,
 )
-PRODUCER_DELIVERY = HistogramValues(PRODUCER_DELIVERY_SECONDS)  # observed per message: compiled
 PRODUCER_FAILURES = Counter(
     "strangler_producer_failures_total",
     "Messages whose delivery failed (they are kept in the spool and resent)",

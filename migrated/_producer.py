@@ -18,8 +18,9 @@ serve (``QueueWakeup``), and the loop, watching the pipe, calls ``poll(0)``
 itself (``_serve_on_loop``); the poll thread then only records spool work,
 and polls only to replace a fenced producer.  Either side may serve a report
 (the queue of reports is a ``deque``, safe to share); each report is
-settled once, on the loop.  trio, or a librdkafka whose handle is not
-recognised, keeps the poll thread polling.
+settled once, on the loop.  trio, ``[kafka] wakeup = "poll"``, or a
+librdkafka whose handle is not recognised, keeps the poll thread polling;
+``start`` logs which (``kafka_wakeup``, with the path and why).
 
 No task group: ``start`` and ``aclose`` may be called from different cancel
 scopes (the proxy starts resources inside its lifespan task group and closes
@@ -303,8 +304,7 @@ class KafkaProducer:
         failure: BaseException | None = None
         try:
             self._producer = await anyio.to_thread.run_sync(self._new_producer)
-            if self._loop is not None:
-                self._start_loop_polling(self._loop)
+            self._choose_wakeup()
             # (not "_thread": mypyc would name its C field __thread, a C keyword)
             self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
             self._poller.start()
@@ -610,13 +610,24 @@ class KafkaProducer:
 
     # -- on the event loop -----------------------------------------------------
 
-    def _start_loop_polling(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._wakeup = QueueWakeup.enable(self._producer)
-        if self._wakeup is None:
-            log.info("kafka_polling_from_a_thread")
+    def _choose_wakeup(self) -> None:
+        """Have the loop poll when librdkafka can wake it (``settings.wakeup``); log the path."""
+        loop = self._loop
+        if self.settings.wakeup == "poll":
+            reason = 'configured: wakeup = "poll"'
+        elif loop is None:
+            reason = "the event loop is not asyncio's"
+        else:
+            wakeup = QueueWakeup.enable(self._producer)
+            if not isinstance(wakeup, str):
+                log.info("kafka_wakeup", path="pipe", reason='configured: wakeup = "pipe"')
+                self._wakeup = wakeup
+                loop.add_reader(wakeup.fileno, self._serve_on_loop)
+                loop.call_soon(self._serve_on_loop)  # what was queued before: no write for it
+                return
+            log.warning("kafka_wakeup", path="poll", reason=f"no pipe: {wakeup}")
             return
-        loop.add_reader(self._wakeup.fileno, self._serve_on_loop)
-        loop.call_soon(self._serve_on_loop)  # what was queued before: no write for it
+        log.info("kafka_wakeup", path="poll", reason=reason)
 
     def _serve_on_loop(self) -> None:
         """librdkafka has something to serve: serve and settle it here (module docstring)."""

@@ -24,6 +24,7 @@ from ._msk import msk_oauth_callback
 
 AuthMode = Literal["plaintext", "scram", "iam", "mtls"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+Wakeup = Literal["pipe", "poll"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -64,6 +65,14 @@ class ProducerSettings:
         queue_max_messages, queue_max_kbytes: the local queue's bounds (then QueueFull).
         startup_timeout: seconds ``start()`` waits for a broker.
         replay_interval: seconds between attempts to resend the spool.
+        wakeup: how delivery reports reach an asyncio event loop.  ``pipe``
+            has librdkafka write to a pipe the loop watches, through ctypes
+            into confluent-kafka's handle (``migrated._rdkafka_io``; its
+            contract test is ``tests/migrated/test_rdkafka_io.py``), and
+            falls back to ``poll`` when the handle is not recognised.
+            ``poll`` uses confluent-kafka's public API only: a thread polls.
+            trio always polls.  The producer logs the path in use at start
+            (``kafka_wakeup``).
 
     Raises:
         ProducerConfigError: a value is invalid or a required one is missing.
@@ -86,12 +95,14 @@ class ProducerSettings:
     queue_max_kbytes: int = 65_536
     startup_timeout: float = 10.0
     replay_interval: float = 5.0
+    wakeup: Wakeup = "pipe"
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers:
             raise ProducerConfigError("bootstrap_servers", "must not be empty")
         _check_choice("auth", self.auth, AuthMode)
         _check_choice("compression", self.compression, Compression)
+        _check_choice("wakeup", self.wakeup, Wakeup)
         for name in _REQUIRED[self.auth]:
             if not getattr(self, name):
                 raise ProducerConfigError(name, f"required with auth = {self.auth!r}")

@@ -15,7 +15,14 @@ How: the librdkafka that confluent-kafka loaded (found in
 ``rd_kafka_t`` pointer, the first field after the object header of
 confluent-kafka's ``Handle`` struct.  Before use the pointer is checked (a
 producer handle whose name and queue length are the ones Python sees);
-anything unexpected gives ``None`` and the caller keeps polling from a thread.
+anything unexpected gives the reason instead, and the caller keeps polling
+from a thread.
+
+This reads confluent-kafka's C struct layout, which it does not promise to
+keep, so it sits behind a switch (``[kafka] wakeup = "poll"`` never comes
+here), the producer logs which path it took (``kafka_wakeup``), and
+``tests/migrated/test_rdkafka_io.py`` holds the contract: each thing relied
+on here is checked there by name, so an upgrade that breaks one fails there.
 """
 
 from __future__ import annotations
@@ -31,6 +38,15 @@ log = structlog.get_logger(__name__)
 
 _RD_KAFKA_PRODUCER = 0
 _DRAIN_CHUNK = 4096
+# The librdkafka functions called here (all public in librdkafka's rdkafka.h).
+SYMBOLS = (
+    "rd_kafka_type",
+    "rd_kafka_name",
+    "rd_kafka_outq_len",
+    "rd_kafka_queue_get_main",
+    "rd_kafka_queue_destroy",
+    "rd_kafka_queue_io_event_enable",
+)
 _library: ctypes.CDLL | None = None
 
 
@@ -49,14 +65,16 @@ class QueueWakeup:
         self._write_fd = write_fd
 
     @classmethod
-    def enable(cls, producer: Any) -> QueueWakeup | None:
-        """Make ``producer``'s main queue write to a new pipe (``None``: it cannot be done)."""
-        library = _load()
-        if library is None:
-            return None
-        rk = _handle(library, producer)
-        if rk is None or library.rd_kafka_outq_len(rk) != len(producer):
-            return None
+    def enable(cls, producer: Any) -> QueueWakeup | str:
+        """Make ``producer``'s main queue write to a new pipe, or say why it cannot be done."""
+        library = load_librdkafka()
+        if isinstance(library, str):
+            return library
+        rk = handle(library, producer)
+        if isinstance(rk, str):
+            return rk
+        if library.rd_kafka_outq_len(rk) != len(producer):
+            return "the handle's queue length is not the producer's"
         read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         wakeup = cls(library, read_fd, write_fd)
         wakeup._point(producer, write_fd)
@@ -86,8 +104,8 @@ class QueueWakeup:
         os.close(self._write_fd)
 
     def _point(self, producer: Any, fd: int) -> None:
-        rk = _handle(self._lib, producer)
-        if rk is None:
+        rk = handle(self._lib, producer)
+        if isinstance(rk, str):
             return
         queue = self._lib.rd_kafka_queue_get_main(rk)
         try:
@@ -97,19 +115,22 @@ class QueueWakeup:
             self._lib.rd_kafka_queue_destroy(queue)
 
 
-def _load() -> ctypes.CDLL | None:
-    """The librdkafka confluent-kafka loaded, with the signatures used here."""
+def load_librdkafka() -> ctypes.CDLL | str:
+    """The librdkafka confluent-kafka loaded, with the signatures used here, or why not."""
     global _library
     if _library is not None:
         return _library
     try:
         with open("/proc/self/maps") as maps:
             paths = [line.split()[-1] for line in maps if "librdkafka" in line]
-    except OSError:
-        return None
+    except OSError as exc:
+        return f"cannot read /proc/self/maps: {exc.strerror}"
     if not paths:
-        return None
+        return "no librdkafka in /proc/self/maps (linked into confluent-kafka's module?)"
     library = ctypes.CDLL(paths[0])  # the loaded copy: same handle, same state
+    missing = [name for name in SYMBOLS if not hasattr(library, name)]
+    if missing:
+        return f"{paths[0]} lacks {', '.join(missing)}"
     library.rd_kafka_type.argtypes = [ctypes.c_void_p]
     library.rd_kafka_type.restype = ctypes.c_int
     library.rd_kafka_name.argtypes = [ctypes.c_void_p]
@@ -131,15 +152,18 @@ def _load() -> ctypes.CDLL | None:
     return library
 
 
-def _handle(library: ctypes.CDLL, producer: Any) -> int | None:
-    """``producer``'s ``rd_kafka_t *`` if it is what confluent-kafka's ``Handle`` holds."""
+def handle(library: ctypes.CDLL, producer: Any) -> int | str:
+    """``producer``'s ``rd_kafka_t *`` if it is what confluent-kafka's ``Handle`` holds, or why not.
+
+    The pointer is read as the first field after the object header.
+    """
     if type(producer) is not Producer:
-        return None
+        return f"not a confluent_kafka.Producer: {type(producer).__name__}"
     rk = ctypes.c_void_p.from_address(id(producer) + object.__basicsize__).value
     if not rk:
-        return None
+        return "no pointer after the Producer's object header"
     name = library.rd_kafka_name(rk) or b""
     if library.rd_kafka_type(rk) != _RD_KAFKA_PRODUCER or b"#producer-" not in name:
         log.warning("kafka_handle_unrecognised", name=name.decode(errors="replace"))
-        return None
+        return "the pointer after the Producer's object header is not a producer handle"
     return int(rk)

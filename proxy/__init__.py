@@ -1,9 +1,6 @@
 # The ingress: configuration, routing, the ASGI proxy app, the admin listener and
 # the `strangler` command. Requests come in here and are sent to the legacy
 # backend (legacy_adapter) or, route by route, to new Python handlers (migrated).
-#
-# Kept light on purpose: importing `proxy` must not import prometheus-client,
-# because the supervisor sets the multiprocess metrics directory first.
 
 from ._config import Config as Config
 from ._config import load_config as load_config

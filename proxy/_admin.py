@@ -12,17 +12,19 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from legacy_adapter import LegacyError, make_backend
 from shadow import ShadowDashboard, StoreReader, Thresholds
 
-from ._metrics import collect_registry
+from ._metrics_snapshot import fetch_snapshots, snapshot_path, take_snapshot
+from ._metrics_union import MetricsUnion
 
 if TYPE_CHECKING:
     from ._supervisor import Supervisor
 
 _PING_TIMEOUT = 3.0
+_SNAPSHOT_TIMEOUT = 2.0  # a worker that does not answer in time counts as not live
 
 
 class AdminApp:
@@ -36,6 +38,10 @@ class AdminApp:
         self.sup = supervisor
         self._dashboard: ShadowDashboard | None = None
         self._dashboard_store = ""
+        self._union = MetricsUnion()
+        self._metrics = CollectorRegistry()
+        self._metrics.register(self._union)
+        self._scrape = anyio.Lock()  # one scrape at a time: snapshots are taken in order
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -74,8 +80,7 @@ class AdminApp:
         if path.startswith("/shadow"):
             return _json(404, {"error": "no shadow store here (no shadow routes, or Kafka sink)"})
         if path == "/metrics":
-            registry = collect_registry() or REGISTRY
-            return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
+            return 200, CONTENT_TYPE_LATEST, await self._scrape_metrics()
         return _json(404, {"error": f"no admin endpoint {path}"})
 
     def _shadow_dashboard(self) -> ShadowDashboard | None:
@@ -88,6 +93,17 @@ class AdminApp:
             self._dashboard = ShadowDashboard(lambda: StoreReader.open(store), Thresholds())
             self._dashboard_store = store
         return self._dashboard
+
+    async def _scrape_metrics(self) -> bytes:
+        """Every worker's snapshot and the supervisor's own, rendered as their union."""
+        async with self._scrape:
+            count = len(self.sup.workers)
+            paths = [snapshot_path(self.sup.run_dir, i) for i in range(count)]
+            snapshots = await fetch_snapshots(paths, _SNAPSHOT_TIMEOUT)
+            self._union.update("supervisor", take_snapshot())
+            for i, snapshot in enumerate(snapshots):
+                self._union.update(str(i), snapshot)
+            return generate_latest(self._metrics)
 
     def _live_workers(self) -> int:
         return sum(1 for p in self.sup.workers if p is not None and p.poll() is None)

@@ -50,7 +50,6 @@ COMPILED_MODULES = (
     "proxy._routing",
     "proxy._metrics",
     "proxy._accounting",
-    "migrated._metric_values",
     "proxy._migrated",
     "migrated._api",
     "migrated._wheel",

@@ -16,6 +16,7 @@ from ._config_reader import Table, one_of, parse_duration
 
 _AUTH = ("plaintext", "scram", "iam", "mtls")
 _COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")
+_WAKEUP = ("pipe", "poll")
 
 
 def read_kafka(t: Table) -> ProducerSettings | None:
@@ -40,6 +41,8 @@ def read_kafka(t: Table) -> ProducerSettings | None:
             kwargs[key] = t.take(key, int)
     if t.has("compression"):
         kwargs["compression"] = t.take_with("compression", one_of(*_COMPRESSION))
+    if t.has("wakeup"):
+        kwargs["wakeup"] = t.take_with("wakeup", one_of(*_WAKEUP))
     for key in ("message_timeout", "startup_timeout", "replay_interval"):
         if t.has(key):
             kwargs[key] = t.take_with(key, parse_duration)

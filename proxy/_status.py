@@ -4,7 +4,9 @@ Each worker writes ``worker-<index>.json`` into the run directory (atomically:
 temp file + rename) once its resources are up, and again every second with
 their status (cache ages, producer state).  The supervisor reads them for
 ``/ready`` and to tell a worker that failed at startup (exited before its first
-status) from one that died later (restarted).
+status) from one that died later (restarted).  Beside its status file a
+worker answers the supervisor's requests for its metrics
+(``proxy._metrics_snapshot``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
+from ._metrics_snapshot import SnapshotServer, snapshot_path
 
 RUN_DIR_ENV = "STRANGLER_RUN_DIR"
 FRESH_FOR = 5.0  # seconds a status stays valid without being rewritten
@@ -46,14 +50,19 @@ def read_status(run_dir: str, index: int) -> dict[str, Any] | None:
 
 
 async def report_status(index: int, status: Callable[[], dict[str, Any]]) -> None:
-    """Write this worker's status now and every second, until cancelled."""
+    """Write this worker's status now and every second, and answer for its metrics,
+    until cancelled."""
     run_dir = os.environ.get(RUN_DIR_ENV)
     if not run_dir:
         return
     path = status_path(run_dir, index)
-    while True:
-        write_status(path, status())
-        await anyio.sleep(1.0)
+    metrics = SnapshotServer(snapshot_path(run_dir, index))
+    try:
+        while True:
+            write_status(path, status())
+            await anyio.sleep(1.0)
+    finally:
+        metrics.close()
 
 
 def clear_status(run_dir: str, index: int) -> None:

@@ -101,7 +101,6 @@ class Supervisor:
             for i, proc in enumerate(self.workers):
                 if proc is not None and proc.poll() is not None and not self.stopping:
                     log.error("worker_died", index=i, pid=proc.pid, code=proc.returncode)
-                    m.mark_process_dead(proc.pid)
                     clear_status(self.run_dir, i)
                     await anyio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
@@ -162,8 +161,6 @@ def serve(config_path: str) -> int:
     """Run the proxy until SIGTERM/SIGINT; the entry of ``strangler serve``."""
     config = load_config(config_path)
     configure_logging(config.log.level, config.log.format)
-    metrics_dir = tempfile.TemporaryDirectory(prefix="strangler-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     run_dir = tempfile.TemporaryDirectory(prefix="strangler-run-")
     os.environ[RUN_DIR_ENV] = run_dir.name
     sup = Supervisor(os.path.abspath(config_path), config, run_dir=run_dir.name)
@@ -174,7 +171,6 @@ def serve(config_path: str) -> int:
     finally:
         for sock in [*sup.sockets, admin_sock]:
             sock.close()
-        metrics_dir.cleanup()
         run_dir.cleanup()
     if sup.failure:
         raise StartupError(f"{sup.failure}; its error is logged above")

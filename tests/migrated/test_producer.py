@@ -138,6 +138,38 @@ async def test_on_asyncio_the_loop_serves_every_report_itself(
     assert await _consume(kafka_broker.address, topic, values) == values
 
 
+@pytest.mark.parametrize(
+    ("anyio_backend", "wakeup", "path", "served_on"),
+    [
+        pytest.param("asyncio", "pipe", "pipe", "loop", id="asyncio-pipe"),
+        pytest.param("asyncio", "poll", "poll", "elsewhere", id="asyncio-poll"),
+        pytest.param("trio", "pipe", "poll", "elsewhere", id="trio-pipe"),
+    ],
+)
+async def test_the_wakeup_switch_chooses_who_serves_reports_and_start_logs_it(
+    kafka_broker: Tansu, make_settings: MakeSettings, wakeup: str, path: str, served_on: str
+) -> None:
+    """``wakeup = "poll"`` (and trio) leave librdkafka's internals alone: a thread serves the
+    reports; the pipe lets the loop serve them.  Start says which, in one line."""
+    topic = _topic()
+    loop_thread = threading.get_ident()
+    served = {"loop": 0, "elsewhere": 0}
+
+    class Counting(deque[Any]):  # the served reports' queue, counting where each is served
+        def append(self, report: Any) -> None:
+            served["loop" if threading.get_ident() == loop_thread else "elsewhere"] += 1
+            super().append(report)
+
+    settings = make_settings(kafka_broker.address, wakeup=wakeup)
+    with capture_logs() as logs:
+        async with KafkaProducer(settings) as producer:
+            producer._reports = Counting()
+            await producer.send(_messages(topic, 3), wait="acked")
+    chosen = [(e["path"], e["log_level"]) for e in logs if e["event"] == "kafka_wakeup"]
+    assert chosen == [(path, "info")]
+    assert served[served_on] == 3
+
+
 async def test_queued_sends_are_marked_done_and_the_spool_emptied(
     kafka_broker: Tansu, make_settings: MakeSettings
 ) -> None:

@@ -87,6 +87,7 @@ def test_repr_never_shows_the_password() -> None:
         pytest.param({"compression": "brotli"}, "compression", id="bad-compression"),
         pytest.param({"message_timeout": 0}, "message_timeout", id="zero-timeout"),
         pytest.param({"linger_ms": -1.0}, "linger_ms", id="negative-linger"),
+        pytest.param({"wakeup": "signal"}, "wakeup", id="unknown-wakeup"),
     ],
 )
 def test_bad_settings_are_rejected_with_their_key(given: dict[str, Any], key: str) -> None:

@@ -317,3 +317,29 @@ def test_bad_shadow_settings(base: str, patch: tuple[str, str], message: str) ->
     with pytest.raises(ConfigError) as info:
         parse_config(base + SHADOW_ROUTE.replace(*patch), "s.toml")
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("", "pipe", id="default"),
+        pytest.param('wakeup = "poll"\n', "poll", id="poll"),
+        pytest.param('wakeup = "pipe"\n', "pipe", id="pipe"),
+        pytest.param('wakeup = "signal"\n', "kafka.wakeup: unknown value 'signal'", id="unknown"),
+        pytest.param("wakeup = true\n", "kafka.wakeup: unknown value True", id="not-a-string"),
+    ],
+)
+def test_kafka_wakeup_switch_is_read_and_checked(
+    base: str, tmp_path: Path, line: str, expected: str
+) -> None:
+    """``[kafka] wakeup`` chooses the pipe (today's default) or polling; anything else is named."""
+    kafka_table = f'[kafka]\nbootstrap_servers = "b:9092"\nspool_dir = "{tmp_path}"\n'
+    text = f"{base}\n{kafka_table}{line}"
+    if expected in ("pipe", "poll"):
+        kafka = parse_config(text, "strangler.toml").kafka
+        assert kafka is not None
+        assert kafka.wakeup == expected
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "strangler.toml")
+    assert f"strangler.toml: {expected}" in str(info.value)
