@@ -32,7 +32,9 @@ def error_page(status: int, *, head: bool = False) -> UpstreamResponse:
         (b"content-type", b"text/html"),
         (b"content-length", str(len(body)).encode()),
     ]
-    return UpstreamResponse(status, headers, iter_bytes(() if head else (body,)), "strangler")
+    response = UpstreamResponse(status, headers, iter_bytes(() if head else (body,)), "strangler")
+    response.extra["complete"] = True  # the whole body is here: one write with its head
+    return response
 
 
 def page_html(status: int) -> bytes:

@@ -533,6 +533,7 @@ class Strangler(Service):
         ready_path: the admin endpoint that must answer 200 before the service
             counts as started (``/health`` when the backend is down on purpose).
         server_extra: more lines for the ``[server]`` table (timeouts, limits).
+        nofile: the processes' descriptor limit (``prlimit --nofile``), for limit tests.
         source: a copy of this source tree to run instead of this one (the
             compiled build that ``ops.compile`` makes).
     """
@@ -558,8 +559,10 @@ class Strangler(Service):
         env: Mapping[str, str] | None = None,
         ready_path: str = "/ready",
         server_extra: str = "",
+        nofile: int | None = None,
         source: Path | None = None,
     ) -> None:
+        self.nofile = nofile
         self.ready_path = ready_path
         self.source = source
         if config_text is None and not (backend_address and document_root):
@@ -590,7 +593,10 @@ class Strangler(Service):
 
     def _prepare(self) -> list[str]:
         self.config_path.write_text(self.config_text)
-        return [sys.executable, "-m", "proxy", "serve", "--config", str(self.config_path)]
+        command = [sys.executable, "-m", "proxy", "serve", "--config", str(self.config_path)]
+        if self.nofile is not None:
+            command = [find_binary("prlimit"), f"--nofile={self.nofile}", "--", *command]
+        return command
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}

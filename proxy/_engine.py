@@ -140,21 +140,34 @@ class Engine:
             )
             bind_route_log(route.name, route.mode.name)
             await self._dispatch(state, route, request, params, exchange)
-        except Fallback as fb:
+        except Exception as exc:  # cancellation is not an Exception: it passes untouched
+            failure = exc
+        else:
+            return route
+        # Answered outside the except block (see _build.py: no await while handling).
+        await self._recover(state, route, failure, exchange)
+        return route
+
+    async def _recover(
+        self, state: State, route: Route | None, exc: Exception, exchange: _Exchange
+    ) -> None:
+        """The request's one error boundary: each failure becomes its answer."""
+        if isinstance(exc, Fallback):
             assert route is not None
             m.FALLBACKS.labels(route.name).inc()
             exchange.fallback = True
-            await self._handle_legacy(state, fb.backend, fb.request, exchange, route)
-        except QueueFull as exc:
+            await self._handle_legacy(state, exc.backend, exc.request, exchange, route)
+        elif isinstance(exc, QueueFull):
             await exchange.relay(queue_full_response(exc))
-        except (LegacyError, RequestError) as exc:
+        elif isinstance(exc, LegacyError | RequestError):
             await self._fail(exchange, route, exc, status_for(exc))
-        except ClientDisconnected:
+        elif isinstance(exc, ClientDisconnected):
             exchange.status = 499
-        except Exception:
-            log.exception("request_failed")
+        elif isinstance(exc, AbortResponse):
+            raise exc
+        else:
+            log.error("request_failed", exc_info=exc)
             await self._fail(exchange, route, None, 500)
-        return route
 
     async def _dispatch(
         self,
@@ -243,7 +256,10 @@ class Engine:
         try:
             await self._legacy(state, name, request, exchange, route)
         except (LegacyError, RequestError) as exc:
-            await self._fail(exchange, route, exc, status_for(exc))
+            failure = exc
+        else:
+            return
+        await self._fail(exchange, route, failure, status_for(failure))
 
     async def _legacy(
         self, state: State, name: str, request: LegacyRequest, exchange: _Exchange, route: Route

@@ -56,6 +56,7 @@ log = structlog.get_logger("strangler.http")
 
 _HIGH_WATER = 64 * 1024  # buffered request body (or pipelined requests) before reading pauses
 _IDLE, _HEAD, _BUSY = 0, 1, 2  # a connection's phases, for timeouts and the limit
+_LINGER = 2.0  # seconds a closing connection's input is read and dropped (nginx: up to 5 s)
 
 
 class ServerState:
@@ -124,6 +125,7 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         self.drained: asyncio.Future[None] | None = None
         self.read_paused = False
         self.closed = False
+        self.lingering = False
 
     # asyncio.Protocol
 
@@ -132,12 +134,14 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         self.server.connections[self] = None
         if not self.server.admit(self):
             transport.write(refused_answer())
-            self.close()
+            self.linger()
             return
         self.peer = _peer_of(transport)
         self._set_timer(self.limits.header_timeout, self._header_timed_out)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # answered and closing: what still arrives is dropped
         if self.phase == _IDLE:
             self.phase = _HEAD
             self._set_timer(self.limits.header_timeout, self._header_timed_out)
@@ -235,7 +239,7 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         if transport is None or transport.is_closing():
             return
         if not (cycle.response.keep_alive and cycle.keep_alive) or self.parser.failed:
-            self.close()
+            self.linger()
             return
         if self.reading is cycle:
             if cycle.expect_continue and not cycle.continued:
@@ -269,7 +273,7 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
             return
         assert self.transport is not None
         self.transport.write(refusal_answer(refusal, request_id_of([])))
-        self.close()
+        self.linger()
 
     # flow control and timers
 
@@ -337,6 +341,22 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
             self.close()
         elif self.cycle is not None:
             self.cycle.keep_alive = False
+
+    def linger(self) -> None:
+        """Close after the answer without resetting it: stop sending, drop input, then close.
+
+        Closing a socket with unread input makes the kernel send a reset, which
+        can destroy the answer still on its way; nginx's ``lingering_close``
+        reads and drops for a while first.
+        """
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.lingering = True
+        self._resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._set_timer(_LINGER, self.close)
 
     def close(self) -> None:
         self._clear_timer()

@@ -35,6 +35,7 @@ from ._request import request_id_of
 
 log = structlog.get_logger("strangler.http")
 _READ = 65536
+_LINGER = 2.0  # seconds a closing connection's input is read and dropped (nginx: up to 5 s)
 
 
 class TrioServer:
@@ -68,11 +69,14 @@ class TrioServer:
         self.connections[conn] = None
         try:
             if not self.admit(conn):
-                with trio.move_on_after(1):
+                with trio.move_on_after(_LINGER):
                     await stream.send_all(refused_answer())
+                    await linger(stream)
                 return
             with conn.scope:
-                await conn.run()
+                if await conn.run():
+                    with trio.move_on_after(_LINGER):
+                        await linger(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ClientDisconnected):
             pass
         finally:
@@ -125,31 +129,38 @@ class Connection:
         """Idle: between requests, or open without a byte of a request yet."""
         return not self.busy and not self.parser.receiving_head and not self.parser.events
 
-    async def receive(self, patience: float) -> bool:
-        """Feed the parser what arrives within ``patience`` seconds; ``False`` at end of stream."""
-        with trio.move_on_after(patience) as waited:
+    async def receive(self, deadline: float) -> bool:
+        """Feed the parser what arrives before ``deadline``; ``False`` at end of stream."""
+        with trio.move_on_at(deadline) as waited:
             data = await self.stream.receive_some(_READ)
         if waited.cancelled_caught:
             raise _TimedOut()
         self.parser.feed(data)
         return bool(data)
 
-    async def run(self) -> None:
+    async def run(self) -> bool:
+        """Serve requests until the connection ends; ``True`` when it should linger first."""
         events = self.parser.events
-        timeout = self.limits.header_timeout
+        # The header timeout runs from the connection's start, or from the first byte
+        # of the next request after a keep-alive wait, to the head's end: slow bytes
+        # do not restart it.
+        deadline = trio.current_time() + self.limits.header_timeout
+        idle = False
         while not self.server.stopping or events:
             if not events:
                 try:
-                    if not await self.receive(timeout):
-                        return
+                    if not await self.receive(deadline):
+                        return False
                 except _TimedOut:
-                    return  # header or keep-alive timeout: closed without an answer
-                timeout = self.limits.header_timeout
+                    return False  # header or keep-alive timeout: closed without an answer
+                if idle:
+                    idle = False
+                    deadline = trio.current_time() + self.limits.header_timeout
                 continue
             event = events.popleft()
             if isinstance(event, Refusal):
                 await self.stream.send_all(refusal_answer(event, request_id_of([])))
-                return
+                return True
             if not isinstance(event, RequestHead):
                 continue  # the rest of a body nobody read, already answered
             self.busy = True
@@ -157,13 +168,34 @@ class Connection:
             try:
                 await self.server.engine.serve(event, self.peer, cycle, cycle)
             except AbortResponse:
-                return
-            if not (cycle.finished and cycle.response.keep_alive and cycle.keep_alive):
-                return
+                return False
+            if not cycle.finished:
+                return False
+            if not (cycle.response.keep_alive and cycle.keep_alive):
+                return True
             if not await cycle.discard_rest():
-                return
+                return True
             self.busy = False
-            timeout = self.limits.keep_alive_timeout
+            idle = not events
+            deadline = trio.current_time() + (
+                self.limits.keep_alive_timeout if idle else self.limits.header_timeout
+            )
+        return False
+
+
+async def linger(stream: trio.SocketStream) -> None:
+    """Close after the answer without resetting it: stop sending, read and drop the rest.
+
+    Closing a socket with unread input makes the kernel send a reset, which can
+    destroy the answer still on its way; nginx's ``lingering_close`` reads
+    and drops for a while first.  The caller bounds the time.
+    """
+    try:
+        await stream.send_eof()
+        while await stream.receive_some(_READ):
+            pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
 
 
 class _TimedOut(Exception):
@@ -203,7 +235,7 @@ class Cycle:
                     raise RequestError(event.reason)
                 return b""  # a next request's head cannot come before this body's end
             try:
-                if not await conn.receive(self.conn.limits.body_timeout):
+                if not await conn.receive(trio.current_time() + conn.limits.body_timeout):
                     raise ClientDisconnected()
             except _TimedOut:
                 self.keep_alive = False

@@ -91,17 +91,6 @@ def test_fastcgi_over_unix_socket() -> None:
         assert r.status_code == 422
 
 
-def test_http2_cleartext(php_fpm: PhpFpm) -> None:
-    """HTTP/2 (h2c, prior knowledge) is served and PHP sees SERVER_PROTOCOL HTTP/2.0."""
-    with (
-        serving(lambda: Strangler(backend_address=php_fpm.address, document_root=DEMO_ROOT)) as s,
-        httpx.Client(http1=False, http2=True) as client,
-    ):
-        r = client.get(s.url + "/info.php")
-        assert r.http_version == "HTTP/2"
-        assert r.json()["server"]["SERVER_PROTOCOL"] == "HTTP/2.0"
-
-
 def test_admin_token(php_fpm: PhpFpm) -> None:
     """With a token configured, the admin listener refuses requests without it."""
     text = build_config(php_fpm.address, DEMO_ROOT).replace(

@@ -1,0 +1,299 @@
+"""The edge under hostile input, over raw sockets, on every runtime, beside nginx.
+
+Each case is what an attacker (or a broken client or backend) sends, and the
+answer is the one nginx gives in front of the same PHP-FPM: ambiguous
+framing and bad ``Host`` values refused, connections that never finish
+their head closed, a flood of idle connections unable to lock out a real
+client, a broken PHP answer turned into a 502 that names the request, and
+a graceful stop that refuses new connections at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ops.services import Nginx, PhpFpm, Strangler, build_config
+from tests.conftest import REPO_ROOT, serving
+
+pytestmark = pytest.mark.service
+SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"
+RUNTIMES = ["uvloop", "asyncio", "trio"]
+FAST_TIMEOUTS = """
+client_header_timeout = "2s"
+client_body_timeout = "2s"
+keep_alive_timeout = "2s"
+"""
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def proxy(php_fpm: PhpFpm, request: pytest.FixtureRequest) -> Iterator[Strangler]:
+    """strangler in front of the slow app with two-second client timeouts."""
+    text = build_config(
+        php_fpm.address, SLOW_ROOT, runtime=request.param, server_extra=FAST_TIMEOUTS
+    )
+    with serving(lambda: Strangler(text)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def nginx_slow(php_fpm: PhpFpm) -> Iterator[Nginx]:
+    """nginx in front of the same app: the reference for every status here."""
+    with serving(lambda: Nginx(php_fpm.address, SLOW_ROOT, style="per_path")) as n:
+        yield n
+
+
+def _address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def exchange(url: str, data: bytes, wait: float = 5.0) -> bytes:
+    """Send ``data`` and read until the server closes (or ``wait`` passes)."""
+    with socket.create_connection(_address(url), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of the first answer in ``answer`` (0 when there is none)."""
+    if not answer.startswith(b"HTTP/1."):
+        return 0
+    return int(answer.split(b" ", 2)[1])
+
+
+HOSTILE = [
+    pytest.param(
+        b"POST /sleep.php HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        id="cl-and-te",
+    ),
+    pytest.param(b"GET /sleep.php HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, id="two-hosts"),
+    pytest.param(b"GET /sleep.php HTTP/1.1\r\nHost: x/../../etc\r\n\r\n", 400, id="host-slash"),
+    pytest.param(b"GET /sleep.php HTTP/1.1\r\nHost: a b\r\n\r\n", 400, id="host-space"),
+    pytest.param(b"GET /sleep.php HTTP/1.1\r\nHost: a..b\r\n\r\n", 400, id="host-dots"),
+    pytest.param(b"GET /sleep.php HTTP/1.1\r\n\r\n", 400, id="no-host"),
+    pytest.param(
+        b"GET /sleep.php HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        400,
+        id="two-lengths",
+    ),
+    pytest.param(
+        b"GET /sleep.php HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400, id="neg-length"
+    ),
+    pytest.param(
+        b"POST /sleep.php HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        501,
+        id="te-not-chunked",
+    ),
+    pytest.param(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, id="long-uri"),
+    pytest.param(
+        b"GET /sleep.php HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+        400,
+        id="long-header",
+    ),
+    pytest.param(b"GET /sleep.php HTTP/1.1\r\nHost: a\x01b\r\n\r\n", 400, id="host-ctl"),
+    pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, id="h2-preface"),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), HOSTILE)
+def test_hostile_heads_get_nginxs_status(
+    proxy: Strangler, nginx_slow: Nginx, data: bytes, expected: int
+) -> None:
+    """Ambiguous framing and bad Host values get nginx's status, and the connection closes."""
+    assert status_of(exchange(nginx_slow.url, data)) == expected  # the reference holds
+    answer = exchange(proxy.url, data)
+    assert status_of(answer) == expected
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+    assert answer.count(b"\r\ndate: ") == 1  # one answer: nothing after the refused request
+
+
+def test_good_host_forms_pass(proxy: Strangler) -> None:
+    """A port, a trailing dot, an IPv6 literal and upper case are hosts nginx accepts."""
+    for host in (b"Example.COM:8080", b"example.com.", b"[::1]:80", b"127.0.0.1"):
+        data = b"GET /sleep.php?ms=0 HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
+        assert status_of(exchange(proxy.url, data)) == 200, host
+
+
+def test_slowloris_connections_are_closed_within_the_header_timeout(proxy: Strangler) -> None:
+    """200 connections trickling a head byte by byte are all closed by the header timeout."""
+    socks = [socket.create_connection(_address(proxy.url), timeout=10) for _ in range(200)]
+    head = b"GET /sleep.php HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"x" * 100
+    closed: set[int] = set()
+    try:
+        deadline = time.monotonic() + 20  # ten header timeouts: a bound, not a measurement
+        position = 0
+        while len(closed) < len(socks) and time.monotonic() < deadline:
+            for i, sock in enumerate(socks):
+                if i in closed:
+                    continue
+                try:
+                    sock.sendall(head[position : position + 1])
+                except OSError:
+                    closed.add(i)
+            position = min(position + 1, len(head) - 1)
+            time.sleep(0.5)
+            for i, sock in enumerate(socks):
+                if i not in closed and _peer_closed(sock):
+                    closed.add(i)
+        assert len(closed) == len(socks)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert status_of(exchange(proxy.url, b"GET /sleep.php?ms=0 HTTP/1.0\r\n\r\n")) == 200
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_a_silent_connection_is_closed(proxy: Strangler) -> None:
+    """A connection that never sends a byte is closed by the header timeout, unanswered."""
+    with socket.create_connection(_address(proxy.url), timeout=15) as sock:
+        assert sock.recv(65536) == b""  # a TimeoutError here: the server never closed it
+
+
+def test_a_stalled_body_is_answered_408_and_closed(proxy: Strangler) -> None:
+    """A body that stops arriving gets 408 after the body timeout, and the connection closes."""
+    data = b"POST /sleep.php HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"
+    answer = exchange(proxy.url, data, wait=15)
+    assert status_of(answer) == 408
+    assert b"x-request-id: " in answer.lower()
+
+
+def test_pipelined_requests_are_answered_in_order(proxy: Strangler) -> None:
+    """Three requests in one write get three answers, in order, on the same connection."""
+    one = b"GET /sleep.php?ms=%d HTTP/1.1\r\nHost: a\r\n\r\n"
+    last = b"GET /sleep.php?ms=3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    answer = exchange(proxy.url, one % 20 + one % 1 + last)
+    assert answer.count(b"HTTP/1.1 200 OK") == 3
+    bodies = [answer.index(b"slept %dms" % ms) for ms in (20, 1, 3)]
+    assert bodies == sorted(bodies)
+
+
+def test_expect_continue_gets_100_then_the_answer(proxy: Strangler) -> None:
+    """A client that waits for 100 Continue gets it, sends its body, and gets the answer."""
+    with socket.create_connection(_address(proxy.url), timeout=5) as sock:
+        sock.sendall(
+            b"POST /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"body")
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    assert status_of(rest) == 200
+
+
+def test_keep_alive_connection_is_closed_when_idle(proxy: Strangler) -> None:
+    """After an answer, an idle kept-alive connection is closed by the keep-alive timeout."""
+    with socket.create_connection(_address(proxy.url), timeout=15) as sock:
+        sock.sendall(b"GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):  # ends when the server closes the idle connection
+            data += chunk
+    assert status_of(data) == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        pytest.param("/badheader.php", b"control byte", id="control-byte"),
+        pytest.param("/badlength.php?kind=negative", b"invalid content-length", id="negative"),
+        pytest.param("/badlength.php?kind=two", b"more than one content-length", id="two"),
+    ],
+)
+def test_broken_php_heads_are_502_with_the_request_id(
+    proxy: Strangler, path: str, reason: bytes
+) -> None:
+    """A PHP answer whose head cannot be relayed safely is a 502 naming the request."""
+    r = httpx.get(proxy.url + path, headers={"x-request-id": "edge-502"})
+    assert r.status_code == 502
+    assert r.headers["x-request-id"] == "edge-502"
+    assert reason in r.headers["x-strangler-error"].lower().encode()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_idle_connections_cannot_lock_out_a_client(php_fpm: PhpFpm, runtime: str) -> None:
+    """300 silent connections against a 256-descriptor limit: a real request is still served."""
+    text = build_config(php_fpm.address, SLOW_ROOT, runtime=runtime)
+    with serving(lambda: Strangler(text, nofile=256)) as s:
+        socks = [socket.create_connection(_address(s.url), timeout=10) for _ in range(300)]
+        try:
+            answer = exchange(s.url, b"GET /sleep.php?ms=0 HTTP/1.0\r\n\r\n", wait=10)
+            assert status_of(answer) == 200
+            assert "connection_limit_reached" not in s.log_text()  # room was made, none refused
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_busy_connections_over_the_limit_get_503(php_fpm: PhpFpm, runtime: str) -> None:
+    """With every connection busy, one more is refused with a 503, not left to hang."""
+    text = build_config(
+        php_fpm.address, SLOW_ROOT, runtime=runtime, server_extra="max_connections = 2"
+    )
+    with serving(lambda: Strangler(text)) as s:
+        threads = [
+            threading.Thread(target=httpx.get, args=(s.url + "/sleep.php?ms=1500",))
+            for _ in range(2)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # both requests are in PHP now
+        answer = exchange(s.url, b"GET /sleep.php?ms=0 HTTP/1.0\r\n\r\n")
+        for t in threads:
+            t.join(10)
+        assert status_of(answer) == 503
+        assert b"connection limit reached" in answer
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_connection_during_graceful_stop_is_refused(php_fpm: PhpFpm, runtime: str) -> None:
+    """On SIGTERM the listening socket closes at once: new clients are refused, not parked."""
+    text = build_config(php_fpm.address, SLOW_ROOT, runtime=runtime)
+    with serving(lambda: Strangler(text)) as s:
+        result: dict[str, httpx.Response] = {}
+        slow = threading.Thread(
+            target=lambda: result.update(r=httpx.get(s.url + "/sleep.php?ms=3000", timeout=20))
+        )
+        slow.start()
+        time.sleep(0.5)
+        s.signal(signal.SIGTERM)
+        refused = False
+        deadline = time.monotonic() + 2  # well before the request in flight ends
+        while not refused and time.monotonic() < deadline:
+            try:
+                socket.create_connection(_address(s.url), timeout=1).close()
+                time.sleep(0.05)
+            except ConnectionRefusedError:
+                refused = True
+        in_flight_done = "r" in result
+        slow.join(20)
+        assert refused
+        assert not in_flight_done
+        assert result["r"].status_code == 200  # the request in flight still finished
