@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 from ._config import Config, load_config
+from ._config_reader import parse_duration
 from ._exceptions import StranglerError
 
 
@@ -89,10 +90,16 @@ _SHADOW_TOOLS = {
 
 
 def _shadow_tool(name: str, argv: list[str]) -> int:
-    """``report`` and ``replay`` parse their own options (``strangler report --help``)."""
+    """``report`` and ``replay`` parse their own options (``strangler report --help``).
+
+    ``report --since`` reads durations with the config's grammar, handed over
+    here so that one parser owns it.
+    """
     from shadow import replay_main, report_main
 
-    return (report_main if name == "report" else replay_main)(argv)
+    if name == "report":
+        return report_main(argv, parse_duration=parse_duration)
+    return replay_main(argv)
 
 
 def _spool_replay(args: argparse.Namespace) -> int:

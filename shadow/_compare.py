@@ -19,13 +19,21 @@ while the signature is computed over all of them.  Comparing never raises.
   already applies ignores and scrubbers), then compare the leftovers pairwise
   in order so a changed element reports the changed field; these pairs are
   named by the control's index.  Tolerances apply only to such pairs.
+* Any other array holding the same elements (by that canonical text) in
+  another order is one ``order`` difference at the array, not a value
+  difference per index.  An array at a place the noise model learned as
+  shuffled (``shuffled``) is otherwise walked as unordered, so a lost, added
+  or changed element is reported as such and never passes as reordering.
+* Learned noise (``NoiseModel.is_noise``) excuses a difference by its place
+  *and* kind: a value or order change where legacy itself changed them,
+  never a missing, extra or retyped field.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from ._model import Answer, Comparison, Difference
@@ -51,6 +59,13 @@ if TYPE_CHECKING:
 MAX_DIFFERENCES: Final = 200
 """Differences (and noise) kept per comparison; the signature covers them all."""
 
+Shuffled = Callable[[str], bool]
+"""Whether the array at a body pointer (``/items``) was learned as shuffled."""
+
+
+def _never(pointer: str) -> bool:
+    return False
+
 
 def compare(
     control: Answer,
@@ -66,8 +81,8 @@ def compare(
         control: the answer the client got.
         candidate: the answer computed on the copy.
         rules: the route's comparison rules.
-        noise: the learned noise; differences on its paths are listed as
-            noise and do not count.
+        noise: the learned noise; differences of the learned kind at its
+            places are listed as noise and do not count.
         route: the route name, for the noise model and the signature.
 
     Returns:
@@ -76,8 +91,9 @@ def compare(
     kept: list[Difference] = []
     noisy: list[Difference] = []
     keys: set[tuple[str, str]] = set()
-    for difference in iter_differences(control, candidate, rules):
-        if noise is not None and noise.is_noise(route, difference.where):
+    shuffled = noise.shuffled(route) if noise is not None else None
+    for difference in iter_differences(control, candidate, rules, shuffled=shuffled):
+        if noise is not None and noise.is_noise(route, difference):
             if len(noisy) < MAX_DIFFERENCES:
                 noisy.append(difference)
             continue
@@ -88,9 +104,16 @@ def compare(
 
 
 def iter_differences(
-    control: Answer, candidate: Answer, rules: CompareRules
+    control: Answer, candidate: Answer, rules: CompareRules, *, shuffled: Shuffled | None = None
 ) -> Iterator[Difference]:
-    """Every difference between two answers: status, then headers, then body."""
+    """Every difference between two answers: status, then headers, then body.
+
+    Args:
+        control: the first answer.
+        candidate: the second answer.
+        rules: the route's comparison rules.
+        shuffled: arrays learned as shuffled (walked as unordered); none by default.
+    """
     if control.error is not None or candidate.error is not None:
         if control.error != candidate.error:
             yield Difference("status", "status", _outcome(control), _outcome(candidate))
@@ -107,7 +130,7 @@ def iter_differences(
         if a != b:
             where = f"header:{name}"
             yield Difference("header", where, shorten(a or ABSENT), shorten(b or ABSENT))
-    yield from _body_differences(control, candidate, rules)
+    yield from _body_differences(control, candidate, rules, shuffled or _never)
 
 
 def _raw_values(
@@ -127,7 +150,7 @@ def _outcome(answer: Answer) -> str:
 
 
 def _body_differences(
-    control: Answer, candidate: Answer, rules: CompareRules
+    control: Answer, candidate: Answer, rules: CompareRules, shuffled: Shuffled
 ) -> Iterator[Difference]:
     a, b = control.body, candidate.body
     if a == b:
@@ -139,7 +162,7 @@ def _body_differences(
     json_a, json_b = decode_json(a, media_type(ctype_a)), decode_json(b, media_type(ctype_b))
     if json_a is not NOT_JSON and json_b is not NOT_JSON:
         try:
-            found = list(_walk(json_a, json_b, "", rules))
+            found = list(_walk(json_a, json_b, "", rules, shuffled))
         except RecursionError:
             pass  # deeper than we can walk: fall back to text
         else:
@@ -216,7 +239,9 @@ def _kind(value: Any) -> str:
     return type(value).__name__  # str, list, dict
 
 
-def _walk(a: Any, b: Any, pointer: str, rules: CompareRules) -> Iterator[Difference]:
+def _walk(
+    a: Any, b: Any, pointer: str, rules: CompareRules, shuffled: Shuffled
+) -> Iterator[Difference]:
     if rules.is_ignored(pointer):
         return
     kind = _kind(a)
@@ -225,11 +250,9 @@ def _walk(a: Any, b: Any, pointer: str, rules: CompareRules) -> Iterator[Differe
     elif kind in ("dict", "list") and _identical(a, b):
         return
     elif kind == "dict":
-        yield from _walk_object(a, b, pointer, rules)
-    elif kind == "list" and rules.is_unordered(pointer):
-        yield from _walk_multiset(a, b, pointer, rules)
+        yield from _walk_object(a, b, pointer, rules, shuffled)
     elif kind == "list":
-        yield from _walk_array(a, b, pointer, rules)
+        yield from _walk_list(a, b, pointer, rules, shuffled)
     elif not _same_scalar(a, b, kind, pointer, rules):
         yield Difference("value", "body" + pointer, render(a), render(b))
 
@@ -258,12 +281,12 @@ def _one_side(kind: str, pointer: str, value: Any) -> Difference:
 
 
 def _walk_object(
-    a: dict[str, Any], b: dict[str, Any], pointer: str, rules: CompareRules
+    a: dict[str, Any], b: dict[str, Any], pointer: str, rules: CompareRules, shuffled: Shuffled
 ) -> Iterator[Difference]:
     for key, value in a.items():
         child = f"{pointer}/{escape_token(key)}"
         if key in b:
-            yield from _walk(value, b[key], child, rules)
+            yield from _walk(value, b[key], child, rules, shuffled)
         elif not rules.is_ignored(child):
             yield _one_side("missing", child, value)
     for key, value in b.items():
@@ -272,11 +295,34 @@ def _walk_object(
             yield _one_side("extra", child, value)
 
 
+def _walk_list(
+    a: list[Any], b: list[Any], pointer: str, rules: CompareRules, shuffled: Shuffled
+) -> Iterator[Difference]:
+    """A multiset if the rules say so; else reordered, or walked per shuffled, or per index."""
+    if rules.is_unordered(pointer):
+        yield from _walk_multiset(a, b, pointer, rules, shuffled)
+    elif _reordered(a, b, pointer, rules):
+        yield Difference("order", "body" + pointer, render(a), render(b))
+    elif shuffled(pointer):
+        yield from _walk_multiset(a, b, pointer, rules, shuffled)
+    else:
+        yield from _walk_array(a, b, pointer, rules, shuffled)
+
+
+def _reordered(a: list[Any], b: list[Any], pointer: str, rules: CompareRules) -> bool:
+    """Whether ``b`` holds the elements of ``a`` (as a multiset matches them) in another order."""
+    if len(a) != len(b) or len(a) < 2:
+        return False
+    seen_a = [_canonical(x, f"{pointer}/{i}", rules) for i, x in enumerate(a)]
+    seen_b = [_canonical(y, f"{pointer}/{j}", rules) for j, y in enumerate(b)]
+    return seen_a != seen_b and sorted(seen_a) == sorted(seen_b)
+
+
 def _walk_array(
-    a: list[Any], b: list[Any], pointer: str, rules: CompareRules
+    a: list[Any], b: list[Any], pointer: str, rules: CompareRules, shuffled: Shuffled
 ) -> Iterator[Difference]:
     for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        yield from _walk(x, y, f"{pointer}/{i}", rules)
+        yield from _walk(x, y, f"{pointer}/{i}", rules, shuffled)
     yield from _leftovers(a, b, range(len(b), len(a)), range(len(a), len(b)), pointer, rules)
 
 
@@ -297,7 +343,7 @@ def _leftovers(
 
 
 def _walk_multiset(
-    a: list[Any], b: list[Any], pointer: str, rules: CompareRules
+    a: list[Any], b: list[Any], pointer: str, rules: CompareRules, shuffled: Shuffled
 ) -> Iterator[Difference]:
     waiting: dict[str, list[int]] = {}
     for j in reversed(range(len(b))):
@@ -312,7 +358,7 @@ def _walk_multiset(
     only_b = sorted(j for matches in waiting.values() for j in matches)
     pairs = min(len(only_a), len(only_b))
     for i, j in zip(only_a[:pairs], only_b[:pairs], strict=True):
-        yield from _walk(a[i], b[j], f"{pointer}/{i}", rules)
+        yield from _walk(a[i], b[j], f"{pointer}/{i}", rules, shuffled)
     yield from _leftovers(a, b, only_a[pairs:], only_b[pairs:], pointer, rules)
 
 

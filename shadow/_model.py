@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-DifferenceKind = Literal["status", "header", "missing", "extra", "type", "value", "text", "digest"]
+DifferenceKind = Literal[
+    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest"
+]
 SkipReason = Literal[
     "sampled_out", "queue_full", "body_too_large", "timeout", "candidate_error", "unsafe_method"
 ]
@@ -121,7 +123,8 @@ class Difference:
     """One place where the answers differ.
 
     ``where`` is ``status``, ``header:<name>`` or ``body`` plus a JSON pointer
-    (``body/items/0/price``); values are short renderings for people.
+    (``body/items/0/price``); values are short renderings for people.  An
+    ``order`` difference is an array holding the same elements in another order.
     """
 
     kind: DifferenceKind

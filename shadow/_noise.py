@@ -2,44 +2,80 @@
 
 Strategy: the proxy asks legacy twice on a sample of safe requests and hands
 both answers to ``NoiseModel.learn``, which compares them with the route's
-own rules and remembers the normalised ``where`` of every difference
-(``body/items/*/ts``, ``header:expires``).  A later difference at a learned
-place, or under one, is noise: listed, not counted.
+own rules and remembers each difference as a *place and kind*: the
+normalised ``where`` (``body/items/*/ts``, ``header:expires``) and what
+changed there.  A later difference is noise (listed, not counted) only when
+it has a learned place and the same kind, so learning that ``took_ms``
+varies never hides ``took_ms`` turning into a string or going missing.
 
-What is never learned, because it would hide real regressions for good:
-``status`` (a flaky legacy status would mask every status change), the whole
-``body`` (a text or binary body differing once would mask every body change;
-scrub rules are the remedy there), and nothing at all from a pair whose
-statuses differ or that has an error.  Each route keeps at most
-``max_paths`` places; later ones are dropped.  There is no lock: learning and
-lookups run without awaits, so one event loop never interleaves them.
+Only three kinds are ever learned, the ones legacy can vary in without a
+consumer noticing: ``value`` (a JSON scalar changed, its type kept),
+``header`` (a header's value changed, present on both sides) and ``order``
+(an array holding the same elements in another order; the comparer then
+walks that array as unordered, so a lost or added element is still found).
+Never learned, because they would hide real regressions for good: status,
+content-type, a missing or extra field or header, a type change, an array
+grown or shrunk, whole-body text and digest differences (scrub rules are the
+remedy there), and nothing at all from a pair whose statuses or media types
+differ or that has an error.  Each route keeps at most ``max_paths`` places;
+later ones are dropped.  There is no lock: learning and lookups run without
+awaits, so one event loop never interleaves them.
 """
 
 from __future__ import annotations
 
-from ._compare import iter_differences
-from ._model import Answer
-from ._normalize import normalise_where
+from typing import Literal
+
+from ._compare import Shuffled, iter_differences
+from ._model import Answer, Difference
+from ._normalize import ABSENT, content_type, media_type, normalise_where
 from ._rules import CompareRules
 
-_NEVER_LEARNED = frozenset({"status", "body"})
+NoiseKind = Literal["value", "header", "order"]
+"""The kinds of difference that can be learned as noise."""
+Place = tuple[str, NoiseKind]
+"""A learned place: the normalised ``where`` and the kind of change seen there."""
+
+_ALWAYS_REPORTED_HEADERS = frozenset({"header:content-type"})
+
+
+def noise_kind(difference: Difference) -> NoiseKind | None:
+    """The kind under which ``difference`` can be learned and excused, or None if never.
+
+    Args:
+        difference: one difference found by the comparer.
+
+    Returns:
+        ``value`` and ``order`` as they are; ``header`` for a changed value of
+        a header present on both sides other than Content-Type; else None.
+    """
+    if difference.kind in ("value", "order"):
+        return difference.kind
+    if (
+        difference.kind == "header"
+        and difference.where not in _ALWAYS_REPORTED_HEADERS
+        and ABSENT not in (difference.control, difference.candidate)
+    ):
+        return "header"
+    return None
 
 
 class NoiseModel:
-    """Per-route sets of places where two legacy answers to one request differ.
+    """Per-route sets of places and kinds where two legacy answers to one request differ.
 
     Args:
-        max_paths: the most places kept per route.
+        max_paths: the most places (place and kind pairs) kept per route.
     """
 
     def __init__(self, max_paths: int = 500) -> None:
         self._max_paths = max_paths
-        self._paths: dict[str, set[str]] = {}
+        self._places: dict[str, set[Place]] = {}
+        self._shuffled: dict[str, set[str]] = {}  # the ``order`` places, for the comparer
 
     def learn(
         self, route: str, first: Answer, second: Answer, rules: CompareRules
-    ) -> frozenset[str]:
-        """Record where two legacy answers to the same request differ.
+    ) -> frozenset[Place]:
+        """Record where, and how, two legacy answers to the same request differ.
 
         Args:
             route: the route name.
@@ -50,33 +86,52 @@ class NoiseModel:
         Returns:
             The places newly learned by this call.
         """
-        if first.error is not None or second.error is not None or first.status != second.status:
+        if not _comparable(first, second):
             return frozenset()
-        paths = self._paths.setdefault(route, set())
-        added: set[str] = set()
-        for difference in iter_differences(first, second, rules):
-            where = normalise_where(difference.where)
-            if where in _NEVER_LEARNED or where in paths:
+        places = self._places.setdefault(route, set())
+        added: set[Place] = set()
+        found = iter_differences(first, second, rules, shuffled=self.shuffled(route))
+        for difference in found:
+            kind = noise_kind(difference)
+            if kind is None:
                 continue
-            if len(paths) >= self._max_paths:
+            place: Place = (normalise_where(difference.where), kind)
+            if place in places:
+                continue
+            if len(places) >= self._max_paths:
                 break
-            paths.add(where)
-            added.add(where)
+            places.add(place)
+            added.add(place)
+            if kind == "order":
+                self._shuffled.setdefault(route, set()).add(place[0])
         return frozenset(added)
 
-    def is_noise(self, route: str, where: str) -> bool:
-        """Whether ``where`` (or a place above it) was learned as noise on ``route``."""
-        paths = self._paths.get(route)
-        if not paths:
+    def is_noise(self, route: str, difference: Difference) -> bool:
+        """Whether ``difference`` has a place and kind learned as noise on ``route``."""
+        places = self._places.get(route)
+        if not places:
             return False
-        where = normalise_where(where)
-        while True:
-            if where in paths:
-                return True
-            if "/" not in where:
-                return False
-            where = where.rpartition("/")[0]
+        kind = noise_kind(difference)
+        return kind is not None and (normalise_where(difference.where), kind) in places
 
-    def learned(self, route: str) -> frozenset[str]:
-        """The places learned as noise on ``route``."""
-        return frozenset(self._paths.get(route, ()))
+    def shuffled(self, route: str) -> Shuffled | None:
+        """Which arrays of ``route`` were learned as shuffled (None when none were)."""
+        arrays = self._shuffled.get(route)
+        if not arrays:
+            return None
+
+        def learned_order(pointer: str) -> bool:
+            return normalise_where("body" + pointer) in arrays
+
+        return learned_order
+
+    def learned(self, route: str) -> frozenset[Place]:
+        """The places and kinds learned as noise on ``route``."""
+        return frozenset(self._places.get(route, ()))
+
+
+def _comparable(first: Answer, second: Answer) -> bool:
+    """Whether two legacy answers can teach anything: no error, same status and media type."""
+    if first.error is not None or second.error is not None or first.status != second.status:
+        return False
+    return media_type(content_type(first.headers)) == media_type(content_type(second.headers))

@@ -16,10 +16,18 @@ import os
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
+from functools import partial
 from typing import Any, TextIO
 
 from ._model import Difference, RouteSummary, ShadowReader
-from ._report_text import failing_routes, gate_failures, parse_rate, parse_since, render_table
+from ._report_text import (
+    Durations,
+    failing_routes,
+    gate_failures,
+    parse_rate,
+    parse_since,
+    render_table,
+)
 
 __all__ = ["build_report", "gate_failures", "parse_since", "render_table", "report_main"]
 
@@ -72,7 +80,7 @@ def _difference(d: Difference) -> dict[str, str]:
     return {"kind": d.kind, "where": d.where, "control": d.control, "candidate": d.candidate}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(parse_duration: Durations | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strangler report", description="Shadow comparison results per route."
     )
@@ -80,7 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kafka", metavar="BOOTSTRAP", help="aggregate this cluster's records")
     parser.add_argument("--topic", help="the shadow topic (with --kafka)")
     parser.add_argument("--route", help="only this route")
-    parser.add_argument("--since", type=parse_since, help="1h, 30m, 2d or an ISO date/time")
+    parser.add_argument(
+        "--since",
+        type=partial(parse_since, parse_duration=parse_duration),
+        help="how long ago, as the config writes durations (90, 30s, 15m, 1h, 7d),"
+        " or an ISO date/time",
+    )
     parser.add_argument("--top", type=int, default=10, help="signatures shown (default 10)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--html", metavar="FILE", help="also write the HTML report")
@@ -89,11 +102,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def report_main(argv: list[str], *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def report_main(
+    argv: list[str],
+    *,
+    parse_duration: Durations | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """Run ``strangler report`` with ``argv`` (the arguments after ``report``).
 
     Args:
         argv: the command-line arguments.
+        parse_duration: the duration grammar of ``--since`` (the ``strangler``
+            command passes the config's); without it ``--since`` takes ISO
+            dates only.
         out, err: where the report and the messages go (stdout, stderr by default).
 
     Returns:
@@ -102,7 +124,7 @@ def report_main(argv: list[str], *, out: TextIO | None = None, err: TextIO | Non
     out, err = out or sys.stdout, err or sys.stderr
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            args = _parser().parse_args(argv)
+            args = _parser(parse_duration).parse_args(argv)
     except SystemExit as exc:  # --help or a usage error, already printed
         return int(exc.code or 0)
     if args.kafka and not args.topic:

@@ -9,15 +9,14 @@ added, so ANSI codes never shift a column.  Colours only mark the match rate
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 Paint = Callable[[str, str], str]
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+Durations = Callable[[str], float]
+"""A duration parser: text to seconds, ``ValueError`` when it is not a duration."""
 _GREEN, _RED, _BOLD, _DIM, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 COLUMNS = (
     "route",
@@ -32,21 +31,33 @@ COLUMNS = (
 )
 
 
-def parse_since(text: str, now: float | None = None) -> float:
-    """``30m``, ``1h``, ``2d``, ``1w`` ago, or an ISO date/time (naive = local time).
+def parse_since(
+    text: str, parse_duration: Durations | None = None, *, now: float | None = None
+) -> float:
+    """How long ago, as epoch seconds: a duration back from now, or an ISO date/time.
+
+    Args:
+        text: a duration in ``parse_duration``'s grammar (the config's:
+            ``90``, ``30s``, ``500ms``, ``15m``, ``1h``, ``7d``), or an ISO
+            date/time (naive = local time).
+        parse_duration: the duration grammar; without it only ISO dates are read.
+        now: the present, in epoch seconds (the clock by default).
 
     Raises:
         argparse.ArgumentTypeError: neither form.
     """
-    found = _DURATION.match(text.strip())
-    if found:
-        return (time.time() if now is None else now) - float(found[1]) * _UNIT[found[2]]
+    if parse_duration is not None:
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            pass
+        else:
+            return (time.time() if now is None else now) - seconds
     try:
         return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected a duration (30m, 1h, 2d) or an ISO date"
-        ) from None
+        wanted = "how long ago (90, 30s, 15m, 1h, 7d) or" if parse_duration else "an"
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {wanted} ISO date") from None
 
 
 def parse_rate(text: str) -> float:

@@ -4,7 +4,7 @@ Strategy: the config loader builds one frozen ``CompareRules`` per route and
 passes it to every comparison of that route, so everything costly is done once
 in ``__post_init__``: the rules validate themselves (a ``RulesError`` names the
 offending key, e.g. ``ignore[0]``), then path patterns are compiled into one
-regex per set and scrubbers into compiled ``(pattern, replacement)`` pairs.
+regex per set and scrubbers into one ``Scrubber`` (see ``_scrub``).
 The comparison engine only asks questions (``is_ignored``, ``tolerance_at``,
 ``scrub_text``...) and never compiles anything.
 
@@ -22,9 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._exceptions import RulesError
-
-Scrub = str | tuple[str, str]
-"""A built-in scrubber's name, or a ``(regex, replacement)`` pair."""
+from ._scrub import BUILTIN_SCRUBBERS, Scrub, Scrubber, compile_scrubbers
 
 DEFAULT_HEADERS: tuple[str, ...] = (
     "content-type",
@@ -39,51 +37,6 @@ DEFAULT_HEADERS: tuple[str, ...] = (
 
 DEFAULT_MAX_BODY = 1 << 20
 
-_CSRF_NAME = r"""[^"']*(?:csrf|xsrf|token|nonce|authenticity)[^"']*"""
-_Q = r"""["']"""
-BUILTIN_SCRUBBERS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "uuid": (
-        (
-            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
-            "<uuid>",
-        ),
-    ),
-    "timestamp": (
-        (
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-            r"(?:Z|[+-]\d{2}(?::?\d{2})?)?",
-            "<timestamp>",
-        ),
-        (
-            r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2}[ -]"
-            r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[ -]\d{2,4} "
-            r"\d{2}:\d{2}:\d{2} GMT",
-            "<timestamp>",
-        ),
-        (r"(?<![\d.])1\d{9}(?:\d{3}|\d{6})?(?:\.\d+)?(?![\d])", "<timestamp>"),
-    ),
-    "csrf": (
-        (
-            rf"(?i)(<input\b[^>]*?\bname\s*=\s*{_Q}{_CSRF_NAME}{_Q}[^>]*?\bvalue\s*=\s*{_Q})[^\"']*",
-            r"\1<csrf>",
-        ),
-        (
-            rf"(?i)(<input\b[^>]*?\bvalue\s*=\s*{_Q})[^\"']*({_Q}[^>]*?\bname\s*=\s*{_Q}{_CSRF_NAME}{_Q})",
-            r"\1<csrf>\2",
-        ),
-        (
-            rf"(?i)(<meta\b[^>]*?\bname\s*=\s*{_Q}{_CSRF_NAME}{_Q}[^>]*?\bcontent\s*=\s*{_Q})[^\"']*",
-            r"\1<csrf>",
-        ),
-        (
-            rf"(?i)(<meta\b[^>]*?\bcontent\s*=\s*{_Q})[^\"']*({_Q}[^>]*?\bname\s*=\s*{_Q}{_CSRF_NAME}{_Q})",
-            r"\1<csrf>\2",
-        ),
-    ),
-    "hex_id": ((r"\b[0-9a-fA-F]{16,}\b", "<hex>"),),
-}
-"""Named scrubbers: each a list of ``(regex, replacement)`` applied in order."""
-
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -93,7 +46,7 @@ class _Compiled:
     ignore: re.Pattern[str] | None
     unordered: re.Pattern[str] | None
     tolerances: tuple[tuple[re.Pattern[str], float], ...]
-    scrubbers: tuple[tuple[re.Pattern[str], str], ...]
+    scrubber: Scrubber | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +60,11 @@ class CompareRules:
         ignore_headers: headers never compared, even if listed in ``headers``.
         ignore: body path patterns not compared, nor anything under them.
         scrub: built-in scrubber names (``uuid``, ``timestamp``, ``csrf``,
-            ``hex_id``) or ``(regex, replacement)`` pairs, applied in order to
-            JSON string values, compared header values and text bodies (line
-            by line, after whitespace is collapsed; HTML one tag a line).
+            ``hex_id``; whole tokens only, in any order with the same result)
+            or ``(regex, replacement)`` pairs (applied after the built-ins,
+            in order), applied to JSON string values, compared header values
+            and text bodies (line by line, after whitespace is collapsed; HTML
+            one tag a line).
         unordered: body path patterns of arrays compared as multisets.
         tolerance: absolute tolerance for numbers, everywhere (a number) or
             per path pattern (a mapping; ``/**`` as a fallback).
@@ -167,17 +122,12 @@ class CompareRules:
             )
         else:
             tolerances = ((_ALWAYS, float(self.tolerance)),) if self.tolerance else ()
-        scrubbers = tuple(
-            (re.compile(pattern), replacement)
-            for item in self.scrub
-            for pattern, replacement in _scrub_pairs(item)
-        )
         return _Compiled(
             headers,
             _compile_patterns(self.ignore),
             _compile_patterns(self.unordered),
             tolerances,
-            scrubbers,
+            compile_scrubbers(self.scrub),
         )
 
     @property
@@ -188,7 +138,7 @@ class CompareRules:
     @property
     def scrubs(self) -> bool:
         """Whether any scrubber is configured."""
-        return bool(self._compiled.scrubbers)
+        return self._compiled.scrubber is not None
 
     def is_ignored(self, pointer: str) -> bool:
         """Whether the body path ``pointer`` (``/items/0/ts``) is ignored."""
@@ -208,10 +158,9 @@ class CompareRules:
         return 0.0
 
     def scrub_text(self, text: str) -> str:
-        """Apply the scrubbers, in order, to ``text``."""
-        for pattern, replacement in self._compiled.scrubbers:
-            text = pattern.sub(replacement, text)
-        return text
+        """Apply the scrubbers to ``text``: the built-ins in one pass, then custom pairs."""
+        scrubber = self._compiled.scrubber
+        return text if scrubber is None else scrubber(text)
 
 
 _ALWAYS = re.compile(r".*", re.DOTALL)
@@ -252,10 +201,6 @@ def _check_pattern(key: str, pattern: object) -> None:
             raise RulesError(key, f"'**' must be a whole segment in {pattern!r}")
         if re.search(r"~(?![01])", segment):
             raise RulesError(key, f"'~' must be escaped as '~0' in {pattern!r}")
-
-
-def _scrub_pairs(item: Scrub) -> tuple[tuple[str, str], ...]:
-    return BUILTIN_SCRUBBERS[item] if isinstance(item, str) else (item,)
 
 
 def _check_scrub(key: str, item: object) -> None:

@@ -296,3 +296,16 @@ def test_deeply_nested_json_does_not_raise() -> None:
         PLAIN,
     )
     assert [(d.kind, d.where) for d in result.differences] == [("text", "body")]
+
+
+def test_reordered_array_is_one_order_difference() -> None:
+    """The same elements in another order are one order difference at the array."""
+    control = json_answer({"tags": ["a", "b", {"c": 1}], "n": 1})
+    result = compare(control, json_answer({"tags": [{"c": 1}, "a", "b"], "n": 1}), PLAIN)
+    assert [(d.kind, d.where) for d in result.differences] == [("order", "body/tags")]
+    changed = compare(control, json_answer({"tags": [{"c": 2}, "a", "b"], "n": 1}), PLAIN)
+    assert [(d.kind, d.where) for d in changed.differences] == [
+        ("type", "body/tags/0"),
+        ("value", "body/tags/1"),
+        ("type", "body/tags/2"),
+    ]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from shadow._compare import compare
-from shadow._model import Answer
+from shadow._model import Answer, Comparison, Difference
 from shadow._noise import NoiseModel
+from shadow._normalize import normalise_where
 from shadow._rules import CompareRules
 
-from ._json import json_answer
+from ._json import documents, get, json_answer, kind, objects, paths, pointer, replaced
 
 RULES = CompareRules()
 
@@ -30,7 +38,7 @@ def test_learned_noise_makes_a_comparison_match() -> None:
         _page("10:01", 3, "Mon, 01 Jan 2024 00:00:01 GMT"),
         RULES,
     )
-    assert learned == {"body/items/*/ts", "header:expires"}
+    assert learned == {("body/items/*/ts", "value"), ("header:expires", "header")}
     assert noise.learned("orders") == learned
     control = _page("10:02", 3, "a")
     result = compare(control, _page("10:03", 3, "b"), RULES, noise=noise, route="orders")
@@ -54,14 +62,16 @@ def test_noise_does_not_hide_other_differences() -> None:
     assert not elsewhere.matched
 
 
-def test_noise_covers_the_subtree() -> None:
-    """A place learned as noise also excuses every place under it."""
+def test_noise_is_matched_by_place_and_kind() -> None:
+    """A learned place excuses its own kind of change there, nothing under, beside or else."""
     noise = NoiseModel()
-    noise.learn("r", json_answer({"meta": {"a": 1}}), json_answer({"meta": [1]}), RULES)
-    assert noise.learned("r") == {"body/meta"}
-    assert noise.is_noise("r", "body/meta/a/0")
-    assert not noise.is_noise("r", "body/metadata")
-    assert not noise.is_noise("r", "body")
+    noise.learn("r", json_answer({"meta": {"a": 1}}), json_answer({"meta": {"a": 2}}), RULES)
+    assert noise.learned("r") == {("body/meta/a", "value")}
+    assert noise.is_noise("r", Difference("value", "body/meta/a", "1", "3"))
+    assert not noise.is_noise("r", Difference("type", "body/meta/a", "1", '"1"'))
+    assert not noise.is_noise("r", Difference("missing", "body/meta/a", "1", "<absent>"))
+    assert not noise.is_noise("r", Difference("value", "body/meta/a/b", "1", "3"))
+    assert not noise.is_noise("r", Difference("value", "body/meta", "1", "3"))
 
 
 def test_status_whole_body_and_errors_are_never_learned() -> None:
@@ -91,3 +101,161 @@ def test_ignored_paths_are_not_learned() -> None:
     noise = NoiseModel()
     rules = CompareRules(ignore=("/ts",))
     assert not noise.learn("r", json_answer({"ts": 1}), json_answer({"ts": 2}), rules)
+
+
+def _stats(took: object, friends: list[str]) -> Answer:
+    return json_answer({"took_ms": took, "online_friends": friends, "user": "ann"})
+
+
+def _learned_stats() -> NoiseModel:
+    noise = NoiseModel()
+    noise.learn("stats", _stats(12, ["bo", "cy"]), _stats(13, ["bo", "di"]), RULES)
+    assert noise.learned("stats") == {
+        ("body/took_ms", "value"),
+        ("body/online_friends/*", "value"),
+    }
+    return noise
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reported"),
+    [
+        (_stats("12", ["bo", "cy"]), [("type", "body/took_ms")]),
+        (
+            json_answer({"took_ms": 12, "user": "ann"}),
+            [("missing", "body/online_friends")],
+        ),
+        (
+            json_answer({"online_friends": ["bo", "cy"], "user": "ann"}),
+            [("missing", "body/took_ms")],
+        ),
+        (_stats(12, ["bo"]), [("missing", "body/online_friends/1")]),
+        (_stats(12, ["bo", "cy", "ed"]), [("extra", "body/online_friends/2")]),
+        (_stats(None, ["bo", "cy"]), [("type", "body/took_ms")]),
+    ],
+    ids=["number-to-string", "dropped-array", "dropped-number", "shorter", "longer", "null"],
+)
+def test_only_same_type_value_changes_are_noise_at_a_learned_place(
+    candidate: Answer, reported: list[tuple[str, str]]
+) -> None:
+    """A type change, a lost field or a changed array length at a learned place still counts."""
+    noise = _learned_stats()
+    control = _stats(12, ["bo", "cy"])
+    result = compare(control, candidate, RULES, noise=noise, route="stats")
+    assert [(d.kind, d.where) for d in result.differences] == reported
+    assert not result.matched
+    same_type = compare(control, _stats(99, ["zo", "cy"]), RULES, noise=noise, route="stats")
+    assert same_type.matched
+    assert [d.where for d in same_type.noise] == ["body/took_ms", "body/online_friends/0"]
+
+
+def test_a_header_present_on_one_side_only_is_never_noise() -> None:
+    """A header whose value varies is learned, but the candidate dropping it is reported."""
+    noise = NoiseModel()
+    noise.learn("r", _page("1", 3, "a"), _page("1", 3, "b"), RULES)
+    assert noise.learned("r") == {("header:expires", "header")}
+    noise.learn("r", _page("1", 3, "a"), json_answer(json.loads(_page("1", 3, "a").body)), RULES)
+    assert noise.learned("r") == {("header:expires", "header")}
+    without = json_answer(json.loads(_page("1", 3, "c").body))
+    result = compare(_page("1", 3, "a"), without, RULES, noise=noise, route="r")
+    assert [(d.kind, d.where, d.candidate) for d in result.differences] == [
+        ("header", "header:expires", "<absent>")
+    ]
+
+
+def test_status_and_content_type_changes_are_never_learned() -> None:
+    """Pairs with another media type teach nothing; a content-type change is never noise."""
+    noise = NoiseModel()
+    utf8 = Answer(200, (("Content-Type", "application/json; charset=utf-8"),), b'{"a":1}', 0)
+    latin = Answer(200, (("Content-Type", "application/json; charset=latin-1"),), b'{"a":2}', 0)
+    text = Answer(200, (("Content-Type", "text/plain"),), b'{"a":3}', 0)
+    assert not noise.learn("r", utf8, text, RULES)
+    assert noise.learn("r", utf8, latin, RULES) == {("body/a", "value")}
+    result = compare(utf8, latin, RULES, noise=noise, route="r")
+    assert [d.where for d in result.differences] == ["header:content-type"]
+    assert [d.where for d in result.noise] == ["body/a"]
+    moved = Answer(404, utf8.headers, b'{"a":5}', 0)
+    assert [d.where for d in compare(utf8, moved, RULES, noise=noise, route="r").differences] == [
+        "status"
+    ]
+
+
+def _tags(tags: list[str]) -> Answer:
+    return json_answer({"tags": tags})
+
+
+def test_a_shuffled_array_is_noise_only_as_an_order_change() -> None:
+    """A set legacy shuffles excuses reordering; a lost, added or changed element counts."""
+    noise = NoiseModel()
+    learned = noise.learn("r", _tags(["a", "b", "c"]), _tags(["c", "a", "b"]), RULES)
+    assert learned == {("body/tags", "order")}
+    control = _tags(["a", "b", "c"])
+    reordered = compare(control, _tags(["b", "c", "a"]), RULES, noise=noise, route="r")
+    assert reordered.matched
+    assert [(d.kind, d.where) for d in reordered.noise] == [("order", "body/tags")]
+    for candidate, reported in [
+        (["c", "a"], [("missing", "body/tags/1")]),
+        (["c", "b", "a", "d"], [("extra", "body/tags/3")]),
+        (["c", "x", "a"], [("value", "body/tags/1")]),
+    ]:
+        result = compare(control, _tags(candidate), RULES, noise=noise, route="r")
+        assert [(d.kind, d.where) for d in result.differences] == reported, candidate
+
+
+RELAXED = settings(deadline=None)
+"""No deadline: timing varies on a shared machine; the strategies bound the sizes instead."""
+
+
+def _shapes(result: Comparison) -> set[tuple[str, str]]:
+    return {(d.kind, normalise_where(d.where)) for d in result.differences}
+
+
+@RELAXED
+@given(data=st.data(), document=documents, other=documents)
+def test_a_type_change_is_reported_whatever_was_learned(
+    data: st.DataObject, document: Any, other: Any
+) -> None:
+    """Whatever legacy varied in, retyping any node of the answer is a counted difference."""
+    noise = NoiseModel()
+    noise.learn("r", json_answer(document), json_answer(other), RULES)
+    path = data.draw(st.sampled_from(paths(document)))
+    new = data.draw(documents.filter(lambda v: kind(v) != kind(get(document, path))))
+    candidate = json_answer(replaced(document, path, new))
+    result = compare(json_answer(document), candidate, RULES, noise=noise, route="r")
+    assert ("type", normalise_where(pointer(path))) in _shapes(result)
+
+
+@RELAXED
+@given(data=st.data(), document=objects, other=documents)
+def test_a_dropped_key_is_reported_whatever_was_learned(
+    data: st.DataObject, document: Any, other: Any
+) -> None:
+    """Whatever legacy varied in, dropping any key of the answer is a counted difference."""
+    keyed = [p for p in paths(document) if p and isinstance(get(document, p[:-1]), dict)]
+    assume(keyed)
+    noise = NoiseModel()
+    noise.learn("r", json_answer(document), json_answer(other), RULES)
+    path = data.draw(st.sampled_from(keyed))
+    mutated = json.loads(json.dumps(document))
+    del get(mutated, path[:-1])[path[-1]]
+    result = compare(json_answer(document), json_answer(mutated), RULES, noise=noise, route="r")
+    assert ("missing", normalise_where(pointer(path))) in _shapes(result)
+
+
+@RELAXED
+@given(items=st.lists(documents, min_size=2, max_size=6), data=st.data())
+def test_a_learned_shuffle_excuses_permutations_but_not_lost_elements(
+    items: list[Any], data: st.DataObject
+) -> None:
+    """After legacy shuffled an array, any permutation matches and a lost element counts."""
+    shuffled = data.draw(st.permutations(items))
+    noise = NoiseModel()
+    assume(noise.learn("r", json_answer({"a": items}), json_answer({"a": shuffled}), RULES))
+    assert noise.learned("r") == {("body/a", "order")}
+    control = json_answer({"a": items})
+    again = json_answer({"a": data.draw(st.permutations(items))})
+    assert compare(control, again, RULES, noise=noise, route="r").matched
+    lost = data.draw(st.integers(0, len(items) - 1))
+    fewer = json_answer({"a": [x for i, x in enumerate(items) if i != lost]})
+    result = compare(control, fewer, RULES, noise=noise, route="r")
+    assert [d.kind for d in result.differences] == ["missing"]

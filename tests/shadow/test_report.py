@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from proxy._cli import main as cli_main
+from proxy._config_reader import parse_duration
 from shadow._codec import Item
 from shadow._model import Skip
 from shadow._report import build_report, report_main
@@ -36,9 +39,9 @@ def store_path(tmp_path: Path) -> Path:
 
 
 def run(*argv: str) -> tuple[int, str, str]:
-    """Run the command; its exit code, stdout and stderr."""
+    """Run the command as ``strangler report`` does; its exit code, stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
-    code = report_main(list(argv), out=out, err=err)
+    code = report_main(list(argv), parse_duration=parse_duration, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -138,6 +141,10 @@ def test_usage_and_store_errors_exit_2(argv: list[str]) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        pytest.param("90", 1000.0 - 90, id="bare-seconds"),
+        pytest.param("2.5", 1000.0 - 2.5, id="fractional-seconds"),
+        pytest.param("45s", 1000.0 - 45, id="seconds"),
+        pytest.param("500ms", 1000.0 - 0.5, id="milliseconds"),
         pytest.param("30m", 1000.0 - 1800, id="minutes"),
         pytest.param("1h", 1000.0 - 3600, id="hours"),
         pytest.param("2d", 1000.0 - 2 * 86400, id="days"),
@@ -145,8 +152,38 @@ def test_usage_and_store_errors_exit_2(argv: list[str]) -> None:
     ],
 )
 def test_parse_since(text: str, expected: float) -> None:
-    """Durations count back from now; ISO dates are absolute."""
-    assert parse_since(text, now=1000.0) == expected
+    """Durations in the config's grammar count back from now; ISO dates are absolute."""
+    assert parse_since(text, parse_duration, now=1000.0) == expected
+
+
+@pytest.mark.parametrize("text", ["1w", "-5", "5 minutes", "yesterday"])
+def test_parse_since_rejects_what_the_config_rejects(text: str) -> None:
+    """A duration the config would refuse (weeks, negative, words) is a usage error."""
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="how long ago"):
+        parse_since(text, parse_duration, now=1000.0)
+
+
+def test_parse_since_without_a_duration_grammar_takes_iso_dates_only() -> None:
+    """Called without the config's grammar, --since reads ISO dates and refuses durations."""
+    assert parse_since("2024-05-01T00:00:00Z") == 1714521600.0
+    with pytest.raises(argparse.ArgumentTypeError, match="ISO date"):
+        parse_since("90")
+
+
+def test_strangler_report_since_takes_seconds(
+    store_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``strangler report --since 90`` reads the window in seconds, as the config would."""
+    before = time.time()
+    code = cli_main(["report", "--store", str(store_path), "--since", "90", "--json"])
+    after = time.time()
+    assert code == 0
+    since = json.loads(capsys.readouterr().out)["since"]
+    assert before - 90 <= since <= after - 90
+    assert cli_main(["report", "--store", str(store_path), "--since", "1w"]) == 2
+    assert "'1w': expected how long ago" in capsys.readouterr().err
 
 
 def test_parse_rate_rejects_out_of_range() -> None:
