@@ -18,6 +18,9 @@ from ._body import Headers, Peer
 from ._engine import Engine
 from ._errors import ClientDisconnected
 from ._http1 import RequestHead
+from ._migrated import Resources
+from ._shadowing import ShadowRuntime
+from ._state import State
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,8 +30,22 @@ Send = Callable[[Message], Awaitable[None]]
 log = structlog.get_logger("strangler")
 
 
-class ProxyApp(Engine):
-    """The proxy as an ASGI 3 application (see the module docstring)."""
+class ProxyApp:
+    """The proxy as an ASGI 3 application (see the module docstring).
+
+    Args:
+        state: the config and backends.
+        resources: the worker's producer and caches, for migrated routes.
+        shadow: the worker's mirror and sink, when a route shadows.
+    """
+
+    def __init__(
+        self,
+        state: State,
+        resources: Resources | None = None,
+        shadow: ShadowRuntime | None = None,
+    ) -> None:
+        self.engine = Engine(state, resources, shadow)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -39,7 +56,7 @@ class ProxyApp(Engine):
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.serve(head_of(scope), peer_of(scope), _Reader(receive), _Writer(send))
+        await self.engine.serve(head_of(scope), peer_of(scope), _Reader(receive), _Writer(send))
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket handshake, answered as the plain HTTP request it also is.
@@ -79,7 +96,7 @@ class ProxyApp(Engine):
         await receive()
         async with anyio.create_task_group() as tg:
             try:
-                await self.start(tg)
+                await self.engine.start(tg)
             except Exception as exc:  # the server exits; the supervisor reports it
                 log.error("startup_failed", error=str(exc))
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -88,7 +105,7 @@ class ProxyApp(Engine):
             await send({"type": "lifespan.startup.complete"})
             await receive()
             tg.cancel_scope.cancel()
-        await self.aclose()
+        await self.engine.aclose()
         # Nothing may await after this: some servers cancel the lifespan task right away.
         await send({"type": "lifespan.shutdown.complete"})
 

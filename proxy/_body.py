@@ -11,9 +11,12 @@ compiled build (``setup.py``) leaves to the interpreter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._errors import BodyTooLarge
+
+if TYPE_CHECKING:
+    from ._shadowing import Capture
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -94,3 +97,10 @@ class _NoBody:
 
 
 NO_BODY = _NoBody()
+
+
+async def tee(body: AsyncIterator[bytes], copy: Capture) -> AsyncIterator[bytes]:
+    """Pass the body through, keeping a bounded copy (an async generator: never compiled)."""
+    async for chunk in body:
+        copy.add(chunk)
+        yield chunk

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 from functools import partial
 
 import anyio
@@ -35,7 +34,7 @@ from migrated import LoopTimeout, QueueFull, TimeLimit, TimerWheel
 
 from . import _metrics as m
 from ._accounting import account
-from ._body import BodyReader, Peer, ResponseWriter
+from ._body import BodyReader, Peer, ResponseWriter, tee
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
 from ._http1 import RequestHead
 from ._migrated import (
@@ -93,20 +92,12 @@ class Engine:
         await old.retire(keep=new)
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start the backends' upkeep and the worker's background tasks in ``tg``."""
+        """Start the backends' upkeep (idle-connection reaping) in ``tg``."""
         await self.state.start(tg)
-        await self.background(tg)
 
     async def aclose(self) -> None:
-        """Close the backends, then the shared resources (what is queued is spooled)."""
+        """Close the backends' idle connections."""
         await self.state.aclose()
-        await self.aclose_resources()
-
-    async def background(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start tasks that live as long as the app (none here; workers add upkeep)."""
-
-    async def aclose_resources(self) -> None:
-        """Close what ``background`` opened (nothing here)."""
 
     async def serve(
         self, head: RequestHead, peer: Peer, body: BodyReader, writer: ResponseWriter
@@ -308,13 +299,6 @@ def note_error(exc: Exception | None, route: Route | None, status: int) -> str:
 
 class AbortResponse(Exception):
     """The head was sent when the answer failed: the driver drops the connection."""
-
-
-async def tee(body: AsyncIterator[bytes], copy: Capture) -> AsyncIterator[bytes]:
-    """Pass the body through, keeping a bounded copy (here: mypyc compiles no async generator)."""
-    async for chunk in body:
-        copy.add(chunk)
-        yield chunk
 
 
 class _Exchange:

@@ -45,33 +45,37 @@ log = structlog.get_logger("strangler.worker")
 _BACKLOG = 1024
 
 
-class WorkerApp(Engine):
-    """The engine plus this worker's upkeep: resources, reload on SIGHUP, status, gauges."""
+class Worker:
+    """One worker's engine plus its upkeep: resources, reload on SIGHUP, status, gauges."""
 
     def __init__(
         self, config_path: str, config: Config, index: int, resources: Any | None = None
     ) -> None:
-        super().__init__(State(config), resources, make_shadow(config, resources))
+        self.engine = Engine(State(config), resources, make_shadow(config, resources))
         self.config_path = config_path
         self.index = index
+        self.resources = resources
 
-    async def background(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start the shared resources, then the upkeep tasks; raises if resources fail."""
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the backends, the shared resources, then the upkeep tasks; raises on failure."""
+        engine = self.engine
+        await engine.start(tg)
         if self.resources is not None:
             await self.resources.start()
             await tg.start(self.resources.run)
-        if self.shadow is not None:
-            await tg.start(self.shadow.mirror.run)
-            await tg.start(self.shadow.sink.run)
-        tg.start_soon(export_pool_gauges, lambda: self.state)
+        if engine.shadow is not None:
+            await tg.start(engine.shadow.mirror.run)
+            await tg.start(engine.shadow.sink.run)
+        tg.start_soon(export_pool_gauges, lambda: engine.state)
         await tg.start(self._reload_on_sighup)
         tg.start_soon(report_status, self.index, self._status)
         _freeze_startup_heap()
 
-    async def aclose_resources(self) -> None:
-        """Flush and close the shared resources (messages still queued go to the spool)."""
-        if self.shadow is not None:
-            await self.shadow.sink.aclose()  # what is queued is written (or sent) first
+    async def aclose(self) -> None:
+        """Close the backends, then flush and close the resources (queued goes to the spool)."""
+        await self.engine.aclose()
+        if self.engine.shadow is not None:
+            await self.engine.shadow.sink.aclose()  # what is queued is written (or sent) first
         if self.resources is not None:
             await self.resources.aclose()
 
@@ -92,7 +96,7 @@ class WorkerApp(Engine):
         except ConfigError as exc:
             log.error("reload_refused", error=str(exc))
             return
-        await self.swap(State(config, reuse=self.state))
+        await self.engine.swap(State(config, reuse=self.engine.state))
         log.info("reloaded", config=self.config_path)
 
 
@@ -101,7 +105,7 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     config = load_config(config_path)
     configure_logging(config.log.level, config.log.format)
     structlog.contextvars.bind_contextvars(worker=index)
-    app = WorkerApp(config_path, config, index, make_resources(config))
+    worker = Worker(config_path, config, index, make_resources(config))
     runtime = config.server.runtime
     limits = edge_limits(config)
     log.info(
@@ -115,10 +119,10 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
     if runtime == "trio":
         import trio
 
-        trio.run(_serve_trio, app, config, limits, sockets)
+        trio.run(_serve_trio, worker, config, limits, sockets)
     else:
         _name_the_async_library("asyncio")
-        main = _serve_asyncio(app, config, limits, sockets)
+        main = _serve_asyncio(worker, config, limits, sockets)
         if runtime == "uvloop":
             import uvloop
 
@@ -129,15 +133,15 @@ def run_worker(config_path: str, fds: list[int], index: int) -> None:
 
 
 async def _serve_asyncio(
-    app: WorkerApp, config: Config, limits: EdgeLimits, sockets: list[socket.socket]
+    worker: Worker, config: Config, limits: EdgeLimits, sockets: list[socket.socket]
 ) -> None:
     """Run the engine under the asyncio driver until SIGTERM, then stop gracefully."""
     loop = asyncio.get_running_loop()
     wheel = TimerWheel(loop)
-    app.use_timers(wheel)
-    server = ServerState(app, limits, wheel)
+    worker.engine.use_timers(wheel)
+    server = ServerState(worker.engine, limits, wheel)
     async with anyio.create_task_group() as tg:
-        await _start(app, tg)
+        await _start(worker, tg)
         for sock in sockets:
             factory: Any = functools.partial(HttpProtocol, server)  # a protocol by its methods
             listening = await loop.create_server(factory, sock=sock, backlog=_BACKLOG)
@@ -145,31 +149,31 @@ async def _serve_asyncio(
         await _shutdown_signal()
         await server.stop(config.server.graceful_timeout)
         tg.cancel_scope.cancel()
-    await app.aclose()
+    await worker.aclose()
 
 
 async def _serve_trio(
-    app: WorkerApp, config: Config, limits: EdgeLimits, sockets: list[socket.socket]
+    worker: Worker, config: Config, limits: EdgeLimits, sockets: list[socket.socket]
 ) -> None:
     """Run the engine under the trio driver until SIGTERM, then stop gracefully."""
     import trio
 
     from ._trio import TrioServer
 
-    server = TrioServer(app, limits)
+    server = TrioServer(worker.engine, limits)
     async with anyio.create_task_group() as tg:
-        await _start(app, tg)
+        await _start(worker, tg)
         async with trio.open_nursery() as connections:
             connections.start_soon(server.serve, sockets, connections)
             await _shutdown_signal()
             await server.stop(config.server.graceful_timeout)
         tg.cancel_scope.cancel()
-    await app.aclose()
+    await worker.aclose()
 
 
-async def _start(app: WorkerApp, tg: anyio.abc.TaskGroup) -> None:
+async def _start(worker: Worker, tg: anyio.abc.TaskGroup) -> None:
     try:
-        await app.start(tg)
+        await worker.start(tg)
     except Exception as exc:  # the worker exits; the supervisor reports it
         log.error("startup_failed", error=str(exc))
         raise
