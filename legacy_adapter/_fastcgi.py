@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
@@ -44,7 +43,7 @@ from ._resolve import (
 )
 from ._settings import FastCGISettings
 from ._static import serve_static
-from ._streams import iter_bytes
+from ._streams import SpooledChunks, iter_bytes
 from ._transport import connect, map_socket_errors, receive_within
 from ._types import LegacyRequest, UpstreamResponse
 
@@ -89,37 +88,41 @@ class FastCGIBackend:
             self._started = True
             await tg.start(self.pool.maintain)
 
-    @asynccontextmanager
-    async def send(self, request: LegacyRequest) -> AsyncIterator[UpstreamResponse]:
+    def send(self, request: LegacyRequest) -> _Sending:
         """Answer ``request`` from a static file or a PHP script (see module docstring)."""
-        target = resolve(request.path, self.scripts)
-        if not isinstance(target, RunScript):
-            yield await self._answer_without_php(target, request)
-            return
-        body, length = await _sized_body(request)
-        inline = b""
-        if length is not None and length <= _INLINE_BODY:
-            inline = b"".join([chunk async for chunk in body])
-        streamed = len(inline) != (length or 0)
-        params = self.params_for(request, target, length)
-        async with self.pool.lease() as lease:
-            for attempt in (1, 2):
-                conn = await self._start(lease, params, inline, streamed=streamed)
-                exchange = _Exchange(self, lease, conn)
-                if streamed:
-                    await exchange.send_body(body)
-                try:
-                    response = await exchange.read_head(head_only=request.method == "HEAD")
-                    break
-                except UpstreamUnavailable:
-                    retry = attempt == 1 and not streamed and not exchange.received
-                    if not (retry and lease.reused and may_retry(request.method)):
-                        raise
-                    await self.reconnect(lease)
-            if not response.extra.get("complete"):
-                yield response
-                return
-        yield response  # whole answer buffered: the connection is already back in the pool
+        return _Sending(self, request)
+
+    async def exchange(
+        self,
+        lease: Lease,
+        request: LegacyRequest,
+        params: list[tuple[bytes, bytes]],
+        inline: bytes,
+        body: AsyncIterator[bytes],
+        streamed: bool,
+    ) -> UpstreamResponse:
+        """Send the request on ``lease`` and read its answer's head; retry once when nginx would.
+
+        A reused connection that closes before any byte of the answer arrived
+        is replaced and the request sent again, when the body is still at hand
+        and the method is one nginx retries.
+        """
+        head_only = request.method == "HEAD"
+        for attempt in (1, 2):
+            conn = await self._start(lease, params, inline, streamed=streamed)
+            exchange = _Exchange(self, lease, conn)
+            if streamed:
+                await exchange.send_body(body)
+            lost: UpstreamUnavailable | None = None
+            try:
+                return await exchange.read_head(head_only=head_only)
+            except UpstreamUnavailable as exc:
+                lost = exc
+            retry = attempt == 1 and not streamed and not exchange.received
+            if not (retry and lease.reused and may_retry(request.method)):
+                raise lost
+            await self.reconnect(lease)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def params_for(
         self, request: LegacyRequest, target: RunScript, content_length: int | None
@@ -133,7 +136,7 @@ class FastCGIBackend:
         """The PHP script answering ``path``; ``None`` for a file, a redirect or a 404."""
         return script_of(path, self.scripts)
 
-    async def _answer_without_php(
+    async def answer_without_php(
         self, target: ServeFile | Redirect | NotFound, request: LegacyRequest
     ) -> UpstreamResponse:
         if isinstance(target, ServeFile):
@@ -168,14 +171,17 @@ class FastCGIBackend:
             data = conn.start_request(params, keep_conn=True)
             if not streamed:
                 data += conn.send_stdin(inline) + conn.end_stdin()
+            lost: UpstreamUnavailable | None = None
             try:
                 with map_socket_errors(self.name, "send request"):
                     await lease.stream.send(data)
+            except UpstreamUnavailable as exc:
+                lost = exc
+            if lost is None:
                 return conn
-            except UpstreamUnavailable:
-                if attempt == 2 or not lease.reused:
-                    raise
-                await self.reconnect(lease)
+            if attempt == 2 or not lease.reused:
+                raise lost
+            await self.reconnect(lease)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def reconnect(self, lease: Lease) -> None:
@@ -209,15 +215,16 @@ class _Exchange:
         is buffered lets the proxy answer with a Content-Length instead of
         chunks, and give the connection back before the client has read a byte.
         """
-        event = await self._next()
+        event = await self.next()
         while not isinstance(event, proto.ResponseHead):
             if isinstance(event, proto.EndRequest):
                 raise UpstreamProtocolError(self.backend.name, "request ended without a response")
-            event = await self._next()
+            event = await self.next()
         chunks, ended = self._buffered()
         if not ended:
             headers = client_headers(event, None, head_only=head_only)
-            return UpstreamResponse(event.status, headers, self._body(chunks), self.backend.name)
+            body = _ResponseBody(self, chunks)
+            return UpstreamResponse(event.status, headers, body, self.backend.name)
         data = b"".join(chunks)
         headers = client_headers(event, data, head_only=head_only)
         response = UpstreamResponse(event.status, headers, iter_bytes((data,)), self.backend.name)
@@ -231,22 +238,11 @@ class _Exchange:
             if isinstance(event, proto.ResponseBody):
                 chunks.append(event.data)
             elif isinstance(event, proto.EndRequest):
-                self._finish(event)
+                self.finish(event)
                 return chunks, True
         return chunks, False
 
-    async def _body(self, first: list[bytes]) -> AsyncIterator[bytes]:
-        for chunk in first:
-            yield chunk
-        while True:
-            event = await self._next()
-            if isinstance(event, proto.ResponseBody):
-                yield event.data
-            elif isinstance(event, proto.EndRequest):
-                self._finish(event)
-                return
-
-    def _finish(self, event: proto.EndRequest) -> None:
+    def finish(self, event: proto.EndRequest) -> None:
         if event.protocol_status != proto.REQUEST_COMPLETE:
             raise UpstreamProtocolError(
                 self.backend.name, f"END_REQUEST protocol status {event.protocol_status}"
@@ -267,7 +263,7 @@ class _Exchange:
                 return event
             log_stderr(self.backend.name, event.data)
 
-    async def _next(self) -> _Event:
+    async def next(self) -> _Event:
         """The next response event, reading from the socket when the codec needs bytes."""
         while (event := self._event()) is None:
             try:
@@ -280,6 +276,79 @@ class _Exchange:
             self.received = self.received or bool(data)
             self.conn.receive_data(data)
         return event
+
+
+class _ResponseBody:
+    """A streamed answer's body: what came with the head, then the rest as PHP sends it."""
+
+    __slots__ = ("_exchange", "_first")
+
+    def __init__(self, exchange: _Exchange, first: list[bytes]) -> None:
+        self._exchange = exchange
+        self._first = first
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._first:
+            return self._first.pop(0)
+        while True:
+            event = await self._exchange.next()
+            if isinstance(event, proto.ResponseBody):
+                return event.data
+            if isinstance(event, proto.EndRequest):
+                self._exchange.finish(event)
+                raise StopAsyncIteration
+
+
+class _Sending:
+    """``async with backend.send(request) as response``: the answer, its connection's lease.
+
+    A class rather than a generator-based context manager: it runs for every
+    request, and the compiled build compiles classes.  A whole answer gives
+    its connection back before ``__aenter__`` returns; a streamed one keeps
+    it until ``__aexit__``.
+    """
+
+    __slots__ = ("_backend", "_lease", "_request")
+
+    def __init__(self, backend: FastCGIBackend, request: LegacyRequest) -> None:
+        self._backend = backend
+        self._request = request
+        self._lease: Lease | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        backend, request = self._backend, self._request
+        target = resolve(request.path, backend.scripts)
+        if not isinstance(target, RunScript):
+            return await backend.answer_without_php(target, request)
+        body, length = await _sized_body(request)
+        inline = b""
+        if length is not None and length <= _INLINE_BODY:
+            inline = b"".join([chunk async for chunk in body])
+        streamed = len(inline) != (length or 0)
+        params = backend.params_for(request, target, length)
+        lease = self._lease = await backend.pool.acquire()
+        failure: BaseException | None = None
+        try:
+            response = await backend.exchange(lease, request, params, inline, body, streamed)
+        except BaseException as exc:  # given back below, outside the except block
+            failure = exc
+        if failure is not None:
+            self._lease = None
+            await backend.pool.release(lease)
+            raise failure
+        if response.extra.get("complete"):
+            self._lease = None
+            await backend.pool.release(lease)  # whole answer buffered: give it back now
+        return response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        lease = self._lease
+        if lease is not None:
+            self._lease = None
+            await self._backend.pool.release(lease)
 
 
 def may_retry(method: str) -> bool:
@@ -308,15 +377,7 @@ async def _sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int
         spool.write(chunk)
         size += len(chunk)
     spool.seek(0)
-    return _read_spool(spool), size or None
-
-
-async def _read_spool(spool: tempfile.SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]:
-    try:
-        while chunk := spool.read(_READ):
-            yield chunk
-    finally:
-        spool.close()
+    return SpooledChunks(spool), size or None
 
 
 def log_stderr(backend: str, data: bytes, **fields: str) -> None:

@@ -8,15 +8,12 @@ adapter and the proxy deal with one exception tree (httpcore's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import anyio
 import anyio.abc
 import sniffio
 
 from ._asyncio_stream import AsyncioStream, connect_asyncio
-from ._exceptions import UpstreamTimeout, UpstreamUnavailable
+from ._exceptions import LegacyError, UpstreamTimeout, UpstreamUnavailable
 
 _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
 
@@ -39,20 +36,41 @@ async def connect(backend: str, address: str, timeout: float) -> _Stream:  # noq
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-@contextmanager
-def map_socket_errors(backend: str, action: str) -> Iterator[None]:
-    """Re-raise socket and timeout errors as ``UpstreamUnavailable`` / ``UpstreamTimeout``."""
-    try:
-        yield
-    except TimeoutError:
-        raise UpstreamTimeout(backend, f"{action}: timed out") from None
-    except anyio.EndOfStream:
-        raise UpstreamUnavailable(backend, f"{action}: connection closed by the backend") from None
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-        raise UpstreamUnavailable(backend, f"{action}: connection broken ({exc!r})") from None
-    except OSError as exc:
+class map_socket_errors:
+    """Re-raise socket and timeout errors as ``UpstreamUnavailable`` / ``UpstreamTimeout``.
+
+    A class rather than a generator-based context manager: it wraps every
+    read and write to a backend, and the compiled build compiles classes.
+    """
+
+    __slots__ = ("action", "backend")
+
+    def __init__(self, backend: str, action: str) -> None:
+        self.backend = backend
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            mapped = socket_error(self.backend, self.action, exc)
+            if mapped is not None:
+                raise mapped from None
+
+
+def socket_error(backend: str, action: str, exc: BaseException) -> LegacyError | None:
+    """The adapter's error for a socket or timeout error; ``None`` for any other."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(backend, f"{action}: timed out")
+    if isinstance(exc, anyio.EndOfStream):
+        return UpstreamUnavailable(backend, f"{action}: connection closed by the backend")
+    if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError):
+        return UpstreamUnavailable(backend, f"{action}: connection broken ({exc!r})")
+    if isinstance(exc, OSError):
         reason = exc.strerror or str(exc) or type(exc).__name__
-        raise UpstreamUnavailable(backend, f"{action}: {reason}") from None
+        return UpstreamUnavailable(backend, f"{action}: {reason}")
+    return None
 
 
 async def receive_within(

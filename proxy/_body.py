@@ -3,9 +3,9 @@
 A driver (``_protocol``, ``_trio``, the ASGI adapter in ``_app``) implements
 ``BodyReader`` and ``ResponseWriter`` over its connection; the engine
 (``_engine``) only ever reads and writes through them, so it never knows
-which runtime, parser or server carries the bytes.  Kept apart from
-``_request`` because ``body_stream`` is an async generator, which the
-compiled build (``setup.py``) leaves to the interpreter.
+which runtime, parser or server carries the bytes.  The bodies here are
+classes, not async generators: the compiled build compiles classes, and an
+async generator registers itself with the loop once per request.
 """
 
 from __future__ import annotations
@@ -72,14 +72,27 @@ class ResponseWriter(Protocol):
         ...
 
 
-async def body_stream(reader: BodyReader, limit: int) -> AsyncIterator[bytes]:
+class BodyStream:
     """The request body as it arrives, refusing more than ``limit`` bytes in all."""
-    received = 0
-    while chunk := await reader.read():
-        received += len(chunk)
-        if received > limit:
-            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
-        yield chunk
+
+    __slots__ = ("_limit", "_reader", "_received")
+
+    def __init__(self, reader: BodyReader, limit: int) -> None:
+        self._reader = reader
+        self._limit = limit
+        self._received = 0
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._reader.read()
+        if not chunk:
+            raise StopAsyncIteration
+        self._received += len(chunk)
+        if self._received > self._limit:
+            raise BodyTooLarge(f"body exceeds the limit of {self._limit} bytes")
+        return chunk
 
 
 class _NoBody:
@@ -99,8 +112,19 @@ class _NoBody:
 NO_BODY = _NoBody()
 
 
-async def tee(body: AsyncIterator[bytes], copy: Capture) -> AsyncIterator[bytes]:
-    """Pass the body through, keeping a bounded copy (an async generator: never compiled)."""
-    async for chunk in body:
-        copy.add(chunk)
-        yield chunk
+class Tee:
+    """Pass a body through, keeping a bounded copy of it."""
+
+    __slots__ = ("_body", "_copy")
+
+    def __init__(self, body: AsyncIterator[bytes], copy: Capture) -> None:
+        self._body = body
+        self._copy = copy
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await anext(self._body)  # StopAsyncIteration passes through
+        self._copy.add(chunk)
+        return chunk

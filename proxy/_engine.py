@@ -34,7 +34,7 @@ from migrated import LoopTimeout, QueueFull, TimeLimit, TimerWheel
 
 from . import _metrics as m
 from ._accounting import account
-from ._body import BodyReader, Peer, ResponseWriter, tee
+from ._body import BodyReader, Peer, ResponseWriter, Tee
 from ._errors import BodyTooLarge, ClientDisconnected, RequestError, error_kind, status_for
 from ._http1 import RequestHead
 from ._migrated import (
@@ -233,7 +233,7 @@ class Engine:
             await self._legacy(state, mode.backend, request, exchange, route)
             return
         body = Capture(runtime.max_body)
-        request = dataclasses.replace(request, body=tee(request.body, body))
+        request = dataclasses.replace(request, body=Tee(request.body, body))
         exchange.capture = Capture(runtime.max_body)
         await self._legacy(state, mode.backend, request, exchange, route)
         offer_shadow(

@@ -3,32 +3,31 @@
 Each worker process keeps its samples in memory, in prometheus-client's
 default registry, through its public classes; the supervisor asks every
 worker for them when ``/metrics`` is scraped and shows their union
-(``proxy._metrics_union``).  The request path looks a labelled child up once
-and keeps it, so a request costs a counter's ``inc`` and a histogram's
-``observe``.
+(``proxy._metrics_union``).
+
+The three series every request updates (its count, its duration, its
+backend's time to the head) are kept as plain numbers in this compiled
+module instead, and ``proxy._metrics_hot`` hands them to the registry as a
+custom collector when it is scraped: prometheus-client's classes are
+interpreted Python with a lock per update (``ops/bench/engine_cpu.py``
+measures the request path).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-REQUESTS = Counter("strangler_requests_total", "Requests answered", ["route", "mode", "status"])
-DURATION = Histogram(
-    "strangler_request_duration_seconds",
-    "Time from request start to the last byte sent",
-    ["route", "mode"],
-    buckets=_BUCKETS,
-)
-UPSTREAM_DURATION = Histogram(
-    "strangler_upstream_duration_seconds",
-    "Time until the backend's response head arrived",
-    ["backend"],
-    buckets=_BUCKETS,
-)
+BUCKETS = _BUCKETS
+# (route, mode, status // 100) -> requests answered
+REQUEST_COUNTS: dict[tuple[str, str, int], int] = {}
+# label values -> bucket counts (one per bound, then +Inf, not cumulative), then the sum
+REQUEST_DURATIONS: dict[tuple[str, str], list[float]] = {}
+UPSTREAM_DURATIONS: dict[str, list[float]] = {}
 UPSTREAM_ERRORS = Counter(
     "strangler_upstream_errors_total", "Backend failures by kind", ["backend", "route", "kind"]
 )
@@ -42,18 +41,16 @@ POOL_IDLE = Gauge(
 RELOADS = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
 
 
-_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-
 def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
-    """Count one answered request; the labelled children are looked up once and kept."""
+    """Count one answered request and its duration."""
     key = (route, mode, status // 100)
-    children = _CHILDREN.get(key)
-    if children is None:
-        counter = labelled(REQUESTS, route, mode, status_class(status))
-        children = _CHILDREN[key] = counter, labelled(DURATION, route, mode)
-    children[0].inc()
-    children[1].observe(seconds)
+    REQUEST_COUNTS[key] = REQUEST_COUNTS.get(key, 0) + 1
+    pair = (route, mode)
+    histogram = REQUEST_DURATIONS.get(pair)
+    if histogram is None:
+        histogram = REQUEST_DURATIONS[pair] = [0.0] * (len(_BUCKETS) + 2)
+    histogram[bisect_left(_BUCKETS, seconds)] += 1
+    histogram[-1] += seconds
 
 
 _LABELLED: dict[tuple[Any, tuple[str, ...]], Any] = {}
@@ -70,7 +67,11 @@ def labelled(metric: Any, *labels: str) -> Any:
 
 def observe_upstream(backend: str, seconds: float) -> None:
     """Time to a backend's response head."""
-    labelled(UPSTREAM_DURATION, backend).observe(seconds)
+    histogram = UPSTREAM_DURATIONS.get(backend)
+    if histogram is None:
+        histogram = UPSTREAM_DURATIONS[backend] = [0.0] * (len(_BUCKETS) + 2)
+    histogram[bisect_left(_BUCKETS, seconds)] += 1
+    histogram[-1] += seconds
 
 
 def status_class(status: int) -> str:

@@ -24,7 +24,7 @@ from legacy_adapter import (
     valid_host,
 )
 
-from ._body import NO_BODY, BodyReader, Peer, body_stream
+from ._body import NO_BODY, BodyReader, BodyStream, Peer
 from ._config import ServerConfig
 from ._errors import BodyTooLarge, RequestError
 from ._http1 import RequestHead
@@ -101,7 +101,7 @@ def build_request(
     length = _content_length(headers, server.max_body_size)
     client = trusted_client(peer.client, headers, server.trusted_proxies, scheme=peer.scheme)
     chunked = length is None and any(k == b"transfer-encoding" for k, _ in headers)
-    stream = body_stream(body, server.max_body_size) if length or chunked else NO_BODY
+    stream = BodyStream(body, server.max_body_size) if length or chunked else NO_BODY
     # An absolute URI names the host; else the Host header (or a trusted proxy's X-Forwarded-Host).
     server_name = host_variable(host if url_host is not None else client.host, "localhost")
     return LegacyRequest(

@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 
+from ._metrics_hot import register as register_hot_metrics
 from ._metrics_snapshot import SnapshotServer, snapshot_path
 
 RUN_DIR_ENV = "STRANGLER_RUN_DIR"
@@ -56,6 +57,7 @@ async def report_status(index: int, status: Callable[[], dict[str, Any]]) -> Non
     if not run_dir:
         return
     path = status_path(run_dir, index)
+    register_hot_metrics()
     metrics = SnapshotServer(snapshot_path(run_dir, index))
     try:
         while True:
