@@ -42,6 +42,8 @@ COMPILED_MODULES = (
     "legacy_adapter._fastcgi_records",
     "legacy_adapter._fastcgi_proto",
     "legacy_adapter._cgi",
+    "legacy_adapter._cgi_response",
+    "legacy_adapter._client",
     "legacy_adapter._paths",
     "legacy_adapter._resolve",
     "proxy._http1",
