@@ -1,7 +1,10 @@
 """Build hook for the compiled build; everything else is in ``pyproject.toml``.
 
 ``STRANGLER_COMPILE=1`` compiles the request path's modules (listed in
-``proxy/_build.py``) with mypyc into C extensions.  It needs mypy, a C
+``proxy/_build.py``) with mypyc into C extensions.  ``STRANGLER_COMPILE_EXTRA``
+(comma-separated module names) adds modules outside the library to the same
+build: ``ops.compile`` passes the demo's handlers so that the benchmark runs
+them compiled, as a team's compiled handlers would run; a wheel never has them.  It needs mypy, a C
 compiler and Python's headers in the build environment, so build it from the
 development virtualenv without build isolation::
 
@@ -27,7 +30,9 @@ def compiled_sources() -> list[str]:
     exec((ROOT / "proxy" / "_build.py").read_text(), namespace)  # data only, see its docstring
     modules = namespace["COMPILED_MODULES"]
     assert isinstance(modules, tuple)
-    return [name.replace(".", "/") + ".py" for name in modules]
+    extra = os.environ.get("STRANGLER_COMPILE_EXTRA", "")
+    names = [*modules, *(name.strip() for name in extra.split(",") if name.strip())]
+    return [name.replace(".", "/") + ".py" for name in names]
 
 
 def ext_modules() -> list[object]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ._fastcgi import FastCGIBackend
+from ._fastcgi_backend import FastCGIBackend
 from ._http import HTTPBackend
+from ._locations import StaticBackend
 from ._settings import BackendSettings, FastCGISettings, HTTPSettings
-from ._static_backend import StaticBackend
 from ._types import Backend
 
 

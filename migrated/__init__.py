@@ -23,6 +23,8 @@ from ._exceptions import MigratedError as MigratedError
 from ._exceptions import ProducerError as ProducerError
 from ._exceptions import ProducerStartupError as ProducerStartupError
 from ._exceptions import QueueFull as QueueFull
+from ._incoming import decoded_headers as decoded_headers
+from ._incoming import handler_request as handler_request
 from ._loader import load_handler as load_handler
 from ._producer import KafkaProducer as KafkaProducer
 from ._producer import replay_spool as replay_spool

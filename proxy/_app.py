@@ -14,12 +14,13 @@ from typing import Any
 import anyio
 import structlog
 
+from shadow import ShadowRuntime
+
 from ._body import Headers, Peer
 from ._engine import Engine
 from ._errors import ClientDisconnected
 from ._http1 import RequestHead
 from ._migrated import Resources
-from ._shadowing import ShadowRuntime
 from ._state import State
 
 Scope = MutableMapping[str, Any]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from ._errors import BodyTooLarge
 
 if TYPE_CHECKING:
-    from ._shadowing import Capture
+    from shadow import Capture
 
 Headers = list[tuple[bytes, bytes]]
 

@@ -1,32 +1,33 @@
 """Which modules the compiled build turns into C, and whether this process runs them.
 
-The request path's per-request work (HTTP checks, routing, script
-resolution, CGI params, the FastCGI codec, the pool, the lane's exchange and
-cycle, the request's count and access line, the timer wheel, the handler
-runner and the reference validator, and shadow mode's copy, mirror and
-comparison) is plain typed Python.
-``STRANGLER_COMPILE=1`` at build time (``setup.py``) compiles these modules
-with mypyc, unchanged; ``ops/bench/run`` measures both builds.  The
-list lives here so the build, the worker's startup log and the tests that
-check a compiled install read the same one.  ``setup.py`` reads this file
-without importing the package, so it holds data only.
+The request path's per-request work (HTTP parsing and checks, the engine,
+routing, script resolution, CGI params, the FastCGI codec and client, the
+pool, the request's count and access line, the timer wheel, the handler
+runner, and shadow mode's offer, copies, candidate run, mirror and
+comparison) is plain typed Python.  ``STRANGLER_COMPILE=1`` at build time
+(``setup.py``) compiles these modules with mypyc, unchanged; ``ops/bench/run``
+measures both builds.  The list lives here so the build, the worker's startup
+log and the tests that check a compiled install read the same one.
+``setup.py`` reads this file without importing the package, so it holds data
+only.  It names library modules only: the demo's handlers are compiled beside
+them by ``ops.compile`` (``ops.compile.DEMO_MODULES``), never shipped.
 
 Per-request classes: ``@dataclass`` writes ``__init__`` as Python source at
-import time, so in a compiled module it stays interpreted (0.4-1.3 µs per
-object, and a request makes about ten: the request, its script, every
-FastCGI record and event).  Those classes keep ``@dataclass`` for equality,
-``repr`` and ``replace`` but write their ``__init__`` out (``init=False``),
-which mypyc compiles (0.02 µs); a frozen one sets its fields with
-``object.__setattr__``, as the generated one does.
+import time, so in a compiled module it stays interpreted, and a request makes
+about ten such objects (the request, its script, every FastCGI record and
+event).  Those classes keep ``@dataclass`` for equality, ``repr`` and
+``replace`` but write their ``__init__`` out (``init=False``), which mypyc
+compiles; a frozen one sets its fields with ``object.__setattr__``, as the
+generated one does.
 
 No ``await`` inside an ``except`` or ``finally`` block of these modules
 (``tests/test_build.py`` checks): a compiled coroutine suspended there leaves
 the exception it handles set as the thread's current exception, so every other
 task on the loop sees it in ``sys.exc_info()`` and chains it to what it raises,
-and after a ``finally`` it can stay set (mypy 2.4's mypyc; mypyc issues 1114
-and 1177).  Catch into a variable, clean up after the block, then raise it.
-Nor ``is`` against a tuple constant: a compiled tuple is kept unboxed and
-boxed anew when passed on, so identity with the constant never holds.
+and after a ``finally`` it can stay set (mypyc issues 1114 and 1177).  Catch
+into a variable, clean up after the block, then raise it.  Nor ``is`` against
+a tuple constant: a compiled tuple is kept unboxed and boxed anew when passed
+on, so identity with the constant never holds.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ COMPILED_MODULES = (
     "legacy_adapter._fastcgi_records",
     "legacy_adapter._fastcgi_proto",
     "legacy_adapter._fastcgi",
+    "legacy_adapter._fastcgi_exchange",
+    "legacy_adapter._fastcgi_backend",
     "legacy_adapter._streams",
     "legacy_adapter._transport",
     "legacy_adapter._cgi",
+    "legacy_adapter._cgi_response",
+    "legacy_adapter._client",
     "legacy_adapter._paths",
     "legacy_adapter._resolve",
     "proxy._http1",
@@ -59,11 +64,12 @@ COMPILED_MODULES = (
     "migrated._wheel",
     "migrated._runner",
     "migrated._producer",
-    "migrated._validator",
-    "migrated._php_json",
-    "migrated.validator",
-    "proxy._shadowing",
-    "proxy._shadow_jobs",
+    "proxy._shadow_mode",
+    "migrated._incoming",
+    "shadow._capture",
+    "shadow._candidate",
+    "shadow._runtime",
+    "shadow._metrics",
     "shadow._model",
     "shadow._mirror",
     "shadow._compare",
@@ -73,8 +79,7 @@ COMPILED_MODULES = (
 def build_kind() -> str:
     """``compiled`` when every listed module is an extension, ``interpreted`` when none is.
 
-    A module that cannot be imported (the lane's, without the ``fast`` extra)
-    is left out.
+    A module that cannot be imported is left out.
     """
     loaded = []
     for name in COMPILED_MODULES:

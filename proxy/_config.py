@@ -26,13 +26,14 @@ from legacy_adapter import (
     StaticSettings,
 )
 from migrated import CacheSettings, ProducerSettings
+from shadow import ShadowSettings
 
 from ._config_reader import Table, one_of, parse_duration, parse_size
 from ._exceptions import ConfigError
 from ._resources_config import read_caches, read_kafka
 from ._routes_config import read_routes
 from ._routing import Legacy, Match, Route, RouteTable, Shadow
-from ._shadow_config import ShadowSettings, read_shadow
+from ._shadow_config import read_shadow
 
 Runtime = Literal["uvloop", "asyncio", "trio"]
 RUNTIMES: tuple[Runtime, ...] = ("uvloop", "asyncio", "trio")

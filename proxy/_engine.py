@@ -31,6 +31,7 @@ import structlog
 
 from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page, iter_bytes
 from migrated import LoopTimeout, QueueFull, TimeLimit, TimerWheel
+from shadow import Capture, ShadowRuntime
 
 from . import _metrics as m
 from ._accounting import account
@@ -46,8 +47,7 @@ from ._migrated import (
 )
 from ._request import bind_request_log, bind_route_log, build_request, request_id_of
 from ._routing import Canary, FixedStatus, Legacy, Migrated, Route, Shadow
-from ._shadow_jobs import offer_reverse, offer_shadow, wants_reverse
-from ._shadowing import Capture, ShadowRuntime, sampled
+from ._shadow_mode import offer_reverse, offer_shadow, sampled, wants_reverse
 from ._state import State
 
 log = structlog.get_logger("strangler")

@@ -87,9 +87,3 @@ HANDLER_FAILURES = Counter(
 FALLBACKS = Counter(
     "strangler_fallbacks_total", "Requests answered by legacy after the handler failed", ["route"]
 )
-SHADOW_COMPARED = Counter(
-    "strangler_shadow_compared_total", "Mirrored requests compared", ["route", "result"]
-)
-SHADOW_SKIPS = Counter(
-    "strangler_shadow_skips_total", "Requests not compared, by reason", ["route", "reason"]
-)

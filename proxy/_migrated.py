@@ -20,8 +20,8 @@ from migrated import (
     HandlerFailed,
     Outcome,
     QueueFull,
-    Request,
     TimeLimit,
+    handler_request,
     publish,
     run_handler,
 )
@@ -185,33 +185,3 @@ def queue_full_response(exc: QueueFull) -> UpstreamResponse:
     """503 with Retry-After when the producer's queue is full."""
     body = iter_bytes((QUEUE_FULL_BODY,))
     return UpstreamResponse(503, queue_full_headers(exc), body, "migrated")
-
-
-def handler_request(
-    request: LegacyRequest,
-    params: dict[str, str],
-    body: bytes,
-    extra: tuple[tuple[str, str], ...] = (),
-    headers: tuple[tuple[str, str], ...] | None = None,
-) -> Request:
-    """The migrated-handler view of a request (``extra`` headers appended).
-
-    ``headers``: the request's headers already decoded (``decoded_headers``).
-    """
-    if headers is None:
-        headers = decoded_headers(request)
-    return Request(
-        method=request.method,
-        path=request.path,
-        path_params=params,
-        query_string=request.query_string.decode("latin-1"),
-        headers=(*headers, *extra) if extra else headers,
-        body=body,
-        client=request.client,
-        request_id=request.request_id,
-    )
-
-
-def decoded_headers(request: LegacyRequest) -> tuple[tuple[str, str], ...]:
-    """The request's headers as ``str`` pairs (latin-1, as HTTP/1.1 sends them)."""
-    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)

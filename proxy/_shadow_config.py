@@ -3,42 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
-from shadow import CompareRules, RulesError
+from shadow import CompareRules, RulesError, ShadowSettings
 
 from ._config_reader import Table, parse_duration, parse_size
 from ._exceptions import ConfigError
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowSettings:
-    """How a worker mirrors and where comparisons go.
-
-    Attributes:
-        store: the SQLite file of the embedded store (shared by the workers).
-        kafka_topic: send records to this topic through the shared producer
-            instead (a fleet; ``strangler report --kafka`` aggregates them).
-        concurrency: candidate jobs running at once per worker.
-        queue_size: jobs waiting per worker; more are skipped as ``queue_full``.
-        queue_bytes: request and answer bodies held by those jobs, per worker.
-        max_body: request or answer bodies above this are not compared.
-        noise_sample_rate: share of safe requests for which legacy is asked
-            twice, to learn which fields differ between two legacy answers.
-        examples_per_signature, retention_days: what the store keeps.
-        redact_fields: JSON field names replaced by ``[redacted]`` before storing.
-    """
-
-    store: str
-    kafka_topic: str | None = None
-    concurrency: int = 4
-    queue_size: int = 1000
-    queue_bytes: int = 64 * 1024 * 1024
-    max_body: int = 1024 * 1024
-    noise_sample_rate: float = 0.05
-    examples_per_signature: int = 5
-    retention_days: float = 7.0
-    redact_fields: tuple[str, ...] = ("password", "card_number", "cvv", "token", "secret")
 
 
 def read_shadow(t: Table) -> ShadowSettings:

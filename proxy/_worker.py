@@ -35,7 +35,7 @@ from ._limits import EdgeLimits, edge_limits
 from ._logging import configure_logging
 from ._protocol import HttpProtocol, ServerState
 from ._resources import make_resources
-from ._shadow_runtime import make_shadow
+from ._shadow_mode import make_shadow
 from ._state import State, export_pool_gauges
 from ._status import report_status
 

@@ -12,6 +12,7 @@ import importlib
 import os
 from pathlib import Path
 
+from ops.compile import DEMO_MODULES
 from proxy._build import COMPILED_MODULES, build_kind
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,8 @@ def test_the_running_build_is_the_expected_one() -> None:
 
 
 def test_every_compiled_module_exists_and_imports() -> None:
-    for name in COMPILED_MODULES:
+    """The library's list and the demo handlers' list name modules that import."""
+    for name in (*COMPILED_MODULES, *DEMO_MODULES):
         assert importlib.import_module(name).__name__ == name
 
 
@@ -45,7 +47,7 @@ def awaits_in_handlers(source: str) -> list[int]:
 def test_no_compiled_module_awaits_while_handling_an_exception() -> None:
     """mypyc leaks the handled exception to other tasks across such an await (proxy._build)."""
     found = {}
-    for name in COMPILED_MODULES:
+    for name in (*COMPILED_MODULES, *DEMO_MODULES):
         path = ROOT / (name.replace(".", "/") + ".py")
         if lines := awaits_in_handlers(path.read_text()):
             found[name] = lines

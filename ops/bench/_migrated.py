@@ -1,7 +1,7 @@
 """The migrated route in the benchmark: its config, and where its messages went.
 
 strangler serves ``/api/v2/validate`` with the in-process port of
-validate.php (``migrated.validator:validate``), reading ``rules.json`` through
+validate.php (``ops.demo.handlers.validator:validate``), reading ``rules.json`` through
 a ``file://`` hot cache and producing each accepted event to a Tansu broker
 with ``delivery = "acked"`` (the client is answered once the broker acked).
 Each strangler instance gets a broker of its own, so after the instance is
@@ -26,7 +26,7 @@ from typing import Any
 
 from ops.services import ServiceError
 
-TOPIC = "validated-events"  # migrated.validator.TOPIC
+TOPIC = "validated-events"  # ops.demo.handlers.validator.TOPIC
 ROUTE = "validate-v2"
 PATH = "/api/v2/validate"
 
@@ -40,7 +40,7 @@ def migrated_route(name: str = ROUTE, path: str = PATH) -> str:
 name = "{name}"
 match = {{ path = "{path}", methods = ["POST"] }}
 mode = "migrated"
-handler = "migrated.validator:validate"
+handler = "ops.demo.handlers.validator:validate"
 delivery = "acked"
 """
 

@@ -10,7 +10,7 @@ cache, as in production:
 * ``legacy-only``: the route in ``mode = "legacy"``: the baseline, so that
   what the rows below add is shadowing alone, not a broker or a producer;
 * ``shadow``: ``mode = "shadow"``, ``sample_rate = 1.0``, candidate
-  ``migrated.validator:validate`` (the byte-identical port) reading the
+  ``ops.demo.handlers.validator:validate`` (the byte-identical port) reading the
   rules cache; its outbox is captured, never produced;
 * ``shadow-sleep``: the same with ``tests.shadow.candidates:sleeps``, a
   candidate that sleeps 2 s (``timeout = "3s"``).  The default mirror
@@ -69,7 +69,7 @@ PACED = (BASELINE, "shadow-sleep")  # also measured at a paced load
 PACED_SHARE = 0.5  # of legacy-only's saturated requests/s
 CASES = (
     ShadowCase(BASELINE, None),
-    ShadowCase("shadow", "migrated.validator:validate"),
+    ShadowCase("shadow", "ops.demo.handlers.validator:validate"),
     ShadowCase("shadow-sleep", "tests.shadow.candidates:sleeps"),
 )
 

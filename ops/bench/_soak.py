@@ -61,7 +61,7 @@ CANARY = """
 name = "validate-canary"
 match = { path = "/validate.php", methods = ["POST"], host = ["canary.local"] }
 mode = "canary"
-handler = "migrated.validator:validate"
+handler = "ops.demo.handlers.validator:validate"
 percent = 50
 key = "header:x-user"
 backend = "php"

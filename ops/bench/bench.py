@@ -19,7 +19,7 @@ last in even ones):
   and ``--target-ratio`` takes the better;
 * ``static``: ``GET /assets/style.css``, the static file path;
 * ``migrated``: ``POST /api/v2/validate`` with the same body, answered by the
-  in-process port of validate.php (``migrated.validator:validate``), rules
+  in-process port of validate.php (``ops.demo.handlers.validator:validate``), rules
   from a ``file://`` cache, each accepted event produced to a Tansu broker
   with ``delivery = "acked"`` (strangler only; its ratio is against nginx's
   ``validate``, and its answer must equal nginx's byte for byte).  After each

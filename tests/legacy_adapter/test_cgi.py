@@ -7,13 +7,8 @@ import ipaddress
 import pytest
 
 from legacy_adapter import Headers, LegacyRequest, iter_bytes
-from legacy_adapter._cgi import (
-    Client,
-    basic_auth_user,
-    build_params,
-    host_variable,
-    trusted_client,
-)
+from legacy_adapter._cgi import basic_auth_user, build_params
+from legacy_adapter._client import Client, host_variable, trusted_client
 from legacy_adapter._resolve import RunScript
 
 SCRIPT = RunScript("/foo.php", "/srv/root/foo.php", "/bar/baz", "/foo.php")

@@ -73,7 +73,7 @@ async def test_ok_and_connection_reused(tmp_path: Path) -> None:
             assert response.status == 200
             assert b'"stdin": "hello world"' in body
             assert b'"QUERY_STRING": "a=1"' in body
-            assert backend.pool.idle == 1
+            assert backend.client.pool.idle == 1
         await backend.aclose()
 
 
@@ -82,7 +82,7 @@ async def test_complete_response_frees_connection_early(tmp_path: Path) -> None:
     async with fake_fastcgi_server("ok") as (_, port):
         backend = _backend(tmp_path, port)
         async with backend.send(_request(b"abc")) as response:
-            assert backend.pool.idle == 1  # back in the pool before the body is read
+            assert backend.client.pool.idle == 1  # back in the pool before the body is read
             body = await _read(response.body)
         assert (b"content-length", str(len(body)).encode()) in response.headers
         await backend.aclose()
@@ -96,7 +96,7 @@ async def test_streamed_response_is_relayed_in_parts(tmp_path: Path) -> None:
             chunks = [chunk async for chunk in response.body]
         assert chunks == [b"first half, ", b"second half"]
         assert not any(k == b"content-length" for k, _ in response.headers)
-        assert backend.pool.idle == 1
+        assert backend.client.pool.idle == 1
         await backend.aclose()
 
 
@@ -106,7 +106,7 @@ async def test_partly_read_response_closes_connection(tmp_path: Path) -> None:
         backend = _backend(tmp_path, port)
         async with backend.send(_request()) as response:
             assert response.status == 200
-        assert backend.pool.idle == 0
+        assert backend.client.pool.idle == 0
         await backend.aclose()
 
 
@@ -131,7 +131,7 @@ async def test_failures_before_the_head(tmp_path: Path, behaviour: Behaviour, er
         with pytest.raises(error):
             async with backend.send(_request()) as response:
                 await _read(response.body)
-        assert backend.pool.idle == 0
+        assert backend.client.pool.idle == 0
         await backend.aclose()
 
 
@@ -205,9 +205,9 @@ async def test_idle_connections_are_closed(tmp_path: Path) -> None:
             await backend.start(tg)
             async with backend.send(_request()) as response:
                 await _read(response.body)
-            assert backend.pool.idle == 1
+            assert backend.client.pool.idle == 1
             await anyio.sleep(0.4)
-            assert backend.pool.idle == 0
+            assert backend.client.pool.idle == 0
             tg.cancel_scope.cancel()
         await backend.aclose()
 

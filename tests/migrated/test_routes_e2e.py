@@ -27,13 +27,13 @@ ROUTES = """
 name = "validate-v2"
 match = { path = "/api/v2/validate" }
 mode = "migrated"
-handler = "migrated.validator:validate"
+handler = "ops.demo.handlers.validator:validate"
 
 [[routes]]
 name = "validate-canary"
 match = { path = "/validate.php" }
 mode = "canary"
-handler = "migrated.validator:validate"
+handler = "ops.demo.handlers.validator:validate"
 percent = 50
 key = "header:x-user"
 """

@@ -24,7 +24,8 @@ def test_readme_example_loads(block: str, tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "public" / "assets").mkdir(parents=True)
     monkeypatch.setenv("KAFKA_PASSWORD", "secret")
     text = block.replace("/srv/app/public", str(tmp_path / "public"))
-    text = text.replace('"shop.quotes:quote"', '"tests.proxy.sample_handlers:hello"')
+    for handler in ('"shop.quotes:quote"', '"shop.validator:validate"'):
+        text = text.replace(handler, '"tests.proxy.sample_handlers:hello"')
     if "[backends" not in text:
         text = PHP.format(root=tmp_path / "public") + text
     config = parse_config(text, "README.md")

@@ -7,9 +7,9 @@ import json
 import anyio
 
 from migrated import Context, Request, Response
-from migrated.quote import quote as migrated_quote
-from migrated.quote import quote_body
-from migrated.validator import validate
+from ops.demo.handlers.quote import quote as migrated_quote
+from ops.demo.handlers.quote import quote_body
+from ops.demo.handlers.validator import validate
 
 
 def _quote(request: Request) -> dict[str, object]:
@@ -21,7 +21,7 @@ def _php_json(data: dict[str, object]) -> bytes:
     return (json.dumps(data, separators=(",", ":")) + "\n").encode()
 
 
-quote = migrated_quote  # the faithful port lives in the product
+quote = migrated_quote  # the faithful port is the demo's
 
 
 async def quote_wrong_total(request: Request, ctx: Context) -> Response:

@@ -24,7 +24,7 @@ from tests.migrated.conftest import consume_values
 pytestmark = pytest.mark.service
 RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
 CANDIDATES = {
-    "match": "migrated.validator:validate",
+    "match": "ops.demo.handlers.validator:validate",
     "status": "tests.shadow.candidates:validate_wrong_status",
     "header": "tests.shadow.candidates:validate_no_content_type",
     "raise": "tests.shadow.candidates:raises",

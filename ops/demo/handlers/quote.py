@@ -13,7 +13,7 @@ import os
 import time
 import zlib
 
-from ._api import Context, Request, Response
+from migrated import Context, Request, Response
 
 
 def quote_body(sku: str, qty: int) -> dict[str, object]:

@@ -18,9 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrated import Outbox, Request
-from migrated._exceptions import CacheError
-from migrated._validator import (
+from migrated import CacheError, Outbox, Request
+from ops.demo.handlers._validator import (
     Answer,
     NotJson,
     answer_request,
@@ -30,7 +29,7 @@ from migrated._validator import (
     php_json_encode,
     php_string,
 )
-from migrated.validator import TOPIC, validate
+from ops.demo.handlers.validator import TOPIC, validate
 from ops.services import Nginx
 
 from ..conftest import REPO_ROOT

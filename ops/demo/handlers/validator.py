@@ -1,6 +1,6 @@
 """The event validator, migrated from ``validate.php``: the reference migrated handler.
 
-Route it with ``handler = "migrated.validator:validate"``.  It answers exactly
+Route it with ``handler = "ops.demo.handlers.validator:validate"``.  It answers exactly
 what validate.php answers (status, Content-Type, ``Allow`` on 405, body bytes;
 proved by a differential test against the real PHP) and, for each accepted
 event, emits one message into ``ctx.outbox``:
@@ -15,13 +15,13 @@ event, emits one message into ``ctx.outbox``:
 
 Rejected events emit nothing.  The rules come from ``ctx.cache("rules")`` (the
 parsed rules.json); PHP rereads the file on every request, the port compiles
-each cache snapshot once (see ``migrated._validator.compile_rules``).
+each cache snapshot once (see ``_validator.compile_rules``).
 """
 
 from __future__ import annotations
 
-from ._api import Context, Request, Response
-from ._exceptions import CacheError
+from migrated import CacheError, Context, Request, Response
+
 from ._validator import METHOD_NOT_ALLOWED, RULES_UNAVAILABLE, Answer, validate_event
 
 TOPIC = "validated-events"
