@@ -215,7 +215,7 @@ class Sending:
             self._lease = None
             await client.pool.release(lease)
             raise failure
-        if response.extra.get("complete"):
+        if response.content is not None:
             self._lease = None
             await client.pool.release(lease)  # whole answer buffered: give it back now
         return response

@@ -73,7 +73,7 @@ class Exchange:
         data = b"".join(chunks)
         headers = client_headers(event, data, head_only=head_only)
         response = UpstreamResponse(event.status, headers, iter_bytes((data,)), self.backend)
-        response.extra["complete"] = True
+        response.content = data
         return response
 
     def _buffered(self) -> tuple[list[bytes], bool]:

@@ -32,9 +32,8 @@ def error_page(status: int, *, head: bool = False) -> UpstreamResponse:
         (b"content-type", b"text/html"),
         (b"content-length", str(len(body)).encode()),
     ]
-    response = UpstreamResponse(status, headers, iter_bytes(() if head else (body,)), "strangler")
-    response.extra["complete"] = True  # the whole body is here: one write with its head
-    return response
+    content = b"" if head else body
+    return UpstreamResponse(status, headers, iter_bytes((content,)), "strangler", content)
 
 
 def page_html(status: int) -> bytes:

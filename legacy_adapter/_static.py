@@ -280,5 +280,6 @@ async def serve_static(filename: str, request: LegacyRequest) -> UpstreamRespons
     # loop (as nginx does without aio) beats three thread hops per request.
     data = _read_small(filename, plan.start, plan.length) if plan.length and not head else b""
     response = UpstreamResponse(plan.status, plan.headers, iter_bytes((data,)), "static")
-    response.extra["complete"] = len(data) == plan.length or head
+    if len(data) == plan.length or head:
+        response.content = data
     return response

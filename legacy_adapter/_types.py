@@ -83,15 +83,37 @@ class LegacyRequest:
         object.__setattr__(self, "server_name", server_name)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class UpstreamResponse:
-    """The head of a legacy answer plus its streaming body."""
+    """The head of a legacy answer plus its body.
+
+    ``content`` is the whole body when it is already in memory (a buffered PHP
+    answer, a page, a small file, a handler's answer): the proxy then sends it
+    with its head in one write.  ``body`` streams it either way.
+    """
 
     status: int
     headers: Headers
     body: AsyncIterator[bytes]
     upstream: str = ""
+    content: bytes | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+    # Written out so that it compiles (see proxy/_build.py, "per-request classes").
+    def __init__(
+        self,
+        status: int,
+        headers: Headers,
+        body: AsyncIterator[bytes],
+        upstream: str = "",
+        content: bytes | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.upstream = upstream
+        self.content = content
+        self.extra = {}
 
 
 class Backend(Protocol):

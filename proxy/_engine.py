@@ -329,9 +329,9 @@ class _Exchange:
         capture = self.capture
         if capture is not None:
             capture.head(response.status, response.headers)
-        if response.extra.get("complete"):
+        if response.content is not None:
             # The whole body is here: head and body go out in one write.
-            body = b"" if self.head else b"".join([c async for c in response.body])
+            body = b"" if self.head else response.content
             self.sent_bytes = len(body)
             if capture is not None:
                 capture.add(body)
@@ -355,7 +355,8 @@ def _fixed(mode: FixedStatus, head: bool) -> UpstreamResponse:
         body = mode.body.encode()
         response.headers = [(b"content-type", b"text/plain; charset=utf-8")]
         response.headers.append((b"content-length", str(len(body)).encode()))
-        response.body = iter_bytes(() if head else (body,))
+        response.content = b"" if head else body
+        response.body = iter_bytes((response.content,))
     if mode.location:
         response.headers.append((b"location", mode.location.encode()))
     return response

@@ -87,7 +87,8 @@ async def answer_migrated(
     answer = await handler_answer(
         route, mode, handler, request, body, params, resources, time_limit
     )
-    return UpstreamResponse(answer.status, answer.headers, iter_bytes((answer.body,)), "migrated")
+    whole = answer.body
+    return UpstreamResponse(answer.status, answer.headers, iter_bytes((whole,)), "migrated", whole)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
@@ -184,4 +185,4 @@ def queue_full_headers(exc: QueueFull) -> list[tuple[bytes, bytes]]:
 def queue_full_response(exc: QueueFull) -> UpstreamResponse:
     """503 with Retry-After when the producer's queue is full."""
     body = iter_bytes((QUEUE_FULL_BODY,))
-    return UpstreamResponse(503, queue_full_headers(exc), body, "migrated")
+    return UpstreamResponse(503, queue_full_headers(exc), body, "migrated", QUEUE_FULL_BODY)

@@ -46,8 +46,8 @@ import sniffio
 import structlog
 import uvloop
 
+from legacy_adapter import FastCGIBackend
 from legacy_adapter._asyncio_stream import AsyncioStream, _Protocol
-from legacy_adapter._fastcgi import FastCGIBackend
 from migrated import Message, TimerWheel
 from migrated._runner import Delivery
 from ops.bench import _migrated
@@ -173,7 +173,7 @@ async def engine_in_memory(
     php.connection_made(
         _FakeTransport(quiet, lambda _: loop.call_soon(php.data_received, PHP_REPLY))
     )
-    backend.pool._idle.append((AsyncioStream(php.transport, php), time.monotonic() + 1e9))  # type: ignore[arg-type]
+    backend.client.pool._idle.append((AsyncioStream(php.transport, php), time.monotonic() + 1e9))  # type: ignore[arg-type]
 
     answered: list[asyncio.Future[None]] = []
     last: list[bytes] = []
@@ -196,7 +196,7 @@ async def engine_in_memory(
     try:
         for _ in range(20):
             answer = await send()
-        if backend.pool.idle != 1 or expected not in answer:
+        if backend.client.pool.idle != 1 or expected not in answer:
             raise RuntimeError(f"the engine did not answer as expected: {answer!r}")
         if migrated and publisher.sent != 20:
             raise RuntimeError(f"the handler published {publisher.sent} events for 20 requests")
