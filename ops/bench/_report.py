@@ -12,6 +12,11 @@ that same round, and the row reports the median of those per-round ratios
 a third within minutes, a round's two sides see the same machine; medians
 taken over each side separately can pair nginx's fast round with strangler's
 slow one.
+
+A baseline build measured in the same run (``--baseline``) is paired the
+same way: ``versus_baseline`` gives, per path, this build's best row over
+the baseline's row, round by round, and ``format_ratios`` prints every
+runtime's ratio to nginx side by side with the baseline's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ops.bench._build import BASELINE
 from ops.bench._wrk import WrkResult
 
 
@@ -164,11 +170,103 @@ def format_table(rows: Sequence[Row]) -> str:
     )
 
 
-def write_json(path: Path, meta: dict[str, Any], runs: Sequence[Run], rows: Sequence[Row]) -> None:
+@dataclass(frozen=True)
+class Versus:
+    """This build's best row on a path against the baseline's row on the same path."""
+
+    path: str
+    runtime: str  # this build's row with the most requests/s (median)
+    baseline: str
+    ratio: float | None  # median of the per-round requests/s ratios
+    round_ratios: tuple[float, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for the JSON report."""
+        return asdict(self)
+
+
+def versus_baseline(
+    runs: Sequence[Run], candidates: Sequence[str], baseline: str, paths: Sequence[str]
+) -> list[Versus]:
+    """For each of ``paths``, the best of ``candidates`` over ``baseline``, paired by round.
+
+    The best candidate is the one with the highest median requests/s on that
+    path; its ratio is the median over the rounds both measured of its
+    requests/s over the baseline's, as nginx's ratio is paired (see the
+    module docstring).  A path without a baseline or candidate run is left out.
+    """
+    rps = {
+        (run.path, run.runtime, run.round): run.result.requests_per_second
+        for run in runs
+        if run.target == "strangler"
+    }
+    out = []
+    for path in paths:
+        rounds = sorted(r for (p, rt, r) in rps if p == path and rt == baseline)
+        medians = {
+            rt: statistics.median(v for (p, name, _), v in rps.items() if p == path and name == rt)
+            for rt in candidates
+            if any(p == path and name == rt for (p, name, _) in rps)
+        }
+        if not rounds or not medians:
+            continue
+        best = max(medians, key=lambda rt: medians[rt])
+        ratios = tuple(
+            rps[(path, best, r)] / rps[(path, baseline, r)]
+            for r in rounds
+            if (path, best, r) in rps and rps[(path, baseline, r)]
+        )
+        ratio = statistics.median(ratios) if ratios else None
+        out.append(Versus(path, best, baseline, ratio, ratios))
+    return out
+
+
+def format_ratios(
+    rows: Sequence[Row], runtimes: Sequence[str], versus: Sequence[Versus] = ()
+) -> str:
+    """Each path's ratio to nginx per runtime, side by side, and the best against the baseline.
+
+    A path no row has a ratio on (paced, or never served by nginx) is left out.
+    """
+    cells = {(row.path, row.runtime): row for row in rows if row.target == "strangler"}
+    against = {v.path: v for v in versus}
+    header = ("path", *runtimes, *(("vs baseline",) if versus else ()))
+    lines = [header]
+    for path in dict.fromkeys(row.path for row in rows if row.ratio is not None):
+        line = [path]
+        for runtime in runtimes:
+            row = cells.get((path, runtime))
+            flag = "!" if row is not None and row.errors else ""
+            ratio = row.ratio if row is not None else None
+            line.append("-" if ratio is None else f"{ratio:.2f}{flag}")
+        if versus:
+            v = against.get(path)
+            ratio = v.ratio if v is not None else None
+            line.append("-" if v is None or ratio is None else f"{ratio:.2f}x {v.runtime}")
+        lines.append(tuple(line))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    left = {0, len(header) - 1} if versus else {0}
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in lines
+    )
+
+
+def write_json(
+    path: Path,
+    meta: dict[str, Any],
+    runs: Sequence[Run],
+    rows: Sequence[Row],
+    versus: Sequence[Versus] = (),
+) -> None:
     """Write everything measured, plus how, to ``path``."""
     data = {
         "meta": meta,
         "summary": [{**asdict(row), "label": row.label} for row in rows],
+        "versus_baseline": [v.to_json() for v in versus],
         "runs": [run.to_json() for run in runs],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,4 +368,6 @@ def _bar_text(row: Row) -> str:
 def _colour(row: Row) -> str:
     if row.errors:
         return "#d62728"
-    return "#2ca02c" if row.target == "nginx" else "#1f77b4"
+    if row.target == "nginx":
+        return "#2ca02c"
+    return "#ff7f0e" if row.runtime.startswith(BASELINE) else "#1f77b4"

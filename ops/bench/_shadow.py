@@ -1,6 +1,7 @@
 """The shadow rows of the benchmark: does mirroring every request slow legacy down?
 
-For each runtime of ``--shadow-runtimes`` (uvicorn and trio by default) the
+For each runtime of ``--shadow-runtimes`` (uvloop-compiled, trio and a
+baseline's by default) the
 legacy validator route (``POST /validate.php`` through PHP-FPM, the body of
 ``post_validate.lua``) is measured under three strangler configurations of
 the same shape, each started for its turn with its own Tansu broker, spool
@@ -245,7 +246,7 @@ def check(
     target_ratio: float,
     target_p99_ms: float,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Print PASS/FAIL per runtime for both targets; exit status 1 on any FAIL."""
+    """Print ok/FAIL per runtime for both targets; exit status 1 on any FAIL."""
     status, verdicts = 0, []
     for runtime in runtimes:
         base = _row(rows, BASELINE, runtime)
@@ -272,7 +273,7 @@ def check(
                 f"{target_p99_ms})",
             ),
         ):
-            print(f"{'PASS' if ok else 'FAIL'}: strangler/{runtime}: {text}")
+            print(f"{'ok' if ok else 'FAIL'}: strangler/{runtime}: {text}")
             status |= 0 if ok else 1
         verdicts.append({"runtime": runtime, "ratio": ratio, "p99_delta_ms": delta, **passed})
     return status, verdicts

@@ -1,6 +1,7 @@
 """The soak: does a strangler worker's memory stay flat under a long mixed load?
 
-One strangler (``--workers``, each runtime of ``--soak-runtimes`` in turn) in
+One strangler (``--workers``, each runtime of ``--soak-runtimes`` and of a
+``--baseline`` in turn) in
 front of PHP-FPM serves every kind of route at once: legacy validate.php and
 static files, the migrated validator producing to a Tansu broker, a 50%
 canary keyed on a header (``Host: canary.local``), and a rules cache
@@ -38,8 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ops.bench import _migrated
-from ops.bench._build import split_runtime
+from ops.bench import _build, _migrated
 from ops.bench._wrk import WrkError, WrkResult, run_wrk_text, wrk_command
 from ops.services import PhpFpm, ServiceError, Strangler, Tansu, build_config, child_pids
 
@@ -193,9 +193,9 @@ def soak_services(
         env = {}
         if trace_dir is not None:
             env = {"STRANGLER_BENCH_TRACEMALLOC": str(trace_dir), "PYTHONPATH": str(PROFILE_HOOK)}
-        config_runtime, source = split_runtime(runtime)
-        text = soak_config(plan, php, config_runtime, resources)
-        with writer, Strangler(config_text=text, env=env, source=source) as proxy:
+        build = plan.build(runtime)
+        text = soak_config(plan, php, build.runtime, resources)
+        with writer, _build.strangler(build, text, env) as proxy:
             yield proxy, broker, writer
 
 
@@ -335,8 +335,11 @@ def verdict(record: dict[str, Any], max_growth: float) -> int:
 def soak(
     args: argparse.Namespace, plan: Plan, argv: Sequence[str], load_before: tuple[float, ...]
 ) -> int:
-    """Run the soak for each runtime of ``--soak-runtimes``; write ``results/soak.json``."""
-    runtimes = [r.strip() for r in args.soak_runtimes.split(",") if r.strip()]
+    """Run the soak for each runtime of ``--soak-runtimes`` (and the baseline's).
+
+    Writes ``results/soak.json``.
+    """
+    runtimes = plan.runtimes
     print(
         f"soak: {args.soak_requests:,} mixed requests per runtime ({', '.join(runtimes)}), "
         f"strangler {plan.strangler_workers} workers x pool {plan.pool_size}, wrk -t{plan.threads} "

@@ -3,20 +3,24 @@
 One PHP-FPM pool (``pm = static``) serves the demo app.  nginx (per-path
 config, ``fastcgi_keep_conn on`` with an upstream keepalive pool, as many
 worker processes as strangler has) is the reference; strangler runs with each
-runtime in turn, and ``uvicorn-compiled`` and ``trio-compiled`` are those
-runtimes on the compiled build (``setup.py``; built once per run by
-``ops.compile``).  Each
-round measures, for nginx and for every runtime (nginx first in odd rounds,
-last in even ones):
+runtime in turn (``uvloop``, the default; ``asyncio``; ``trio``), and
+``uvloop-compiled`` and ``trio-compiled`` are those runtimes on the compiled
+build (``setup.py``; built once per run by ``ops.compile``).  ``--baseline
+REF`` adds an older build of the project, measured through the same rows in
+the same rounds (``_baseline``: its own worktree, virtualenv and compiled
+copy, cached under ``var/``), as ``baseline-uvicorn-compiled`` by default.
+Each round measures, for nginx and for every runtime (nginx first in odd
+rounds, last in even ones; strangler's runtimes in the opposite order in even
+rounds, so neither build always runs on a warmer or cooler machine):
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
-* ``validate-1w`` (uvicorn and uvicorn-compiled, ``--one-worker-runtimes``):
-  the same pass-through through a strangler of one worker, its pool taking
-  the PHP children the two workers shared.  On a box whose cores PHP-FPM
-  also needs, one Python worker leaves PHP more CPU and cache than two (see
-  the README, "Sizing workers"), so the pass-through is measured both ways
-  and ``--target-ratio`` takes the better;
+* ``validate-1w`` (uvloop and uvloop-compiled, and the baseline;
+  ``--one-worker-runtimes``): the same pass-through through a strangler of
+  one worker, its pool taking the PHP children the two workers shared.  On a
+  box whose cores PHP-FPM also needs, one Python worker leaves PHP more CPU
+  and cache than two (``docs/operations.md``, "Sizing workers"), so the pass-through is
+  measured both ways and the pass-through targets take the better;
 * ``static``: ``GET /assets/style.css``, the static file path;
 * ``migrated``: ``POST /api/v2/validate`` with the same body, answered by the
   in-process port of validate.php (``ops.demo.handlers.validator:validate``), rules
@@ -25,29 +29,41 @@ last in even ones):
   ``validate``, and its answer must equal nginx's byte for byte).  After each
   instance the bench checks that every accepted event reached the broker
   (``_migrated.py``);
-* ``shadow`` and ``shadow-sleep`` (uvicorn, trio and both compiled,
-  ``--shadow-runtimes``):
-  the same ``POST /validate.php`` with the route in shadow mode, 100% of it
-  mirrored to the validator port, then to a candidate that sleeps 2 s, each
-  configuration in a strangler of its own; compared with the ``validate`` row
-  of the same runtime, and the shadow store read back after each instance
-  (``_shadow.py``).  ``--shadow`` measures only these and the legacy rows they
-  are compared with; ``--no-shadow`` leaves them out of the full run.
+* ``shadow`` and ``shadow-sleep`` (uvloop-compiled, trio and the baseline,
+  ``--shadow-runtimes``): the same ``POST /validate.php`` with the route in
+  shadow mode, 100% of it mirrored to the validator port, then to a candidate
+  that sleeps 2 s, each configuration in a strangler of its own; compared
+  with the ``legacy-only`` row of the same runtime, and the shadow store read
+  back after each instance (``_shadow.py``).  ``--shadow`` measures only
+  these and the legacy rows they are compared with; ``--no-shadow`` leaves
+  them out of the full run.
 
-A row's ratio is paired: in each round, its requests/s over nginx's in the
-same round; the table gives the median of those and each round's (``_report``).
+Every answer is checked against nginx's, byte for byte, before a target is
+measured.  A row's ratio is paired: in each round, its requests/s over
+nginx's in the same round; the table gives the median of those and each
+round's, then every runtime's ratio side by side with the baseline's, and
+per path this build's best row over the baseline's, paired the same way
+(``_report``).
+
+Targets (``_targets``; each printed ok, FAIL or n/a when its rows were not
+measured; 0 turns one off): ``--target-default`` pass-through on the default
+runtime (uvloop, either build); ``--target-trio`` pass-through on trio;
+``--target-migrated`` the migrated route; ``--target-shadow`` 100% shadow
+against legacy-only, per shadow runtime of this build, and
+``--target-shadow-p99-ms``; ``--target-baseline`` each path's best compiled
+row of this build against the baseline's; ``--target-ratio`` the best
+pass-through of any runtime (off unless given).
 
 Pool sizing: a kept-alive FastCGI connection pins a PHP-FPM child, so nginx's
 keepalive connections plus ``workers * pool_size`` never exceed
-``pm.max_children`` (see the README, "Sizing the pool").  Access logs are off
+``pm.max_children`` (``docs/operations.md``, "Sizing the pool against
+PHP-FPM").  Access logs are off
 on both sides (nginx's reference config has ``access_log off``).
 
-Exit status: 0 ok; 1 the best runtime's validate ratio is below
-``--target-ratio`` (or its migrated ratio below ``--target-migrated``, or some
-accepted event did not reach the broker, or a shadow check failed:
-``--target-shadow``, ``--target-shadow-p99-ms``); 2 some run had errors
-(non-2xx/3xx or socket errors); 3 a service or wrk failed.  Results go to
-``results/latest.json`` and a chart (``latest.png`` with matplotlib, else
+Exit status: 0 ok; 1 a target was missed, some accepted event did not reach
+the broker, or a shadow check failed; 2 some run had errors (non-2xx/3xx or
+socket errors); 3 a service, wrk or the baseline's setup failed.  Results go
+to ``results/latest.json`` and a chart (``latest.png`` with matplotlib, else
 ``latest.svg``).
 
 ``--soak`` instead drives a few hundred thousand mixed requests through one
@@ -58,7 +74,7 @@ strangler per runtime and checks that its workers' memory stays flat
 cProfile in each worker (``profile_hook/sitecustomize.py``) and prints the
 functions where the workers spent their time.
 
-Usage: ``ops/bench/run [--quick] [--rounds N] [--runtimes uvicorn,trio] [--shadow] ...``
+Usage: ``ops/bench/run [--quick] [--rounds N] [--runtimes uvloop,trio] [--baseline e56be82] ...``
 """
 
 from __future__ import annotations
@@ -82,9 +98,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `ops` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from ops.bench import _migrated, _shadow  # noqa: E402
-from ops.bench._build import split_runtime  # noqa: E402
-from ops.bench._report import Row, Run, format_table, summarize, write_chart, write_json  # noqa: E402
+from ops.bench import _baseline, _build, _migrated, _shadow, _targets  # noqa: E402
+from ops.bench._build import RUNTIMES, Build  # noqa: E402
+from ops.bench._report import (  # noqa: E402
+    Row,
+    Run,
+    format_ratios,
+    format_table,
+    summarize,
+    write_chart,
+    write_json,
+)
 from ops.bench._wrk import WrkError, WrkResult, run_wrk, wrk_command  # noqa: E402
 from ops.services import Nginx, PhpFpm, ServiceError, Strangler, Tansu, build_config  # noqa: E402
 
@@ -93,8 +117,6 @@ DOC_ROOT = REPO_ROOT / "ops" / "demo" / "app" / "public"
 LUA_SCRIPT = BENCH_DIR / "post_validate.lua"
 PROFILE_HOOK = BENCH_DIR / "profile_hook"
 RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
-# see _build: "-compiled" runs a runtime on the compiled build
-RUNTIMES = ("trio", "trio-compiled", "asyncio", "uvloop", "uvicorn", "uvicorn-compiled")
 
 
 @dataclass(frozen=True)
@@ -145,13 +167,32 @@ class Plan:
     pool_size: int  # FastCGI connections per strangler worker
     unix_socket: bool
     target_ratio: float | None
-    target_migrated: float | None = None
+    target_migrated: float = 0.0  # 0: not checked
     with_nginx: bool = True  # False when profiling one runtime
     shadow_runtimes: tuple[str, ...] = ()  # runtimes also measured in shadow mode
-    target_shadow: float = 0.8  # shadow req/s over legacy-only req/s, at least
+    target_shadow: float = 0.85  # shadow req/s over legacy-only req/s, at least
     target_shadow_p99_ms: float = 1.0  # p99 added by a sleeping candidate, below
     one_worker_runtimes: tuple[str, ...] = ()  # runtimes also measured with one worker
     one_worker_pool: int = 0  # its FastCGI connections: the PHP children two workers shared
+    target_default: float = 0.0  # pass-through of the default runtime over nginx's
+    target_trio: float = 0.0  # pass-through of trio over nginx's
+    target_baseline: float = 0.0  # each path's best compiled row over the baseline's
+    baseline_ref: str | None = None  # --baseline
+    baselines: tuple[Build, ...] = ()  # its runtimes, once prepared (``_baseline``)
+
+    def build(self, runtime: str) -> Build:
+        """What ``runtime`` runs (the baseline's runtimes once prepared)."""
+        return _build.resolve(runtime, self.baselines)
+
+    @property
+    def new_runtimes(self) -> tuple[str, ...]:
+        """The runtimes of this build (the baseline's left out)."""
+        return tuple(r for r in self.runtimes if not _build.is_baseline(r))
+
+    @property
+    def baseline_runtimes(self) -> tuple[str, ...]:
+        """The runtimes of the baseline build."""
+        return tuple(r for r in self.runtimes if _build.is_baseline(r))
 
     @property
     def nginx_loads(self) -> tuple[Load, ...]:
@@ -172,7 +213,7 @@ class Plan:
 
 
 class Progress:
-    """Numbered progress lines: ``[3/10] strangler uvicorn validate 10s ...``."""
+    """Numbered progress lines: ``[3/10] round 1 strangler uvloop validate 10s ...``."""
 
     def __init__(self, total: int) -> None:
         self.total = total
@@ -199,11 +240,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
     p.add_argument(
         "--one-worker-runtimes",
-        default="uvicorn,uvicorn-compiled",
+        default="uvloop,uvloop-compiled",
         help="runtimes whose pass-through is also measured with one worker "
-        "(uvicorn,uvicorn-compiled; empty for none)",
+        "(uvloop,uvloop-compiled, and the baseline's; empty for none)",
     )
-    p.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated runtimes")
+    p.add_argument(
+        "--runtimes",
+        default=",".join(RUNTIMES),
+        help=f"comma-separated runtimes ({','.join(RUNTIMES)})",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure the build at git REF (e.g. e56be82) through the same rows",
+    )
+    p.add_argument(
+        "--baseline-runtimes",
+        default=",".join(_baseline.DEFAULT_RUNTIMES),
+        help="the baseline's runtimes, in its own config's names "
+        f"({','.join(_baseline.DEFAULT_RUNTIMES)}; reported as baseline-<runtime>)",
+    )
     p.add_argument("--no-static", action="store_true", help="skip the static file rows")
     p.add_argument("--no-migrated", action="store_true", help="skip the migrated route rows")
     p.add_argument(
@@ -212,14 +268,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-shadow", action="store_true", help="skip the shadow rows")
     p.add_argument(
         "--shadow-runtimes",
-        default="uvicorn,uvicorn-compiled,trio,trio-compiled",
-        help="runtimes with shadow rows (uvicorn,uvicorn-compiled,trio,trio-compiled)",
+        default="uvloop-compiled,trio",
+        help="runtimes with shadow rows (uvloop-compiled,trio, and the baseline's)",
     )
     p.add_argument(
         "--target-shadow",
         type=float,
-        default=0.8,
-        help="fail when 100%% shadow req/s is below this share of legacy-only (0.8)",
+        default=0.85,
+        help="fail when 100%% shadow req/s is below this share of legacy-only (0.85)",
     )
     p.add_argument(
         "--target-shadow-p99-ms",
@@ -228,11 +284,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="fail when the 2 s candidate adds this much p99 or more, ms (1.0)",
     )
     p.add_argument("--unix-socket", action="store_true", help="PHP-FPM on a unix socket")
-    p.add_argument("--target-ratio", type=float, help="fail when best validate ratio is below")
+    p.add_argument(
+        "--target-ratio", type=float, help="fail when the best pass-through ratio is below"
+    )
+    p.add_argument(
+        "--target-default",
+        type=float,
+        default=0.9,
+        help=f"fail when {_build.DEFAULT_RUNTIME}'s best pass-through ratio is below (0.9)",
+    )
+    p.add_argument(
+        "--target-trio",
+        type=float,
+        default=0.6,
+        help="fail when trio's best pass-through ratio is below (0.6)",
+    )
     p.add_argument(
         "--target-migrated",
         type=float,
-        help="fail when best migrated ratio (vs nginx validate) is below",
+        default=2.2,
+        help="fail when the best migrated ratio (vs nginx validate) is below (2.2)",
+    )
+    p.add_argument(
+        "--target-baseline",
+        type=float,
+        default=1.0,
+        help="fail when a path's best compiled row is below this share of the baseline's (1.0)",
     )
     p.add_argument("--soak", action="store_true", help="memory soak instead of the benchmark")
     p.add_argument(
@@ -240,8 +317,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--soak-runtimes",
-        default="uvicorn-compiled,uvicorn,trio",
-        help="runtimes soaked, in turn (uvicorn-compiled,uvicorn,trio)",
+        default="uvloop-compiled,trio",
+        help="runtimes soaked, in turn (uvloop-compiled,trio, and the baseline's)",
     )
     p.add_argument("--soak-max-growth", type=float, default=5.0, help="RSS growth limit, %% (5)")
     p.add_argument(
@@ -254,21 +331,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.duration, args.rounds = 3, 1
     if args.shadow and args.no_shadow:
         p.error("--shadow and --no-shadow exclude each other")
+    args.baseline_names = (
+        _baseline.names(_runtimes(args.baseline_runtimes)) if args.baseline else ()
+    )
     return args
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """Check the arguments and size the pools against ``pm.max_children``."""
-    runtimes = _runtimes(args.runtimes)
-    shadow = () if args.no_shadow or args.profile or args.soak else _runtimes(args.shadow_runtimes)
+    base = args.baseline_names
+    runtimes = (*_runtimes(args.runtimes), *base)
+    shadow: tuple[str, ...] = ()
+    if not (args.no_shadow or args.profile or args.soak):
+        shadow = (*_runtimes(args.shadow_runtimes), *base)
     shadow = tuple(r for r in shadow if r in runtimes)
     if args.shadow:
         runtimes = shadow
+    if args.soak:
+        runtimes = tuple(dict.fromkeys((*_runtimes(args.soak_runtimes), *base)))
     if args.profile:
         runtimes = (args.profile,)
-    unknown = [r for r in runtimes if r not in RUNTIMES]
+    known = (*RUNTIMES, *base)
+    unknown = [r for r in runtimes if r not in known]
     if unknown or not runtimes:
-        sys.exit(f"bench: unknown runtime(s) {unknown}; choose from {', '.join(RUNTIMES)}")
+        sys.exit(f"bench: unknown runtime(s) {unknown}; choose from {', '.join(known)}")
     keepalive = max(1, args.php_children // (4 * args.workers))
     ours = args.strangler_workers or args.workers
     pool_size = (args.php_children - keepalive * args.workers) // ours
@@ -276,7 +362,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         sys.exit(f"bench: {args.php_children} PHP children are too few for {ours} workers")
     one_worker: tuple[str, ...] = ()
     if not (args.profile or args.shadow or args.soak) and ours > 1:
-        one_worker = tuple(r for r in _runtimes(args.one_worker_runtimes) if r in runtimes)
+        chosen = (*_runtimes(args.one_worker_runtimes), *base)
+        one_worker = tuple(r for r in chosen if r in runtimes)
     return Plan(
         runtimes=runtimes,
         loads=choose_loads(args),
@@ -299,6 +386,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         target_shadow_p99_ms=args.target_shadow_p99_ms,
         one_worker_runtimes=one_worker,
         one_worker_pool=pool_size * ours,
+        target_default=args.target_default,
+        target_trio=args.target_trio,
+        target_baseline=args.target_baseline,
+        baseline_ref=args.baseline,
     )
 
 
@@ -418,17 +509,17 @@ def strangler_for(
     """
     if routes is None:
         routes = _migrated.migrated_route() if resources else ""
-    config_runtime, source = split_runtime(runtime)
+    build = plan.build(runtime)
     config = build_config(
         php.address,
         DOC_ROOT,
-        runtime=config_runtime,
+        runtime=build.runtime,
         workers=1 if one_worker else plan.strangler_workers,
         pool_size=plan.one_worker_pool if one_worker else plan.pool_size,
         extra_routes=routes,
     )
     config += resources + "\n[log]\naccess_log = false\n"
-    return Strangler(config_text=config, env=env, source=source)
+    return _build.strangler(build, config, env)
 
 
 @contextlib.contextmanager
@@ -510,10 +601,11 @@ def run_rounds(
     """All rounds: nginx and each runtime (started for its turn, stopped after).
 
     Odd rounds measure nginx first (in round 1 its answers become the
-    reference strangler's are checked against), even rounds last, so a
-    machine that drifts faster or slower during a run does not favour one
-    side of the per-round ratios (see ``_report``).  A runtime with shadow
-    rows is then started again for each shadow configuration.
+    reference strangler's are checked against), even rounds last, and the
+    runtimes in reverse, so a machine that drifts faster or slower during a
+    run favours neither nginx nor one build (the baseline runs last in odd
+    rounds) in the per-round ratios (see ``_report``).  A runtime with
+    shadow rows is then started again for each shadow configuration.
     """
     progress = Progress(plan.total_runs)
     reference: dict[str, bytes] = {}
@@ -522,7 +614,7 @@ def run_rounds(
         nginx_last = round_ % 2 == 0
         if not nginx_last:
             runs += measure_nginx(plan, nginx, reference, round_, progress)
-        for runtime in plan.runtimes:
+        for runtime in reversed(plan.runtimes) if nginx_last else plan.runtimes:
             with strangler_target(plan, php, runtime, env, deliveries) as proxy:
                 for load in plan.loads:
                     preflight(proxy.url, load, reference)
@@ -566,32 +658,6 @@ def services(plan: Plan) -> Iterator[tuple[PhpFpm, Nginx]]:
             yield php, nginx
 
 
-def check_ratio(
-    rows: Sequence[Row], paths: tuple[str, ...], target: float | None, flag: str = "--target-ratio"
-) -> int:
-    """Exit status for a ratio target on ``paths`` (1 when the best runtime is below it).
-
-    The best row of any of ``paths`` counts: the pass-through is one path
-    measured with two worker counts.
-    """
-    candidates = [r for r in rows if r.path in paths and r.target == "strangler"]
-    path = "/".join(paths)
-    clean = [r for r in candidates if not r.errors and r.ratio is not None]
-    if target is None or not candidates:
-        return 0
-    if not clean:
-        print(f"FAIL: every runtime had errors on {path}; {flag} {target} not met")
-        return 1
-    best = max(clean, key=lambda r: r.ratio or 0.0)
-    ratio = best.ratio or 0.0
-    verdict = "ok" if ratio >= target else "FAIL"
-    print(
-        f"{verdict}: best runtime {best.runtime} reaches {ratio:.2f}x nginx's validate on "
-        f"{best.path} ({flag} {target})"
-    )
-    return 0 if verdict == "ok" else 1
-
-
 def metadata(plan: Plan, argv: Sequence[str]) -> dict[str, object]:
     """How the numbers were made, for the JSON file."""
     return {
@@ -605,7 +671,11 @@ def metadata(plan: Plan, argv: Sequence[str]) -> dict[str, object]:
             duration=plan.duration,
             script=None,
         ),
-        "plan": {k: v for k, v in plan.__dict__.items() if k != "loads"},
+        "plan": {k: v for k, v in plan.__dict__.items() if k not in ("loads", "baselines")},
+        "builds": [plan.build(r).to_json() for r in plan.runtimes],
+        "baseline": (
+            _baseline.describe(plan.baseline_ref, plan.baselines) if plan.baseline_ref else None
+        ),
         "loads": [load.__dict__ | {"script": str(load.script or "")} for load in plan.loads],
         "php_fpm": {"pm": "static", "max_children": plan.php_children},
         "nginx": {
@@ -626,27 +696,43 @@ def report(
     deliveries: list[dict[str, object]],
     shadow_counts: Sequence[_shadow.StoreCounts] = (),
 ) -> int:
-    """Print the table, write JSON and chart, return the exit status."""
+    """Print the tables, write JSON and chart, check the targets, return the exit status."""
     loads = (*plan.loads, *(SHADOW_LOADS if plan.shadow_runtimes else ()))
     loads += (VALIDATE_1W,) if plan.one_worker_runtimes else ()
     rows = summarize(runs, {load.name: load.compared_with for load in loads})
+    paced = [_shadow.paced(name) for name in _shadow.PACED]  # fixed load: no speed to compare
+    versus = _targets.compare_with_baseline(runs, rows, plan.runtimes, paced)
     print()
     print(format_table(rows))
+    print("\nratio to nginx per runtime (median of the per-round ratios)")
+    print(format_ratios(rows, plan.runtimes, versus))
     meta = metadata(plan, argv)
     meta["loadavg"] = {"before": load_before, "after": os.getloadavg()}
     meta["broker"] = deliveries
     shadow_status = 0
     if plan.shadow_runtimes:
         shadow_status, meta["shadow"] = report_shadow(plan, rows, shadow_counts)
-    write_json(output / "latest.json", meta, runs, rows)
+    print()
+    verdicts = _targets.check(
+        rows,
+        versus,
+        ratio=plan.target_ratio,
+        default=plan.target_default,
+        trio=plan.target_trio,
+        migrated=plan.target_migrated,
+        baseline=plan.target_baseline,
+    )
+    for verdict in verdicts:
+        print(verdict.line())
+    meta["targets"] = [dataclasses.asdict(v) for v in verdicts]
+    write_json(output / "latest.json", meta, runs, rows, versus)
     title = (
         f"strangler vs nginx, {_workers(plan)}, wrk -c{plan.connections} "
         f"-d{plan.duration:g}s, median of {plan.rounds} rounds, {meta['date']}"
     )
     chart = write_chart(output, rows, title)
     print(f"\nwrote {output / 'latest.json'} and {chart}")
-    status = check_ratio(rows, ("validate", VALIDATE_1W.name), plan.target_ratio)
-    status |= check_ratio(rows, ("migrated",), plan.target_migrated, "--target-migrated")
+    status = 1 if any(v.failed for v in verdicts) else 0
     lost = [d for d in deliveries if not d["ok"]]
     for d in lost:
         print(f"FAIL: strangler/{d['runtime']}: not every accepted event reached the broker: {d}")
@@ -660,14 +746,13 @@ def report(
 def report_shadow(
     plan: Plan, rows: Sequence[Row], counts: Sequence[_shadow.StoreCounts]
 ) -> tuple[int, dict[str, object]]:
-    """The shadow table, the store's counts and the two checks (PASS/FAIL)."""
+    """The shadow table, the store's counts and the two checks of this build (ok/FAIL)."""
     print(f"\nshadow mode on POST /validate.php, against legacy-only (median of {plan.rounds}):")
     print(_shadow.format_shadow_table(rows, plan.shadow_runtimes))
     stored = _shadow.print_store_counts(counts)
     print()
-    status, verdicts = _shadow.check(
-        rows, plan.shadow_runtimes, plan.target_shadow, plan.target_shadow_p99_ms
-    )
+    ours = [r for r in plan.shadow_runtimes if not _build.is_baseline(r)]
+    status, verdicts = _shadow.check(rows, ours, plan.target_shadow, plan.target_shadow_p99_ms)
     return status, {"store": stored, "checks": verdicts}
 
 
@@ -717,6 +802,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = make_plan(args)
     _stop_on_sigterm()
     load_before = warn_if_busy()
+    try:
+        plan = prepare_builds(plan, plan.runtimes)
+    except _baseline.BaselineError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 3
     if args.soak:
         from ops.bench._soak import soak
 
@@ -727,6 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"x pool {plan.pool_size}"
         + (f" (and 1 x pool {plan.one_worker_pool})" if plan.one_worker_runtimes else "")
         + "; "
+        f"runtimes: {', '.join(plan.runtimes)}; "
         f"shadow rows: {', '.join(plan.shadow_runtimes) or 'none'}; "
         f"{plan.total_runs} runs of {plan.duration:g}s (+{plan.warmup:g}s warm-up)",
         flush=True,
@@ -746,6 +837,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench: interrupted; services stopped", file=sys.stderr)
         return 130
     return report(plan, runs, args.output, argv, load_before, deliveries, shadow_counts)
+
+
+def prepare_builds(plan: Plan, names: Sequence[str]) -> Plan:
+    """Build what ``names`` run (the compiled copy, the baseline) before any service starts.
+
+    Raises:
+        _baseline.BaselineError: the baseline could not be set up.
+    """
+    _build.prepare(names)
+    if plan.baseline_ref is None:
+        return plan
+    wanted = [n.removeprefix(_build.BASELINE) for n in names if _build.is_baseline(n)]
+    builds = _baseline.prepare(plan.baseline_ref, tuple(dict.fromkeys(wanted)))
+    return dataclasses.replace(plan, baselines=builds)
 
 
 def _workers(plan: Plan) -> str:

@@ -5,7 +5,11 @@ request is not.  This drives the validator through nginx and then through
 strangler (one worker, the given runtime) with a fixed ``wrk`` run each, and
 reads the processes' user and system CPU from /proc before and after:
 
-    .venv/bin/python ops/bench/cpu_per_request.py [--runtime uvicorn-compiled] [--seconds 5]
+    .venv/bin/python ops/bench/cpu_per_request.py [--runtime uvloop-compiled] [--seconds 5]
+
+``--runtime`` takes the benchmark's names (``_build``); with ``--baseline
+REF``, ``baseline-uvicorn-compiled`` and the like measure that older build
+(``_baseline``).
 
 ``--shadow`` measures the benchmark's three shadow configurations instead
 (legacy-only, shadow, shadow-sleep; each with its broker, producer, cache and
@@ -17,14 +21,14 @@ the proxy's processes, PHP-FPM's children, wrk, the kernel's softirq work and
 what was left idle.  It measures strangler with one worker and with
 ``--workers`` (default 2), the pool taking the same PHP children, then nginx
 again: the PHP share shows what a proxy's own CPU costs the backend it shares
-the cores with (see the README, "Sizing workers").
+the cores with (``docs/operations.md``, "Sizing workers").
 
 ``--migrated`` does the same for the benchmark's migrated route (the
 validator's port, producing each event to a Tansu broker with ``delivery =
 "acked"``) with ``--workers`` workers, and splits the proxy's CPU by thread:
 the workers' event loops, librdkafka's threads, and the rest (poll and
-replay threads): where the route's CPU goes (see the README, "Where that
-leaves the route").
+replay threads): where the route's CPU goes (``docs/log.md``, "Where that
+leaves the migrated route").
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ops.bench import _migrated, _shadow
-from ops.bench._build import split_runtime
-from ops.services import Nginx, PhpFpm, Strangler, Tansu, build_config, child_pids
+from ops.bench import _baseline, _build, _migrated, _shadow
+from ops.bench._build import Build
+from ops.services import Nginx, PhpFpm, Tansu, build_config, child_pids
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
 LUA = Path(__file__).resolve().parent / "post_validate.lua"
@@ -87,21 +91,23 @@ def measure(url: str, pids: list[int], seconds: int) -> tuple[float, float, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runtime", default="uvicorn")
+    parser.add_argument("--runtime", default=_build.DEFAULT_RUNTIME)
+    parser.add_argument("--baseline", metavar="REF", help="the build a baseline-* runtime runs")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--shadow", action="store_true", help="the shadow configurations")
     parser.add_argument("--whole-box", action="store_true", help="every process's share")
     parser.add_argument("--migrated", action="store_true", help="the migrated route, by thread")
     parser.add_argument("--workers", type=int, default=2, help="--whole-box, --migrated (2)")
     args = parser.parse_args()
+    build = resolve(args.runtime, args.baseline)
     if args.migrated:
-        migrated_box(args.runtime, max(args.seconds, 8), args.workers)
+        migrated_box(build, max(args.seconds, 8), args.workers)
         return
     if args.shadow:
-        shadow_cases(args.runtime, args.seconds)
+        shadow_cases(build, args.seconds)
         return
     if args.whole_box:
-        whole_box(args.runtime, max(args.seconds, 8), args.workers)
+        whole_box(build, max(args.seconds, 8), args.workers)
         return
     with PhpFpm(max_children=8) as fpm:
         with Nginx(fpm.address, APP, keepalive=4) as nginx:
@@ -109,44 +115,55 @@ def main() -> None:
             workers = child_pids(nginx.process.pid)
             measure(nginx.url, workers, 2)  # warm-up
             report("nginx", *measure(nginx.url, workers, args.seconds))
-        runtime, source = split_runtime(args.runtime)
-        config = build_config(fpm.address, APP, runtime=runtime, pool_size=8)
-        with Strangler(config + "\n[log]\naccess_log = false\n", source=source) as proxy:
+        config = build_config(fpm.address, APP, runtime=build.runtime, pool_size=8)
+        with _build.strangler(build, config + "\n[log]\naccess_log = false\n") as proxy:
             assert proxy.process is not None
             workers = child_pids(proxy.process.pid)
             measure(proxy.url, workers, 2)
             report(f"strangler {args.runtime}", *measure(proxy.url, workers, args.seconds))
 
 
-def shadow_cases(runtime: str, seconds: int) -> None:
+def resolve(runtime: str, baseline: str | None) -> Build:
+    """What ``runtime`` runs, built (the compiled copy, the baseline) if need be."""
+    if not _build.is_baseline(runtime):
+        _build.prepare([runtime])
+        return _build.resolve(runtime)
+    if baseline is None:
+        raise SystemExit(f"cpu: {runtime} needs --baseline REF")
+    try:
+        [build] = _baseline.prepare(baseline, (runtime.removeprefix(_build.BASELINE),))
+    except _baseline.BaselineError as exc:
+        raise SystemExit(f"cpu: {exc}") from None
+    return build
+
+
+def shadow_cases(build: Build, seconds: int) -> None:
     """CPU per request of each shadow configuration (one worker each)."""
     rules = APP.parent / "rules.json"
-    config_runtime, source = split_runtime(runtime)
     with PhpFpm(max_children=8) as fpm:
         for case in _shadow.CASES:
             config = build_config(
                 fpm.address,
                 APP,
-                runtime=config_runtime,
+                runtime=build.runtime,
                 pool_size=8,
                 extra_routes=_shadow.shadow_route(case),
             )
             with _shadow.shadow_workspace() as (broker, tmp):
                 resources = _shadow.shadow_resources(broker.address, tmp, rules)
                 text = config + resources + "\n[log]\naccess_log = false\n"
-                with Strangler(config_text=text, source=source) as proxy:
+                with _build.strangler(build, text) as proxy:
                     assert proxy.process is not None
                     workers = child_pids(proxy.process.pid)
                     measure(proxy.url, workers, 2)
-                    report(f"{runtime} {case.name}", *measure(proxy.url, workers, seconds))
+                    report(f"{build.name} {case.name}", *measure(proxy.url, workers, seconds))
 
 
 _PHP_CHILDREN = 8  # as the benchmark's PHP-FPM
 
 
-def whole_box(runtime: str, seconds: int, workers: int) -> None:
+def whole_box(build: Build, seconds: int, workers: int) -> None:
     """Each request's CPU over the machine, nginx against strangler (one worker and more)."""
-    config_runtime, source = split_runtime(runtime)
     print(f"µs of CPU per request (user+system), wrk -t2 -c64, {seconds}s runs")
     with PhpFpm(max_children=_PHP_CHILDREN) as fpm:
         assert fpm.process is not None
@@ -162,12 +179,12 @@ def whole_box(runtime: str, seconds: int, workers: int) -> None:
             assert isinstance(turn, int)
             pool = (_PHP_CHILDREN - 2) // turn  # what nginx's keepalive leaves, shared
             config = build_config(
-                fpm.address, APP, runtime=config_runtime, workers=turn, pool_size=pool
+                fpm.address, APP, runtime=build.runtime, workers=turn, pool_size=pool
             )
             text = config + "\n[log]\naccess_log = false\n"
-            with Strangler(config_text=text, source=source) as proxy:
+            with _build.strangler(build, text) as proxy:
                 assert proxy.process is not None
-                name = f"{runtime}, {turn} worker{'s' if turn > 1 else ''}"
+                name = f"{build.name}, {turn} worker{'s' if turn > 1 else ''}"
                 box_line(name, proxy.url, child_pids(proxy.process.pid), php, seconds)
 
 
@@ -202,9 +219,8 @@ def box_line(name: str, url: str, proxy: list[int], php: list[int], seconds: int
     print(f"{name:<28} {n / seconds:>8,.0f} req/s  {parts}", flush=True)
 
 
-def migrated_box(runtime: str, seconds: int, workers: int) -> None:
+def migrated_box(build: Build, seconds: int, workers: int) -> None:
     """The migrated route's CPU per request over the machine, the proxy's by thread."""
-    config_runtime, source = split_runtime(runtime)
     print(f"µs of CPU per migrated request (user+system), wrk -t2 -c64, {seconds}s run")
     rules = APP.parent / "rules.json"
     with PhpFpm(max_children=2) as fpm, Tansu() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -212,14 +228,14 @@ def migrated_box(runtime: str, seconds: int, workers: int) -> None:
         config = build_config(
             fpm.address,
             APP,
-            runtime=config_runtime,
+            runtime=build.runtime,
             workers=workers,
             pool_size=1,
             extra_routes=_migrated.migrated_route(),
         )
         resources = _migrated.resources(broker.address, Path(tmp), rules)
         text = config + resources + "\n[log]\naccess_log = false\n"
-        with Strangler(config_text=text, source=source) as proxy:
+        with _build.strangler(build, text) as proxy:
             assert proxy.process is not None
             pids = child_pids(proxy.process.pid)
             cmd = ["wrk", "-t2", "-c64", "-s", str(LUA), proxy.url + _migrated.PATH]
@@ -243,7 +259,7 @@ def migrated_box(runtime: str, seconds: int, workers: int) -> None:
         "softirq": ticks[6] / n * 1e6,
         "idle": ticks[3] / n * 1e6,
     }
-    print(f"{runtime}, {workers} workers: {n / seconds:,.0f} req/s")
+    print(f"{build.name}, {workers} workers: {n / seconds:,.0f} req/s")
     print("  " + "  ".join(f"{k} {v:5.1f}" for k, v in shares.items()))
     print("  proxy: " + "  ".join(f"{k} {v:5.1f}" for k, v in sorted(threads.items())))
 

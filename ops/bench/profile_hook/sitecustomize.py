@@ -6,9 +6,9 @@ bench.py puts this directory on ``PYTHONPATH`` and sets
 profiles itself and writes ``worker-<pid>.prof`` when it exits.  Other
 processes (the supervisor) are left alone.  Nothing in the proxy knows.
 
-uvicorn re-raises the SIGTERM it caught once it has shut down, which ends the
-process without running ``atexit``; ``signal.raise_signal`` is wrapped so the
-profile is written first.
+A server that re-raises the SIGTERM it caught once it has shut down (the
+uvicorn of a ``--baseline`` build does) ends the process without running
+``atexit``; ``signal.raise_signal`` is wrapped so the profile is written first.
 """
 
 import atexit
