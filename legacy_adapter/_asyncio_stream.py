@@ -2,13 +2,14 @@
 
 Why it exists: anyio's asyncio socket stream checkpoints (yields to the event
 loop) on every send and receive, and waits on an ``asyncio.Event`` per read.
-On a pass-through proxy that is several loop iterations per request, measured
-as a large share of the worker's CPU (see the README's benchmark section).  On
-asyncio (and uvloop) the pool therefore uses this stream: ``send`` writes to
-the transport and only waits when the kernel buffer is full; ``receive`` waits
-on one future only when nothing is buffered.  Cancellation and timeouts still
-come from anyio's cancel scopes, which cancel the awaiting task.  On trio the
-pool keeps anyio's streams.
+On a pass-through proxy that is several loop iterations per request, each
+paid for in the worker's CPU (``ops/bench/engine_cpu.py`` measures the
+request path with this stream in the pool).  On asyncio (and uvloop) the
+pool therefore uses this stream: ``send`` writes to the transport and only
+waits when the kernel buffer is full; ``receive`` waits on one future only
+when nothing is buffered.  Cancellation and timeouts still come from anyio's
+cancel scopes, which cancel the awaiting task.  On trio the pool keeps
+anyio's streams.
 
 It raises the same exceptions as anyio streams (``EndOfStream``,
 ``BrokenResourceError``), so callers translate errors in one place either way.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -33,8 +33,6 @@ class _Protocol(asyncio.Protocol):
         self.error: BaseException | None = None
         self.readable: asyncio.Future[None] | None = None
         self.writable: asyncio.Future[None] | None = None
-        # Set by a callback-driven reader (the proxy's fast lane) instead of awaiting.
-        self.listener: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -42,23 +40,17 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         _wake(self.readable)
-        if self.listener is not None:
-            self.listener()
 
     def eof_received(self) -> bool:
         self.closed = True
         _wake(self.readable)
-        if self.listener is not None:
-            self.listener()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        was_closed, self.closed = self.closed, True
+        self.closed = True
         self.error = exc
         _wake(self.readable)
         _wake(self.writable)
-        if self.listener is not None and not was_closed:
-            self.listener()
 
     def pause_writing(self) -> None:
         self.writable = asyncio.get_running_loop().create_future()
@@ -131,18 +123,9 @@ class AsyncioStream:
         """Close the transport (never waits)."""
         self._transport.close()
 
-    def close_nowait(self) -> None:
-        """Close the transport, from synchronous code."""
-        self._transport.close()
-
-    @property
-    def transport(self) -> asyncio.Transport:
-        """The asyncio transport, for callback-driven use (writes, pausing reads)."""
-        return self._transport
-
     @property
     def protocol(self) -> _Protocol:
-        """The protocol holding received bytes in ``buffer``; see ``_Protocol.listener``."""
+        """The protocol: received bytes in ``buffer``, ``closed`` once the peer has gone."""
         return self._protocol
 
     def extra(self, attribute: Any, default: Any = None) -> Any:

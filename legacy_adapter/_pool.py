@@ -13,21 +13,12 @@ child that was recycled (``pm.max_requests``) closed its end, and we would
 otherwise find out only after writing a request into a dead socket.  Native
 asyncio streams keep reading while idle, so their protocol already knows (no
 system call); other streams are polled for readability without waiting.
-
-Callback-driven users (the proxy's fast lane) do not await a slot: they take
-an idle connection with ``acquire_nowait`` or queue with ``wait``, and a clean
-connection given back is handed straight to the first of them, slot and all,
-unless a task is awaiting a slot (it was first in line).  A slot freed without
-a connection sends the first of them down the awaiting path.
 """
 
 from __future__ import annotations
 
-import contextlib
 import select
 import time
-from collections import deque
-from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -37,21 +28,6 @@ from ._exceptions import PoolExhausted
 from ._transport import connect
 
 _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
-
-
-class Waiter(Protocol):
-    """A callback-driven acquirer queued with ``ConnectionPool.wait``.
-
-    It is woken once: ``granted`` with a clean connection and its slot, or
-    ``retry`` when a slot came free with no connection to go with it (then
-    ``acquire`` gets it without waiting, unless someone was quicker).
-    """
-
-    def granted(self, lease: Lease) -> None:
-        """Use ``lease`` and give it back with ``release_nowait``."""
-
-    def retry(self) -> None:
-        """Take the awaiting path (``acquire``)."""
 
 
 class Lease:
@@ -99,18 +75,12 @@ class ConnectionPool:
         self.connect_timeout = connect_timeout
         self._slots = anyio.Semaphore(size)
         self._idle: list[tuple[_Stream, float]] = []
-        self._waiters: deque[Waiter] = deque()
         self._closed = False
 
     @property
     def in_use(self) -> int:
         """Connections currently lent out."""
         return self.size - self._slots.value
-
-    @property
-    def full(self) -> bool:
-        """Every slot is taken: a new acquirer has to wait."""
-        return self._slots.value == 0
 
     @property
     def idle(self) -> int:
@@ -146,75 +116,12 @@ class ConnectionPool:
             self._slots.release()
             raise
 
-    def acquire_nowait(self) -> Lease | None:
-        """A slot and a kept idle connection without waiting, or ``None``.
-
-        ``None`` means the caller must take the awaiting path (``acquire``): no
-        slot is free, or no idle connection is, so one must be made.  Only for
-        pools of native asyncio streams, whose close does not wait.
-        """
-        if not self._idle:
-            return None
-        try:
-            self._slots.acquire_nowait()
-        except anyio.WouldBlock:
-            return None
-        deadline = time.monotonic() - self.idle_timeout
-        while self._idle:
-            stream, since = self._idle.pop()
-            if since > deadline and _looks_alive(stream):
-                return Lease(stream, reused=True)
-            _close_nowait(stream)
-        self._slots.release()
-        return None
-
-    def release_nowait(self, lease: Lease) -> None:
-        """``release`` from synchronous code, for native asyncio streams."""
-        if self._hand_over(lease):
-            return
-        try:
-            if lease._keep and not self._closed and self.idle_timeout > 0:
-                self._idle.append((lease.stream, time.monotonic()))
-            else:
-                _close_nowait(lease.stream)
-        finally:
-            self._slots.release()
-            self._wake_waiter()
-
-    def wait(self, waiter: Waiter) -> None:
-        """Queue ``waiter`` for the next connection given back (see ``Waiter``)."""
-        self._waiters.append(waiter)
-
-    def cancel_wait(self, waiter: Waiter) -> None:
-        """Take ``waiter`` off the queue (it timed out or its client left)."""
-        with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
-
-    def _hand_over(self, lease: Lease) -> bool:
-        """Give a clean connection, with its slot, straight to a queued waiter."""
-        if not (self._waiters and lease._keep and not self._closed):
-            return False
-        if self._slots.statistics().tasks_waiting:
-            return False  # awaiting acquirers were first in line for the slot
-        if not _looks_alive(lease.stream):
-            return False  # a child recycled after answering; the awaiting path replaces it
-        self._waiters.popleft().granted(Lease(lease.stream, reused=True))
-        return True
-
-    def _wake_waiter(self) -> None:
-        """A slot came free without a connection: the first waiter takes the awaiting path."""
-        if self._waiters and self._slots.value:
-            self._waiters.popleft().retry()
-
     async def release(self, lease: Lease) -> None:
         """Give back a slot, keeping the connection only if the lease said so."""
-        if self._hand_over(lease):
-            return
         try:
             await self._checkin(lease)
         finally:
             self._slots.release()
-            self._wake_waiter()
 
     async def maintain(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Close idle connections past ``idle_timeout``; runs until cancelled."""
@@ -294,12 +201,6 @@ class _Leasing:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._lease is not None
         await self._pool.release(self._lease)
-
-
-def _close_nowait(stream: _Stream | AsyncioStream) -> None:
-    if not isinstance(stream, AsyncioStream):
-        raise TypeError(f"{type(stream).__name__} cannot be closed without awaiting")
-    stream.close_nowait()
 
 
 async def _close(stream: _Stream) -> None:

@@ -9,9 +9,9 @@ Strategy:
   must treat it as read-only.
 * Blocking work runs in worker threads: the fetch (boto3, file reads) under an
   overall deadline of ``settings.timeout``, and the parse.  Parsing in a thread
-  does not make it free: the GIL is held, so ``json.loads`` of ~30 MB still
-  stalls the event loop for 1-2 s (measured).  Keep caches small (a few MB) or
-  add a compact format to ``PARSERS``.
+  does not make it free: the GIL is held, so a large document still stalls the
+  event loop for as long as ``json.loads`` takes.  Keep caches small (a few
+  MB) or add a compact format to ``PARSERS``.
 * Refreshes are conditional: the snapshot's version (the S3 ETag, or
   ``mtime_ns-size`` of a file) goes with each fetch, and an unchanged source
   answers "not modified" without bytes and without a parse.

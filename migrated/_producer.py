@@ -4,16 +4,18 @@ Strategy.  One ``confluent_kafka.Producer`` per worker process, created in
 ``start()`` (after the fork).  librdkafka runs delivery callbacks only inside
 ``poll()``, so a dedicated poll thread calls it in a loop, collects the
 delivery reports of one ``poll()`` call, and hands them all to the event loop
-with ONE ``anyio.from_thread.run_sync(..., token=...)`` (the fastest bridge
-measured: one loop wake-up per batch, not per message; see
-notes/kafka-s3.md).  Everything that touches our state runs on the loop; the
-poll thread only moves reports and survives any exception.
+with ONE ``anyio.from_thread.run_sync(..., token=...)``: one loop wake-up per
+batch, not per message (``ops/bench/cpu_per_request.py --migrated --runtime
+trio`` splits the route's CPU between the loop and the threads).  Everything
+that touches our state runs on the loop; the poll thread only moves reports
+and survives any exception.
 
 On asyncio the loop polls instead.  confluent-kafka takes the GIL for every
 delivery report it serves, so a poll thread serving reports while the loop
-runs Python waits for the GIL once per message (``strace``: 1.3 futex calls
-per answer; produce to settle took 1.4-1.6 ms under load, against 1.0 ms on
-an idle loop).  So librdkafka writes to a pipe when it has something to
+runs Python waits for the GIL once per message (the ``futex`` calls that
+``strace -c`` counts), and produce to settle takes longer under load than on
+an idle loop (``ops/bench/cpu_per_request.py --migrated`` splits the route's
+CPU by thread).  So librdkafka writes to a pipe when it has something to
 serve (``QueueWakeup``), and the loop, watching the pipe, calls ``poll(0)``
 itself (``_serve_on_loop``); the poll thread then only records spool work,
 and polls only to replace a fenced producer.  Either side may serve a report
@@ -145,9 +147,8 @@ class _Acknowledgement:
     """The ``_Done`` of a ``submit``: calls its callback once, with the loss if there was one.
 
     Called as the last delivery report is settled, with no future and no
-    loop hop between: a future's done-callback is scheduled with
-    ``call_soon``, which with the future itself cost about 9,000
-    instructions per request (callgrind, ``ops/bench/lane_cpu.py``).
+    loop hop between: a future's done-callback would be scheduled with
+    ``call_soon``, a future and a loop turn more for every ``submit``.
     """
 
     __slots__ = ("_acked", "batch")
@@ -427,9 +428,8 @@ class KafkaProducer:
 
         The messages are produced when the loop turn ends, with every other
         ``submit`` of that turn, in one burst (``_produce_held``).  Produced
-        at once, as each request is parsed, they reached the broker in smaller
-        batches: the broker's CPU per message rose by a third and the
-        migrated route lost a sixth of its throughput (measured).
+        at once, one caller at a time, they would reach the broker in smaller
+        batches, each message costing the broker more CPU.
 
         Raises:
             QueueFull: the local queue has no room for the batch; nothing was taken.
@@ -499,9 +499,10 @@ class KafkaProducer:
             try:
                 # Positional, in the order of cimpl's keyword list (topic, value, key,
                 # partition, callback, on_delivery, timestamp, headers): with keywords,
-                # the call builds a dictionary and looks each name up, a third of its
-                # cost (0.95 against 1.3-1.6 µs).  The tests read back the headers and
-                # keys and wait for every callback, so a changed order would fail them.
+                # the call builds a dictionary and looks each name up, for every
+                # message (``ops/bench/cpu_per_request.py --migrated`` measures the
+                # loop's CPU per request).  The tests read back the headers and keys
+                # and wait for every callback, so a changed order would fail them.
                 producer.produce(
                     message.topic,
                     message.value,

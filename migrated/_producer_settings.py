@@ -51,16 +51,15 @@ class ProducerSettings:
         client_id: shown in broker logs.
         linger_ms, compression: batching.  A route with ``delivery = "acked"``
             answers after the batch is acknowledged, so linger adds to its
-            latency and, per connection, caps its throughput: 1 ms measured
-            3.3x the requests/s of librdkafka's 5 ms at 16 connections, and
-            0.5 ms 1.14x the requests/s of 1 ms at 64 (Tansu's CPU per
-            message grows by half); messages still batch while earlier ones
-            are in flight.  librdkafka's broker thread sleeps in whole
-            milliseconds, so on an idle producer any linger above 0 delays a
-            lone message by about a millisecond (measured against Tansu: 1.2 ms
-            acked with 0.1 or 0.5, 0.09 ms with 0); under load other wake-ups
-            cut the wait short.  0 itself sends tiny batches: Tansu's CPU per
-            message grew sevenfold and the route fell to half its requests/s.
+            latency and, per connection, caps its throughput, while a shorter
+            one makes smaller batches, which cost the broker more CPU per
+            message; messages still batch while earlier ones are in flight.
+            librdkafka's broker thread sleeps in whole milliseconds, so on an
+            idle producer any linger above 0 delays a lone message by up to
+            one of them; under load other wake-ups cut the wait short.  0
+            itself sends tiny batches, the broker's dearest per message.
+            The ``migrated`` row of ``ops/bench/run`` measures the trade
+            (``docs/performance.md``, "The producer's linger").
         message_timeout: seconds before an undelivered message fails (then spooled).
         queue_max_messages, queue_max_kbytes: the local queue's bounds (then QueueFull).
         startup_timeout: seconds ``start()`` waits for a broker.

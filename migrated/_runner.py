@@ -6,7 +6,8 @@ that raises or times out has its outbox dropped, so a fallback to legacy can
 never send the same event twice.  A shadow run (``capture=True``) keeps the
 outbox in the result and never publishes it.  A handler is an ``async def``
 or, when it never awaits, a plain ``def`` ("inline"): called on the event
-loop, it answers without a task of its own (``start_handler``).
+loop in the request's task, it answers without a coroutine of its own or a
+timeout scope to enter and leave (``start_handler``).
 
     HandlerFailed   the handler raised or timed out (the proxy falls back or answers 500)
     HandlerBadRequest raised by the handler: answered 400 with the reason, not a failure
@@ -35,7 +36,7 @@ TimeLimit = Callable[[float], AbstractAsyncContextManager[Any]]
 
 
 class Publisher(Protocol):
-    """What the runner (and the fast lane) need of the shared producer."""
+    """What the runner needs of the shared producer."""
 
     async def send(self, messages: Sequence[Message], *, wait: Delivery) -> None: ...
 

@@ -1,11 +1,13 @@
 """Timeouts that are set and cleared on every request: one loop timer per tick, not per timeout.
 
-Why: a worker sets two timeouts per request and almost never lets one fire:
-the handler's time budget (``LoopTimeout``) and, once the answer is out, the
-keep-alive connection's idle timeout (the fast lane's ``on_response_complete``).
-A loop timer each, ``call_at`` then ``cancel``, costs about 3 µs of the
-event loop per request on uvloop (a handle, a libuv timer in the loop's heap,
-taken out again), a few percent of a migrated request.
+Why: a worker sets timeouts on every request and almost never lets one
+fire: the handler's time budget (``LoopTimeout``) and the asyncio driver's
+connection timeouts (``proxy._protocol``: the request head, the body, the
+send, and the keep-alive idle time once the answer is out).  A loop timer
+each, ``call_at`` then ``cancel``, puts a handle and a libuv timer into the
+loop's heap and takes them out again, every request; here it is two set
+operations (``ops/bench/engine_cpu.py`` runs the request path on a wheel, as
+a worker does, and ``--migrated`` the handler's timeout too).
 
 How: time is cut into ticks (``tick`` seconds, 10 ms by default).  A timeout
 joins the set of the tick its deadline falls in (rounded up), and clearing it

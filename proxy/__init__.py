@@ -1,6 +1,7 @@
-# The ingress: configuration, routing, the ASGI proxy app, the admin listener and
-# the `strangler` command. Requests come in here and are sent to the legacy
-# backend (legacy_adapter) or, route by route, to new Python handlers (migrated).
+# The ingress: configuration, routing, the request engine and its HTTP/1.1
+# drivers, the admin listener and the `strangler` command. Requests come in
+# here and are sent to the legacy backend (legacy_adapter) or, route by route,
+# to new Python handlers (migrated).
 
 from ._config import Config as Config
 from ._config import load_config as load_config

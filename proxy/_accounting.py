@@ -1,9 +1,10 @@
 """Counting an answered request and writing its access-log line, on every path.
 
-The ASGI app and the fast lane both end a request here.  It is one of the
-modules the compiled build (``setup.py``) turns into C: it runs once per
-request, and interpreted it cost the lane about a microsecond (the keyword
-call, the lookups) even with the access log off.
+The engine ends every request here, whichever driver brought it in.  It is
+one of the modules the compiled build (``setup.py``) turns into C: it runs
+once per request, and interpreted, the keyword call and the lookups cost
+CPU even with the access log off (``ops/bench/engine_cpu.py`` measures the
+request path on either build).
 """
 
 from __future__ import annotations

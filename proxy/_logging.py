@@ -1,7 +1,7 @@
 """structlog, configured once at the entry point.
 
 ``merge_contextvars`` runs first so the ``request_id``, ``route`` and ``mode``
-bound by the ASGI entry appear on every line a request causes, PHP's stderr
+bound by the engine appear on every line a request causes, PHP's stderr
 included.  ``redact`` removes secrets before anything is rendered.
 """
 

@@ -20,10 +20,10 @@ every request pays it:
   up the queue while jobs that do not block are run by one worker in a row;
 * a woken worker first waits ``BATCH`` seconds, so that under load one
   wake-up runs the jobs of many requests back to back (the candidate's code
-  and data stay warm in the CPU's caches, and the lane's too between
-  batches): 100% shadow on the compiled build went from 0.65x to 0.79x of
-  legacy-only requests/s.  A comparison is recorded that much later, which
-  nobody reading a shadow report can notice;
+  and data stay warm in the CPU's caches, and the engine's too between
+  batches; ``ops/bench/run --shadow`` measures 100% shadow against
+  legacy-only).  A comparison is recorded that much later, which nobody
+  reading a shadow report can notice;
 * a worker runs its jobs inside one long-lived cancel scope whose deadline it
   moves (a timer rescheduled, not a scope made and torn down per job); a
   deadline that fires cancels that scope, the job is counted as a

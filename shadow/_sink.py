@@ -9,7 +9,7 @@ memory).  Records are redacted before they leave the process.  Messages are
 keyed by route, so one route's records stay in order on one partition.
 
 ``aggregate_from_kafka`` is the reading side, run by the report command: it
-assigns every partition (a consumer-group join takes ~20 s on Tansu), starts
+assigns every partition (a consumer-group join is slow on Tansu), starts
 where the store's saved offsets say (the beginning the first time), writes
 what it reads into the store together with the new offsets, and stops when
 nothing arrived for ``until_idle`` seconds.  Producers deliver at least once,

@@ -6,8 +6,9 @@ skip on a bounded in-memory queue and returns at once (``False``, counted in
 that already has its matched examples, are not queued one by one but added
 up in place (``_Tally``): at 100% sampling nearly every record is such a
 match, and records held for the writer's linger were most of what the
-cyclic garbage collector walked in a worker (with each walk a pause of
-milliseconds for the requests waiting).  One writer task (``run``) takes what
+cyclic garbage collector walked in a worker (each walk pauses the requests
+waiting; ``ops/bench/run --shadow`` measures 100% shadow against
+legacy-only).  One writer task (``run``) takes what
 has accumulated, up to ``batch_size`` items, and writes it in ONE transaction
 in a worker thread (``anyio.to_thread``): the batch is first summed in Python
 (per route and minute), so a busy minute costs a few upserts, not one write
@@ -350,7 +351,7 @@ def _setup_lock(path: str | Path) -> Iterator[None]:
     Every worker of a proxy opens the same store as it starts.  Switching a
     new file to WAL while another connection creates the schema fails at once
     with "database is locked" (SQLite does not wait there), so the setup is
-    done by one process at a time; it takes milliseconds.
+    done by one process at a time; it is brief, so the others hardly wait.
     """
     with open(f"{path}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
