@@ -27,6 +27,8 @@ import anyio.abc
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
+        # Asked once per connection: on Python 3.11 every get_running_loop() is a getpid().
+        self.loop = asyncio.get_running_loop()
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -53,7 +55,7 @@ class _Protocol(asyncio.Protocol):
         _wake(self.writable)
 
     def pause_writing(self) -> None:
-        self.writable = asyncio.get_running_loop().create_future()
+        self.writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         _wake(self.writable)
@@ -106,7 +108,7 @@ class AsyncioStream:
                 if protocol.error is not None:
                     raise anyio.BrokenResourceError from protocol.error
                 raise anyio.EndOfStream
-            loop = asyncio.get_running_loop()
+            loop = protocol.loop
             readable = protocol.readable = loop.create_future()
             timer = None if timeout is None else loop.call_later(timeout, _expire, readable)
             try:

@@ -1,8 +1,13 @@
 """A bounded pool of kept-alive stream connections to one backend address.
 
-Strategy: a semaphore caps the connections a worker holds (busy + idle) at
+Strategy: a slot count caps the connections a worker holds (busy + idle) at
 ``size``; waiting for a slot is bounded by ``acquire_timeout`` and then fails
-with ``PoolExhausted`` (503) instead of queueing forever.  Idle connections sit
+with ``PoolExhausted`` (503) instead of queueing forever.  Waiters queue in
+order and a released slot goes straight to the first: under load (far more
+clients than PHP children) most requests wait here, so on asyncio a waiter
+is a bare loop future with a loop timer rather than an anyio semaphore
+under a cancel scope (``ops/bench/run`` measures the pass-through under
+that load); on trio it is an anyio event under ``move_on_after``.  Idle connections sit
 on a LIFO stack so the hottest ones are reused and the cold ones age out:
 ``maintain()`` closes any idle longer than ``idle_timeout``.  This matters for
 PHP-FPM, where an idle kept-alive connection still holds a child process: the
@@ -17,11 +22,14 @@ system call); other streams are polled for readability without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import select
 import time
+from collections import deque
 
 import anyio
 import anyio.abc
+import sniffio
 
 from ._asyncio_stream import AsyncioStream
 from ._exceptions import PoolExhausted
@@ -73,14 +81,16 @@ class ConnectionPool:
         self.idle_timeout = idle_timeout
         self.acquire_timeout = acquire_timeout
         self.connect_timeout = connect_timeout
-        self._slots = anyio.Semaphore(size)
+        self._free = size
+        self._waiters: deque[asyncio.Future[bool] | _Waiter] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[tuple[_Stream, float]] = []
         self._closed = False
 
     @property
     def in_use(self) -> int:
         """Connections currently lent out."""
-        return self.size - self._slots.value
+        return self.size - self._free
 
     @property
     def idle(self) -> int:
@@ -100,28 +110,78 @@ class ConnectionPool:
 
     async def acquire(self) -> Lease:
         """Take a slot and a connection; pair with ``release``.  Prefer ``lease()``."""
-        try:
-            self._slots.acquire_nowait()  # the common case: no cancel scope, no wait
-            free = True
-        except anyio.WouldBlock:
-            free = False
-        if not free:  # waited for outside the except block (proxy/_build.py)
-            with anyio.move_on_after(self.acquire_timeout) as scope:
-                await self._slots.acquire()
-            if scope.cancelled_caught:
-                raise PoolExhausted(self.backend, f"all {self.size} connections busy")
+        if self._free > 0:
+            self._free -= 1  # the common case: no waiting at all
+        elif not await self._wait_for_slot():
+            raise PoolExhausted(self.backend, f"all {self.size} connections busy")
+        failure: BaseException | None = None
         try:
             return await self._checkout()
-        except BaseException:
-            self._slots.release()
-            raise
+        except BaseException as exc:
+            failure = exc
+        self._release_slot()
+        raise failure
 
     async def release(self, lease: Lease) -> None:
         """Give back a slot, keeping the connection only if the lease said so."""
         try:
             await self._checkin(lease)
         finally:
-            self._slots.release()
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        """The slot goes to the first waiter still waiting, else back to the count."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if isinstance(waiter, _Waiter):
+                if not waiter.gone:
+                    waiter.granted = True
+                    waiter.event.set()
+                    return
+            elif not waiter.done():
+                waiter.set_result(True)
+                return
+        self._free += 1
+
+    async def _wait_for_slot(self) -> bool:
+        """Wait in line for a slot, at most ``acquire_timeout``; ``False`` when none came."""
+        if sniffio.current_async_library() != "asyncio":
+            return await self._wait_with_anyio()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(future)
+        timer = loop.call_later(self.acquire_timeout, _expire, future)
+        cancelled: asyncio.CancelledError | None = None
+        try:
+            granted = await future
+        except asyncio.CancelledError as exc:  # re-raised as it came: its scope knows it
+            cancelled = exc
+            granted = False
+        timer.cancel()
+        if cancelled is not None:
+            if future.done() and not future.cancelled() and future.result():
+                self._release_slot()  # granted as the task was cancelled: pass it on
+            raise cancelled
+        return granted
+
+    async def _wait_with_anyio(self) -> bool:
+        waiter = _Waiter()
+        self._waiters.append(waiter)
+        failure: BaseException | None = None
+        try:
+            with anyio.move_on_after(self.acquire_timeout):
+                await waiter.event.wait()
+        except BaseException as exc:  # cancelled from outside
+            failure = exc
+        waiter.gone = True
+        if failure is not None:
+            if waiter.granted:
+                self._release_slot()
+            raise failure
+        return waiter.granted
 
     async def maintain(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Close idle connections past ``idle_timeout``; runs until cancelled."""
@@ -183,6 +243,22 @@ def _looks_alive(stream: _Stream) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)
+
+
+class _Waiter:
+    """A trio (anyio) waiter for a slot: set and ``granted`` when one is handed over."""
+
+    __slots__ = ("event", "gone", "granted")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.granted = False
+        self.gone = False
+
+
+def _expire(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
 
 
 class _Leasing:

@@ -63,6 +63,7 @@ class ServerState:
     """What one worker's connections share: the engine, the limits, the open connections."""
 
     def __init__(self, engine: Engine, limits: EdgeLimits, wheel: TimerWheel) -> None:
+        self.loop = wheel.loop  # kept: on Python 3.11 every get_running_loop() is a getpid()
         self.engine = engine
         self.limits = limits
         self.wheel = wheel
@@ -214,7 +215,7 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         self.phase = _BUSY
         self._clear_timer()
         cycle.keep_alive = head.keep_alive and not self.server.stopping
-        task = asyncio.get_running_loop().create_task(
+        task = self.server.loop.create_task(
             self._serve(cycle), context=contextvars.copy_context()
         )
         cycle.task = task
@@ -296,8 +297,7 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         """Wait until the client's socket takes more, within ``send_timeout``."""
         if self.closed:
             raise ClientDisconnected()
-        loop = asyncio.get_running_loop()
-        self.drained = loop.create_future()
+        self.drained = self.server.loop.create_future()
         timer = self.server.wheel.call_later(self.limits.send_timeout, self.abort)
         try:
             await self.drained
@@ -441,7 +441,7 @@ class Cycle:
                 raise RequestTimeout("client body timeout")
             if self.failure:
                 raise RequestError(self.failure)
-            self.waiter = asyncio.get_running_loop().create_future()
+            self.waiter = protocol.server.loop.create_future()
             protocol.set_body_timer(self)
             try:
                 await self.waiter
