@@ -215,9 +215,7 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         self.phase = _BUSY
         self._clear_timer()
         cycle.keep_alive = head.keep_alive and not self.server.stopping
-        task = self.server.loop.create_task(
-            self._serve(cycle), context=contextvars.copy_context()
-        )
+        task = self.server.loop.create_task(self._serve(cycle), context=contextvars.copy_context())
         cycle.task = task
 
     async def _serve(self, cycle: Cycle) -> None:
