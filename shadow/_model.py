@@ -247,6 +247,25 @@ class TimePoint:
     matched: int
 
 
+@dataclass(frozen=True, slots=True)
+class LearnedNoise:
+    """A place and kind learned as noise on a route, and how it was learned.
+
+    ``how`` names the way (``legacy asked twice``, ``text tokens``, ...);
+    ``first`` and ``second`` are legacy's two renderings that taught it, for
+    the request ``request_id``; empty strings when the learner kept none.
+    """
+
+    route: str
+    where: str  # normalised: ``body/items/*/ts``, ``header:expires``
+    kind: str  # ``value``, ``header`` or ``order``
+    learned_at: float
+    how: str = ""
+    request_id: str = ""
+    first: str = ""
+    second: str = ""
+
+
 class ShadowReader(Protocol):
     """What reports and the dashboard read (implemented by the SQLite store)."""
 
@@ -261,3 +280,5 @@ class ShadowReader(Protocol):
     def timeline(
         self, route: str, bucket: float = 60.0, since: float | None = None
     ) -> list[TimePoint]: ...
+
+    def noise(self, route: str | None = None) -> list[LearnedNoise]: ...

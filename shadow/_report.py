@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict
 from functools import partial
 from typing import Any, TextIO
 
@@ -28,6 +29,7 @@ from ._report_text import (
     parse_since,
     render_table,
 )
+from ._signature import labels
 
 __all__ = ["build_report", "gate_failures", "parse_since", "render_table", "report_main"]
 
@@ -35,20 +37,29 @@ __all__ = ["build_report", "gate_failures", "parse_since", "render_table", "repo
 def build_report(
     reader: ShadowReader, *, route: str | None = None, since: float | None = None, top: int = 10
 ) -> dict[str, Any]:
-    """Route totals and the top signatures (with one example each) as JSON-ready data."""
+    """Route totals, the top signatures (with one example each) and the learned noise.
+
+    A signature's ``differences`` are those of its latest comparison (what
+    the store keeps per signature); its ``example`` carries the example
+    request's own ``differences``, so a request is shown with its own values.
+    """
     routes = [r for r in reader.routes(since) if route is None or r.route == route]
+    found = reader.signatures(route, since, top)
+    named = labels((s.signature, s.route, s.differences) for s in found)
     signatures = []
-    for s in reader.signatures(route, since, top):
+    for s in found:
         examples = reader.examples(s.signature, limit=1)
         example = None
         if examples:
-            m = examples[0].record.mirrored
+            m, c = examples[0].record.mirrored, examples[0].record.comparison
             example = {"request_id": m.request_id, "at": m.at, "method": m.method}
             example |= {"path": m.path, "query": m.query}
+            example["differences"] = [_difference(d) for d in c.differences]
         signatures.append(
             {
                 "route": s.route,
                 "signature": s.signature,
+                "label": named[s.signature],
                 "count": s.count,
                 "first_seen": s.first_seen,
                 "last_seen": s.last_seen,
@@ -56,7 +67,13 @@ def build_report(
                 "example": example,
             }
         )
-    return {"since": since, "routes": [_route(r) for r in routes], "signatures": signatures}
+    noise = [asdict(n) for n in reader.noise(route)]
+    return {
+        "since": since,
+        "routes": [_route(r) for r in routes],
+        "signatures": signatures,
+        "noise": noise,
+    }
 
 
 def _route(r: RouteSummary) -> dict[str, Any]:

@@ -27,6 +27,9 @@ Schema (minutes are epoch seconds of the minute's start)::
     examples(id, route, signature, at, record JSON)   -- first N per (route, signature);
                                                       -- signature '' = matched samples
     kafka_offsets(topic, partition, next_offset)      -- what ``aggregate_from_kafka`` read
+    noise(route, place, kind, learned_at, how, request_id, first, second)
+                                  -- learned noise per (route, normalised place, kind);
+                                  -- read by the reports, written by the noise learner
 """
 
 from __future__ import annotations

@@ -19,7 +19,23 @@ from types import TracebackType
 from typing import Self
 
 from . import _codec as codec
-from ._model import Example, RouteSummary, ShadowRecord, SignatureSummary, TimePoint
+from ._model import (
+    Example,
+    LearnedNoise,
+    RouteSummary,
+    ShadowRecord,
+    SignatureSummary,
+    TimePoint,
+)
+
+NOISE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS noise (
+    route TEXT NOT NULL, place TEXT NOT NULL, kind TEXT NOT NULL, learned_at REAL NOT NULL,
+    how TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '',
+    first TEXT NOT NULL DEFAULT '', second TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (route, place, kind)) WITHOUT ROWID;
+"""
+"""The learned noise: one row per (route, normalised place, kind), as ``noise`` reads it."""
 
 LATENCY_FLOOR = 1e-4  # seconds: bucket 0 holds everything faster
 LATENCY_GROWTH = 1.2  # each bucket is 20 % wider than the previous one
@@ -174,6 +190,20 @@ class StoreReader:
             (width, width, route, _start(since)),
         )
         return [TimePoint(float(start), compared, matched) for start, compared, matched in rows]
+
+    def noise(self, route: str | None = None) -> list[LearnedNoise]:
+        """The places learned as noise, by route and place (none in a store without them)."""
+        query = (
+            "SELECT route, place, kind, learned_at, how, request_id, first, second FROM noise"
+            " WHERE ? IS NULL OR route = ? ORDER BY route, place, kind"
+        )
+        try:
+            rows = self._db.execute(query, (route, route)).fetchall()
+        except sqlite3.OperationalError as exc:  # a store written before the table existed
+            if "no such table" in str(exc):
+                return []
+            raise
+        return [LearnedNoise(*row) for row in rows]
 
 
 def _start(since: float | None) -> int:

@@ -24,9 +24,10 @@ from . import _codec as codec
 from ._codec import Item
 from ._model import ShadowRecord, Skip
 from ._redact import redact, redact_comparison
-from ._store_read import bucket_of, minute_of
+from ._store_read import NOISE_SCHEMA, bucket_of, minute_of
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS route_minutes (
     route TEXT NOT NULL, minute INTEGER NOT NULL,
     compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
@@ -57,6 +58,8 @@ CREATE TABLE IF NOT EXISTS kafka_offsets (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition));
 """
+    + NOISE_SCHEMA
+)
 
 _UPSERT_MINUTES = """INSERT INTO route_minutes VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET compared = compared + excluded.compared,
