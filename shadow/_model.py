@@ -175,7 +175,7 @@ class ShadowRecord:
 
 @dataclass(frozen=True, slots=True, init=False)
 class Skip:
-    """Requests that were not compared, and why (``count`` of them in ``at``'s minute)."""
+    """Requests that were not compared, and why (``count`` of them in ``at``'s second)."""
 
     route: str
     reason: SkipReason

@@ -10,18 +10,20 @@ cyclic garbage collector walked in a worker (with each walk a pause of
 milliseconds for the requests waiting).  One writer task (``run``) takes what
 has accumulated, up to ``batch_size`` items, and writes it in ONE transaction
 in a worker thread (``anyio.to_thread``): the batch is first summed in Python
-(per route and minute), so a busy minute costs a few upserts, not one write
+(per route and second), so a busy second costs a few upserts, not one write
 per request.  Only the writer touches the write connection; readers open
 their own (WAL mode: they never block the writer).  Secrets are redacted in
 the writer thread, off the request path.  Retention is enforced there too:
 rows older than ``retention_days`` go, and at most ``max_records`` example
 records and signatures are kept.
 
-Schema (minutes are epoch seconds of the minute's start)::
+Schema (``minute`` holds the records' epoch second, so that ``since`` is
+exact to the second; stores written before held the minute's start there,
+which still reads; ``latency`` alone stays per minute)::
 
     route_minutes(route, minute, compared, matched, mismatched, noise_only, candidate_errors)
     skips(route, minute, reason, count)
-    latency(route, minute, side['control'|'candidate'], bucket, count)   -- log buckets
+    latency(route, minute, side['control'|'candidate'], bucket, count)   -- log buckets, minutes
     signatures(route, signature, count, first_seen, last_seen, differences JSON of latest)
     signature_minutes(route, signature, minute, count)                   -- for ``since``
     examples(id, route, signature, at, record JSON)   -- first N per (route, signature);
@@ -50,12 +52,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._codec import Item
 from ._model import ShadowRecord, Skip, SkipReason
-from ._store_read import StoreReader, minute_of
+from ._store_read import StoreReader, second_of
 from ._store_write import SCHEMA, BatchWriter, Sums
 
 
 class _Tally:
-    """Skips per (route, reason, minute), and summed matches, until the writer takes them."""
+    """Skips per (route, reason, second), and summed matches, until the writer takes them."""
 
     __slots__ = ("counts", "matches")
 
@@ -64,7 +66,7 @@ class _Tally:
         self.matches = Sums()
 
     def add(self, skip: Skip) -> None:
-        self.counts[skip.route, skip.reason, minute_of(skip.at)] += skip.count
+        self.counts[skip.route, skip.reason, second_of(skip.at)] += skip.count
 
     def skips(self) -> list[Skip]:
         return [Skip(route, why, float(at), n) for (route, why, at), n in self.counts.items()]
@@ -80,7 +82,7 @@ class QueuedWriter:
     are counted in place: the first skip after a batch was taken queues a
     tally, later ones add to it until the writer takes it, so a flood of
     skipped requests (a full mirror queue) costs a counter increment each, and
-    one batch item per (route, reason, minute), not one per request.  The
+    one batch item per (route, reason, second), not one per request.  The
     store adds matched records to the same tally (``_tally_match``).
 
     Args:

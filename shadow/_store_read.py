@@ -2,10 +2,13 @@
 
 Strategy: every reader opens its own SQLite connection (the store is in WAL
 mode, so readers never block the proxy's writer and see whole batches only).
-Totals are sums over per-minute rows, so a ``since`` filter has a resolution
-of one minute: the minute that contains ``since`` is included.  Latencies are
-kept as counts in fixed logarithmic buckets (``bucket_of``); a percentile is
-the geometric middle of the bucket holding it, within about 10 % of the truth.
+Totals are sums over per-second rows (the ``minute`` column holds the
+records' epoch second; a store written before held the minute's start, and
+its rows still read, to the minute), so a ``since`` filter is exact to the
+second: the second that contains ``since`` is included.  Latencies are kept
+per minute, as counts in fixed logarithmic buckets (``bucket_of``); a
+percentile is the geometric middle of the bucket holding it, within about
+10 % of the truth, over the minutes the window touches.
 """
 
 from __future__ import annotations
@@ -76,6 +79,11 @@ def minute_of(at: float) -> int:
     return int(at // 60) * 60
 
 
+def second_of(at: float) -> int:
+    """The epoch second containing ``at``: the key of the per-second rows."""
+    return int(at // 1)
+
+
 class StoreReader:
     """Read-only access to a shadow store file (implements ``ShadowReader``).
 
@@ -128,7 +136,7 @@ class StoreReader:
         for route, reason, count in self._db.execute(skips, (start,)):
             summaries.setdefault(route, RouteSummary(route)).skips[reason] = count
         for summary in summaries.values():
-            self._fill_latency(summary, start)
+            self._fill_latency(summary, _start_minute(since))
         return [summaries[r] for r in sorted(summaries)]
 
     def _fill_latency(self, summary: RouteSummary, start: int) -> None:
@@ -207,6 +215,10 @@ class StoreReader:
 
 
 def _start(since: float | None) -> int:
+    return second_of(since) if since is not None else -(2**62)
+
+
+def _start_minute(since: float | None) -> int:
     return minute_of(since) if since is not None else -(2**62)
 
 

@@ -1,9 +1,12 @@
 """The store's writes: one batch of records and skips in one transaction, and retention.
 
-Strategy: a batch is first summed in memory by (route, minute), (route,
-minute, reason), (route, minute, side, latency bucket) and (route, signature),
-then written with one ``executemany`` upsert per table, so the cost of a batch
-grows with the routes and minutes it touches, not with its length.  Example
+Strategy: a batch is first summed in memory by (route, second), (route,
+second, reason), (route, minute, side, latency bucket) and (route,
+signature), then written with one ``executemany`` upsert per table, so the
+cost of a batch grows with the routes and seconds it touches, not with its
+length.  The per-second keys (in the column still named ``minute``, so that
+stores written before keep working both ways) make a report's ``since``
+exact to the second.  Example
 records are the only per-request rows: the first ``examples_per_signature``
 of each (route, signature), matched samples under the signature ``""``.  Only
 those are redacted and encoded, which keeps the common case (a signature that
@@ -24,7 +27,7 @@ from . import _codec as codec
 from ._codec import Item
 from ._model import ShadowRecord, Skip
 from ._redact import redact, redact_comparison
-from ._store_read import NOISE_SCHEMA, bucket_of, minute_of
+from ._store_read import NOISE_SCHEMA, bucket_of, minute_of, second_of
 
 SCHEMA = (
     """
@@ -94,12 +97,12 @@ class Sums:
     signature_minutes: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def add_skip(self, skip: Skip) -> None:
-        self.skips[skip.route, minute_of(skip.at), skip.reason] += skip.count
+        self.skips[skip.route, second_of(skip.at), skip.reason] += skip.count
 
     def add_record(self, record: ShadowRecord, fields: tuple[str, ...]) -> None:
         m, c = record.mirrored, record.comparison
-        minute = minute_of(m.at)
-        counts = self.minutes.setdefault((m.route, minute), [0, 0, 0, 0, 0])
+        second, minute = second_of(m.at), minute_of(m.at)
+        counts = self.minutes.setdefault((m.route, second), [0, 0, 0, 0, 0])
         counts[0] += 1
         counts[1 if c.matched else 2] += 1
         counts[3] += bool(c.matched and c.noise)
@@ -108,7 +111,7 @@ class Sums:
         self.latency[m.route, minute, "candidate", bucket_of(m.candidate.seconds)] += 1
         if c.matched or not c.signature:
             return
-        self.signature_minutes[m.route, c.signature, minute] += 1
+        self.signature_minutes[m.route, c.signature, second] += 1
         row = self.signatures.setdefault((m.route, c.signature), _Signature(0, m.at, m.at, ""))
         row.count += 1
         row.first_seen = min(row.first_seen, m.at)
@@ -252,7 +255,7 @@ class BatchWriter:
         cutoff = now - self.retention
         with self._transaction():
             for table in ("route_minutes", "skips", "latency", "signature_minutes"):
-                self._db.execute(f"DELETE FROM {table} WHERE minute < ?", (minute_of(cutoff),))
+                self._db.execute(f"DELETE FROM {table} WHERE minute < ?", (second_of(cutoff),))
             self._db.execute("DELETE FROM signatures WHERE last_seen < ?", (cutoff,))
             self._db.execute("DELETE FROM examples WHERE at < ?", (cutoff,))
             self._db.execute(
