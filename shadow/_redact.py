@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ._model import Answer, Comparison, Difference, ShadowRecord, SideEffect
+from ._model import Answer, Comparison, Difference, LearnedNoise, ShadowRecord, SideEffect
 
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset(
@@ -158,3 +158,10 @@ def redact_comparison(comparison: Comparison, fields: Iterable[str] = ()) -> Com
         differences=tuple(_difference(d, policy) for d in comparison.differences),
         noise=tuple(_difference(d, policy) for d in comparison.noise),
     )
+
+
+def redact_noise(noise: LearnedNoise, fields: Iterable[str] = ()) -> LearnedNoise:
+    """A learned place with the two values that taught it hidden where they may be secret."""
+    policy = _Policy(frozenset(f.lower() for f in fields), SECRET_HEADERS)
+    shown = _difference(Difference("value", noise.where, noise.first, noise.second), policy)
+    return dataclasses.replace(noise, first=shown.control, second=shown.candidate)

@@ -7,9 +7,11 @@ it call ``offer_shadow`` or ``offer_reverse``; they check what can be compared
 (bodies within ``max_body``) and queue a closure on the ``Mirror``, never
 awaiting.  A shadow job runs the candidate on the copy (outbox captured, never
 published), optionally asks legacy a second time to learn noise, compares, and
-offers the record to the sink.  A reverse job is the mirror image for migrated
-and canary routes: the handler answered, and the job asks legacy with a marked
-copy.  Nothing here knows routes or modes: the proxy passes names and values.
+offers the record to the sink; the places it learns go to ``on_learned``
+(the store, which shares them with the other workers).  A reverse job is the
+mirror image for migrated and canary routes: the handler answered, and the
+job asks legacy with a marked copy.  Nothing here knows routes or modes: the
+proxy passes names and values.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio.abc
@@ -29,8 +32,8 @@ from ._candidate import Candidate, run_candidate, shadow_copy
 from ._capture import Capture, ask_legacy
 from ._compare import compare
 from ._mirror import Mirror
-from ._model import Answer, Mirrored, ShadowRecord, SideEffect
-from ._noise import NoiseModel
+from ._model import Answer, Difference, LearnedNoise, Mirrored, ShadowRecord, SideEffect
+from ._noise import NoiseModel, Place
 from ._rules import CompareRules
 
 # RFC 9110's safe methods: only these are sent to legacy a second time.
@@ -56,6 +59,8 @@ class ShadowRuntime:
         noise_rate: share of safe shadowed requests for which legacy is asked twice.
         max_body: request or answer bodies above this are not compared.
         time_limit: how candidates' timeouts are enforced (see ``run_handler``).
+        on_learned: told each place learned as noise here, with what taught it
+            (the store keeps them; None: the model stays this process's own).
     """
 
     mirror: Mirror
@@ -64,6 +69,7 @@ class ShadowRuntime:
     noise_rate: float = 0.05
     max_body: int = 1024 * 1024
     time_limit: TimeLimit | None = None
+    on_learned: Callable[[list[LearnedNoise]], None] | None = None
 
     def offer_shadow(
         self,
@@ -171,7 +177,11 @@ class ShadowRuntime:
     def record(self, mirrored: Mirrored, rules: CompareRules) -> None:
         """Compare and hand the record to the sink (runs inside a mirror job)."""
         if mirrored.second_control is not None:
-            self.noise.learn(mirrored.route, mirrored.control, mirrored.second_control, rules)
+            taught = self.noise.learn_places(
+                mirrored.route, mirrored.control, mirrored.second_control, rules
+            )
+            if taught and self.on_learned is not None:
+                self.on_learned([_learned(mirrored, place, d) for place, d in taught])
         result = compare(
             mirrored.control, mirrored.candidate, rules, noise=self.noise, route=mirrored.route
         )
@@ -181,6 +191,20 @@ class ShadowRuntime:
     def wants_noise_sample(self, method: str) -> bool:
         """Whether legacy is asked twice for this request, to learn what differs by itself."""
         return method in _SAFE_METHODS and random.random() < self.noise_rate
+
+
+def _learned(mirrored: Mirrored, place: Place, difference: Difference) -> LearnedNoise:
+    where, kind = place
+    return LearnedNoise(
+        mirrored.route,
+        where,
+        kind,
+        mirrored.at,
+        "legacy asked twice",
+        mirrored.request_id,
+        difference.control,
+        difference.candidate,
+    )
 
 
 def mirrored(

@@ -31,7 +31,8 @@ which still reads; ``latency`` alone stays per minute)::
     kafka_offsets(topic, partition, next_offset)      -- what ``aggregate_from_kafka`` read
     noise(route, place, kind, learned_at, how, request_id, first, second)
                                   -- learned noise per (route, normalised place, kind);
-                                  -- read by the reports, written by the noise learner
+                                  -- written as workers learn; loaded by each worker
+                                  -- at start and after its writes; read by the reports
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import fcntl
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -51,7 +52,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._codec import Item
-from ._model import ShadowRecord, Skip, SkipReason
+from ._model import LearnedNoise, ShadowRecord, Skip, SkipReason
 from ._store_read import StoreReader, second_of
 from ._store_write import SCHEMA, BatchWriter, Sums
 
@@ -236,6 +237,9 @@ class ShadowStore(QueuedWriter, StoreReader):
         StoreReader.__init__(self, reader)
         self._writer = writer
         self._closed = False
+        self._noise: list[LearnedNoise] = []  # learned here, for the next write
+        self.on_noise: Callable[[list[LearnedNoise]], object] | None = None
+        """Called in the event loop with every stored place when peers added some."""
 
     @classmethod
     def open(
@@ -309,8 +313,21 @@ class ShadowStore(QueuedWriter, StoreReader):
             offsets: Kafka positions to save with them (see ``kafka_offsets``).
         """
         tallied, self._taken = self._taken, []
-        self._writer.write(items, time.time() if now is None else now, offsets or {}, tallied)
+        now = time.time() if now is None else now
+        self._writer.write(items, now, offsets or {}, tallied, self._take_noise())
         self.written += len(items) + sum(sums.records for sums in tallied)
+
+    def remember_noise(self, learned: Iterable[LearnedNoise]) -> None:
+        """Keep places this worker learned, to be written with the next batch.
+
+        The record whose second legacy answer taught them is offered right
+        after, so a batch follows soon; ``close`` writes what is left.
+        """
+        self._noise.extend(learned)
+
+    def _take_noise(self) -> list[LearnedNoise]:
+        noise, self._noise = self._noise, []
+        return noise
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition of ``topic``, as saved by ``write``."""
@@ -332,7 +349,16 @@ class ShadowStore(QueuedWriter, StoreReader):
         self._shut(time.time())
 
     async def _write(self, batch: list[Item], tallied: list[Sums]) -> None:
-        await anyio.to_thread.run_sync(self._writer.write, batch, time.time(), None, tallied)
+        noise = self._take_noise()
+        peers = await anyio.to_thread.run_sync(self._write_and_read, batch, tallied, noise)
+        if peers and self.on_noise is not None:
+            self.on_noise(peers)  # back in the event loop: the model is never shared
+
+    def _write_and_read(
+        self, batch: list[Item], tallied: list[Sums], noise: list[LearnedNoise]
+    ) -> list[LearnedNoise]:
+        self._writer.write(batch, time.time(), None, tallied, noise)
+        return self._writer.peer_noise() if self.on_noise is not None else []
 
     async def _close_resources(self) -> None:
         await anyio.to_thread.run_sync(self._shut, time.time())
@@ -342,6 +368,8 @@ class ShadowStore(QueuedWriter, StoreReader):
             return
         self._closed = True
         try:
+            if self._noise:
+                self._writer.write([], now, None, (), self._take_noise())
             self._writer.prune(now)
         finally:
             self._writer.close()

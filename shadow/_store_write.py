@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from . import _codec as codec
 from ._codec import Item
-from ._model import ShadowRecord, Skip
-from ._redact import redact, redact_comparison
+from ._model import LearnedNoise, ShadowRecord, Skip
+from ._redact import redact, redact_comparison, redact_noise
 from ._store_read import NOISE_SCHEMA, bucket_of, minute_of, second_of
 
 SCHEMA = (
@@ -83,6 +83,7 @@ _UPSERT_SIGNATURE_MINUTES = """INSERT INTO signature_minutes VALUES (?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET count = count + excluded.count"""
 _UPSERT_OFFSETS = """INSERT INTO kafka_offsets VALUES (?, ?, ?)
 ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset"""
+_INSERT_NOISE = "INSERT OR IGNORE INTO noise VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _PRUNE_EVERY = 60.0
 
 
@@ -179,6 +180,7 @@ class BatchWriter:
         self.max_records = max_records
         self.redact_fields = redact_fields
         self._last_prune = 0.0
+        self._noise_rows = -1  # rows of ``noise`` when last read by ``peer_noise``
         self.sampled: set[str] = set()
         """Routes with all their matched examples kept, as last written or pruned.
 
@@ -192,6 +194,7 @@ class BatchWriter:
         now: float,
         offsets: Mapping[tuple[str, int], int] | None = None,
         tallied: Sequence[Sums] = (),
+        noise: Sequence[LearnedNoise] = (),
     ) -> None:
         """Write one batch in one transaction; prune when a minute has passed.
 
@@ -201,6 +204,8 @@ class BatchWriter:
             offsets: Kafka positions consumed with this batch, ``(topic, partition)``
                 to the next offset, saved in the same transaction.
             tallied: records already summed (matched ones, without examples).
+            noise: places newly learned as noise; a place already stored keeps
+                its first row (who learned it first, and how).
         """
         sums = Sums()
         for other in tallied:
@@ -216,9 +221,29 @@ class BatchWriter:
             self._write_sums(sums)
             sampled = self._write_examples(records)
             self._db.executemany(_UPSERT_OFFSETS, [(*k, n) for k, n in (offsets or {}).items()])
+            self._db.executemany(_INSERT_NOISE, [self._noise_row(n) for n in noise])
         self.sampled |= sampled
         if now - self._last_prune >= _PRUNE_EVERY:
             self.prune(now)
+
+    def _noise_row(self, noise: LearnedNoise) -> tuple[object, ...]:
+        n = redact_noise(noise, self.redact_fields)
+        return (n.route, n.where, n.kind, n.learned_at, n.how, n.request_id, n.first, n.second)
+
+    def peer_noise(self) -> list[LearnedNoise]:
+        """Every learned place, when the table has grown since the last call (else none).
+
+        The workers sharing the store call this after their writes, so a
+        place one of them learns is excused by all of them from their next
+        batch on.  Rows are never updated, only added or pruned, so the count
+        tells whether there is anything new.
+        """
+        rows = self._db.execute("SELECT COUNT(*) FROM noise").fetchone()[0]
+        if rows == self._noise_rows:
+            return []
+        self._noise_rows = rows
+        query = "SELECT route, place, kind, learned_at, how, request_id, first, second FROM noise"
+        return [LearnedNoise(*row) for row in self._db.execute(query)]
 
     def _write_sums(self, sums: Sums) -> None:
         db = self._db
