@@ -211,11 +211,20 @@ class RouteSummary:
     control_p99: float = 0.0
     candidate_p50: float = 0.0
     candidate_p99: float = 0.0
+    rejudged: int = 0  # mismatches whose differences are all noise now: in ``matched``
+    accepted: int = 0  # mismatches of accepted signatures: out of ``mismatched`` and the rate
 
     @property
     def match_rate(self) -> float:
-        """Matched share of compared requests (1.0 when nothing was compared)."""
-        return self.matched / self.compared if self.compared else 1.0
+        """Matched share of the compared requests not accepted (1.0 when there are none)."""
+        judged = self.compared - self.accepted
+        return self.matched / judged if judged > 0 else 1.0
+
+
+SignatureStatus = Literal["open", "rejudged", "accepted"]
+"""``open``: counted as mismatches.  ``rejudged``: every difference is learned
+noise now, so its records count as matches.  ``accepted``: an engineer
+accepted the cause (``reason``); its records count neither way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +237,8 @@ class SignatureSummary:
     first_seen: float
     last_seen: float
     differences: tuple[Difference, ...]  # of the latest example
+    status: SignatureStatus = "open"
+    reason: str = ""  # why it was accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,3 +293,7 @@ class ShadowReader(Protocol):
     ) -> list[TimePoint]: ...
 
     def noise(self, route: str | None = None) -> list[LearnedNoise]: ...
+
+    def set_aside(
+        self, route: str | None = None, since: float | None = None
+    ) -> list[SignatureSummary]: ...

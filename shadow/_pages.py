@@ -23,8 +23,9 @@ from typing import Any
 
 from ._charts import signature_chart, timeline_chart
 from ._drilldown import drilldown
-from ._model import ShadowReader
+from ._model import RouteSummary, ShadowReader, SignatureSummary
 from ._readiness import Thresholds, error_rate
+from ._signature import describe
 from ._view import RouteView, Snapshot, collect, colour, e, ms, pct, when
 
 __all__ = [
@@ -46,7 +47,7 @@ TONES = {
     "mismatches": "bad",
     "candidate errors": "bad",
 }
-FRAGMENTS = ("stamp", "overview", "summary", "timeline", "signatures", "noise")
+FRAGMENTS = ("stamp", "overview", "summary", "timeline", "signatures", "aside", "noise")
 
 
 def render_report(
@@ -89,6 +90,8 @@ def render_page(
         "</section>"
         f'<section><h2>Mismatch signatures by volume</h2><div id="signatures">'
         f"{parts['signatures']}</div></section>"
+        f'<section><h2>Set aside: re-judged and accepted</h2><div id="aside">{parts["aside"]}'
+        "</div></section>"
         f'<section><h2>Learned noise</h2><div id="noise">{parts["noise"]}</div></section>'
         f"<section><h2>Drill-down</h2>{frozen}{drilldown(snap)}</section>"
     )
@@ -119,6 +122,7 @@ def fragments(snap: Snapshot) -> dict[str, str]:
         "summary": summary_table(snap),
         "timeline": timeline_chart(snap),
         "signatures": signature_chart(snap),
+        "aside": aside_table(snap),
         "noise": noise_table(snap),
     }
 
@@ -143,6 +147,7 @@ def snapshot_json(snap: Snapshot) -> dict[str, Any]:
         "timeline_bucket": snap.bucket,
         "timelines": {v.summary.route: [asdict(p) for p in v.timeline] for v in snap.routes},
         "noise": [asdict(n) for n in snap.noise],
+        "set_aside": [asdict(s) for s in snap.aside],
     }
 
 
@@ -196,7 +201,7 @@ def _summary_row(view: RouteView, snap: Snapshot) -> str:
         f'<ul class="reasons">{reasons}</ul></td>'
         f'<td class="num">{s.compared}</td>'
         f'<td class="num rate {rate_tone}">{pct(s.match_rate)}</td>'
-        f'<td class="num">{s.mismatched}</td><td class="num">{s.noise_only}</td>'
+        f'<td class="num">{s.mismatched}{_moved(s)}</td><td class="num">{s.noise_only}</td>'
         f'<td class="num{" bad" if errors else ""}">{errors}</td>'
         f'<td class="skips">{skips or "&ndash;"}</td>'
         f'<td class="latency"><div><span class="muted">control</span> '
@@ -204,6 +209,41 @@ def _summary_row(view: RouteView, snap: Snapshot) -> str:
         f'<div class="{"wait" if slow else ""}"><span class="muted">candidate</span> '
         f"{_pair(s.candidate_p50, s.candidate_p99)}</div></td></tr>"
     )
+
+
+def _moved(s: RouteSummary) -> str:
+    """The mismatches no longer counted, under the count: re-judged and accepted."""
+    notes = [
+        f"{n} {what}" for n, what in ((s.rejudged, "re-judged"), (s.accepted, "accepted")) if n
+    ]
+    return "".join(f'<div class="muted">{note}</div>' for note in notes)
+
+
+# -- set aside --------------------------------------------------------------------
+
+
+def aside_table(snap: Snapshot) -> str:
+    """Signatures that no longer count: re-judged as noise, or accepted with a reason."""
+    if not snap.aside:
+        return '<p class="muted">Nothing set aside: every mismatch signature counts.</p>'
+    rows = "".join(
+        f'<tr data-route="{e(s.route)}" data-status="{e(s.status)}">'
+        f'<td><span class="swatch" style="background:{colour(snap, s.route)}"></span>'
+        f"{e(describe(s.route, s.differences))} <code>{e(s.signature)}</code></td>"
+        f'<td class="num">{s.count}</td>'
+        f"<td>{_why(s)}</td></tr>"
+        for s in snap.aside
+    )
+    return (
+        '<table class="noise"><thead><tr><th>Signature</th><th>Records</th><th>Why it no '
+        f"longer counts</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _why(s: SignatureSummary) -> str:
+    if s.status == "accepted":
+        return f'<span class="kind">accepted</span> {e(s.reason)}'
+    return '<span class="kind">re-judged</span> every difference is learned noise now: matches'
 
 
 def _pair(p50: float, p99: float) -> str:

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from functools import partial
 from typing import Any, TextIO
 
-from ._model import Difference, RouteSummary, ShadowReader
+from ._model import Difference, RouteSummary, ShadowReader, SignatureSummary
 from ._report_text import (
     Durations,
     failing_routes,
@@ -29,7 +29,7 @@ from ._report_text import (
     parse_since,
     render_table,
 )
-from ._signature import labels
+from ._signature import describe, labels
 
 __all__ = ["build_report", "gate_failures", "parse_since", "render_table", "report_main"]
 
@@ -72,7 +72,21 @@ def build_report(
         "since": since,
         "routes": [_route(r) for r in routes],
         "signatures": signatures,
+        "set_aside": [_set_aside(s) for s in reader.set_aside(route, since)],
         "noise": noise,
+    }
+
+
+def _set_aside(s: SignatureSummary) -> dict[str, Any]:
+    """A re-judged or accepted signature: what it is and why it no longer counts."""
+    return {
+        "route": s.route,
+        "signature": s.signature,
+        "status": s.status,
+        "reason": s.reason,
+        "count": s.count,
+        "label": describe(s.route, s.differences),
+        "differences": [_difference(d) for d in s.differences],
     }
 
 
@@ -85,6 +99,8 @@ def _route(r: RouteSummary) -> dict[str, Any]:
         "match_rate": r.match_rate,
         "noise_only": r.noise_only,
         "candidate_errors": r.candidate_errors,
+        "rejudged": r.rejudged,
+        "accepted": r.accepted,
         "skips": dict(sorted(r.skips.items())),
         "latency": {
             "control": {"p50": r.control_p50, "p99": r.control_p99},
@@ -116,6 +132,14 @@ def _parser(parse_duration: Durations | None) -> argparse.ArgumentParser:
     parser.add_argument("--html", metavar="FILE", help="also write the HTML report")
     parser.add_argument("--gate", type=parse_rate, metavar="MIN_RATE", help="0.99 or 99%%")
     parser.add_argument("--min-compared", type=int, default=1, metavar="N")
+    triage = parser.add_mutually_exclusive_group()
+    triage.add_argument(
+        "--accept",
+        metavar="SIGNATURE",
+        help="accept this cause (with --reason): shown apart, out of the verdict",
+    )
+    triage.add_argument("--reopen", metavar="SIGNATURE", help="take an acceptance back")
+    parser.add_argument("--reason", help="why the signature is accepted (with --accept)")
     return parser
 
 
@@ -147,6 +171,8 @@ def report_main(
     if args.kafka and not args.topic:
         print("strangler report: --kafka needs --topic", file=err)
         return 2
+    if args.accept or args.reopen:
+        return _triage(args, err)
     try:
         if args.kafka:
             _aggregate(args.kafka, args.topic, args.store, err)
@@ -161,6 +187,35 @@ def report_main(
         colour = out.isatty() and "NO_COLOR" not in os.environ
         out.write(render_table(data, colour=colour, good_rate=args.gate or 0.99))
     return _gate(data, args, err)
+
+
+def _triage(args: argparse.Namespace, err: TextIO) -> int:
+    """``--accept SIGNATURE --reason TEXT`` or ``--reopen SIGNATURE``, written to the store."""
+    from ._exceptions import TriageError
+    from ._store import ShadowStore
+
+    if args.accept and not (args.reason or "").strip():
+        print("strangler report: --accept needs --reason TEXT", file=err)
+        return 2
+    try:
+        store = ShadowStore.open(args.store)
+    except Exception as exc:
+        print(f"strangler report: {exc}", file=err)
+        return 2
+    try:
+        if args.accept:
+            routes = store.accept(args.accept, args.reason)
+            done = f"accepted {args.accept} on {', '.join(routes)}: {args.reason.strip()}"
+        else:
+            routes = store.reopen(args.reopen)
+            done = f"reopened {args.reopen} on {', '.join(routes)}"
+    except TriageError as exc:
+        print(f"strangler report: {exc}", file=err)
+        return 2
+    finally:
+        store.close()
+    print(done, file=err)
+    return 0
 
 
 def _read(args: argparse.Namespace) -> dict[str, Any]:

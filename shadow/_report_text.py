@@ -111,6 +111,7 @@ def render_table(data: dict[str, Any], *, colour: bool = False, good_rate: float
             cells[2] = paint(_GREEN if good else _RED, cells[2]) if r["compared"] else cells[2]
             lines.append("  ".join(cells).rstrip())
     lines += _signatures(data["signatures"], paint)
+    lines += _set_aside(data.get("set_aside", []), paint)
     if "noise" in data:
         lines += _noise(data["noise"], paint)
     return "\n".join(lines) + "\n"
@@ -166,6 +167,22 @@ def _signatures(signatures: list[dict[str, Any]], paint: Paint) -> list[str]:
         lines += [f"           {line}" for d in differences[:5] for line in difference_lines(d)]
         if len(differences) > 5:
             lines.append(f"           ... and {len(differences) - 5} more")
+    return lines
+
+
+def _set_aside(aside: list[dict[str, Any]], paint: Paint) -> list[str]:
+    """Re-judged and accepted signatures: listed, not counted as mismatches."""
+    lines: list[str] = []
+    rejudged = [s for s in aside if s["status"] == "rejudged"]
+    accepted = [s for s in aside if s["status"] == "accepted"]
+    if rejudged:
+        lines += ["", paint(_BOLD, "Re-judged: every difference is learned noise now (matches)")]
+        lines += [f"  {s['count']:>6}x  {s['label']}  {s['signature']}" for s in rejudged]
+    if accepted:
+        lines += ["", paint(_BOLD, "Accepted (out of the verdict)")]
+        for s in accepted:
+            lines.append(f"  {s['count']:>6}x  {s['label']}  {s['signature']}")
+            lines.append(f"           reason: {s['reason']}")
     return lines
 
 

@@ -29,6 +29,7 @@ which still reads; ``latency`` alone stays per minute)::
     examples(id, route, signature, at, record JSON)   -- first N per (route, signature);
                                                       -- signature '' = matched samples
     kafka_offsets(topic, partition, next_offset)      -- what ``aggregate_from_kafka`` read
+    accepted(route, signature, reason, accepted_at)   -- causes an engineer accepted
     noise(route, place, kind, learned_at, how, request_id, first, second)
                                   -- learned noise per (route, normalised place, kind);
                                   -- written as workers learn; loaded by each worker
@@ -52,6 +53,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._codec import Item
+from ._exceptions import TriageError
 from ._model import LearnedNoise, ShadowRecord, Skip, SkipReason
 from ._store_read import StoreReader, second_of
 from ._store_write import SCHEMA, BatchWriter, Sums
@@ -328,6 +330,52 @@ class ShadowStore(QueuedWriter, StoreReader):
     def _take_noise(self) -> list[LearnedNoise]:
         noise, self._noise = self._noise, []
         return noise
+
+    def accept(self, signature: str, reason: str, now: float | None = None) -> list[str]:
+        """Mark ``signature`` accepted with ``reason`` (again: the new reason replaces it).
+
+        Its records then count neither as matches nor as mismatches, and the
+        reports show it apart (see ``_triage``).  Written at once, on the
+        writer's connection (a tool; the proxy's workers may be writing too).
+
+        Returns:
+            The routes the signature was seen on.
+
+        Raises:
+            TriageError: the reason is empty, or the store has no such signature.
+        """
+        if not reason.strip():
+            raise TriageError(signature, "accepting needs a reason")
+        routes = self._routes_of(signature)
+        at = time.time() if now is None else now
+        rows = [(route, signature, reason.strip(), at) for route in routes]
+        with self._writer.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO accepted VALUES (?, ?, ?, ?)", rows)
+        return routes
+
+    def reopen(self, signature: str) -> list[str]:
+        """Take back the acceptance of ``signature``: its records count as mismatches again.
+
+        Raises:
+            TriageError: the signature was not accepted.
+        """
+        with self._writer.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM accepted WHERE signature = ? RETURNING route", (signature,)
+            )
+            routes = sorted(route for (route,) in cursor.fetchall())
+        if not routes:
+            raise TriageError(signature, "was not accepted")
+        return routes
+
+    def _routes_of(self, signature: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT route FROM signatures WHERE signature = ? ORDER BY route",
+            (signature,),
+        ).fetchall()
+        if not rows:
+            raise TriageError(signature, "not in the store (see the report's signatures)")
+        return [route for (route,) in rows]
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition of ``topic``, as saved by ``write``."""

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from . import _codec as codec
 from ._model import (
@@ -30,6 +30,7 @@ from ._model import (
     SignatureSummary,
     TimePoint,
 )
+from ._triage import classify, settle
 
 NOISE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS noise (
@@ -39,6 +40,13 @@ CREATE TABLE IF NOT EXISTS noise (
     PRIMARY KEY (route, place, kind)) WITHOUT ROWID;
 """
 """The learned noise: one row per (route, normalised place, kind), as ``noise`` reads it."""
+
+ACCEPTED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accepted (
+    route TEXT NOT NULL, signature TEXT NOT NULL, reason TEXT NOT NULL,
+    accepted_at REAL NOT NULL, PRIMARY KEY (route, signature)) WITHOUT ROWID;
+"""
+"""Signatures an engineer accepted, and why (``strangler report --accept``)."""
 
 LATENCY_FLOOR = 1e-4  # seconds: bucket 0 holds everything faster
 LATENCY_GROWTH = 1.2  # each bucket is 20 % wider than the previous one
@@ -137,6 +145,7 @@ class StoreReader:
             summaries.setdefault(route, RouteSummary(route)).skips[reason] = count
         for summary in summaries.values():
             self._fill_latency(summary, _start_minute(since))
+        settle(summaries, self.set_aside(None, since))
         return [summaries[r] for r in sorted(summaries)]
 
     def _fill_latency(self, summary: RouteSummary, start: int) -> None:
@@ -156,19 +165,50 @@ class StoreReader:
     def signatures(
         self, route: str | None = None, since: float | None = None, limit: int = 20
     ) -> list[SignatureSummary]:
-        """The most frequent mismatch signatures since ``since`` (count in that window)."""
+        """The most frequent signatures still counted as mismatches since ``since``.
+
+        Counts are those in the window; re-judged and accepted signatures are
+        left out (see ``set_aside``).
+        """
+        return self._judged(route, since)[0][:limit]
+
+    def set_aside(
+        self, route: str | None = None, since: float | None = None
+    ) -> list[SignatureSummary]:
+        """Signatures re-judged as noise or accepted, most frequent first (see ``_triage``)."""
+        return self._judged(route, since)[1]
+
+    def _judged(
+        self, route: str | None, since: float | None
+    ) -> tuple[list[SignatureSummary], list[SignatureSummary]]:
         rows = self._db.execute(
             "SELECT s.route, s.signature, SUM(m.count) AS n, s.first_seen, s.last_seen,"
             " s.differences FROM signature_minutes m JOIN signatures s"
             " ON s.route = m.route AND s.signature = m.signature"
             " WHERE m.minute >= ? AND (? IS NULL OR m.route = ?)"
-            " GROUP BY s.route, s.signature ORDER BY n DESC, s.last_seen DESC LIMIT ?",
-            (_start(since), route, route, limit),
+            " GROUP BY s.route, s.signature ORDER BY n DESC, s.last_seen DESC",
+            (_start(since), route, route),
         )
-        return [
+        found = [
             SignatureSummary(r, sig, n, first, last, codec.differences_in(json.loads(diffs)))
             for r, sig, n, first, last, diffs in rows
         ]
+        return classify(found, self.noise(route), self.accepted(route))
+
+    def accepted(self, route: str | None = None) -> dict[tuple[str, str], str]:
+        """Accepted signatures, ``(route, signature)`` to the reason given."""
+        query = "SELECT route, signature, reason FROM accepted WHERE ? IS NULL OR route = ?"
+        rows = self._tolerant(query, (route, route))
+        return {(r, sig): reason for r, sig, reason in rows}
+
+    def _tolerant(self, query: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a table a store written before it existed may lack (then none)."""
+        try:
+            return self._db.execute(query, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
 
     def examples(self, signature: str, limit: int = 5) -> list[Example]:
         """Stored examples of a signature, oldest first (``""``: matched samples)."""
@@ -190,14 +230,30 @@ class StoreReader:
     def timeline(
         self, route: str, bucket: float = 60.0, since: float | None = None
     ) -> list[TimePoint]:
-        """Compared and matched counts per time bucket (buckets with data only, in order)."""
+        """Compared and matched counts per time bucket (buckets with data only, in order).
+
+        Re-judged records count as matched, accepted ones not at all, as in ``routes``.
+        """
         width = max(60, int(bucket) // 60 * 60)
         rows = self._db.execute(
             "SELECT minute / ? * ? AS start, SUM(compared), SUM(matched) FROM route_minutes"
             " WHERE route = ? AND minute >= ? AND compared > 0 GROUP BY start ORDER BY start",
             (width, width, route, _start(since)),
         )
-        return [TimePoint(float(start), compared, matched) for start, compared, matched in rows]
+        points = {start: [compared, matched] for start, compared, matched in rows}
+        for s in self.set_aside(route, since):
+            counts = self._db.execute(
+                "SELECT minute / ? * ? AS start, SUM(count) FROM signature_minutes"
+                " WHERE route = ? AND signature = ? AND minute >= ? GROUP BY start",
+                (width, width, route, s.signature, _start(since)),
+            )
+            for start, n in counts:
+                point = points.get(start)
+                if point is not None and s.status == "rejudged":
+                    point[1] += n
+                elif point is not None:
+                    point[0] -= n
+        return [TimePoint(float(start), c, m) for start, (c, m) in sorted(points.items()) if c]
 
     def noise(self, route: str | None = None) -> list[LearnedNoise]:
         """The places learned as noise, by route and place (none in a store without them)."""
@@ -205,13 +261,7 @@ class StoreReader:
             "SELECT route, place, kind, learned_at, how, request_id, first, second FROM noise"
             " WHERE ? IS NULL OR route = ? ORDER BY route, place, kind"
         )
-        try:
-            rows = self._db.execute(query, (route, route)).fetchall()
-        except sqlite3.OperationalError as exc:  # a store written before the table existed
-            if "no such table" in str(exc):
-                return []
-            raise
-        return [LearnedNoise(*row) for row in rows]
+        return [LearnedNoise(*row) for row in self._tolerant(query, (route, route))]
 
 
 def _start(since: float | None) -> int:

@@ -17,17 +17,18 @@ their route has its matched examples (``BatchWriter.sampled``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import _codec as codec
 from ._codec import Item
 from ._model import LearnedNoise, ShadowRecord, Skip
 from ._redact import redact, redact_comparison, redact_noise
-from ._store_read import NOISE_SCHEMA, bucket_of, minute_of, second_of
+from ._store_read import ACCEPTED_SCHEMA, NOISE_SCHEMA, bucket_of, minute_of, second_of
 
 SCHEMA = (
     """
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS kafka_offsets (
     PRIMARY KEY (topic, partition));
 """
     + NOISE_SCHEMA
+    + ACCEPTED_SCHEMA
 )
 
 _UPSERT_MINUTES = """INSERT INTO route_minutes VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -314,6 +316,12 @@ class BatchWriter:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The write connection inside one transaction (tools' one-off writes)."""
+        with self._transaction():
+            yield self._db
 
 
 class _Transaction:

@@ -48,6 +48,7 @@ class Snapshot:
     bucket: int = 60  # seconds per timeline point
     noise: list[LearnedNoise] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    aside: list[SignatureSummary] = field(default_factory=list)  # re-judged or accepted
 
     def label(self, signature: SignatureSummary) -> str:
         """The signature's distinct label."""
@@ -86,8 +87,9 @@ def collect(
     )
     named = labels((s.signature, s.route, s.differences) for s in signatures)
     noise = reader.noise(route)
+    aside = reader.set_aside(route, since)
     return Snapshot(
-        now, since, route, thresholds, views, signatures, examples, bucket, noise, named
+        now, since, route, thresholds, views, signatures, examples, bucket, noise, named, aside
     )
 
 

@@ -50,6 +50,7 @@ class FakeReader:
     example_map: dict[str, list[Example]] = field(default_factory=dict)
     timelines: dict[str, list[TimePoint]] = field(default_factory=dict)
     learned: list[LearnedNoise] = field(default_factory=list)
+    aside: list[SignatureSummary] = field(default_factory=list)
 
     def routes(self, since: float | None = None) -> list[RouteSummary]:
         """Every route's summary (the synthetic totals ignore ``since``)."""
@@ -80,6 +81,12 @@ class FakeReader:
     def noise(self, route: str | None = None) -> list[LearnedNoise]:
         """The learned noise, of one route or all."""
         return [n for n in self.learned if route is None or n.route == route]
+
+    def set_aside(
+        self, route: str | None = None, since: float | None = None
+    ) -> list[SignatureSummary]:
+        """The re-judged and accepted signatures, of one route or all."""
+        return [s for s in self.aside if route is None or s.route == route]
 
 
 def _summary(route: str, compared: int, matched: int, **kw: object) -> RouteSummary:

@@ -351,6 +351,7 @@ async def test_dashboard_data_json(dashboard: ShadowDashboard) -> None:
         "summary",
         "timeline",
         "signatures",
+        "aside",
         "noise",
     }
     assert {n["route"] for n in data["noise"]} == {"users", "validate", "profile"}

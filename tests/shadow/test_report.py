@@ -73,7 +73,15 @@ def test_json_has_stable_keys(store_path: Path) -> None:
     code, out, _ = run("--store", str(store_path), "--json", "--route", "/bad")
     data = json.loads(out)
     assert code == 0
-    assert sorted(data) == ["gate", "generated_at", "noise", "routes", "signatures", "since"]
+    assert sorted(data) == [
+        "gate",
+        "generated_at",
+        "noise",
+        "routes",
+        "set_aside",
+        "signatures",
+        "since",
+    ]
     [route] = data["routes"]
     assert list(route) == sorted(route)
     assert (route["route"], route["compared"], route["match_rate"]) == ("/bad", 100, 0.8)
