@@ -116,6 +116,11 @@ def _effect(fx: SideEffect) -> str:
 def _side(title: str, a: Answer, x: Example, side: Side) -> str:
     c = x.record.comparison
     error = f'<p class="error">{e(a.error)}</p>' if a.error else ""
+    if a.traceback:
+        error += (
+            '<details class="traceback"><summary>Traceback</summary>'
+            f"<pre>{e(a.traceback)}</pre></details>"
+        )
     status = f'<b class="diff">{a.status}</b>' if status_changed(c.differences) else ""
     status = status or f"<b>{a.status}</b>"
     marks = body_marks(c.differences, c.noise, side)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 DifferenceKind = Literal[
-    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest"
+    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest", "error"
 ]
 SkipReason = Literal[
     "sampled_out", "queue_full", "body_too_large", "timeout", "candidate_error", "unsafe_method"
@@ -21,13 +21,18 @@ SkipReason = Literal[
 
 @dataclass(frozen=True, slots=True, init=False)
 class Answer:
-    """One side's answer to the request (or its failure)."""
+    """One side's answer to the request (or its failure).
+
+    A side that raised has ``error`` (``KeyError: 'price'``) and, when the
+    exception was at hand, its ``traceback``; both are redacted before storing.
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
     seconds: float
     error: str | None = None
+    traceback: str | None = None
 
     # Written out so that it compiles (see proxy/_build.py, "per-request classes").
     def __init__(
@@ -37,12 +42,14 @@ class Answer:
         body: bytes,
         seconds: float,
         error: str | None = None,
+        traceback: str | None = None,
     ) -> None:
         object.__setattr__(self, "status", status)
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "body", body)
         object.__setattr__(self, "seconds", seconds)
         object.__setattr__(self, "error", error)
+        object.__setattr__(self, "traceback", traceback)
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -347,5 +347,6 @@ pre.body{background:#fff;border:1px solid var(--line);border-radius:4px;padding:
 max-height:320px;overflow:auto;white-space:pre-wrap;word-break:break-word;font-size:12px}
 mark.diff{background:#ffd8b5;outline:1px solid #e8a366;border-radius:2px;color:inherit}
 mark.noise{background:#eaeef2;color:var(--muted)}
-.error{color:var(--bad);font-weight:600;margin:4px 0}
+.error{color:var(--bad);font-weight:600;margin:4px 0}.traceback pre{white-space:pre-wrap;
+overflow-wrap:anywhere;font-size:12px;margin:4px 0}
 """

@@ -55,6 +55,9 @@ def build_report(
             example = {"request_id": m.request_id, "at": m.at, "method": m.method}
             example |= {"path": m.path, "query": m.query}
             example["differences"] = [_difference(d) for d in c.differences]
+            if m.candidate.error is not None:
+                example["error"] = m.candidate.error
+                example["traceback"] = m.candidate.traceback
         signatures.append(
             {
                 "route": s.route,

@@ -161,6 +161,7 @@ def _signatures(signatures: list[dict[str, Any]], paint: Paint) -> list[str]:
             target = f"{example['method']} {example['path']}{query}"
             lines.append(f"           e.g. {target}  (request {example['request_id']}):")
             differences = example.get("differences") or s["differences"]
+            lines += _raised(example)
         else:
             lines.append("           latest:")
             differences = s["differences"]
@@ -168,6 +169,15 @@ def _signatures(signatures: list[dict[str, Any]], paint: Paint) -> list[str]:
         if len(differences) > 5:
             lines.append(f"           ... and {len(differences) - 5} more")
     return lines
+
+
+def _raised(example: dict[str, Any], last: int = 4) -> list[str]:
+    """The candidate's exception and the end of its traceback, when it raised."""
+    if not example.get("error"):
+        return []
+    lines = [f"           candidate raised {example['error']}"]
+    tail = (example.get("traceback") or "").rstrip().splitlines()[-last:]
+    return lines + [f"             | {line}" for line in tail]
 
 
 def _set_aside(aside: list[dict[str, Any]], paint: Paint) -> list[str]:

@@ -10,8 +10,12 @@ published), optionally asks legacy a second time to learn noise, compares, and
 offers the record to the sink; the places it learns go to ``on_learned``
 (the store, which shares them with the other workers).  A reverse job is the
 mirror image for migrated and canary routes: the handler answered, and the
-job asks legacy with a marked copy.  Nothing here knows routes or modes: the
-proxy passes names and values.
+job asks legacy with a marked copy.  A candidate that raises is a record
+too: logged with the request id, and compared as a failed answer (its
+exception and traceback kept, redacted by the store), so each kind of
+failure has a signature and examples; one that overruns its timeout stays a
+``timeout`` skip.  Nothing here knows routes or modes: the proxy passes
+names and values.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio.abc
+import structlog
 
 from legacy_adapter import Backend, LegacyRequest
 from migrated import HandlerFailed, TimeLimit, decoded_headers
@@ -34,11 +40,13 @@ from ._compare import compare
 from ._mirror import Mirror
 from ._model import Answer, Difference, LearnedNoise, Mirrored, ShadowRecord, SideEffect
 from ._noise import NoiseModel, Place
+from ._redact import redact_text
 from ._rules import CompareRules
 
 # RFC 9110's safe methods: only these are sent to legacy a second time.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _REVERSE_DEADLINE = 60.0
+log = structlog.get_logger("strangler.shadow")
 
 
 class Sink(Protocol):
@@ -102,6 +110,7 @@ class ShadowRuntime:
 
         async def job() -> None:
             headers = decoded_headers(request)  # once, for the candidate's copy and the record
+            started = time.perf_counter()
             try:
                 candidate_answer, effects = await run_candidate(
                     candidate,
@@ -110,7 +119,21 @@ class ShadowRuntime:
                     self.time_limit,
                 )
             except HandlerFailed as exc:
-                self.mirror.skip(route, "timeout" if exc.timed_out else "candidate_error")
+                if exc.timed_out:
+                    self.mirror.skip(route, "timeout")
+                    return
+                failed = failed_answer(exc, time.perf_counter() - started)
+                log.warning(
+                    "shadow candidate failed",
+                    request_id=request.request_id,
+                    route=route,
+                    handler=candidate.name,
+                    error=redact_text(failed.error or ""),
+                )
+                record = mirrored(
+                    route, request, data, answer, failed, reverse=False, headers=headers
+                )
+                self.record(record, rules)
                 return
             second = await ask_legacy(backend, request, data, self.max_body) if noise else None
             record = mirrored(
@@ -191,6 +214,13 @@ class ShadowRuntime:
     def wants_noise_sample(self, method: str) -> bool:
         """Whether legacy is asked twice for this request, to learn what differs by itself."""
         return method in _SAFE_METHODS and random.random() < self.noise_rate
+
+
+def failed_answer(failure: HandlerFailed, seconds: float) -> Answer:
+    """The candidate's side of a record when it raised: the exception, not an answer."""
+    cause = failure.cause if failure.cause is not None else failure
+    text = "".join(traceback.format_exception(cause))
+    return Answer(500, (), b"", seconds, f"{type(cause).__name__}: {cause}", text)
 
 
 def _learned(mirrored: Mirrored, place: Place, difference: Difference) -> LearnedNoise:
