@@ -27,6 +27,8 @@ while the signature is computed over all of them.  Comparing never raises.
   difference per index.  An array at a place the noise model learned as
   shuffled (``shuffled``) is otherwise walked as unordered, so a lost, added
   or changed element is reported as such and never passes as reordering.
+* A route's own comparator (``rules.custom``, see ``_comparator``) gets the
+  differences the rules found and returns those that count.
 * Learned noise (``NoiseModel.is_noise``) excuses a difference by its place
   *and* kind: a value or order change where legacy itself changed them,
   never a missing, extra or retyped field.
@@ -37,9 +39,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from ._comparator import run_comparator
 from ._model import Answer, Comparison, Difference
 from ._normalize import (
     ABSENT,
@@ -96,7 +99,10 @@ def compare(
     noisy: list[Difference] = []
     keys: set[tuple[str, str]] = set()
     shuffled = noise.shuffled(route) if noise is not None else None
-    for difference in iter_differences(control, candidate, rules, shuffled=shuffled):
+    found: Iterable[Difference] = iter_differences(control, candidate, rules, shuffled=shuffled)
+    if rules.custom is not None:
+        found = run_comparator(rules.custom, control, candidate, tuple(found))
+    for difference in found:
         if noise is not None and noise.is_noise(route, difference):
             if len(noisy) < MAX_DIFFERENCES:
                 noisy.append(difference)
