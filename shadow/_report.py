@@ -200,8 +200,8 @@ def _triage(args: argparse.Namespace, err: TextIO) -> int:
     if args.accept and not (args.reason or "").strip():
         print("strangler report: --accept needs --reason TEXT", file=err)
         return 2
-    try:
-        store = ShadowStore.open(args.store)
+    try:  # retention is the proxy's to apply: this one write must not prune by defaults
+        store = ShadowStore.open(args.store, retention_days=1e6, max_records=2**62)
     except Exception as exc:
         print(f"strangler report: {exc}", file=err)
         return 2

@@ -133,6 +133,18 @@ def _report(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def test_accepting_from_the_command_line_prunes_nothing(tmp_path: Path) -> None:
+    """The CLI's write leaves records older than the default retention in place."""
+    store = ShadowStore.open(tmp_path / "shadow.db", retention_days=1e6)
+    store.write([_record(1_000_000_000.0, TOOK)], now=1_000_000_000.0)
+    store.close()
+    path = str(tmp_path / "shadow.db")
+    assert _report("--store", path, "--accept", "value", "--reason", "old and known")[0] == 0
+    with StoreReader.open(path) as reader:
+        [aside] = reader.set_aside()
+    assert (aside.signature, aside.status, aside.count) == ("value", "accepted", 1)
+
+
 def test_the_report_command_accepts_and_shows_causes_apart(tmp_path: Path) -> None:
     """``--accept SIG --reason`` persists; the reports list it and the re-judged apart."""
     _store(tmp_path).close()
