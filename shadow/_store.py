@@ -52,8 +52,8 @@ import anyio.abc
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._accepted import accept_signature, reopen_signature
 from ._codec import Item
-from ._exceptions import TriageError
 from ._model import LearnedNoise, ShadowRecord, Skip, SkipReason
 from ._store_read import StoreReader, second_of
 from ._store_write import SCHEMA, BatchWriter, Sums
@@ -332,26 +332,18 @@ class ShadowStore(QueuedWriter, StoreReader):
         return noise
 
     def accept(self, signature: str, reason: str, now: float | None = None) -> list[str]:
-        """Mark ``signature`` accepted with ``reason`` (again: the new reason replaces it).
+        """Mark ``signature`` accepted with ``reason``; the routes it was seen on.
 
         Its records then count neither as matches nor as mismatches, and the
-        reports show it apart (see ``_triage``).  Written at once, on the
-        writer's connection (a tool; the proxy's workers may be writing too).
-
-        Returns:
-            The routes the signature was seen on.
+        reports show it apart (see ``_triage``).  Written at once (a tool's
+        write; the proxy's workers may be writing too).
 
         Raises:
             TriageError: the reason is empty, or the store has no such signature.
         """
-        if not reason.strip():
-            raise TriageError(signature, "accepting needs a reason")
-        routes = self._routes_of(signature)
         at = time.time() if now is None else now
-        rows = [(route, signature, reason.strip(), at) for route in routes]
         with self._writer.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO accepted VALUES (?, ?, ?, ?)", rows)
-        return routes
+            return accept_signature(db, signature, reason, at)
 
     def reopen(self, signature: str) -> list[str]:
         """Take back the acceptance of ``signature``: its records count as mismatches again.
@@ -360,22 +352,7 @@ class ShadowStore(QueuedWriter, StoreReader):
             TriageError: the signature was not accepted.
         """
         with self._writer.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM accepted WHERE signature = ? RETURNING route", (signature,)
-            )
-            routes = sorted(route for (route,) in cursor.fetchall())
-        if not routes:
-            raise TriageError(signature, "was not accepted")
-        return routes
-
-    def _routes_of(self, signature: str) -> list[str]:
-        rows = self._db.execute(
-            "SELECT DISTINCT route FROM signatures WHERE signature = ? ORDER BY route",
-            (signature,),
-        ).fetchall()
-        if not rows:
-            raise TriageError(signature, "not in the store (see the report's signatures)")
-        return [route for (route,) in rows]
+            return reopen_signature(db, signature)
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition of ``topic``, as saved by ``write``."""
