@@ -101,6 +101,7 @@ class StoreReader:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._judging: tuple[tuple[float | None, int], _Judged] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> Self:
@@ -178,22 +179,34 @@ class StoreReader:
         """Signatures re-judged as noise or accepted, most frequent first (see ``_triage``)."""
         return self._judged(route, since)[1]
 
-    def _judged(
-        self, route: str | None, since: float | None
-    ) -> tuple[list[SignatureSummary], list[SignatureSummary]]:
+    def _judged(self, route: str | None, since: float | None) -> _Judged:
+        """Every route's signatures, judged once per window and store version, then filtered.
+
+        A page asks for the totals, the signatures, the set-aside ones and
+        each route's timeline in turn; all of them rest on this one judgement,
+        which is read again only once a writer has committed since.
+        """
+        key = (since, self._db.execute("PRAGMA data_version").fetchone()[0])
+        if self._judging is None or self._judging[0] != key:
+            self._judging = (key, self._judge(since))
+        still, aside = self._judging[1]
+        if route is None:
+            return still, aside
+        return [s for s in still if s.route == route], [s for s in aside if s.route == route]
+
+    def _judge(self, since: float | None) -> _Judged:
         rows = self._db.execute(
             "SELECT s.route, s.signature, SUM(m.count) AS n, s.first_seen, s.last_seen,"
             " s.differences FROM signature_minutes m JOIN signatures s"
-            " ON s.route = m.route AND s.signature = m.signature"
-            " WHERE m.minute >= ? AND (? IS NULL OR m.route = ?)"
+            " ON s.route = m.route AND s.signature = m.signature WHERE m.minute >= ?"
             " GROUP BY s.route, s.signature ORDER BY n DESC, s.last_seen DESC",
-            (_start(since), route, route),
+            (_start(since),),
         )
         found = [
             SignatureSummary(r, sig, n, first, last, codec.differences_in(json.loads(diffs)))
             for r, sig, n, first, last, diffs in rows
         ]
-        return classify(found, self.noise(route), self.accepted(route))
+        return classify(found, self.noise(), self.accepted())
 
     def accepted(self, route: str | None = None) -> dict[tuple[str, str], str]:
         """Accepted signatures, ``(route, signature)`` to the reason given."""
@@ -262,6 +275,10 @@ class StoreReader:
             " WHERE ? IS NULL OR route = ? ORDER BY route, place, kind"
         )
         return [LearnedNoise(*row) for row in self._tolerant(query, (route, route))]
+
+
+_Judged = tuple[list[SignatureSummary], list[SignatureSummary]]
+"""Signatures still counted, and those set aside (see ``_triage.classify``)."""
 
 
 def _start(since: float | None) -> int:

@@ -102,6 +102,17 @@ def test_an_accepted_signature_leaves_the_verdict_and_is_listed_with_its_reason(
     assert not verdict(reopened, ANY).ready
 
 
+def test_an_open_reader_sees_a_cause_accepted_after_its_last_read(tmp_path: Path) -> None:
+    """A dashboard's long-lived reader judges again once another connection has written."""
+    store = _store(tmp_path)
+    with StoreReader.open(tmp_path / "shadow.db") as reader:
+        [before] = reader.routes()
+        store.accept("type", "known")
+        [after] = reader.routes()
+    store.close()
+    assert (before.accepted, after.accepted) == (0, 1)
+
+
 def _learn_and_accept(tmp_path: Path) -> ShadowStore:
     store = _store(tmp_path)
     _learn_took(store)
