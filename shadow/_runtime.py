@@ -208,7 +208,8 @@ class ShadowRuntime:
         result = compare(
             mirrored.control, mirrored.candidate, rules, noise=self.noise, route=mirrored.route
         )
-        _metrics.count_compared(mirrored.route, result.matched)
+        failed = mirrored.candidate.error is not None and not mirrored.reverse
+        _metrics.count_compared(mirrored.route, result.matched, failed)
         self.sink.offer(ShadowRecord(mirrored, result))
 
     def wants_noise_sample(self, method: str) -> bool:
