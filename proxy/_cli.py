@@ -4,7 +4,8 @@
     strangler check-config FILE          validate a file and print the compiled route table
     strangler routes --admin URL         what a running proxy routes where
     strangler spool replay --config FILE resend messages spooled while the broker was away
-    strangler report --store FILE        shadow-diff report (table, --json, --html, --gate)
+    strangler report --store FILE        shadow-diff report (table, --json, --html, --gate,
+                                         --accept SIGNATURE --reason TEXT, --reopen)
     strangler replay --store FILE ...    rerun recorded requests through the current handler
 
 Errors a user can fix (a bad config key, a port in use, an unreachable admin
@@ -84,7 +85,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 _SHADOW_TOOLS = {
-    "report": "shadow-diff report: table, --json, --html FILE, --gate RATE",
+    "report": "shadow-diff report: table, --json, --html FILE, --gate RATE, --accept SIG",
     "replay": "rerun recorded requests through the current handler",
 }
 

@@ -43,6 +43,8 @@ def read_compare(t: Table) -> CompareRules:
         kwargs["tolerance"] = t.take("tolerance", (float, dict))
     if t.has("max_body"):
         kwargs["max_body"] = t.take_with("max_body", parse_size)
+    if t.has("comparator"):
+        kwargs["comparator"] = t.take("comparator", str)  # imported by CompareRules
     t.finish()
     try:
         return CompareRules(**kwargs)  # type: ignore[arg-type]

@@ -129,6 +129,7 @@ def _answer_out(answer: Answer) -> dict[str, Any]:
         "body": _bytes_out(answer.body),
         "seconds": answer.seconds,
         "error": answer.error,
+        "traceback": answer.traceback,
     }
 
 
@@ -139,6 +140,7 @@ def _answer_in(obj: dict[str, Any]) -> Answer:
         body=_bytes_in(obj["body"]),
         seconds=float(obj["seconds"]),
         error=obj["error"],
+        traceback=obj.get("traceback"),  # absent from records written before
     )
 
 

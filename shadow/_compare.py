@@ -5,10 +5,13 @@ Strategy: ``iter_differences`` yields every difference, in a fixed order
 differences and learned noise, keeping at most ``MAX_DIFFERENCES`` of each
 while the signature is computed over all of them.  Comparing never raises.
 
-* An error on either side (``Answer.error``) is a single ``status``
-  difference whose rendering is ``error: <message>``; nothing else is compared,
-  since a failed side has no headers or body worth diffing.  The proxy counts
-  candidate errors separately; this keeps them visible in signatures too.
+* An error on either side (``Answer.error``) is a single difference and
+  nothing else is compared, since a failed side has no headers or body worth
+  diffing.  A candidate that raised is an ``error`` difference at
+  ``error:<exception type>`` (its message as the candidate's value), so each
+  kind of failure is its own signature; a failed control is a ``status``
+  difference rendered ``error: <message>``.  The store counts candidate
+  errors apart as well.
 * Bodies equal byte for byte are equal.  Otherwise a body larger than
   ``max_body`` is compared by sha256 only; two JSON bodies structurally
   (JSON pointers, kinds missing / extra / type / value; ``true`` and ``1``
@@ -24,6 +27,8 @@ while the signature is computed over all of them.  Comparing never raises.
   difference per index.  An array at a place the noise model learned as
   shuffled (``shuffled``) is otherwise walked as unordered, so a lost, added
   or changed element is reported as such and never passes as reordering.
+* A route's own comparator (``rules.custom``, see ``_comparator``) gets the
+  differences the rules found and returns those that count.
 * Learned noise (``NoiseModel.is_noise``) excuses a difference by its place
   *and* kind: a value or order change where legacy itself changed them,
   never a missing, extra or retyped field.
@@ -33,9 +38,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterator
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from ._comparator import run_comparator
 from ._model import Answer, Comparison, Difference
 from ._normalize import (
     ABSENT,
@@ -92,7 +99,10 @@ def compare(
     noisy: list[Difference] = []
     keys: set[tuple[str, str]] = set()
     shuffled = noise.shuffled(route) if noise is not None else None
-    for difference in iter_differences(control, candidate, rules, shuffled=shuffled):
+    found: Iterable[Difference] = iter_differences(control, candidate, rules, shuffled=shuffled)
+    if rules.custom is not None:
+        found = run_comparator(rules.custom, control, candidate, tuple(found))
+    for difference in found:
         if noise is not None and noise.is_noise(route, difference):
             if len(noisy) < MAX_DIFFERENCES:
                 noisy.append(difference)
@@ -114,6 +124,10 @@ def iter_differences(
         rules: the route's comparison rules.
         shuffled: arrays learned as shuffled (walked as unordered); none by default.
     """
+    if control.error is None and candidate.error is not None:
+        where = f"error:{error_type(candidate.error)}"
+        yield Difference("error", where, _outcome(control), shorten(candidate.error))
+        return
     if control.error is not None or candidate.error is not None:
         if control.error != candidate.error:
             yield Difference("status", "status", _outcome(control), _outcome(candidate))
@@ -143,6 +157,15 @@ def _raw_values(
         if name in names:
             found.setdefault(name, []).append(value)
     return found
+
+
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][\w.]*(?=: |$)")
+
+
+def error_type(error: str) -> str:
+    """The exception's name heading an error text (``KeyError: 'x'``), else ``unknown``."""
+    found = _EXCEPTION_NAME.match(error)
+    return found.group() if found else "unknown"
 
 
 def _outcome(answer: Answer) -> str:

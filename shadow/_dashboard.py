@@ -36,7 +36,7 @@ logger = structlog.get_logger("shadow.dashboard")
 SCRIPT = """(() => {
   const url = location.pathname.replace(/\\/?$/, "/data.json");
   const live = document.getElementById("live");
-  const ids = ["stamp", "overview", "summary", "timeline", "signatures"];
+  const ids = ["stamp", "overview", "summary", "timeline", "signatures", "noise"];
   const ok = "Live: refreshed every " + PERIOD / 1000 + " s";
   async function refresh() {
     try {

@@ -1,7 +1,8 @@
 """Errors of the shadow package.
 
 ShadowError
-└── RulesError      bad comparison rules (also a ValueError; at config load)
+├── RulesError      bad comparison rules (also a ValueError; at config load)
+└── TriageError     a signature to accept or reopen is not in the store
 
 Comparing never raises: any pair of answers, however malformed, yields a
 ``Comparison``.  Mirroring, storing and reporting add their branches here.
@@ -26,3 +27,12 @@ class RulesError(ShadowError, ValueError):
         self.key = key
         self.reason = reason
         super().__init__(f"{key}: {reason}")
+
+
+class TriageError(ShadowError):
+    """``signature`` cannot be accepted or reopened: the store holds no such signature."""
+
+    def __init__(self, signature: str, reason: str) -> None:
+        self.signature = signature
+        self.reason = reason
+        super().__init__(f"signature {signature}: {reason}")

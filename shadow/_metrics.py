@@ -25,9 +25,14 @@ SKIPS = Counter(
 _CHILDREN: dict[tuple[Any, str, str], Any] = {}
 
 
-def count_compared(route: str, matched: bool) -> None:
-    """Count one comparison of ``route`` as a match or a mismatch."""
-    _child(COMPARED, route, "match" if matched else "mismatch").inc()
+def count_compared(route: str, matched: bool, failed: bool = False) -> None:
+    """Count one comparison of ``route``: a match, a mismatch, or an ``error`` (candidate raised).
+
+    A failing candidate was counted as a ``candidate_error`` skip before it
+    became a record; ``result="error"`` keeps it apart from mismatches.
+    """
+    result = "error" if failed else "match" if matched else "mismatch"
+    _child(COMPARED, route, result).inc()
 
 
 def count_skip(route: str, reason: SkipReason) -> None:

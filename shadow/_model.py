@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 DifferenceKind = Literal[
-    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest"
+    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest", "error"
 ]
 SkipReason = Literal[
     "sampled_out", "queue_full", "body_too_large", "timeout", "candidate_error", "unsafe_method"
@@ -21,13 +21,18 @@ SkipReason = Literal[
 
 @dataclass(frozen=True, slots=True, init=False)
 class Answer:
-    """One side's answer to the request (or its failure)."""
+    """One side's answer to the request (or its failure).
+
+    A side that raised has ``error`` (``KeyError: 'price'``) and, when the
+    exception was at hand, its ``traceback``; both are redacted before storing.
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
     seconds: float
     error: str | None = None
+    traceback: str | None = None
 
     # Written out so that it compiles (see proxy/_build.py, "per-request classes").
     def __init__(
@@ -37,12 +42,14 @@ class Answer:
         body: bytes,
         seconds: float,
         error: str | None = None,
+        traceback: str | None = None,
     ) -> None:
         object.__setattr__(self, "status", status)
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "body", body)
         object.__setattr__(self, "seconds", seconds)
         object.__setattr__(self, "error", error)
+        object.__setattr__(self, "traceback", traceback)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -175,7 +182,7 @@ class ShadowRecord:
 
 @dataclass(frozen=True, slots=True, init=False)
 class Skip:
-    """Requests that were not compared, and why (``count`` of them in ``at``'s minute)."""
+    """Requests that were not compared, and why (``count`` of them in ``at``'s second)."""
 
     route: str
     reason: SkipReason
@@ -211,11 +218,20 @@ class RouteSummary:
     control_p99: float = 0.0
     candidate_p50: float = 0.0
     candidate_p99: float = 0.0
+    rejudged: int = 0  # mismatches whose differences are all noise now: in ``matched``
+    accepted: int = 0  # mismatches of accepted signatures: out of ``mismatched`` and the rate
 
     @property
     def match_rate(self) -> float:
-        """Matched share of compared requests (1.0 when nothing was compared)."""
-        return self.matched / self.compared if self.compared else 1.0
+        """Matched share of the compared requests not accepted (1.0 when there are none)."""
+        judged = self.compared - self.accepted
+        return self.matched / judged if judged > 0 else 1.0
+
+
+SignatureStatus = Literal["open", "rejudged", "accepted"]
+"""``open``: counted as mismatches.  ``rejudged``: every difference is learned
+noise now, so its records count as matches.  ``accepted``: an engineer
+accepted the cause (``reason``); its records count neither way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +244,8 @@ class SignatureSummary:
     first_seen: float
     last_seen: float
     differences: tuple[Difference, ...]  # of the latest example
+    status: SignatureStatus = "open"
+    reason: str = ""  # why it was accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +265,25 @@ class TimePoint:
     matched: int
 
 
+@dataclass(frozen=True, slots=True)
+class LearnedNoise:
+    """A place and kind learned as noise on a route, and how it was learned.
+
+    ``how`` names the way (``legacy asked twice``, ``text tokens``, ...);
+    ``first`` and ``second`` are legacy's two renderings that taught it, for
+    the request ``request_id``; empty strings when the learner kept none.
+    """
+
+    route: str
+    where: str  # normalised: ``body/items/*/ts``, ``header:expires``
+    kind: str  # ``value``, ``header`` or ``order``
+    learned_at: float
+    how: str = ""
+    request_id: str = ""
+    first: str = ""
+    second: str = ""
+
+
 class ShadowReader(Protocol):
     """What reports and the dashboard read (implemented by the SQLite store)."""
 
@@ -261,3 +298,9 @@ class ShadowReader(Protocol):
     def timeline(
         self, route: str, bucket: float = 60.0, since: float | None = None
     ) -> list[TimePoint]: ...
+
+    def noise(self, route: str | None = None) -> list[LearnedNoise]: ...
+
+    def set_aside(
+        self, route: str | None = None, since: float | None = None
+    ) -> list[SignatureSummary]: ...

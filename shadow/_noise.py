@@ -20,14 +20,20 @@ remedy there), and nothing at all from a pair whose statuses or media types
 differ or that has an error.  Each route keeps at most ``max_paths`` places;
 later ones are dropped.  There is no lock: learning and lookups run without
 awaits, so one event loop never interleaves them.
+
+The model is a worker's copy of what the store holds: ``load`` adds places
+read from the store (at start, and as peers add theirs), ``learn_places``
+says what was newly learned, with the difference that taught it, so that
+the worker can write it there.  Loading never removes a place.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Literal, get_args
 
 from ._compare import Shuffled, iter_differences
-from ._model import Answer, Difference
+from ._model import Answer, Difference, LearnedNoise
 from ._normalize import ABSENT, content_type, media_type, normalise_where
 from ._rules import CompareRules
 
@@ -37,6 +43,7 @@ Place = tuple[str, NoiseKind]
 """A learned place: the normalised ``where`` and the kind of change seen there."""
 
 _ALWAYS_REPORTED_HEADERS = frozenset({"header:content-type"})
+_KINDS: frozenset[str] = frozenset(get_args(NoiseKind))
 
 
 def noise_kind(difference: Difference) -> NoiseKind | None:
@@ -86,25 +93,49 @@ class NoiseModel:
         Returns:
             The places newly learned by this call.
         """
+        return frozenset(place for place, _ in self.learn_places(route, first, second, rules))
+
+    def learn_places(
+        self, route: str, first: Answer, second: Answer, rules: CompareRules
+    ) -> list[tuple[Place, Difference]]:
+        """Like ``learn``, but each new place comes with the difference that taught it."""
         if not _comparable(first, second):
-            return frozenset()
-        places = self._places.setdefault(route, set())
-        added: set[Place] = set()
+            return []
+        added: list[tuple[Place, Difference]] = []
         found = iter_differences(first, second, rules, shuffled=self.shuffled(route))
         for difference in found:
             kind = noise_kind(difference)
             if kind is None:
                 continue
             place: Place = (normalise_where(difference.where), kind)
-            if place in places:
+            if place in self._places.get(route, ()):
                 continue
-            if len(places) >= self._max_paths:
+            if not self._add(route, place):
                 break
-            places.add(place)
-            added.add(place)
-            if kind == "order":
-                self._shuffled.setdefault(route, set()).add(place[0])
-        return frozenset(added)
+            added.append((place, difference))
+        return added
+
+    def load(self, learned: Iterable[LearnedNoise]) -> int:
+        """Add places learned elsewhere (the store); kinds this model cannot excuse are skipped.
+
+        Returns:
+            How many places were new to this model.
+        """
+        added = 0
+        for row in learned:
+            if row.kind not in _KINDS or (row.where, row.kind) in self._places.get(row.route, ()):
+                continue
+            added += self._add(row.route, (row.where, row.kind))  # type: ignore[arg-type]
+        return added
+
+    def _add(self, route: str, place: Place) -> bool:
+        places = self._places.setdefault(route, set())
+        if len(places) >= self._max_paths:
+            return False
+        places.add(place)
+        if place[1] == "order":
+            self._shuffled.setdefault(route, set()).add(place[0])
+        return True
 
     def is_noise(self, route: str, difference: Difference) -> bool:
         """Whether ``difference`` has a place and kind learned as noise on ``route``."""
@@ -135,3 +166,18 @@ def _comparable(first: Answer, second: Answer) -> bool:
     if first.error is not None or second.error is not None or first.status != second.status:
         return False
     return media_type(content_type(first.headers)) == media_type(content_type(second.headers))
+
+
+def excused(differences: Iterable[Difference], places: frozenset[Place]) -> bool:
+    """Whether every one of ``differences`` (at least one) is noise at ``places``.
+
+    The test a record made before its places were learned is re-judged by:
+    under the current model it would have matched.
+    """
+    seen = False
+    for difference in differences:
+        kind = noise_kind(difference)
+        if kind is None or (normalise_where(difference.where), kind) not in places:
+            return False
+        seen = True
+    return seen

@@ -8,7 +8,10 @@ headers are a fixed set plus names that look like keys or tokens
 (``X-Api-Key``, ``X-Auth-Token``); sensitive JSON fields and query parameters
 are the configured names, matched case-insensitively at any depth.  Bodies
 that are not JSON are left alone (configure the route to not store them).  The
-differences are redacted too: their rendered values may quote a secret.
+differences are redacted too: their rendered values may quote a secret.  So
+are a failed side's error text and traceback (``redact_text``): whatever
+follows a sensitive name and ``=`` or ``:`` (``password='hunter2'``,
+``"token": "abc"``) and a bearer credential become ``[redacted]``.
 Pure and idempotent.
 """
 
@@ -21,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ._model import Answer, Comparison, Difference, ShadowRecord, SideEffect
+from ._model import Answer, Comparison, Difference, LearnedNoise, ShadowRecord, SideEffect
 
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset(
@@ -97,8 +100,46 @@ def _headers(headers: tuple[tuple[str, str], ...], policy: _Policy) -> tuple[tup
 
 def _answer(answer: Answer, policy: _Policy) -> Answer:
     return dataclasses.replace(
-        answer, headers=_headers(answer.headers, policy), body=_body(answer.body, policy)
+        answer,
+        headers=_headers(answer.headers, policy),
+        body=_body(answer.body, policy),
+        error=None if answer.error is None else _text(answer.error, policy),
+        traceback=None if answer.traceback is None else _text(answer.traceback, policy),
     )
+
+
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_VALUE = (  # after a sensitive name: the separator, then the value (not one already hidden)
+    r"""(\s*["']?\s*[:=]\s*)(?!\[redacted\]|(?i:bearer|basic)\s)"""
+    r"""("[^"]*"|'[^']*'|[^\s,;&)}\]"']+)"""
+)
+
+
+def redact_text(text: str, fields: Iterable[str] = ()) -> str:
+    """Free text (an error message, a traceback) with secret values hidden.
+
+    Args:
+        text: the text.
+        fields: sensitive names besides the built-in ones (``password``, ``token``...).
+    """
+    return _text(text, _Policy(frozenset(f.lower() for f in fields), SECRET_HEADERS))
+
+
+def _text(text: str, policy: _Policy) -> str:
+    names = sorted(policy.fields | _QUERY_SECRETS | policy.headers, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?i)(\b(?:" + "|".join(re.escape(n) for n in names) + r"|[\w-]*(?:api[-_]?key|token"
+        r"|secret|password|session)[\w-]*)\b)" + _VALUE
+    )
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return pattern.sub(lambda m: m.group(1) + m.group(2) + _quoted(m.group(3)), text)
+
+
+def _quoted(value: str) -> str:
+    """``[redacted]`` in the quotes the value had, so the text still reads as code."""
+    if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:
+        return f"{value[0]}{REDACTED}{value[0]}"
+    return REDACTED
 
 
 def _effect(effect: SideEffect, policy: _Policy) -> SideEffect:
@@ -143,6 +184,10 @@ def _query(query: str, policy: _Policy) -> str:
 
 
 def _difference(d: Difference, policy: _Policy) -> Difference:
+    if d.kind == "error":
+        return dataclasses.replace(
+            d, control=_text(d.control, policy), candidate=_text(d.candidate, policy)
+        )
     if d.where.startswith("header:"):
         hide = policy.header(d.where.removeprefix("header:"))
     else:
@@ -158,3 +203,10 @@ def redact_comparison(comparison: Comparison, fields: Iterable[str] = ()) -> Com
         differences=tuple(_difference(d, policy) for d in comparison.differences),
         noise=tuple(_difference(d, policy) for d in comparison.noise),
     )
+
+
+def redact_noise(noise: LearnedNoise, fields: Iterable[str] = ()) -> LearnedNoise:
+    """A learned place with the two values that taught it hidden where they may be secret."""
+    policy = _Policy(frozenset(f.lower() for f in fields), SECRET_HEADERS)
+    shown = _difference(Difference("value", noise.where, noise.first, noise.second), policy)
+    return dataclasses.replace(noise, first=shown.control, second=shown.candidate)

@@ -16,10 +16,11 @@ import os
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict
 from functools import partial
 from typing import Any, TextIO
 
-from ._model import Difference, RouteSummary, ShadowReader
+from ._model import Difference, RouteSummary, ShadowReader, SignatureSummary
 from ._report_text import (
     Durations,
     failing_routes,
@@ -28,6 +29,7 @@ from ._report_text import (
     parse_since,
     render_table,
 )
+from ._signature import describe, labels
 
 __all__ = ["build_report", "gate_failures", "parse_since", "render_table", "report_main"]
 
@@ -35,20 +37,32 @@ __all__ = ["build_report", "gate_failures", "parse_since", "render_table", "repo
 def build_report(
     reader: ShadowReader, *, route: str | None = None, since: float | None = None, top: int = 10
 ) -> dict[str, Any]:
-    """Route totals and the top signatures (with one example each) as JSON-ready data."""
+    """Route totals, the top signatures (with one example each) and the learned noise.
+
+    A signature's ``differences`` are those of its latest comparison (what
+    the store keeps per signature); its ``example`` carries the example
+    request's own ``differences``, so a request is shown with its own values.
+    """
     routes = [r for r in reader.routes(since) if route is None or r.route == route]
+    found = reader.signatures(route, since, top)
+    named = labels((s.signature, s.route, s.differences) for s in found)
     signatures = []
-    for s in reader.signatures(route, since, top):
+    for s in found:
         examples = reader.examples(s.signature, limit=1)
         example = None
         if examples:
-            m = examples[0].record.mirrored
+            m, c = examples[0].record.mirrored, examples[0].record.comparison
             example = {"request_id": m.request_id, "at": m.at, "method": m.method}
             example |= {"path": m.path, "query": m.query}
+            example["differences"] = [_difference(d) for d in c.differences]
+            if m.candidate.error is not None:
+                example["error"] = m.candidate.error
+                example["traceback"] = m.candidate.traceback
         signatures.append(
             {
                 "route": s.route,
                 "signature": s.signature,
+                "label": named[s.signature],
                 "count": s.count,
                 "first_seen": s.first_seen,
                 "last_seen": s.last_seen,
@@ -56,7 +70,27 @@ def build_report(
                 "example": example,
             }
         )
-    return {"since": since, "routes": [_route(r) for r in routes], "signatures": signatures}
+    noise = [asdict(n) for n in reader.noise(route)]
+    return {
+        "since": since,
+        "routes": [_route(r) for r in routes],
+        "signatures": signatures,
+        "set_aside": [_set_aside(s) for s in reader.set_aside(route, since)],
+        "noise": noise,
+    }
+
+
+def _set_aside(s: SignatureSummary) -> dict[str, Any]:
+    """A re-judged or accepted signature: what it is and why it no longer counts."""
+    return {
+        "route": s.route,
+        "signature": s.signature,
+        "status": s.status,
+        "reason": s.reason,
+        "count": s.count,
+        "label": describe(s.route, s.differences),
+        "differences": [_difference(d) for d in s.differences],
+    }
 
 
 def _route(r: RouteSummary) -> dict[str, Any]:
@@ -68,6 +102,8 @@ def _route(r: RouteSummary) -> dict[str, Any]:
         "match_rate": r.match_rate,
         "noise_only": r.noise_only,
         "candidate_errors": r.candidate_errors,
+        "rejudged": r.rejudged,
+        "accepted": r.accepted,
         "skips": dict(sorted(r.skips.items())),
         "latency": {
             "control": {"p50": r.control_p50, "p99": r.control_p99},
@@ -99,6 +135,14 @@ def _parser(parse_duration: Durations | None) -> argparse.ArgumentParser:
     parser.add_argument("--html", metavar="FILE", help="also write the HTML report")
     parser.add_argument("--gate", type=parse_rate, metavar="MIN_RATE", help="0.99 or 99%%")
     parser.add_argument("--min-compared", type=int, default=1, metavar="N")
+    triage = parser.add_mutually_exclusive_group()
+    triage.add_argument(
+        "--accept",
+        metavar="SIGNATURE",
+        help="accept this cause (with --reason): shown apart, out of the verdict",
+    )
+    triage.add_argument("--reopen", metavar="SIGNATURE", help="take an acceptance back")
+    parser.add_argument("--reason", help="why the signature is accepted (with --accept)")
     return parser
 
 
@@ -130,6 +174,8 @@ def report_main(
     if args.kafka and not args.topic:
         print("strangler report: --kafka needs --topic", file=err)
         return 2
+    if args.accept or args.reopen:
+        return _triage(args, err)
     try:
         if args.kafka:
             _aggregate(args.kafka, args.topic, args.store, err)
@@ -144,6 +190,35 @@ def report_main(
         colour = out.isatty() and "NO_COLOR" not in os.environ
         out.write(render_table(data, colour=colour, good_rate=args.gate or 0.99))
     return _gate(data, args, err)
+
+
+def _triage(args: argparse.Namespace, err: TextIO) -> int:
+    """``--accept SIGNATURE --reason TEXT`` or ``--reopen SIGNATURE``, written to the store."""
+    from ._exceptions import TriageError
+    from ._store import ShadowStore
+
+    if args.accept and not (args.reason or "").strip():
+        print("strangler report: --accept needs --reason TEXT", file=err)
+        return 2
+    try:  # retention is the proxy's to apply: this one write must not prune by defaults
+        store = ShadowStore.open(args.store, retention_days=1e6, max_records=2**62)
+    except Exception as exc:
+        print(f"strangler report: {exc}", file=err)
+        return 2
+    try:
+        if args.accept:
+            routes = store.accept(args.accept, args.reason)
+            done = f"accepted {args.accept} on {', '.join(routes)}: {args.reason.strip()}"
+        else:
+            routes = store.reopen(args.reopen)
+            done = f"reopened {args.reopen} on {', '.join(routes)}"
+    except TriageError as exc:
+        print(f"strangler report: {exc}", file=err)
+        return 2
+    finally:
+        store.close()
+    print(done, file=err)
+    return 0
 
 
 def _read(args: argparse.Namespace) -> dict[str, Any]:

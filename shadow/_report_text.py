@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ._reveal import reveal
+
 Paint = Callable[[str, str], str]
 Durations = Callable[[str], float]
 """A duration parser: text to seconds, ``ValueError`` when it is not a duration."""
@@ -109,6 +111,9 @@ def render_table(data: dict[str, Any], *, colour: bool = False, good_rate: float
             cells[2] = paint(_GREEN if good else _RED, cells[2]) if r["compared"] else cells[2]
             lines.append("  ".join(cells).rstrip())
     lines += _signatures(data["signatures"], paint)
+    lines += _set_aside(data.get("set_aside", []), paint)
+    if "noise" in data:
+        lines += _noise(data["noise"], paint)
     return "\n".join(lines) + "\n"
 
 
@@ -148,15 +153,76 @@ def _signatures(signatures: list[dict[str, Any]], paint: Paint) -> list[str]:
     lines = ["", paint(_BOLD, "Top mismatch signatures")]
     for s in signatures:
         seen = f"{_when(s['first_seen'])} .. {_when(s['last_seen'])}"
-        lines.append(f"  {s['count']:>6}x  {s['route']}  {s['signature']}  {paint(_DIM, seen)}")
+        name = s.get("label") or s["route"]
+        lines.append(f"  {s['count']:>6}x  {name}  {s['signature']}  {paint(_DIM, seen)}")
         example = s["example"]
         if example is not None:
             query = f"?{example['query']}" if example["query"] else ""
             target = f"{example['method']} {example['path']}{query}"
-            lines.append(f"           e.g. {target}  (request {example['request_id']})")
-        lines += [f"           {format_difference(d)}" for d in s["differences"][:5]]
-        if len(s["differences"]) > 5:
-            lines.append(f"           ... and {len(s['differences']) - 5} more")
+            lines.append(f"           e.g. {target}  (request {example['request_id']}):")
+            differences = example.get("differences") or s["differences"]
+            lines += _raised(example)
+        else:
+            lines.append("           latest:")
+            differences = s["differences"]
+        lines += [f"           {line}" for d in differences[:5] for line in difference_lines(d)]
+        if len(differences) > 5:
+            lines.append(f"           ... and {len(differences) - 5} more")
+    return lines
+
+
+def _raised(example: dict[str, Any], last: int = 4) -> list[str]:
+    """The candidate's exception and the end of its traceback, when it raised."""
+    if not example.get("error"):
+        return []
+    lines = [f"           candidate raised {example['error']}"]
+    tail = (example.get("traceback") or "").rstrip().splitlines()[-last:]
+    return lines + [f"             | {line}" for line in tail]
+
+
+def _set_aside(aside: list[dict[str, Any]], paint: Paint) -> list[str]:
+    """Re-judged and accepted signatures: listed, not counted as mismatches."""
+    lines: list[str] = []
+    rejudged = [s for s in aside if s["status"] == "rejudged"]
+    accepted = [s for s in aside if s["status"] == "accepted"]
+    if rejudged:
+        lines += ["", paint(_BOLD, "Re-judged: every difference is learned noise now (matches)")]
+        lines += [f"  {s['count']:>6}x  {s['label']}  {s['signature']}" for s in rejudged]
+    if accepted:
+        lines += ["", paint(_BOLD, "Accepted (out of the verdict)")]
+        for s in accepted:
+            lines.append(f"  {s['count']:>6}x  {s['label']}  {s['signature']}")
+            lines.append(f"           reason: {s['reason']}")
+    return lines
+
+
+def _noise(noise: list[dict[str, Any]], paint: Paint) -> list[str]:
+    if not noise:
+        return ["", "No noise learned yet: every difference counts."]
+    lines = ["", paint(_BOLD, "Learned noise (not counted as mismatches)")]
+    route = None
+    for n in noise:
+        if n["route"] != route:
+            route = n["route"]
+            places = sum(1 for m in noise if m["route"] == route)
+            lines.append(f"  {route}: {places} place{'s' if places != 1 else ''}")
+        how = n["how"] or "legacy asked twice"
+        source = f", request {n['request_id']}" if n["request_id"] else ""
+        seen = f": {n['first']} then {n['second']}" if n["first"] or n["second"] else ""
+        lines.append(
+            f"    {n['kind']:<6} {n['where']}  learned {_when(n['learned_at'])} UTC"
+            f" ({how}{source}){seen}"
+        )
+    return lines
+
+
+def difference_lines(d: dict[str, str]) -> list[str]:
+    """A difference on one line, and a second one with code points when the values read alike."""
+    lines = [format_difference(d)]
+    shown = reveal(d["control"], d["candidate"])
+    if shown is not None:
+        control, candidate = shown
+        lines.append(f"  reads alike: control {control} | candidate {candidate}")
     return lines
 
 

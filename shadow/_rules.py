@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ._comparator import Comparator, load_comparator
 from ._exceptions import RulesError
 from ._scrub import BUILTIN_SCRUBBERS, Scrub, Scrubber, compile_scrubbers
 
@@ -47,6 +48,7 @@ class _Compiled:
     unordered: re.Pattern[str] | None
     tolerances: tuple[tuple[re.Pattern[str], float], ...]
     scrubber: Scrubber | None
+    comparator: Comparator | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class CompareRules:
         tolerance: absolute tolerance for numbers, everywhere (a number) or
             per path pattern (a mapping; ``/**`` as a fallback).
         max_body: bodies longer than this (either side) are compared by digest only.
+        comparator: ``package.module:function`` called after the rules with
+            both answers and their differences; returns the differences that
+            count (see ``_comparator``).  Imported here, at config load.
 
     Raises:
         RulesError: (a ``ValueError``) a rule is invalid; ``key`` names it.
@@ -81,6 +86,7 @@ class CompareRules:
     unordered: tuple[str, ...] = ()
     tolerance: float | Mapping[str, float] = 0.0
     max_body: int = DEFAULT_MAX_BODY
+    comparator: str | None = None
     _compiled: _Compiled = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +134,7 @@ class CompareRules:
             _compile_patterns(self.unordered),
             tolerances,
             compile_scrubbers(self.scrub),
+            None if self.comparator is None else load_comparator(self.comparator),
         )
 
     @property
@@ -156,6 +163,11 @@ class CompareRules:
             if pattern.fullmatch(pointer):
                 return tolerance
         return 0.0
+
+    @property
+    def custom(self) -> Comparator | None:
+        """The route's own comparator, loaded (None: the rules alone decide)."""
+        return self._compiled.comparator
 
     def scrub_text(self, text: str) -> str:
         """Apply the scrubbers to ``text``: the built-ins in one pass, then custom pairs."""

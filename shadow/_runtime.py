@@ -7,9 +7,15 @@ it call ``offer_shadow`` or ``offer_reverse``; they check what can be compared
 (bodies within ``max_body``) and queue a closure on the ``Mirror``, never
 awaiting.  A shadow job runs the candidate on the copy (outbox captured, never
 published), optionally asks legacy a second time to learn noise, compares, and
-offers the record to the sink.  A reverse job is the mirror image for migrated
-and canary routes: the handler answered, and the job asks legacy with a marked
-copy.  Nothing here knows routes or modes: the proxy passes names and values.
+offers the record to the sink; the places it learns go to ``on_learned``
+(the store, which shares them with the other workers).  A reverse job is the
+mirror image for migrated and canary routes: the handler answered, and the
+job asks legacy with a marked copy.  A candidate that raises is a record
+too: logged with the request id, and compared as a failed answer (its
+exception and traceback kept, redacted by the store), so each kind of
+failure has a signature and examples; one that overruns its timeout stays a
+``timeout`` skip.  Nothing here knows routes or modes: the proxy passes
+names and values.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+import traceback
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio.abc
+import structlog
 
 from legacy_adapter import Backend, LegacyRequest
 from migrated import HandlerFailed, TimeLimit, decoded_headers
@@ -29,13 +38,15 @@ from ._candidate import Candidate, run_candidate, shadow_copy
 from ._capture import Capture, ask_legacy
 from ._compare import compare
 from ._mirror import Mirror
-from ._model import Answer, Mirrored, ShadowRecord, SideEffect
-from ._noise import NoiseModel
+from ._model import Answer, Difference, LearnedNoise, Mirrored, ShadowRecord, SideEffect
+from ._noise import NoiseModel, Place
+from ._redact import redact_text
 from ._rules import CompareRules
 
 # RFC 9110's safe methods: only these are sent to legacy a second time.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _REVERSE_DEADLINE = 60.0
+log = structlog.get_logger("strangler.shadow")
 
 
 class Sink(Protocol):
@@ -56,6 +67,8 @@ class ShadowRuntime:
         noise_rate: share of safe shadowed requests for which legacy is asked twice.
         max_body: request or answer bodies above this are not compared.
         time_limit: how candidates' timeouts are enforced (see ``run_handler``).
+        on_learned: told each place learned as noise here, with what taught it
+            (the store keeps them; None: the model stays this process's own).
     """
 
     mirror: Mirror
@@ -64,6 +77,7 @@ class ShadowRuntime:
     noise_rate: float = 0.05
     max_body: int = 1024 * 1024
     time_limit: TimeLimit | None = None
+    on_learned: Callable[[list[LearnedNoise]], None] | None = None
 
     def offer_shadow(
         self,
@@ -96,6 +110,7 @@ class ShadowRuntime:
 
         async def job() -> None:
             headers = decoded_headers(request)  # once, for the candidate's copy and the record
+            started = time.perf_counter()
             try:
                 candidate_answer, effects = await run_candidate(
                     candidate,
@@ -104,7 +119,21 @@ class ShadowRuntime:
                     self.time_limit,
                 )
             except HandlerFailed as exc:
-                self.mirror.skip(route, "timeout" if exc.timed_out else "candidate_error")
+                if exc.timed_out:
+                    self.mirror.skip(route, "timeout")
+                    return
+                failed = failed_answer(exc, time.perf_counter() - started)
+                log.warning(
+                    "shadow candidate failed",
+                    request_id=request.request_id,
+                    route=route,
+                    handler=candidate.name,
+                    error=redact_text(failed.error or ""),
+                )
+                record = mirrored(
+                    route, request, data, answer, failed, reverse=False, headers=headers
+                )
+                self.record(record, rules)
                 return
             second = await ask_legacy(backend, request, data, self.max_body) if noise else None
             record = mirrored(
@@ -171,16 +200,42 @@ class ShadowRuntime:
     def record(self, mirrored: Mirrored, rules: CompareRules) -> None:
         """Compare and hand the record to the sink (runs inside a mirror job)."""
         if mirrored.second_control is not None:
-            self.noise.learn(mirrored.route, mirrored.control, mirrored.second_control, rules)
+            taught = self.noise.learn_places(
+                mirrored.route, mirrored.control, mirrored.second_control, rules
+            )
+            if taught and self.on_learned is not None:
+                self.on_learned([_learned(mirrored, place, d) for place, d in taught])
         result = compare(
             mirrored.control, mirrored.candidate, rules, noise=self.noise, route=mirrored.route
         )
-        _metrics.count_compared(mirrored.route, result.matched)
+        failed = mirrored.candidate.error is not None and not mirrored.reverse
+        _metrics.count_compared(mirrored.route, result.matched, failed)
         self.sink.offer(ShadowRecord(mirrored, result))
 
     def wants_noise_sample(self, method: str) -> bool:
         """Whether legacy is asked twice for this request, to learn what differs by itself."""
         return method in _SAFE_METHODS and random.random() < self.noise_rate
+
+
+def failed_answer(failure: HandlerFailed, seconds: float) -> Answer:
+    """The candidate's side of a record when it raised: the exception, not an answer."""
+    cause = failure.cause if failure.cause is not None else failure
+    text = "".join(traceback.format_exception(cause))
+    return Answer(500, (), b"", seconds, f"{type(cause).__name__}: {cause}", text)
+
+
+def _learned(mirrored: Mirrored, place: Place, difference: Difference) -> LearnedNoise:
+    where, kind = place
+    return LearnedNoise(
+        mirrored.route,
+        where,
+        kind,
+        mirrored.at,
+        "legacy asked twice",
+        mirrored.request_id,
+        difference.control,
+        difference.candidate,
+    )
 
 
 def mirrored(

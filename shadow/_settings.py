@@ -2,7 +2,12 @@
 
 The proxy's config loader reads and checks the table; this module only says
 what the values mean and puts the mirror, the noise model and the sink
-together.
+together.  With the embedded store, learned noise lives in the store: each
+worker loads it as it starts, writes what it learns, and picks up what its
+peers learned after each of its writes.  With the Kafka sink there is no
+shared place to keep it: each worker learns on its own, from nothing, and
+forgets at exit (records still carry their noise, and the aggregating
+report counts them as they were judged).
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ class ShadowSettings:
 
 
 def open_shadow(settings: ShadowSettings, publisher: Any | None) -> ShadowRuntime:
-    """A worker's shadow side: its mirror, a fresh noise model, and its sink.
+    """A worker's shadow side: its mirror, the noise model, and its sink.
+
+    The model starts from the store's learned noise (none with Kafka).
 
     Args:
         settings: the ``[shadow]`` table as the loader read it.
@@ -58,6 +65,8 @@ def open_shadow(settings: ShadowSettings, publisher: Any | None) -> ShadowRuntim
             (the loader requires ``[kafka]`` then).
     """
     sink: Sink
+    noise = NoiseModel()
+    on_learned = None
     if settings.kafka_topic:
         assert publisher is not None
         sink = KafkaSink(
@@ -71,6 +80,9 @@ def open_shadow(settings: ShadowSettings, publisher: Any | None) -> ShadowRuntim
             redact_fields=settings.redact_fields,
             linger=0.5,  # one transaction per half second, not one per request
         )
+        noise.load(sink.noise())
+        sink.on_noise = noise.load
+        on_learned = sink.remember_noise
 
     def on_skip(skip: Skip) -> None:
         count_skip(skip.route, skip.reason)
@@ -82,4 +94,11 @@ def open_shadow(settings: ShadowSettings, publisher: Any | None) -> ShadowRuntim
         queue_bytes=settings.queue_bytes,
         on_skip=on_skip,
     )
-    return ShadowRuntime(mirror, sink, NoiseModel(), settings.noise_sample_rate, settings.max_body)
+    return ShadowRuntime(
+        mirror,
+        sink,
+        noise,
+        settings.noise_sample_rate,
+        settings.max_body,
+        on_learned=on_learned,
+    )

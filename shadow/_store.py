@@ -11,23 +11,30 @@ waiting; ``ops/bench/run --shadow`` measures 100% shadow against
 legacy-only).  One writer task (``run``) takes what
 has accumulated, up to ``batch_size`` items, and writes it in ONE transaction
 in a worker thread (``anyio.to_thread``): the batch is first summed in Python
-(per route and minute), so a busy minute costs a few upserts, not one write
+(per route and second), so a busy second costs a few upserts, not one write
 per request.  Only the writer touches the write connection; readers open
 their own (WAL mode: they never block the writer).  Secrets are redacted in
 the writer thread, off the request path.  Retention is enforced there too:
 rows older than ``retention_days`` go, and at most ``max_records`` example
 records and signatures are kept.
 
-Schema (minutes are epoch seconds of the minute's start)::
+Schema (``minute`` holds the records' epoch second, so that ``since`` is
+exact to the second; stores written before held the minute's start there,
+which still reads; ``latency`` alone stays per minute)::
 
     route_minutes(route, minute, compared, matched, mismatched, noise_only, candidate_errors)
     skips(route, minute, reason, count)
-    latency(route, minute, side['control'|'candidate'], bucket, count)   -- log buckets
+    latency(route, minute, side['control'|'candidate'], bucket, count)   -- log buckets, minutes
     signatures(route, signature, count, first_seen, last_seen, differences JSON of latest)
     signature_minutes(route, signature, minute, count)                   -- for ``since``
     examples(id, route, signature, at, record JSON)   -- first N per (route, signature);
                                                       -- signature '' = matched samples
     kafka_offsets(topic, partition, next_offset)      -- what ``aggregate_from_kafka`` read
+    accepted(route, signature, reason, accepted_at)   -- causes an engineer accepted
+    noise(route, place, kind, learned_at, how, request_id, first, second)
+                                  -- learned noise per (route, normalised place, kind);
+                                  -- written as workers learn; loaded by each worker
+                                  -- at start and after its writes; read by the reports
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import fcntl
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -46,14 +53,15 @@ import anyio.abc
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._accepted import accept_signature, reopen_signature
 from ._codec import Item
-from ._model import ShadowRecord, Skip, SkipReason
-from ._store_read import StoreReader, minute_of
+from ._model import LearnedNoise, ShadowRecord, Skip, SkipReason
+from ._store_read import StoreReader, second_of
 from ._store_write import SCHEMA, BatchWriter, Sums
 
 
 class _Tally:
-    """Skips per (route, reason, minute), and summed matches, until the writer takes them."""
+    """Skips per (route, reason, second), and summed matches, until the writer takes them."""
 
     __slots__ = ("counts", "matches")
 
@@ -62,7 +70,7 @@ class _Tally:
         self.matches = Sums()
 
     def add(self, skip: Skip) -> None:
-        self.counts[skip.route, skip.reason, minute_of(skip.at)] += skip.count
+        self.counts[skip.route, skip.reason, second_of(skip.at)] += skip.count
 
     def skips(self) -> list[Skip]:
         return [Skip(route, why, float(at), n) for (route, why, at), n in self.counts.items()]
@@ -78,7 +86,7 @@ class QueuedWriter:
     are counted in place: the first skip after a batch was taken queues a
     tally, later ones add to it until the writer takes it, so a flood of
     skipped requests (a full mirror queue) costs a counter increment each, and
-    one batch item per (route, reason, minute), not one per request.  The
+    one batch item per (route, reason, second), not one per request.  The
     store adds matched records to the same tally (``_tally_match``).
 
     Args:
@@ -232,6 +240,9 @@ class ShadowStore(QueuedWriter, StoreReader):
         StoreReader.__init__(self, reader)
         self._writer = writer
         self._closed = False
+        self._noise: list[LearnedNoise] = []  # learned here, for the next write
+        self.on_noise: Callable[[list[LearnedNoise]], object] | None = None
+        """Called in the event loop with every stored place when peers added some."""
 
     @classmethod
     def open(
@@ -305,8 +316,44 @@ class ShadowStore(QueuedWriter, StoreReader):
             offsets: Kafka positions to save with them (see ``kafka_offsets``).
         """
         tallied, self._taken = self._taken, []
-        self._writer.write(items, time.time() if now is None else now, offsets or {}, tallied)
+        now = time.time() if now is None else now
+        self._writer.write(items, now, offsets or {}, tallied, self._take_noise())
         self.written += len(items) + sum(sums.records for sums in tallied)
+
+    def remember_noise(self, learned: Iterable[LearnedNoise]) -> None:
+        """Keep places this worker learned, to be written with the next batch.
+
+        The record whose second legacy answer taught them is offered right
+        after, so a batch follows soon; ``close`` writes what is left.
+        """
+        self._noise.extend(learned)
+
+    def _take_noise(self) -> list[LearnedNoise]:
+        noise, self._noise = self._noise, []
+        return noise
+
+    def accept(self, signature: str, reason: str, now: float | None = None) -> list[str]:
+        """Mark ``signature`` accepted with ``reason``; the routes it was seen on.
+
+        Its records then count neither as matches nor as mismatches, and the
+        reports show it apart (see ``_triage``).  Written at once (a tool's
+        write; the proxy's workers may be writing too).
+
+        Raises:
+            TriageError: the reason is empty, or the store has no such signature.
+        """
+        at = time.time() if now is None else now
+        with self._writer.transaction() as db:
+            return accept_signature(db, signature, reason, at)
+
+    def reopen(self, signature: str) -> list[str]:
+        """Take back the acceptance of ``signature``: its records count as mismatches again.
+
+        Raises:
+            TriageError: the signature was not accepted.
+        """
+        with self._writer.transaction() as db:
+            return reopen_signature(db, signature)
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition of ``topic``, as saved by ``write``."""
@@ -328,7 +375,16 @@ class ShadowStore(QueuedWriter, StoreReader):
         self._shut(time.time())
 
     async def _write(self, batch: list[Item], tallied: list[Sums]) -> None:
-        await anyio.to_thread.run_sync(self._writer.write, batch, time.time(), None, tallied)
+        noise = self._take_noise()
+        peers = await anyio.to_thread.run_sync(self._write_and_read, batch, tallied, noise)
+        if peers and self.on_noise is not None:
+            self.on_noise(peers)  # back in the event loop: the model is never shared
+
+    def _write_and_read(
+        self, batch: list[Item], tallied: list[Sums], noise: list[LearnedNoise]
+    ) -> list[LearnedNoise]:
+        self._writer.write(batch, time.time(), None, tallied, noise)
+        return self._writer.peer_noise() if self.on_noise is not None else []
 
     async def _close_resources(self) -> None:
         await anyio.to_thread.run_sync(self._shut, time.time())
@@ -338,6 +394,8 @@ class ShadowStore(QueuedWriter, StoreReader):
             return
         self._closed = True
         try:
+            if self._noise:
+                self._writer.write([], now, None, (), self._take_noise())
             self._writer.prune(now)
         finally:
             self._writer.close()

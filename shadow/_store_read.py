@@ -2,10 +2,13 @@
 
 Strategy: every reader opens its own SQLite connection (the store is in WAL
 mode, so readers never block the proxy's writer and see whole batches only).
-Totals are sums over per-minute rows, so a ``since`` filter has a resolution
-of one minute: the minute that contains ``since`` is included.  Latencies are
-kept as counts in fixed logarithmic buckets (``bucket_of``); a percentile is
-the geometric middle of the bucket holding it, within about 10 % of the truth.
+Totals are sums over per-second rows (the ``minute`` column holds the
+records' epoch second; a store written before held the minute's start, and
+its rows still read, to the minute), so a ``since`` filter is exact to the
+second: the second that contains ``since`` is included.  Latencies are kept
+per minute, as counts in fixed logarithmic buckets (``bucket_of``); a
+percentile is the geometric middle of the bucket holding it, within about
+10 % of the truth, over the minutes the window touches.
 """
 
 from __future__ import annotations
@@ -16,10 +19,34 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from . import _codec as codec
-from ._model import Example, RouteSummary, ShadowRecord, SignatureSummary, TimePoint
+from ._model import (
+    Example,
+    LearnedNoise,
+    RouteSummary,
+    ShadowRecord,
+    SignatureSummary,
+    TimePoint,
+)
+from ._triage import classify, settle
+
+NOISE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS noise (
+    route TEXT NOT NULL, place TEXT NOT NULL, kind TEXT NOT NULL, learned_at REAL NOT NULL,
+    how TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '',
+    first TEXT NOT NULL DEFAULT '', second TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (route, place, kind)) WITHOUT ROWID;
+"""
+"""The learned noise: one row per (route, normalised place, kind), as ``noise`` reads it."""
+
+ACCEPTED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accepted (
+    route TEXT NOT NULL, signature TEXT NOT NULL, reason TEXT NOT NULL,
+    accepted_at REAL NOT NULL, PRIMARY KEY (route, signature)) WITHOUT ROWID;
+"""
+"""Signatures an engineer accepted, and why (``strangler report --accept``)."""
 
 LATENCY_FLOOR = 1e-4  # seconds: bucket 0 holds everything faster
 LATENCY_GROWTH = 1.2  # each bucket is 20 % wider than the previous one
@@ -60,6 +87,11 @@ def minute_of(at: float) -> int:
     return int(at // 60) * 60
 
 
+def second_of(at: float) -> int:
+    """The epoch second containing ``at``: the key of the per-second rows."""
+    return int(at // 1)
+
+
 class StoreReader:
     """Read-only access to a shadow store file (implements ``ShadowReader``).
 
@@ -69,6 +101,7 @@ class StoreReader:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._judging: tuple[tuple[float | None, int], _Judged] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> Self:
@@ -112,7 +145,8 @@ class StoreReader:
         for route, reason, count in self._db.execute(skips, (start,)):
             summaries.setdefault(route, RouteSummary(route)).skips[reason] = count
         for summary in summaries.values():
-            self._fill_latency(summary, start)
+            self._fill_latency(summary, _start_minute(since))
+        settle(summaries, self.set_aside(None, since))
         return [summaries[r] for r in sorted(summaries)]
 
     def _fill_latency(self, summary: RouteSummary, start: int) -> None:
@@ -132,19 +166,62 @@ class StoreReader:
     def signatures(
         self, route: str | None = None, since: float | None = None, limit: int = 20
     ) -> list[SignatureSummary]:
-        """The most frequent mismatch signatures since ``since`` (count in that window)."""
+        """The most frequent signatures still counted as mismatches since ``since``.
+
+        Counts are those in the window; re-judged and accepted signatures are
+        left out (see ``set_aside``).
+        """
+        return self._judged(route, since)[0][:limit]
+
+    def set_aside(
+        self, route: str | None = None, since: float | None = None
+    ) -> list[SignatureSummary]:
+        """Signatures re-judged as noise or accepted, most frequent first (see ``_triage``)."""
+        return self._judged(route, since)[1]
+
+    def _judged(self, route: str | None, since: float | None) -> _Judged:
+        """Every route's signatures, judged once per window and store version, then filtered.
+
+        A page asks for the totals, the signatures, the set-aside ones and
+        each route's timeline in turn; all of them rest on this one judgement,
+        which is read again only once a writer has committed since.
+        """
+        key = (since, self._db.execute("PRAGMA data_version").fetchone()[0])
+        if self._judging is None or self._judging[0] != key:
+            self._judging = (key, self._judge(since))
+        still, aside = self._judging[1]
+        if route is None:
+            return still, aside
+        return [s for s in still if s.route == route], [s for s in aside if s.route == route]
+
+    def _judge(self, since: float | None) -> _Judged:
         rows = self._db.execute(
             "SELECT s.route, s.signature, SUM(m.count) AS n, s.first_seen, s.last_seen,"
             " s.differences FROM signature_minutes m JOIN signatures s"
-            " ON s.route = m.route AND s.signature = m.signature"
-            " WHERE m.minute >= ? AND (? IS NULL OR m.route = ?)"
-            " GROUP BY s.route, s.signature ORDER BY n DESC, s.last_seen DESC LIMIT ?",
-            (_start(since), route, route, limit),
+            " ON s.route = m.route AND s.signature = m.signature WHERE m.minute >= ?"
+            " GROUP BY s.route, s.signature ORDER BY n DESC, s.last_seen DESC",
+            (_start(since),),
         )
-        return [
+        found = [
             SignatureSummary(r, sig, n, first, last, codec.differences_in(json.loads(diffs)))
             for r, sig, n, first, last, diffs in rows
         ]
+        return classify(found, self.noise(), self.accepted())
+
+    def accepted(self, route: str | None = None) -> dict[tuple[str, str], str]:
+        """Accepted signatures, ``(route, signature)`` to the reason given."""
+        query = "SELECT route, signature, reason FROM accepted WHERE ? IS NULL OR route = ?"
+        rows = self._tolerant(query, (route, route))
+        return {(r, sig): reason for r, sig, reason in rows}
+
+    def _tolerant(self, query: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a table a store written before it existed may lack (then none)."""
+        try:
+            return self._db.execute(query, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
 
     def examples(self, signature: str, limit: int = 5) -> list[Example]:
         """Stored examples of a signature, oldest first (``""``: matched samples)."""
@@ -166,17 +243,49 @@ class StoreReader:
     def timeline(
         self, route: str, bucket: float = 60.0, since: float | None = None
     ) -> list[TimePoint]:
-        """Compared and matched counts per time bucket (buckets with data only, in order)."""
+        """Compared and matched counts per time bucket (buckets with data only, in order).
+
+        Re-judged records count as matched, accepted ones not at all, as in ``routes``.
+        """
         width = max(60, int(bucket) // 60 * 60)
         rows = self._db.execute(
             "SELECT minute / ? * ? AS start, SUM(compared), SUM(matched) FROM route_minutes"
             " WHERE route = ? AND minute >= ? AND compared > 0 GROUP BY start ORDER BY start",
             (width, width, route, _start(since)),
         )
-        return [TimePoint(float(start), compared, matched) for start, compared, matched in rows]
+        points = {start: [compared, matched] for start, compared, matched in rows}
+        for s in self.set_aside(route, since):
+            counts = self._db.execute(
+                "SELECT minute / ? * ? AS start, SUM(count) FROM signature_minutes"
+                " WHERE route = ? AND signature = ? AND minute >= ? GROUP BY start",
+                (width, width, route, s.signature, _start(since)),
+            )
+            for start, n in counts:
+                point = points.get(start)
+                if point is not None and s.status == "rejudged":
+                    point[1] += n
+                elif point is not None:
+                    point[0] -= n
+        return [TimePoint(float(start), c, m) for start, (c, m) in sorted(points.items()) if c]
+
+    def noise(self, route: str | None = None) -> list[LearnedNoise]:
+        """The places learned as noise, by route and place (none in a store without them)."""
+        query = (
+            "SELECT route, place, kind, learned_at, how, request_id, first, second FROM noise"
+            " WHERE ? IS NULL OR route = ? ORDER BY route, place, kind"
+        )
+        return [LearnedNoise(*row) for row in self._tolerant(query, (route, route))]
+
+
+_Judged = tuple[list[SignatureSummary], list[SignatureSummary]]
+"""Signatures still counted, and those set aside (see ``_triage.classify``)."""
 
 
 def _start(since: float | None) -> int:
+    return second_of(since) if since is not None else -(2**62)
+
+
+def _start_minute(since: float | None) -> int:
     return minute_of(since) if since is not None else -(2**62)
 
 

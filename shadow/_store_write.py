@@ -1,9 +1,12 @@
 """The store's writes: one batch of records and skips in one transaction, and retention.
 
-Strategy: a batch is first summed in memory by (route, minute), (route,
-minute, reason), (route, minute, side, latency bucket) and (route, signature),
-then written with one ``executemany`` upsert per table, so the cost of a batch
-grows with the routes and minutes it touches, not with its length.  Example
+Strategy: a batch is first summed in memory by (route, second), (route,
+second, reason), (route, minute, side, latency bucket) and (route,
+signature), then written with one ``executemany`` upsert per table, so the
+cost of a batch grows with the routes and seconds it touches, not with its
+length.  The per-second keys (in the column still named ``minute``, so that
+stores written before keep working both ways) make a report's ``since``
+exact to the second.  Example
 records are the only per-request rows: the first ``examples_per_signature``
 of each (route, signature), matched samples under the signature ``""``.  Only
 those are redacted and encoded, which keeps the common case (a signature that
@@ -14,19 +17,21 @@ their route has its matched examples (``BatchWriter.sampled``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import _codec as codec
 from ._codec import Item
-from ._model import ShadowRecord, Skip
-from ._redact import redact, redact_comparison
-from ._store_read import bucket_of, minute_of
+from ._model import LearnedNoise, ShadowRecord, Skip
+from ._redact import redact, redact_comparison, redact_noise
+from ._store_read import ACCEPTED_SCHEMA, NOISE_SCHEMA, bucket_of, minute_of, second_of
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS route_minutes (
     route TEXT NOT NULL, minute INTEGER NOT NULL,
     compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
@@ -57,6 +62,9 @@ CREATE TABLE IF NOT EXISTS kafka_offsets (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition));
 """
+    + NOISE_SCHEMA
+    + ACCEPTED_SCHEMA
+)
 
 _UPSERT_MINUTES = """INSERT INTO route_minutes VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET compared = compared + excluded.compared,
@@ -77,6 +85,7 @@ _UPSERT_SIGNATURE_MINUTES = """INSERT INTO signature_minutes VALUES (?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET count = count + excluded.count"""
 _UPSERT_OFFSETS = """INSERT INTO kafka_offsets VALUES (?, ?, ?)
 ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset"""
+_INSERT_NOISE = "INSERT OR IGNORE INTO noise VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _PRUNE_EVERY = 60.0
 
 
@@ -91,12 +100,12 @@ class Sums:
     signature_minutes: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def add_skip(self, skip: Skip) -> None:
-        self.skips[skip.route, minute_of(skip.at), skip.reason] += skip.count
+        self.skips[skip.route, second_of(skip.at), skip.reason] += skip.count
 
     def add_record(self, record: ShadowRecord, fields: tuple[str, ...]) -> None:
         m, c = record.mirrored, record.comparison
-        minute = minute_of(m.at)
-        counts = self.minutes.setdefault((m.route, minute), [0, 0, 0, 0, 0])
+        second, minute = second_of(m.at), minute_of(m.at)
+        counts = self.minutes.setdefault((m.route, second), [0, 0, 0, 0, 0])
         counts[0] += 1
         counts[1 if c.matched else 2] += 1
         counts[3] += bool(c.matched and c.noise)
@@ -105,7 +114,7 @@ class Sums:
         self.latency[m.route, minute, "candidate", bucket_of(m.candidate.seconds)] += 1
         if c.matched or not c.signature:
             return
-        self.signature_minutes[m.route, c.signature, minute] += 1
+        self.signature_minutes[m.route, c.signature, second] += 1
         row = self.signatures.setdefault((m.route, c.signature), _Signature(0, m.at, m.at, ""))
         row.count += 1
         row.first_seen = min(row.first_seen, m.at)
@@ -173,6 +182,7 @@ class BatchWriter:
         self.max_records = max_records
         self.redact_fields = redact_fields
         self._last_prune = 0.0
+        self._noise_rows = -1  # rows of ``noise`` when last read by ``peer_noise``
         self.sampled: set[str] = set()
         """Routes with all their matched examples kept, as last written or pruned.
 
@@ -186,6 +196,7 @@ class BatchWriter:
         now: float,
         offsets: Mapping[tuple[str, int], int] | None = None,
         tallied: Sequence[Sums] = (),
+        noise: Sequence[LearnedNoise] = (),
     ) -> None:
         """Write one batch in one transaction; prune when a minute has passed.
 
@@ -195,6 +206,8 @@ class BatchWriter:
             offsets: Kafka positions consumed with this batch, ``(topic, partition)``
                 to the next offset, saved in the same transaction.
             tallied: records already summed (matched ones, without examples).
+            noise: places newly learned as noise; a place already stored keeps
+                its first row (who learned it first, and how).
         """
         sums = Sums()
         for other in tallied:
@@ -210,9 +223,29 @@ class BatchWriter:
             self._write_sums(sums)
             sampled = self._write_examples(records)
             self._db.executemany(_UPSERT_OFFSETS, [(*k, n) for k, n in (offsets or {}).items()])
+            self._db.executemany(_INSERT_NOISE, [self._noise_row(n) for n in noise])
         self.sampled |= sampled
         if now - self._last_prune >= _PRUNE_EVERY:
             self.prune(now)
+
+    def _noise_row(self, noise: LearnedNoise) -> tuple[object, ...]:
+        n = redact_noise(noise, self.redact_fields)
+        return (n.route, n.where, n.kind, n.learned_at, n.how, n.request_id, n.first, n.second)
+
+    def peer_noise(self) -> list[LearnedNoise]:
+        """Every learned place, when the table has grown since the last call (else none).
+
+        The workers sharing the store call this after their writes, so a
+        place one of them learns is excused by all of them from their next
+        batch on.  Rows are never updated, only added or pruned, so the count
+        tells whether there is anything new.
+        """
+        rows = self._db.execute("SELECT COUNT(*) FROM noise").fetchone()[0]
+        if rows == self._noise_rows:
+            return []
+        self._noise_rows = rows
+        query = "SELECT route, place, kind, learned_at, how, request_id, first, second FROM noise"
+        return [LearnedNoise(*row) for row in self._db.execute(query)]
 
     def _write_sums(self, sums: Sums) -> None:
         db = self._db
@@ -249,7 +282,7 @@ class BatchWriter:
         cutoff = now - self.retention
         with self._transaction():
             for table in ("route_minutes", "skips", "latency", "signature_minutes"):
-                self._db.execute(f"DELETE FROM {table} WHERE minute < ?", (minute_of(cutoff),))
+                self._db.execute(f"DELETE FROM {table} WHERE minute < ?", (second_of(cutoff),))
             self._db.execute("DELETE FROM signatures WHERE last_seen < ?", (cutoff,))
             self._db.execute("DELETE FROM examples WHERE at < ?", (cutoff,))
             self._db.execute(
@@ -283,6 +316,12 @@ class BatchWriter:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The write connection inside one transaction (tools' one-off writes)."""
+        with self._transaction():
+            yield self._db
 
 
 class _Transaction:

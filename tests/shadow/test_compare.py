@@ -243,25 +243,28 @@ def test_pointer_escaping() -> None:
 
 
 @pytest.mark.parametrize(
-    ("control", "candidate", "rendered"),
+    ("control", "candidate", "found"),
     [
         (
             _answer(status=200),
-            _answer(error="timeout after 5s"),
-            ("200", "error: timeout after 5s"),
+            _answer(error="ValueError: bad id"),
+            ("error", "error:ValueError", "200", "ValueError: bad id"),
         ),
-        (_answer(error="reset"), _answer(status=200), ("error: reset", "200")),
+        (
+            _answer(status=200),
+            _answer(error="timeout after 5s"),
+            ("error", "error:unknown", "200", "timeout after 5s"),
+        ),
+        (_answer(error="reset"), _answer(status=200), ("status", "status", "error: reset", "200")),
     ],
-    ids=["candidate-error", "control-error"],
+    ids=["candidate-exception", "candidate-error-text", "control-error"],
 )
-def test_errors_are_status_differences(
-    control: Answer, candidate: Answer, rendered: tuple[str, str]
+def test_a_failed_side_is_one_difference(
+    control: Answer, candidate: Answer, found: tuple[str, str, str, str]
 ) -> None:
-    """A side that failed is one status difference rendered ``error: ...``, nothing else."""
+    """A failing candidate is an error at its exception type; a failed control a status."""
     result = compare(control, candidate, PLAIN)
-    assert [(d.kind, d.where, d.control, d.candidate) for d in result.differences] == [
-        ("status", "status", *rendered)
-    ]
+    assert [(d.kind, d.where, d.control, d.candidate) for d in result.differences] == [found]
 
 
 def test_values_rendered_short() -> None:

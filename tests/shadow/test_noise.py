@@ -10,8 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shadow._compare import compare
-from shadow._model import Answer, Comparison, Difference
-from shadow._noise import NoiseModel
+from shadow._model import Answer, Comparison, Difference, LearnedNoise
+from shadow._noise import NoiseModel, excused
 from shadow._normalize import normalise_where
 from shadow._rules import CompareRules
 
@@ -259,3 +259,40 @@ def test_a_learned_shuffle_excuses_permutations_but_not_lost_elements(
     fewer = json_answer({"a": [x for i, x in enumerate(items) if i != lost]})
     result = compare(control, fewer, RULES, noise=noise, route="r")
     assert [d.kind for d in result.differences] == ["missing"]
+
+
+def test_loaded_places_excuse_their_kind_and_unknown_kinds_are_skipped() -> None:
+    """Places read from the store are noise like learned ones; kinds never excused are not."""
+    model = NoiseModel()
+    rows = [
+        LearnedNoise("/r", "body/items/*/ts", "value", 1.0),
+        LearnedNoise("/r", "body/tags", "order", 1.0),
+        LearnedNoise("/r", "status", "status", 1.0),
+    ]
+    assert model.load(rows) == 2
+    assert model.load(rows) == 0
+    assert model.is_noise("/r", Difference("value", "body/items/3/ts", "1", "2"))
+    assert not model.is_noise("/r", Difference("type", "body/items/3/ts", "1", '"2"'))
+    assert not model.is_noise("/r", Difference("status", "status", "200", "500"))
+    assert model.shuffled("/r") is not None
+
+
+@pytest.mark.parametrize(
+    ("differences", "expected"),
+    [
+        pytest.param([Difference("value", "body/a/0/ts", "1", "2")], True, id="all-noise"),
+        pytest.param(
+            [Difference("value", "body/a/0/ts", "1", "2"), Difference("value", "body/n", "1", "2")],
+            False,
+            id="one-real",
+        ),
+        pytest.param([Difference("missing", "body/a/0/ts", "1", "∅")], False, id="other-kind"),
+        pytest.param([], False, id="none"),
+    ],
+)
+def test_excused_needs_every_difference_to_be_learned_noise(
+    differences: list[Difference], expected: bool
+) -> None:
+    """A record is re-judged as matching only when all its differences are noise now."""
+    places = frozenset({("body/a/*/ts", "value")})
+    assert excused(differences, places) is expected  # type: ignore[arg-type]

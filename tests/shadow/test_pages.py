@@ -13,11 +13,19 @@ import pytest
 from structlog.testing import capture_logs
 
 from shadow._dashboard import ShadowDashboard
-from shadow._model import RouteSummary, TimePoint
-from shadow._pages import coarsen, pct, render_report, write_report_html
+from shadow._model import Difference, RouteSummary
+from shadow._pages import pct, render_report, write_report_html
 from shadow._readiness import Thresholds, verdict
 
-from ._fake_reader import SIG_CHECKOUT, SIG_MESSAGE, XSS, FakeReader, sample_reader
+from ._fake_reader import (
+    SIG_CHECKOUT,
+    SIG_CONTENT_TYPE,
+    SIG_MESSAGE,
+    SIG_NAME_NFD,
+    XSS,
+    FakeReader,
+    sample_reader,
+)
 
 T = Thresholds()
 
@@ -86,23 +94,6 @@ def test_pct(rate: float, text: str) -> None:
     assert pct(rate) == text
 
 
-def test_coarsen_keeps_totals_and_aligns_series() -> None:
-    """A long timeline is merged onto one shared grid of at most 120 points."""
-    long = [TimePoint(60.0 * i, 10, 9) for i in range(1000)]
-    short = [TimePoint(60.0 * i, 1, 1) for i in range(0, 1000, 100)]
-    out = coarsen({"a": long, "b": short})
-    assert len(out["a"]) <= 120
-    assert sum(p.compared for p in out["a"]) == 10_000
-    assert sum(p.matched for p in out["a"]) == 9_000
-    assert {p.start for p in out["b"]} <= {p.start for p in out["a"]}
-
-
-def test_coarsen_leaves_short_timelines_alone() -> None:
-    """Timelines within the limit are drawn bucket by bucket."""
-    series = {"a": [TimePoint(0.0, 1, 1), TimePoint(60.0, 2, 1)]}
-    assert coarsen(series) == series
-
-
 # -- the report ---------------------------------------------------------------------
 
 
@@ -141,31 +132,106 @@ def test_summary_shows_totals_skips_and_latencies(report: str) -> None:
     row = _row(report, "validate")
     for text in (">400<", ">10<", "<div>body_too_large 1</div><div>queue_full 3</div>"):
         assert text in row
-    assert "11.0 ms / 40.0 ms" in row
-    assert "7.0 ms / 22.0 ms" in row
-    assert "<b>1 of 5</b> routes ready to canary" in report
+    assert "11.0 / 40.0 ms" in row
+    assert "7.0 / 22.0 ms" in row
+    assert "<b>1 of 6</b> routes ready to canary" in report
 
 
 def test_charts(report: str) -> None:
-    """One line per route with a point per bucket, and a bar per signature."""
-    assert report.count('<polyline class="series"') == 5
-    assert report.count('<circle class="pt" data-route="validate"') == 30
-    bars = re.findall(r'<a href="#(sig-[^"]+)">.*?<rect class="bar"', report)
-    assert len(bars) == 3
+    """One line per route with a point per ten-minute bucket of six hours, a bar per signature."""
+    assert report.count('<polyline class="series"') == 6
+    assert report.count('<circle class="pt" data-route="validate"') == 36
+    assert "one point per 10 minutes" in report
+    bars = re.findall(r'<a href="#(sig-[^"]+)"[^>]*>.*?<span class="bar"', report)
+    assert len(bars) == 6
     assert all(f'id="{anchor}"' in report for anchor in bars)
 
 
 def test_drilldown(report: str) -> None:
     """Signatures expand to their differences, examples, both answers and side effects."""
-    assert report.count('<details class="sig"') == 3
+    assert report.count('<details class="sig"') == 6
     assert f'<details class="sig" id="sig-{SIG_MESSAGE}" open>' in report
     assert "<code>body/errors/0/message</code>" in report
     assert "&quot;email is invalid&quot;" in report
     assert "Control (legacy): <b>422</b>" in report
-    assert "Candidate (migrated): <b>500</b>" in report
+    assert 'Candidate (migrated): <b class="diff">500</b>' in report
     assert "KeyError: &#x27;currency&#x27;" in report
     assert "<code>orders.events</code>" in report
-    assert report.count('<details class="example"') == 4
+    assert report.count('<details class="example"') == 7
+
+
+def _details(page: str, signature: str) -> str:
+    start = page.index(f'<details class="sig" id="sig-{signature}"')
+    return page[start : page.index('<details class="sig"', start + 1)]
+
+
+def test_look_alike_names_show_their_code_points(report: str) -> None:
+    """An NFC name against its NFD twin is flagged and shown escaped, by code point."""
+    part = _details(report, SIG_NAME_NFD)
+    assert '<tr class="invisible">' in part
+    assert "reads alike: differs in code points" in part
+    assert "<code>&quot;\\u00e9&quot;</code> <span>U+00E9</span>" in part
+    assert "<code>&quot;e\\u0301&quot;</code> <span>U+0065 U+0301</span>" in part
+
+
+def test_each_signature_has_its_own_label(report: str) -> None:
+    """The three profile causes, alike in their first place, are named apart in chart and list."""
+    chart = re.findall(r'<span class="label">([^<]+)</span>', report)
+    listed = re.findall(r'<span class="sig-label">([^<]+)</span>', report)
+    assert len(set(chart)) == len(chart) == 6
+    assert chart == listed
+    assert "profile · value body/name, type body/age" in chart
+
+
+def test_differing_fields_are_marked_in_both_bodies(report: str) -> None:
+    """The changed name is marked on both sides, the dropped email on the control's only."""
+    part = _details(report, SIG_NAME_NFD)
+    control = part[
+        part.index('<div class="side control">') : part.index('<div class="side candidate">')
+    ]
+    candidate = part[part.index('<div class="side candidate">') :]
+    assert '<mark class="diff" data-where="body/name">' in control
+    assert '<mark class="diff" data-where="body/name">' in candidate
+    assert '<mark class="diff" data-where="body/email">' in control
+    assert "body/email" not in candidate
+    assert '<mark class="noise" data-where="body/generated_at">' in candidate
+    assert "Excused as learned noise: value body/generated_at" in part
+
+
+def test_headers_and_status_that_differ_are_marked(report: str) -> None:
+    """A changed content-type row and a changed status stand out on both sides."""
+    part = _details(report, SIG_CONTENT_TYPE)
+    assert part.count("<tr class=diff><th>content-type</th>") == 2
+    assert 'Candidate (migrated): <b class="diff">500</b>' in report
+
+
+def test_an_example_shows_its_own_differences() -> None:
+    """Each example lists the values of its own request, next to that request."""
+    reader = sample_reader()
+    record = reader.example_map[SIG_MESSAGE][1].record
+    own = (Difference("value", "body/errors/0/message", '"bad address"', '"invalid"'),)
+    changed = replace(record, comparison=replace(record.comparison, differences=own))
+    reader.example_map[SIG_MESSAGE][1] = replace(reader.example_map[SIG_MESSAGE][1], record=changed)
+    page = render_report(reader)
+    second = page[page.index('data-request="req-9f1c2a-1"') :]
+    second = second[: second.index("<h5>Request</h5>")]
+    assert "&quot;bad address&quot;" in second
+    assert "email is invalid" not in second
+
+
+def test_learned_noise_is_listed_per_route(report: str) -> None:
+    """Each route's learned places are listed with their kind and how they were learned."""
+    section = report[report.index('<div id="noise">') : report.index("<h2>Drill-down</h2>")]
+    assert re.findall(r"</span>(\w+) <span class=\"muted\">(\d) places?</span>", section) == [
+        ("users", "3"),
+        ("validate", "1"),
+        ("profile", "1"),
+    ]
+    assert '<code>body/friends</code></td><td><span class="kind">order</span>' in section
+    assert "legacy asked twice (request req-u-3)" in section
+    assert "<code>12 then 15</code>" in section
+    empty = render_report(FakeReader())
+    assert "No noise learned yet" in empty
 
 
 def test_everything_untrusted_is_escaped(report: str) -> None:
@@ -276,9 +342,19 @@ async def test_dashboard_data_json(dashboard: ShadowDashboard) -> None:
     assert routes["validate"]["summary"]["match_rate"] == 0.975
     assert routes["validate"]["verdict"]["label"] == "mismatches"
     assert routes["users"]["verdict"] == {"ready": True, "label": "ready to canary", "reasons": []}
-    assert [s["count"] for s in data["signatures"]] == [7, 3, 3]
-    assert len(data["timelines"]["validate"]) == 30
-    assert set(data["fragments"]) == {"stamp", "overview", "summary", "timeline", "signatures"}
+    assert [s["count"] for s in data["signatures"]] == [7, 4, 3, 3, 2, 2]
+    assert len(data["timelines"]["validate"]) == 36
+    assert data["timeline_bucket"] == 600
+    assert set(data["fragments"]) == {
+        "stamp",
+        "overview",
+        "summary",
+        "timeline",
+        "signatures",
+        "aside",
+        "noise",
+    }
+    assert {n["route"] for n in data["noise"]} == {"users", "validate", "profile"}
     assert data["thresholds"]["min_compared"] == 200
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from proxy._cli import main as cli_main
 from proxy._config_reader import parse_duration
 from shadow._codec import Item
-from shadow._model import Skip
+from shadow._model import Comparison, Difference, ShadowRecord, Skip
 from shadow._report import build_report, report_main
 from shadow._report_text import parse_rate, parse_since, render_table
 from shadow._store import ShadowStore
@@ -72,7 +73,15 @@ def test_json_has_stable_keys(store_path: Path) -> None:
     code, out, _ = run("--store", str(store_path), "--json", "--route", "/bad")
     data = json.loads(out)
     assert code == 0
-    assert sorted(data) == ["gate", "generated_at", "routes", "signatures", "since"]
+    assert sorted(data) == [
+        "gate",
+        "generated_at",
+        "noise",
+        "routes",
+        "set_aside",
+        "signatures",
+        "since",
+    ]
     [route] = data["routes"]
     assert list(route) == sorted(route)
     assert (route["route"], route["compared"], route["match_rate"]) == ("/bad", 100, 0.8)
@@ -208,3 +217,78 @@ def _strip(text: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _mismatch(request_id: str, at: float, control: str, candidate: str) -> ShadowRecord:
+    """A mismatch of one cause (``value body/name``) with its own values."""
+    diff = Difference("value", "body/name", f'"{control}"', f'"{candidate}"')
+    base = record("/users", at=at, signature="sig-name", request_id=request_id)
+    return ShadowRecord(base.mirrored, Comparison(False, (diff,), (), "sig-name"))
+
+
+def test_the_example_line_shows_that_request_s_own_values(tmp_path: Path) -> None:
+    """The oldest example is printed with its values, not the latest comparison's."""
+    path = tmp_path / "shadow.db"
+    store = ShadowStore.open(path)
+    store.write([_mismatch("early", NOW, "Ann", "Anne"), _mismatch("late", NOW + 5, "Bo", "Bob")])
+    store.close()
+    _, out, _ = run("--store", str(path))
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "(request early)" in line)
+    assert lines[at + 1].strip() == "value   body/name: control '\"Ann\"' | candidate '\"Anne\"'"
+    assert "Bob" not in out
+    data = json.loads(run("--store", str(path), "--json")[1])
+    [signature] = data["signatures"]
+    assert signature["example"]["differences"][0]["candidate"] == '"Anne"'
+    assert signature["differences"][0]["candidate"] == '"Bob"'  # the latest, kept per signature
+
+
+def test_values_that_read_alike_are_printed_by_code_point(tmp_path: Path) -> None:
+    """An NFC name against its NFD twin gets a second line with both sides' code points."""
+    path = tmp_path / "shadow.db"
+    store = ShadowStore.open(path)
+    store.write([_mismatch("r1", NOW, "Jos\u00e9", "Jose\u0301")])
+    store.close()
+    _, out, _ = run("--store", str(path))
+    assert 'reads alike: control "\\u00e9" U+00E9 | candidate "e\\u0301" U+0065 U+0301' in out
+
+
+def _learn(path: Path, *rows: tuple[object, ...]) -> None:
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO noise VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def test_learned_noise_is_listed_per_route_with_how(store_path: Path) -> None:
+    """The places the store holds as noise are printed per route, with kind and source."""
+    _learn(
+        store_path,
+        ("/good", "body/took_ms", "value", NOW, "legacy asked twice", "g7", "12", "15"),
+        ("/good", "body/tags", "order", NOW, "legacy asked twice", "g8", "", ""),
+        ("/bad", "header:expires", "header", NOW, "", "", "", ""),
+    )
+    _, out, _ = run("--store", str(store_path))
+    section = out[out.index("Learned noise") :].splitlines()
+    assert section[1:3] == [
+        "  /bad: 1 place",
+        f"    header header:expires  learned {_utc(NOW)} UTC (legacy asked twice)",
+    ]
+    assert "  /good: 2 places" in section
+    assert any("body/took_ms" in line and "request g7): 12 then 15" in line for line in section)
+    data = json.loads(run("--store", str(store_path), "--json", "--route", "/good")[1])
+    assert [(n["where"], n["kind"]) for n in data["noise"]] == [
+        ("body/tags", "order"),
+        ("body/took_ms", "value"),
+    ]
+
+
+def test_a_store_without_the_noise_table_reads_as_no_noise(store_path: Path) -> None:
+    """A store written before the noise table existed still reports, with no noise."""
+    with sqlite3.connect(store_path) as db:
+        db.execute("DROP TABLE noise")
+    with StoreReader.open(store_path) as reader:
+        assert reader.noise() == []
+    assert "No noise learned yet" in run("--store", str(store_path))[1]
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))

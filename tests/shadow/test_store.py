@@ -180,13 +180,13 @@ async def test_writes_in_batches(tmp_path: Path) -> None:
         assert reader.routes()[0].compared == 1200
 
 
-def test_skips_are_tallied_into_one_item_per_route_reason_and_minute(tmp_path: Path) -> None:
+def test_skips_are_tallied_into_one_item_per_route_reason_and_second(tmp_path: Path) -> None:
     """A flood of skips takes one queue slot until the writer takes it, then a new one."""
     store = open_store(tmp_path, queue_size=3)
     for i in range(1000):
-        assert store.offer(Skip("/orders", "queue_full", NOW + i % 2))
+        assert store.offer(Skip("/orders", "queue_full", NOW + (i % 2) / 2))
     store.offer(Skip("/orders", "timeout", NOW))
-    store.offer(Skip("/orders", "timeout", NOW + 120))  # two minutes on
+    store.offer(Skip("/orders", "timeout", NOW + 1))  # a second on
     assert store.offer(record())
     assert store.offer(record())  # the tally and two records fill the queue
     assert not store.offer(record())
@@ -196,7 +196,7 @@ def test_skips_are_tallied_into_one_item_per_route_reason_and_minute(tmp_path: P
     assert sorted((i for i in first if isinstance(i, Skip)), key=lambda s: (s.reason, s.at)) == [
         Skip("/orders", "queue_full", minute_of(NOW), 1000),
         Skip("/orders", "timeout", minute_of(NOW), 1),
-        Skip("/orders", "timeout", minute_of(NOW + 120), 1),
+        Skip("/orders", "timeout", NOW + 1, 1),
     ]
     assert second == [Skip("/other", "sampled_out", minute_of(NOW), 1)]
     store.write(first + second)
@@ -359,7 +359,7 @@ def test_examples_are_capped_per_signature(tmp_path: Path) -> None:
 
 
 def test_timeline_and_since(tmp_path: Path) -> None:
-    """Per-minute rows are summed into buckets; since filters whole minutes."""
+    """Rows are summed into the timeline's buckets; since drops what came before it."""
     t0 = 1_700_000_040.0  # a multiple of 120 s
     store = open_store(tmp_path, retention_days=1e6)
     store.write([record(at=t0), record(at=t0 + 61, signature="s")], now=t0)
@@ -375,6 +375,37 @@ def test_timeline_and_since(tmp_path: Path) -> None:
     ]
     assert late[0].compared == 2
     assert late_signatures == []
+
+
+def test_since_is_exact_to_the_second_within_a_minute(tmp_path: Path) -> None:
+    """Records, skips and signatures before ``since`` in its own minute are left out."""
+    store = open_store(tmp_path, retention_days=1e6)
+    early = [record(at=NOW + 10, signature="s"), Skip("/orders", "timeout", NOW + 10)]
+    late = [
+        record(at=NOW + 40, signature="s"),
+        record(at=NOW + 41),
+        Skip("/orders", "timeout", NOW + 40),
+    ]
+    store.write([*early, *late], now=NOW)
+    routes = store.routes(since=NOW + 40.5)
+    signatures = store.signatures(since=NOW + 40.5)
+    store.close()
+    assert [(r.compared, r.mismatched, r.skips) for r in routes] == [(2, 1, {"timeout": 1})]
+    assert [(s.signature, s.count) for s in signatures] == [("s", 1)]
+
+
+def test_a_store_keyed_by_minutes_still_reads(tmp_path: Path) -> None:
+    """Rows an older store keyed by the minute's start are counted from that minute."""
+    store = open_store(tmp_path, retention_days=1e6)
+    store.close()
+    db = sqlite3.connect(tmp_path / "shadow.db")
+    with db:
+        db.execute("INSERT INTO route_minutes VALUES ('/old', ?, 3, 2, 1, 0, 0)", (int(NOW),))
+    db.close()
+    with StoreReader.open(tmp_path / "shadow.db") as reader:
+        whole, after = reader.routes(since=NOW), reader.routes(since=NOW + 30)
+    assert [(r.route, r.compared, r.matched) for r in whole] == [("/old", 3, 2)]
+    assert after == []
 
 
 def test_latency_percentiles(tmp_path: Path) -> None:
