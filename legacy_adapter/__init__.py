@@ -4,6 +4,7 @@
 # index, PATH_INFO, static files) is decided apart from "talk FastCGI" (a
 # sans-IO codec under a thin anyio transport, a client and a connection pool).
 
+from ._asyncio_stream import use_timers as use_timers
 from ._backends import make_backend as make_backend
 from ._cgi import build_params as build_params
 from ._client import host_variable as host_variable

@@ -19,16 +19,37 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
+
+
+class Timers(Protocol):
+    """What times a read: ``call_later(delay, callback)`` giving a handle with ``cancel()``."""
+
+    def call_later(self, delay: float, callback: Callable[[], Any], /) -> Any: ...
+
+
+_TIMERS: dict[asyncio.AbstractEventLoop, Timers] = {}
+
+
+def use_timers(loop: asyncio.AbstractEventLoop, timers: Timers) -> None:
+    """Time reads on ``loop``'s streams with ``timers`` (a worker's timer wheel).
+
+    A read timeout is set and cleared on every read of every proxied answer; a
+    wheel does that with two set operations instead of a loop timer each
+    (``ops/bench/engine_cpu.py`` measures the request path).
+    """
+    _TIMERS[loop] = timers
 
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         # Asked once per connection: on Python 3.11 every get_running_loop() is a getpid().
         self.loop = asyncio.get_running_loop()
+        self.timers: Timers = _TIMERS.get(self.loop) or _LoopTimers(self.loop)
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -62,9 +83,29 @@ class _Protocol(asyncio.Protocol):
         self.writable = None
 
 
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+class _LoopTimers:
+    """The loop's own timers, where no wheel was given."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def call_later(self, delay: float, callback: Callable[[], Any], /) -> Any:
+        return self._loop.call_later(delay, callback)
+
+
+class _Expiry:
+    """Fails a read's future with ``TimeoutError`` when called (a timer's callback)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self._future = future
+
+    def __call__(self) -> None:
+        if not self._future.done():
+            self._future.set_exception(TimeoutError())
 
 
 def _wake(future: asyncio.Future[None] | None) -> None:
@@ -108,9 +149,10 @@ class AsyncioStream:
                 if protocol.error is not None:
                     raise anyio.BrokenResourceError from protocol.error
                 raise anyio.EndOfStream
-            loop = protocol.loop
-            readable = protocol.readable = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _expire, readable)
+            readable = protocol.readable = protocol.loop.create_future()
+            timer = (
+                None if timeout is None else protocol.timers.call_later(timeout, _Expiry(readable))
+            )
             try:
                 await readable
             finally:

@@ -143,10 +143,12 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return  # answered and closing: what still arrives is dropped
-        if self.phase == _IDLE:
+        parser = self.parser
+        parser.feed(data)
+        if self.phase == _IDLE and parser.receiving_head:
+            # A head that arrives whole (the usual case) needs no header timer.
             self.phase = _HEAD
             self._set_timer(self.limits.header_timeout, self._header_timed_out)
-        self.parser.feed(data)
         self._pump()
 
     def eof_received(self) -> bool:

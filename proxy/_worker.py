@@ -25,6 +25,7 @@ import anyio.abc
 import sniffio
 import structlog
 
+from legacy_adapter import use_timers
 from migrated import TimerWheel
 
 from ._build import build_kind
@@ -139,6 +140,7 @@ async def _serve_asyncio(
     loop = asyncio.get_running_loop()
     wheel = TimerWheel(loop)
     worker.engine.use_timers(wheel)
+    use_timers(loop, wheel)  # the backends' read timeouts too
     server = ServerState(worker.engine, limits, wheel)
     async with anyio.create_task_group() as tg:
         await _start(worker, tg)

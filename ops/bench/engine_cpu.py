@@ -46,7 +46,7 @@ import sniffio
 import structlog
 import uvloop
 
-from legacy_adapter import FastCGIBackend
+from legacy_adapter import FastCGIBackend, use_timers
 from legacy_adapter._asyncio_stream import AsyncioStream, _Protocol
 from migrated import Message, TimerWheel
 from migrated._runner import Delivery
@@ -165,6 +165,7 @@ async def engine_in_memory(
     engine = Engine(State(config), resources=resources)
     wheel = TimerWheel(loop)
     engine.use_timers(wheel)
+    use_timers(loop, wheel)
     request, expected = (MIGRATED_REQUEST, b" 200 ") if migrated else (REQUEST, b" 422 ")
     backend = engine.state.backends["php"]
     assert isinstance(backend, FastCGIBackend)
