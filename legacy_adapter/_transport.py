@@ -84,5 +84,7 @@ async def receive_within(
     """
     if isinstance(stream, AsyncioStream):
         return await stream.receive(65536, timeout)
-    with anyio.fail_after(timeout):
+    with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
         return await stream.receive(65536)
+    assert scope.cancelled_caught  # only a passed deadline leaves the block without data
+    raise TimeoutError()

@@ -12,6 +12,7 @@ closes it.  The connection limit makes room by closing idle connections
 
 from __future__ import annotations
 
+import math
 import socket
 
 import structlog
@@ -74,7 +75,9 @@ class TrioServer:
                     await linger(stream)
                 return
             with conn.scope:
-                if await conn.run():
+                with conn.deadlines:
+                    lingers = await conn.run()
+                if lingers:
                     with trio.move_on_after(_LINGER):
                         await linger(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ClientDisconnected):
@@ -122,6 +125,10 @@ class Connection:
         self.stream = stream
         self.parser = Http1Parser()
         self.scope = trio.CancelScope()
+        # The header, keep-alive and send timeouts: one scope whose deadline is moved
+        # around each wait for the client, not a new scope per read or write.  When it
+        # passes, the connection ends, as nginx closes it.
+        self.deadlines = trio.CancelScope()
         self.busy = False
         self.peer = _peer_of(stream)
 
@@ -130,8 +137,23 @@ class Connection:
         return not self.busy and not self.parser.receiving_head and not self.parser.events
 
     async def receive(self, deadline: float) -> bool:
-        """Feed the parser what arrives before ``deadline``; ``False`` at end of stream."""
-        with trio.move_on_at(deadline) as waited:
+        """Feed the parser what arrives before ``deadline`` (else the connection ends).
+
+        Returns ``False`` at the end of the stream.
+        """
+        self.deadlines.deadline = deadline
+        data = await self.stream.receive_some(_READ)
+        self.deadlines.deadline = math.inf
+        self.parser.feed(data)
+        return bool(data)
+
+    async def receive_body(self, patience: float) -> bool:
+        """Feed the parser what arrives within ``patience`` seconds; ``False`` at the end.
+
+        Raises:
+            _TimedOut: nothing came in time (the request is answered 408).
+        """
+        with trio.move_on_after(patience) as waited:
             data = await self.stream.receive_some(_READ)
         if waited.cancelled_caught:
             raise _TimedOut()
@@ -148,11 +170,8 @@ class Connection:
         idle = False
         while not self.server.stopping or events:
             if not events:
-                try:
-                    if not await self.receive(deadline):
-                        return False
-                except _TimedOut:
-                    return False  # header or keep-alive timeout: closed without an answer
+                if not await self.receive(deadline):
+                    return False
                 if idle:
                     idle = False
                     deadline = trio.current_time() + self.limits.header_timeout
@@ -235,7 +254,7 @@ class Cycle:
                     raise RequestError(event.reason)
                 return b""  # a next request's head cannot come before this body's end
             try:
-                if not await conn.receive(trio.current_time() + conn.limits.body_timeout):
+                if not await conn.receive_body(conn.limits.body_timeout):
                     raise ClientDisconnected()
             except _TimedOut:
                 self.keep_alive = False
@@ -280,13 +299,14 @@ class Cycle:
         return self.conn.server.stopping or not self.keep_alive
 
     async def _write(self, data: bytes) -> None:
-        with trio.move_on_after(self.conn.limits.send_timeout) as waited:
-            try:
-                await self.conn.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise ClientDisconnected() from None
-        if waited.cancelled_caught:
-            raise ClientDisconnected()
+        conn = self.conn
+        conn.deadlines.deadline = trio.current_time() + conn.limits.send_timeout
+        try:
+            await conn.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ClientDisconnected() from None
+        finally:
+            conn.deadlines.deadline = math.inf
 
 
 def _peer_of(stream: trio.SocketStream) -> Peer:
