@@ -54,6 +54,7 @@ COMPILED_MODULES = (
     "proxy._http1",
     "proxy._body",
     "proxy._protocol",
+    "proxy._cycle",
     "proxy._engine",
     "proxy._request",
     "proxy._routing",

@@ -29,23 +29,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections import deque
 from typing import Any
 
 import structlog
 
 from migrated import Timer, TimerWheel
 
-from ._body import Headers, Peer
+from ._body import Peer
+from ._cycle import Cycle
 from ._engine import AbortResponse, Engine
-from ._errors import ClientDisconnected, RequestError, RequestTimeout
+from ._errors import ClientDisconnected
 from ._http1 import (
-    CONTINUE,
     END,
     Http1Parser,
     Refusal,
     RequestHead,
-    Response,
     address,
     refusal_answer,
 )
@@ -367,130 +365,6 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         self._clear_timer()
         if self.transport is not None:
             self.transport.abort()
-
-
-class Cycle:
-    """One request on a connection: the engine's body reader and response writer."""
-
-    def __init__(self, protocol: HttpProtocol, head: RequestHead) -> None:
-        self.protocol = protocol
-        self.head = head
-        self.keep_alive = head.keep_alive
-        self.expect_continue = head.expect_continue
-        self.continued = False
-        self.task: asyncio.Task[None] | None = None
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.body_done = False
-        self.disconnected = False
-        self.timeout = False
-        self.failure = ""
-        self.discarding = False
-        self.waiter: asyncio.Future[None] | None = None
-        self.response = Response(head, head.keep_alive)
-        self.finished = False
-
-    # fed by the protocol
-
-    def feed(self, data: bytes) -> None:
-        if self.discarding:
-            return
-        self.chunks.append(data)
-        self.buffered += len(data)
-        self._wake()
-
-    def complete(self) -> None:
-        self.body_done = True
-        self._wake()
-
-    def refused(self, reason: str) -> None:
-        self.failure = reason
-        self._wake()
-
-    def lost(self) -> None:
-        self.disconnected = True
-        self._wake()
-
-    def timed_out(self) -> None:
-        self.timeout = True
-        self._wake()
-
-    def discard(self) -> None:
-        self.discarding = True
-        self.chunks.clear()
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # BodyReader
-
-    async def read(self) -> bytes:
-        protocol = self.protocol
-        if self.expect_continue and not self.continued and not self.response.started:
-            self.continued = True
-            if protocol.transport is not None:
-                protocol.transport.write(CONTINUE)
-        while not self.chunks:
-            if self.body_done:
-                return b""
-            if self.disconnected:
-                raise ClientDisconnected()
-            if self.timeout:
-                raise RequestTimeout("client body timeout")
-            if self.failure:
-                raise RequestError(self.failure)
-            self.waiter = protocol.server.loop.create_future()
-            protocol.set_body_timer(self)
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-                protocol.clear_body_timer()
-        data = self.chunks.popleft()
-        self.buffered -= len(data)
-        protocol.resume_for_body()
-        return data
-
-    # ResponseWriter
-
-    async def answer(
-        self, status: int, headers: Headers, body: bytes, *, close: bool = False
-    ) -> None:
-        closing = close or self._closing()
-        await self._write(self.response.whole(status, headers, body, closing=closing))
-        self._finish()
-
-    async def start(self, status: int, headers: Headers) -> None:
-        await self._write(self.response.start(status, headers, closing=self._closing()))
-
-    async def send(self, data: bytes) -> None:
-        framed = self.response.body(data)
-        if framed:
-            await self._write(framed)
-
-    async def end(self) -> None:
-        last = self.response.end()
-        if last:
-            await self._write(last)
-        self._finish()
-
-    def _closing(self) -> bool:
-        return self.protocol.server.stopping or not self.keep_alive
-
-    async def _write(self, data: bytes) -> None:
-        protocol = self.protocol
-        if protocol.closed or self.disconnected:
-            raise ClientDisconnected()
-        assert protocol.transport is not None
-        protocol.transport.write(data)
-        if protocol.write_paused:
-            await protocol.drain()
-
-    def _finish(self) -> None:
-        self.finished = True
-        self.protocol.answered(self)
 
 
 def _peer_of(transport: asyncio.Transport) -> Peer:

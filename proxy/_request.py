@@ -39,8 +39,8 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == b"x-request-id" and _REQUEST_ID.match(value):
             return value.decode("ascii")
-    # 32 hex digits, unique enough for tracing (not a secret); a third of the
-    # time of formatting the int with ``:032x``.
+    # 32 hex digits, unique enough for tracing (not a secret); cheaper than
+    # formatting the int with ``:032x`` (``ops/bench/engine_cpu.py``).
     return random.getrandbits(128).to_bytes(16, "big").hex()
 
 
@@ -60,15 +60,19 @@ _MODE_VAR = _structlog_var("mode")
 
 
 def bind_request_log(request_id: str) -> None:
-    """Put ``request_id`` on every log line of this request (its task's context).
+    """Put ``request_id`` on every log line of this request, and no route yet.
 
     ``bind_contextvars(request_id=...)`` without its interpreted keyword
-    handling (about 1.5 µs a request with the ``clear_contextvars`` it came
-    with).  Each request runs in a task of its own, so its context is its
-    own copy of the worker's: nothing bound here outlives the request, and
-    what the worker bound (its index) stays on the request's lines.
+    handling, paid on every request (``ops/bench/engine_cpu.py``).  On
+    asyncio each request runs in a task, and so a context, of its own; the
+    trio driver runs a connection's requests one after the other in its
+    task, so the route and mode of the request before are cleared here
+    (``Ellipsis`` is structlog's unset).  What the worker bound (its index)
+    stays on every line.
     """
     _REQUEST_ID_VAR.set(request_id)
+    _ROUTE_VAR.set(Ellipsis)
+    _MODE_VAR.set(Ellipsis)
 
 
 def bind_route_log(route: str, mode: str) -> None:
