@@ -68,6 +68,7 @@ class Cycle:
     def discard(self) -> None:
         self.discarding = True
         self.chunks.clear()
+        self.buffered = 0
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -78,7 +79,12 @@ class Cycle:
 
     async def read(self) -> bytes:
         protocol = self.protocol
-        if self.expect_continue and not self.continued and not self.response.started:
+        if (
+            self.expect_continue
+            and not self.continued
+            and not self.response.started
+            and self.head.http_version == "1.1"
+        ):
             self.continued = True
             if protocol.transport is not None:
                 protocol.transport.write(CONTINUE)
@@ -127,6 +133,8 @@ class Cycle:
         self._finish()
 
     def _closing(self) -> bool:
+        if self.expect_continue and not self.continued:
+            return True  # the client waits for a 100 that will not come: its body never will
         return self.protocol.server.stopping or not self.keep_alive
 
     async def _write(self, data: bytes) -> None:

@@ -91,14 +91,14 @@ class Http1Parser:
         self._url = b""
         self._headers: Headers = []
         self._head_size = 0
+        self._unparsed = 0  # bytes fed since the head being received began (an upper bound)
         self._chunked = False
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; what it completes is appended to ``events``."""
         if self.failed:
             return
-        if not self.receiving_head and data:
-            self.receiving_head = True  # cleared at on_headers_complete; pipelined heads reset it
+        self._unparsed += len(data)
         try:
             self._parser.feed_data(data)
         except _Refused:
@@ -106,10 +106,16 @@ class Http1Parser:
         except httptools.HttpParserCallbackError as exc:
             if not isinstance(exc.__context__, _Refused):
                 raise
-        except httptools.HttpParserUpgrade:
-            pass  # served as plain HTTP (FastCGI has no upgrade), as nginx does for PHP
+        except httptools.HttpParserUpgrade as exc:
+            # Served as plain HTTP (FastCGI has no upgrade), as nginx does for PHP:
+            # what followed the upgrading request is the next request.
+            self.feed(data[exc.args[0] :])
         except httptools.HttpParserError as exc:
             self._refuse(400, f"invalid HTTP request: {exc}")
+        if self.receiving_head and self._unparsed > MAX_HEAD + MAX_LINE:
+            # httptools reports a header only once its line ends: a line that never
+            # ends would otherwise grow (and be copied) without bound.
+            self._refuse(400, "request header or cookie too large")
 
     def _refuse(self, status: int, reason: str) -> None:
         if not self.failed:
@@ -121,6 +127,7 @@ class Http1Parser:
 
     def on_message_begin(self) -> None:
         self.receiving_head = True
+        self._unparsed = 0
         self._url = b""
         self._headers = []
         self._head_size = 0
@@ -142,6 +149,7 @@ class Http1Parser:
 
     def on_headers_complete(self) -> None:
         self.receiving_head = False
+        self._unparsed = 0
         parser = self._parser
         headers = self._headers
         expect = False

@@ -155,8 +155,10 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         # The client may half-close after its request; answer, then close.
         self.parser.feed(b"")  # a body without a length ends here
         self._pump()
-        if self.reading is not None and self.reading is not self.cycle:
-            self.reading.lost()
+        if self.reading is not None:
+            self.reading.lost()  # a body cut short: it will not come
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
         self.phase = _BUSY
         return True
 
@@ -203,10 +205,12 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
                     else:
                         reading.feed(event)
             else:
-                events.popleft()
                 self._refuse(event)
                 return
-        if len(events) > 1 or (self.reading is not None and self.reading.buffered > _HIGH_WATER):
+        reading = self.reading
+        if len(events) > 1 or (
+            reading is not None and not reading.discarding and reading.buffered > _HIGH_WATER
+        ):
             self._pause_reading()
 
     def _begin(self, head: RequestHead) -> None:
@@ -237,13 +241,10 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if not (cycle.response.keep_alive and cycle.keep_alive) or self.parser.failed:
+        if not (cycle.response.keep_alive and cycle.keep_alive):
             self.linger()
             return
         if self.reading is cycle:
-            if cycle.expect_continue and not cycle.continued:
-                self.close()  # the client waits for a 100 that will not come
-                return
             cycle.discard()  # the unread rest of the body is read and dropped, as nginx does
             self._set_timer(self.limits.body_timeout, self.close)
             self._resume_reading()
@@ -264,12 +265,20 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
                 self._set_timer(self.limits.header_timeout, self._header_timed_out)
 
     def _refuse(self, refusal: Refusal) -> None:
-        """An unparseable request: nginx's page for it, then close (after any answer in flight)."""
-        if self.reading is not None:
-            self.reading.refused(refusal.reason)  # a broken body: the engine answers 400
-        if self.cycle is not None:
-            self.cycle.keep_alive = False  # the bytes after it cannot be trusted
+        """Unparseable input: nginx's page for it once the answers before it are out, then close.
+
+        Within a body, the request reading it fails instead (the engine answers
+        400) and the connection closes after that answer.
+        """
+        reading = self.reading
+        if reading is not None:
+            self.parser.events.popleft()
+            reading.keep_alive = False
+            reading.refused(refusal.reason)
             return
+        if self.cycle is not None:
+            return  # stays queued: answered after the request in flight
+        self.parser.events.popleft()
         assert self.transport is not None
         self.transport.write(refusal_answer(refusal, request_id_of([])))
         self.linger()

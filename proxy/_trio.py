@@ -70,10 +70,12 @@ class TrioServer:
         self.connections[conn] = None
         try:
             if not self.admit(conn):
+                conn.busy = True  # refused: never counted as room to make
                 with trio.move_on_after(_LINGER):
                     await stream.send_all(refused_answer())
                     await linger(stream)
                 return
+            lingers = False  # a passed deadline (header, keep-alive, send) closes unanswered
             with conn.scope:
                 with conn.deadlines:
                     lingers = await conn.run()
@@ -82,6 +84,8 @@ class TrioServer:
                         await linger(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ClientDisconnected):
             pass
+        except Exception:  # a bug ends this connection only, as on asyncio
+            log.exception("request_failed_in_driver")
         finally:
             self.connections.pop(conn, None)
             await trio.aclose_forcefully(stream)
@@ -195,7 +199,7 @@ class Connection:
             if not await cycle.discard_rest():
                 return True
             self.busy = False
-            idle = not events
+            idle = not events and not self.parser.receiving_head
             deadline = trio.current_time() + (
                 self.limits.keep_alive_timeout if idle else self.limits.header_timeout
             )
@@ -236,7 +240,12 @@ class Cycle:
     async def read(self) -> bytes:
         conn = self.conn
         events = conn.parser.events
-        if self.head.expect_continue and not self.continued and not self.response.started:
+        if (
+            self.head.expect_continue
+            and not self.continued
+            and not self.response.started
+            and self.head.http_version == "1.1"
+        ):
             self.continued = True
             await self._write(CONTINUE)
         while not self.body_done:
@@ -296,6 +305,8 @@ class Cycle:
         self.finished = True
 
     def _closing(self) -> bool:
+        if self.head.expect_continue and not self.continued:
+            return True  # the client waits for a 100 that will not come: its body never will
         return self.conn.server.stopping or not self.keep_alive
 
     async def _write(self, data: bytes) -> None:

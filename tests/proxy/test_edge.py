@@ -10,6 +10,7 @@ a graceful stop that refuses new connections at once.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import threading
@@ -107,6 +108,11 @@ HOSTILE = [
     ),
     pytest.param(b"GET /sleep.php HTTP/1.1\r\nHost: a\x01b\r\n\r\n", 400, id="host-ctl"),
     pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, id="h2-preface"),
+    pytest.param(
+        b"GET /sleep.php HTTP/1.1\r\nHost: a\r\nX-Endless: " + b"b" * 200_000,
+        400,
+        id="header-line-never-ends",
+    ),
 ]
 
 
@@ -120,6 +126,60 @@ def test_hostile_heads_get_nginxs_status(
     assert status_of(answer) == expected
     assert b"\r\nconnection: close\r\n" in answer.lower()
     assert answer.count(b"\r\ndate: ") == 1  # one answer: nothing after the refused request
+
+
+def _statuses(answer: bytes) -> list[int]:
+    """The status of every answer in ``answer``, in order (a status line starts a line)."""
+    return [int(code) for code in re.findall(rb"(?:^|\n)HTTP/1\.1 (\d{3}) ", answer)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            b"GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /sleep.php?ms=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"NOT HTTP AT ALL\r\n\r\n",
+            id="garbage-after-two",
+        ),
+        pytest.param(
+            b"GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\n\r\n"
+            b"GET /sleep.php?ms=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            id="upgrade-then-next",
+        ),
+    ],
+)
+def test_pipelined_requests_are_answered_as_nginx_answers_them(
+    proxy: Strangler, nginx_slow: Nginx, data: bytes
+) -> None:
+    """Requests pipelined before garbage, or after an upgrade request, are each answered."""
+    reference = _statuses(exchange(nginx_slow.url, data))
+    assert reference[:2] == [200, 200]
+    assert _statuses(exchange(proxy.url, data)) == reference
+
+
+def test_an_unread_large_body_is_dropped_and_the_connection_kept(proxy: Strangler) -> None:
+    """A 404 answered before a 200 KiB body arrives: the body is read and dropped, then the next."""
+    body = b"x" * 200_000
+    data = (
+        b"POST /missing.php HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%b"
+        b"GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % (len(body), body)
+    )
+    assert _statuses(exchange(proxy.url, data, wait=10)) == [404, 200]
+
+
+def test_an_idle_connection_timing_out_leaves_the_others_alone(proxy: Strangler) -> None:
+    """A kept-alive connection closed by its timeout ends alone: the worker keeps serving."""
+    with socket.create_connection(_address(proxy.url), timeout=15) as idle:
+        idle.sendall(b"GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\n\r\n")
+        answer = b""
+        while chunk := idle.recv(65536):  # the keep-alive timeout closes it
+            answer += chunk
+    assert status_of(answer) == 200
+    assert status_of(exchange(proxy.url, b"GET /sleep.php?ms=0 HTTP/1.0\r\n\r\n")) == 200
+    assert "worker_died" not in proxy.log_text()
+    assert "request_failed_in_driver" not in proxy.log_text()
 
 
 def test_good_host_forms_pass(proxy: Strangler) -> None:
