@@ -11,6 +11,7 @@ workers, which swap it in for new requests only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -66,14 +67,17 @@ class Supervisor:
             m.RELOADS.labels("refused").inc()
             log.error("reload_refused", error=str(exc))
             return False, str(exc)
-        if config.server.listen != self.config.server.listen:
-            log.warning("reload_listen_ignored", detail="listen addresses change only on restart")
+        pending = restart_only_changes(self.config, config)
+        if pending:
+            log.warning("reload_needs_restart", keys=pending)
         self.config = config
         for proc in self.workers:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGHUP)
         m.RELOADS.labels("ok").inc()
         log.info("reloaded", config=self.config_path)
+        if pending:
+            return True, f"reloaded; these take effect on restart: {', '.join(pending)}"
         return True, "reloaded"
 
     def worker_status(self, index: int) -> dict[str, Any] | None:
@@ -131,6 +135,15 @@ class Supervisor:
                 log.error("worker_killed", pid=proc.pid)
                 proc.kill()
                 proc.wait()
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The ``[server]`` keys that differ: the sockets and workers are made at start only."""
+    return [
+        f"server.{f.name}"
+        for f in dataclasses.fields(old.server)
+        if getattr(old.server, f.name) != getattr(new.server, f.name)
+    ]
 
 
 def bind_socket(address: str) -> socket.socket:

@@ -343,3 +343,15 @@ def test_kafka_wakeup_switch_is_read_and_checked(
     with pytest.raises(ConfigError) as info:
         parse_config(text, "strangler.toml")
     assert f"strangler.toml: {expected}" in str(info.value)
+
+
+def test_a_reload_names_the_server_keys_that_wait_for_a_restart(base: str) -> None:
+    """Changed [server] keys are listed, since sockets and workers are made only at start."""
+    from proxy._supervisor import restart_only_changes
+
+    old = parse_config(base, "strangler.toml")
+    new = parse_config(
+        base.replace("workers = 2", 'workers = 3\nclient_header_timeout = "10s"'), "strangler.toml"
+    )
+    assert restart_only_changes(old, new) == ["server.workers", "server.client_header_timeout"]
+    assert restart_only_changes(old, old) == []
