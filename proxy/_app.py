@@ -1,4 +1,4 @@
-"""The engine as an ASGI 3 application: for hypercorn (HTTP/2) and in-process clients.
+"""The engine as an ASGI 3 application: for in-process clients and any ASGI server.
 
 A thin adapter: the scope becomes the engine's request head and peer,
 ``receive`` its body reader and ``send`` its response writer; every decision
