@@ -28,6 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_TICK = 0.01
+# Timeouts of a second or more (keep-alive, header, body, read, handler budgets) are
+# rounded to a coarser tick: a 60 s timeout set on every request would otherwise keep
+# a slot and a loop timer alive for each 10 ms of the next minute.
+_COARSE_FROM = 1.0
+_COARSE_TICK = 0.1
 
 
 class Timer:
@@ -59,15 +64,21 @@ class TimerWheel:
             raise ValueError(f"tick must be positive, not {tick!r}")
         self.loop = loop
         self.tick = tick
-        self._slots: dict[int, set[Timer]] = {}
+        self._coarse = max(tick, _COARSE_TICK)
+        self._slots: dict[float, set[Timer]] = {}
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
-        """Call ``callback()`` on the loop ``delay`` seconds from now (up to a tick later)."""
-        key = math.ceil((self.loop.time() + delay) / self.tick)
+        """Call ``callback()`` on the loop ``delay`` seconds from now.
+
+        Up to a tick later; for a delay of a second or more, up to a coarse tick
+        (a tenth of a second) later.
+        """
+        tick = self.tick if delay < _COARSE_FROM else self._coarse
+        key = math.ceil((self.loop.time() + delay) / tick) * tick
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = set()
-            self.loop.call_at(key * self.tick, self._fire, key)
+            self.loop.call_at(key, self._fire, key)
         timer = Timer(callback, slot)
         slot.add(timer)
         return timer
@@ -76,7 +87,7 @@ class TimerWheel:
         """How many timeouts are set and not yet cleared or fired."""
         return sum(len(slot) for slot in self._slots.values())
 
-    def _fire(self, key: int) -> None:
+    def _fire(self, key: float) -> None:
         slot = self._slots.pop(key, None)
         if not slot:
             return

@@ -223,17 +223,19 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         cycle.task = task
 
     async def _serve(self, cycle: Cycle) -> None:
+        aborted = False
         try:
             await self.server.engine.serve(cycle.head, self.peer, cycle, cycle)
         except AbortResponse:
-            self.abort()
-            return
+            aborted = True
         except Exception:
             log.exception("request_failed_in_driver")
-            self.abort()
-            return
-        if not cycle.finished:
-            self.abort()  # the engine left without an answer: the client went away
+            aborted = True
+        # The cycle held its task (the loop keeps only a weak reference); let go of it,
+        # or the task and the cycle would wait for the cyclic collector.
+        cycle.task = None
+        if aborted or not cycle.finished:
+            self.abort()  # without an answer, or cut short: the connection cannot go on
 
     def answered(self, cycle: Cycle) -> None:
         """``cycle``'s answer is out: keep the connection for the next request, or close it."""

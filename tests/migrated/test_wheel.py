@@ -105,3 +105,32 @@ def test_a_tick_must_be_positive() -> None:
             TimerWheel(loop, tick=0)
     finally:
         loop.close()
+
+
+class _SteppingLoop:
+    """A loop stand-in whose clock moves a millisecond at each reading."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.armed: list[float] = []
+
+    def time(self) -> float:
+        self.now += 0.001
+        return self.now
+
+    def call_at(self, when: float, callback: object, *args: object) -> None:
+        self.armed.append(when)
+
+
+def test_long_timeouts_share_coarse_slots() -> None:
+    """Timeouts of a second or more, set every millisecond, keep a slot per tenth of a second."""
+    loop = _SteppingLoop()
+    wheel = TimerWheel(loop)  # type: ignore[arg-type]
+    for _ in range(1000):  # one second of requests, each setting a 60 s timeout
+        wheel.call_later(60.0, lambda: None)
+    assert len(loop.armed) <= 11
+    short = _SteppingLoop()
+    fine = TimerWheel(short)  # type: ignore[arg-type]
+    for _ in range(1000):
+        fine.call_later(0.5, lambda: None)
+    assert len(short.armed) >= 99  # short timeouts keep the 10 ms tick
