@@ -12,12 +12,17 @@ with ``EMFILE`` (which stops every new connection, the legitimate ones too).
 from __future__ import annotations
 
 import resource
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import structlog
 
 from legacy_adapter import page_html
 
 from ._config import Config
 
+log = structlog.get_logger("strangler.http")
 _RESERVE = 64  # listening sockets, log files, static files open at once, the admin channel
 
 
@@ -71,3 +76,40 @@ _REFUSED = (
 def refused_answer() -> bytes:
     """The whole answer to a connection over the limit (it is then closed)."""
     return _REFUSED
+
+
+class Idle(Protocol):
+    """A connection as the limit sees it: idle or not, and a way to end it."""
+
+    def reusable(self) -> bool:
+        """Idle: kept alive between requests, or open without a byte of a request yet."""
+        ...
+
+    def close(self) -> None:
+        """End the connection."""
+        ...
+
+
+C = TypeVar("C", bound=Idle)
+
+
+def admit(connections: Collection[C], new: C, limit: int) -> bool:
+    """Whether ``new`` may stay: over ``limit``, idle connections close first, oldest first.
+
+    ``connections`` holds ``new`` already, in order of arrival.  nginx reuses
+    idle connections the same way when it runs out; when none is idle, the
+    caller refuses ``new`` (a 503) instead of letting ``accept`` fail.
+    """
+    excess = len(connections) - limit
+    if excess <= 0:
+        return True
+    for conn in list(connections):
+        if excess <= 0:
+            break
+        if conn is not new and conn.reusable():
+            conn.close()
+            excess -= 1
+    if excess <= 0:
+        return True
+    log.warning("connection_limit_reached", limit=limit)
+    return False

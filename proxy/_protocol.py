@@ -47,7 +47,7 @@ from ._http1 import (
     address,
     refusal_answer,
 )
-from ._limits import EdgeLimits, refused_answer
+from ._limits import EdgeLimits, admit, refused_answer
 from ._request import request_id_of
 
 log = structlog.get_logger("strangler.http")
@@ -75,22 +75,6 @@ class ServerState:
         self.connections.pop(conn, None)
         if self.drained is not None and not self.connections:
             self.drained.set()
-
-    def admit(self, new: HttpProtocol) -> bool:
-        """Whether ``new`` may stay: over the limit, idle connections make room first."""
-        excess = len(self.connections) - self.limits.max_connections
-        if excess <= 0:
-            return True
-        for conn in list(self.connections):
-            if excess <= 0:
-                break
-            if conn is not new and conn.reusable():
-                conn.close()
-                excess -= 1
-        if excess <= 0:
-            return True
-        log.warning("connection_limit_reached", limit=self.limits.max_connections)
-        return False
 
     async def stop(self, graceful_timeout: float) -> None:
         """Stop listening, close idle connections, wait for answers in flight, then abort."""
@@ -131,7 +115,8 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
     def connection_made(self, transport: Any) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
         self.server.connections[self] = None
-        if not self.server.admit(self):
+        server = self.server
+        if not admit(server.connections, self, server.limits.max_connections):
             transport.write(refused_answer())
             self.linger()
             return

@@ -31,7 +31,7 @@ from ._http1 import (
     address,
     refusal_answer,
 )
-from ._limits import EdgeLimits, refused_answer
+from ._limits import EdgeLimits, admit, refused_answer
 from ._request import request_id_of
 
 log = structlog.get_logger("strangler.http")
@@ -69,7 +69,7 @@ class TrioServer:
         conn = Connection(self, stream)
         self.connections[conn] = None
         try:
-            if not self.admit(conn):
+            if not admit(self.connections, conn, self.limits.max_connections):
                 conn.busy = True  # refused: never counted as room to make
                 with trio.move_on_after(_LINGER):
                     await stream.send_all(refused_answer())
@@ -92,32 +92,18 @@ class TrioServer:
             if self.stopping and not self.connections:
                 self._done.set()
 
-    def admit(self, new: Connection) -> bool:
-        """Whether ``new`` may stay: over the limit, idle connections make room first."""
-        excess = len(self.connections) - self.limits.max_connections
-        for conn in list(self.connections):
-            if excess <= 0:
-                break
-            if conn is not new and conn.reusable():
-                conn.scope.cancel()
-                excess -= 1
-        if excess <= 0:
-            return True
-        log.warning("connection_limit_reached", limit=self.limits.max_connections)
-        return False
-
     async def stop(self, graceful_timeout: float) -> None:
         """Stop listening, close idle connections, wait for answers in flight, then cancel."""
         self.stopping = True
         self._listen_scope.cancel()
         for conn in list(self.connections):
             if conn.reusable():
-                conn.scope.cancel()
+                conn.close()
         if self.connections:
             with trio.move_on_after(graceful_timeout):
                 await self._done.wait()
         for conn in list(self.connections):
-            conn.scope.cancel()
+            conn.close()
 
 
 class Connection:
@@ -139,6 +125,10 @@ class Connection:
     def reusable(self) -> bool:
         """Idle: between requests, or open without a byte of a request yet."""
         return not self.busy and not self.parser.receiving_head and not self.parser.events
+
+    def close(self) -> None:
+        """End the connection (its task closes the stream)."""
+        self.scope.cancel()
 
     async def receive(self, deadline: float) -> bool:
         """Feed the parser what arrives before ``deadline`` (else the connection ends).
