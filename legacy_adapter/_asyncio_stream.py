@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -32,7 +32,7 @@ class Timers(Protocol):
     def call_later(self, delay: float, callback: Callable[[], Any], /) -> Any: ...
 
 
-_TIMERS: dict[asyncio.AbstractEventLoop, Timers] = {}
+_TIMERS: Final[dict[asyncio.AbstractEventLoop, Timers]] = {}
 
 
 def use_timers(loop: asyncio.AbstractEventLoop, timers: Timers) -> None:

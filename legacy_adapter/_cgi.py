@@ -34,21 +34,140 @@ import binascii
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Final
 
 from ._client import host_variable
+from ._fastcgi_records import decode_pairs, encode_pairs, put_pair
 from ._resolve import RunScript
 from ._types import Headers, LegacyRequest
 
-_NO_EXTRA: Mapping[str, str] = MappingProxyType({})
-_VALID_NAME = re.compile(rb"[A-Za-z0-9-]+")
-_HIDDEN = frozenset({b"host", b"proxy"})
-_PROTOCOLS = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2.0", "3": "HTTP/3.0"}
-_READ_HEADERS = frozenset({b"content-type", b"content-length", b"authorization", b"host"})
-_HIDDEN_BY_HOST = frozenset({b"HTTP_HOST"})  # HTTP_HOST is $host, never the raw header
+_NO_EXTRA: Final[Mapping[str, str]] = MappingProxyType({})
+_VALID_NAME: Final = re.compile(rb"[A-Za-z0-9-]+")
+_HIDDEN: Final = frozenset({b"host", b"proxy"})
+_PROTOCOLS: Final = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2.0", "3": "HTTP/3.0"}
+_READ_HEADERS: Final = frozenset({b"content-type", b"content-length", b"authorization", b"host"})
 # Encodings kept per name: building params is on every request's path.
-_CACHED_NAMES = 1024
-_PARAM_NAMES: dict[str, bytes] = {}
-_HEADER_PARAMS: dict[bytes, bytes] = {}  # request header name -> its HTTP_* param
+_CACHED_NAMES: Final = 1024
+_HEADER_PARAMS: Final[dict[bytes, bytes]] = {}  # request header name -> its HTTP_* param
+
+
+# The params every script gets, in the order of Debian's fastcgi_params, then
+# the location's SCRIPT_FILENAME and PATH_INFO: the slots of a ``ParamPlan``.
+_SLOTS: Final[tuple[str, ...]] = (
+    "QUERY_STRING",
+    "REQUEST_METHOD",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "SCRIPT_NAME",
+    "REQUEST_URI",
+    "DOCUMENT_URI",
+    "DOCUMENT_ROOT",
+    "SERVER_PROTOCOL",
+    "REQUEST_SCHEME",
+    "HTTPS",
+    "GATEWAY_INTERFACE",
+    "SERVER_SOFTWARE",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "REMOTE_USER",
+    "SERVER_ADDR",
+    "SERVER_PORT",
+    "SERVER_NAME",
+    "REDIRECT_STATUS",
+    "HTTP_HOST",
+    "SCRIPT_FILENAME",
+    "PATH_INFO",
+)
+_SLOT_NAMES: Final = tuple(name.encode() for name in _SLOTS)
+# Each slot's encoded name with its length and a short value's: one piece per pair.
+_SLOT_PREFIXES: Final = tuple([bytes((len(n), v)) + n for v in range(0x80)] for n in _SLOT_NAMES)
+_PROTOCOL_BYTES: Final = {version: name.encode() for version, name in _PROTOCOLS.items()}
+
+
+def _encoded(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+class ParamPlan:
+    """What a backend's config fixes of every request's params, encoded once.
+
+    The slots' order, the values no request changes (``DOCUMENT_ROOT``,
+    ``SERVER_SOFTWARE``, ...), the ``fastcgi_param`` lines (``extra``: a name
+    already listed replaces its value, another is sent after the slots, an
+    ``HTTP_*`` name also hides the request header it stands for) and the
+    header params hidden.  A request then encodes only its own values:
+    building params is on every request's path (``ops/bench/engine_cpu.py``).
+
+    Args:
+        document_root: the backend's root; a trailing ``/`` is dropped as nginx does.
+        extra: the backend's further params.
+        server_software: value of SERVER_SOFTWARE (nginx sends ``nginx/1.22.1``).
+    """
+
+    __slots__ = ("_fixed", "_tail", "hidden")
+
+    def __init__(
+        self,
+        document_root: str,
+        extra: Mapping[str, str] = _NO_EXTRA,
+        server_software: str = "strangler",
+    ) -> None:
+        fixed = {
+            "DOCUMENT_ROOT": document_root.rstrip("/"),
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_SOFTWARE": server_software,
+            "REDIRECT_STATUS": "200",
+        }
+        fixed.update((name, value) for name, value in extra.items() if name in _SLOTS)
+        self._fixed: tuple[bytes | None, ...] = tuple(
+            encode_pairs([(_encoded(name), _encoded(fixed[name]))]) if name in fixed else None
+            for name in _SLOTS
+        )
+        self._tail = encode_pairs(
+            [(_encoded(n), _encoded(v)) for n, v in extra.items() if n not in _SLOTS]
+        )
+        self.hidden = frozenset(
+            [b"HTTP_HOST"] + [_encoded(name) for name in extra if name.startswith("HTTP_")]
+        )
+
+    def encode(
+        self,
+        request: LegacyRequest,
+        script: RunScript,
+        *,
+        https: bool,
+        remote: tuple[str, int] | None,
+        content_length: int | None = None,
+    ) -> bytes:
+        """The encoded FastCGI params nginx would send for ``request`` running ``script``.
+
+        Args:
+            request: the client request (headers, query, server address).
+            script: the resolved script (SCRIPT_NAME, PATH_INFO, ...).
+            https: whether the client reached us over TLS (sets HTTPS and REQUEST_SCHEME).
+            remote: client address after trusted-proxy processing; ``None`` for a unix socket.
+            content_length: the body length when the proxy measured it (chunked
+                uploads), else the Content-Length header is used.
+        """
+        values = _request_values(request, script, https, remote, content_length)
+        parts: list[bytes] = []
+        fixed = self._fixed
+        for i in range(len(_SLOTS)):
+            constant = fixed[i]
+            if constant is not None:
+                parts.append(constant)
+                continue
+            value = values[i]
+            if value is None:
+                continue
+            if len(value) < 0x80:
+                parts.append(_SLOT_PREFIXES[i][len(value)])
+                parts.append(value)
+            else:
+                put_pair(parts, _SLOT_NAMES[i], value)
+        parts.append(self._tail)
+        _put_headers(parts, request.headers, self.hidden)
+        return b"".join(parts)
 
 
 def build_params(
@@ -62,97 +181,56 @@ def build_params(
     extra: Mapping[str, str] = _NO_EXTRA,
     content_length: int | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """The FastCGI params nginx would send for ``request`` running ``script``.
-
-    Args:
-        request: the client request (headers, query, server address).
-        script: the resolved script (SCRIPT_NAME, PATH_INFO, ...).
-        document_root: the backend's root; a trailing ``/`` is dropped as nginx does.
-        server_software: value of SERVER_SOFTWARE (nginx sends ``nginx/1.22.1``).
-        https: whether the client reached us over TLS (sets HTTPS and REQUEST_SCHEME).
-        remote: client address after trusted-proxy processing; ``None`` for a unix socket.
-        extra: further params; a name already listed replaces its value, an
-            ``HTTP_*`` name also hides the request header it stands for.
-        content_length: the body length when the proxy measured it (chunked
-            uploads), else the Content-Length header is used.
-    """
-    fixed = _fixed_params(request, script, document_root, server_software, https, remote)
-    if content_length is not None:
-        fixed["CONTENT_LENGTH"] = str(content_length)
-    hidden = _HIDDEN_BY_HOST
-    if extra:
-        fixed.update(extra)
-        hidden = frozenset(_name(n) for n in fixed if n.startswith("HTTP_"))
-    params = [
-        (_name(name), value.encode("utf-8", "surrogateescape"))
-        for name, value in fixed.items()
-        if value is not None
-    ]
-    params += _header_params(request.headers, hidden)
-    return params
+    """The FastCGI params nginx would send, as pairs: ``ParamPlan.encode``, decoded."""
+    plan = ParamPlan(document_root, extra, server_software)
+    encoded = plan.encode(
+        request, script, https=https, remote=remote, content_length=content_length
+    )
+    return decode_pairs(encoded)
 
 
-def script_params(
+def _request_values(
     request: LegacyRequest,
     script: RunScript,
-    document_root: str,
-    extra: Mapping[str, str],
+    https: bool,
+    remote: tuple[str, int] | None,
     content_length: int | None,
-) -> list[tuple[bytes, bytes]]:
-    """``build_params`` as a FastCGI backend calls it: HTTPS and REMOTE_* from the request."""
-    return build_params(
-        request,
-        script,
-        document_root=document_root,
-        https=request.scheme == "https",
-        remote=request.client,
-        extra=extra,
-        content_length=content_length,
+) -> tuple[bytes | None, ...]:
+    """One request's value of each slot, in ``_SLOTS`` order (``None``: not sent)."""
+    content_type, length_header, authorization, host = _first_values(request.headers)
+    query = request.query_string
+    server_addr, server_port = _address(request.server)
+    remote_addr, remote_port = _address(remote)
+    host_header = host.decode("latin-1") if host is not None else None
+    return (
+        query,
+        request.method.encode(),
+        content_type,
+        str(content_length).encode() if content_length is not None else length_header,
+        _encoded(script.script_name),
+        request.raw_path + b"?" + query if query else request.raw_path,
+        _encoded(script.document_uri),
+        None,  # DOCUMENT_ROOT: the plan's
+        _PROTOCOL_BYTES.get(request.http_version, b"HTTP/1.1"),
+        b"https" if https else b"http",
+        b"on" if https else None,  # nginx: if_not_empty
+        None,  # GATEWAY_INTERFACE: the plan's
+        None,  # SERVER_SOFTWARE: the plan's
+        remote_addr,
+        remote_port,
+        _encoded(basic_auth_user(authorization.decode("latin-1") if authorization else None)),
+        server_addr,
+        server_port,
+        _encoded(request.server_name),
+        None,  # REDIRECT_STATUS: the plan's
+        _encoded(host_variable(host_header, request.server_name)),
+        _encoded(script.script_filename),
+        _encoded(script.path_info),
     )
 
 
-def _fixed_params(
-    request: LegacyRequest,
-    script: RunScript,
-    document_root: str,
-    server_software: str,
-    https: bool,
-    remote: tuple[str, int] | None,
-) -> dict[str, str | None]:
-    server_addr, server_port = _address(request.server)
-    remote_addr, remote_port = _address(remote)
-    first = _first_values(request.headers)
-    query = request.query_string.decode("latin-1")
-    request_uri = request.raw_path.decode("latin-1") + (f"?{query}" if query else "")
-    return {
-        "QUERY_STRING": query,
-        "REQUEST_METHOD": request.method,
-        "CONTENT_TYPE": first.get(b"content-type") or "",
-        "CONTENT_LENGTH": first.get(b"content-length") or "",
-        "SCRIPT_NAME": script.script_name,
-        "REQUEST_URI": request_uri,
-        "DOCUMENT_URI": script.document_uri,
-        "DOCUMENT_ROOT": document_root.rstrip("/"),
-        "SERVER_PROTOCOL": _PROTOCOLS.get(request.http_version, "HTTP/1.1"),
-        "REQUEST_SCHEME": "https" if https else "http",
-        "HTTPS": "on" if https else None,
-        "GATEWAY_INTERFACE": "CGI/1.1",
-        "SERVER_SOFTWARE": server_software,
-        "REMOTE_ADDR": remote_addr,
-        "REMOTE_PORT": remote_port,
-        "REMOTE_USER": basic_auth_user(first.get(b"authorization")),
-        "SERVER_ADDR": server_addr,
-        "SERVER_PORT": server_port,
-        "SERVER_NAME": request.server_name,
-        "REDIRECT_STATUS": "200",
-        "HTTP_HOST": host_variable(first.get(b"host"), request.server_name),
-        "SCRIPT_FILENAME": script.script_filename,
-        "PATH_INFO": script.path_info,
-    }
-
-
-def _header_params(headers: Headers, hidden: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
-    params = []
+def _put_headers(parts: list[bytes], headers: Headers, hidden: frozenset[bytes]) -> None:
+    """One ``HTTP_*`` pair per request header nginx passes, in arrival order."""
     for name, value in headers:
         param = _HEADER_PARAMS.get(name)
         if param is None:
@@ -162,35 +240,34 @@ def _header_params(headers: Headers, hidden: frozenset[bytes]) -> list[tuple[byt
             if len(_HEADER_PARAMS) < _CACHED_NAMES:  # names come from clients: bounded
                 _HEADER_PARAMS[name] = param
         if param not in hidden:
-            params.append((param, value))
-    return params
+            put_pair(parts, param, value)
 
 
-def _first_values(headers: Headers) -> dict[bytes, str]:
-    """The first value of each header ``_fixed_params`` reads, in one pass."""
-    first: dict[bytes, str] = {}
+def _first_values(headers: Headers) -> tuple[bytes, bytes, bytes | None, bytes | None]:
+    """The first Content-Type, Content-Length (``b""`` if absent), Authorization and Host."""
+    content_type = length = b""
+    authorization: bytes | None = None
+    host: bytes | None = None
+    seen = 0
     for key, value in headers:
-        key = key.lower()
-        if key in _READ_HEADERS and key not in first:
-            first[key] = value.decode("latin-1")
-    return first
+        if key in _READ_HEADERS:
+            if key == b"content-type" and not seen & 1:
+                content_type, seen = value, seen | 1
+            elif key == b"content-length" and not seen & 2:
+                length, seen = value, seen | 2
+            elif key == b"authorization" and not seen & 4:
+                authorization, seen = value, seen | 4
+            elif key == b"host" and not seen & 8:
+                host, seen = value, seen | 8
+    return content_type, length, authorization, host
 
 
-def _name(name: str) -> bytes:
-    encoded = _PARAM_NAMES.get(name)
-    if encoded is None:
-        encoded = name.encode("utf-8", "surrogateescape")
-        if len(_PARAM_NAMES) < _CACHED_NAMES:  # ours and the config's: a small set
-            _PARAM_NAMES[name] = encoded
-    return encoded
-
-
-def _address(address: tuple[str, int | None] | None) -> tuple[str, str]:
+def _address(address: tuple[str, int | None] | None) -> tuple[bytes, bytes]:
     host, port = address or ("unix:", None)
     if port is None:
         # A unix socket: no peer address, or a listener ASGI servers give as (path, None).
-        return "unix:", ""  # nginx's $remote_addr / $server_addr on a unix socket
-    return host, str(port) if 0 < port < 65536 else ""
+        return b"unix:", b""  # nginx's $remote_addr / $server_addr on a unix socket
+    return host.encode(), str(port).encode() if 0 < port < 65536 else b""
 
 
 def basic_auth_user(authorization: str | None) -> str:

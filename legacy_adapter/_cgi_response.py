@@ -8,11 +8,13 @@ answer's path, so it is compiled (``proxy/_build.py``).
 
 from __future__ import annotations
 
+from typing import Final
+
 from ._fastcgi_proto import ResponseHead
 from ._types import Headers
 
 # nginx's fastcgi_hide_header defaults: X-Accel-* steer nginx itself, never the client.
-_HIDDEN_RESPONSE_HEADERS = frozenset(
+_HIDDEN_RESPONSE_HEADERS: Final = frozenset(
     {
         b"x-accel-expires",
         b"x-accel-redirect",

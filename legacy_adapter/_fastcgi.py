@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 import anyio.abc
 
@@ -34,13 +35,14 @@ from ._streams import SpooledChunks, iter_bytes
 from ._transport import connect, map_socket_errors
 from ._types import LegacyRequest, UpstreamResponse
 
-Params = list[tuple[bytes, bytes]]
+Params = bytes
+"""A request's FastCGI params, encoded as name-value pairs (``ParamPlan.encode``)."""
 ParamsFor = Callable[[int | None], Params]
 """The request's FastCGI params, given the body's length (``None``: no body)."""
 
-_SPOOL_IN_MEMORY = 1024 * 1024
-_INLINE_BODY = 64 * 1024  # bodies up to this size go out with the params in one write
-_NON_IDEMPOTENT = frozenset({"POST", "LOCK", "PATCH"})  # nginx's list
+_SPOOL_IN_MEMORY: Final = 1024 * 1024
+_INLINE_BODY: Final = 64 * 1024  # bodies up to this size go out with the params in one write
+_NON_IDEMPOTENT: Final = frozenset({"POST", "LOCK", "PATCH"})  # nginx's list
 
 
 class FastCGIClient:

@@ -14,7 +14,7 @@ from functools import partial
 
 import anyio.abc
 
-from ._cgi import script_params
+from ._cgi import ParamPlan
 from ._fastcgi import FastCGIClient, Params
 from ._locations import Locations
 from ._resolve import RunScript, ScriptSettings
@@ -41,7 +41,7 @@ class FastCGIBackend:
             )
         )
         self.client = FastCGIClient(settings.name, settings.address, settings.pool)
-        self.extra = dict(settings.params)  # fastcgi_param lines
+        self.params = ParamPlan(settings.document_root, dict(settings.params))  # fastcgi_param
         self._started = False
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -61,8 +61,12 @@ class FastCGIBackend:
         self, request: LegacyRequest, target: RunScript, content_length: int | None
     ) -> Params:
         """The FastCGI params for ``request`` running ``target`` on this backend."""
-        return script_params(
-            request, target, self.settings.document_root, self.extra, content_length
+        return self.params.encode(
+            request,
+            target,
+            https=request.scheme == "https",
+            remote=request.client,
+            content_length=content_length,
         )
 
     def script_for(self, path: str) -> RunScript | None:

@@ -28,6 +28,7 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from ._fastcgi_records import _BEGIN_BODY, _END_BODY, _encode_stream
 from ._fastcgi_records import ABORT_REQUEST as ABORT_REQUEST
@@ -119,10 +120,9 @@ class EndRequest:
 ClientEvent = ResponseHead | ResponseBody | Stderr | EndRequest
 
 # The blank line ending the head: at the very start, or right after a line's "\n".
-_HEAD_END = re.compile(rb"(?:\A|\n)\r?\n")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control bytes; a tab is allowed
-_STATUS = re.compile(rb"([1-5][0-9][0-9])(?:[ \t]+(.*))?")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control bytes; a tab is allowed
+_STATUS: Final = re.compile(rb"([1-5][0-9][0-9])(?:[ \t]+(.*))?")
 
 
 def _parse_header_line(line: bytes) -> tuple[bytes, bytes]:
@@ -151,6 +151,32 @@ def _check_length(headers: list[tuple[bytes, bytes]]) -> None:
         raise ProtocolError("more than one Content-Length in CGI response head")
     if lengths and not (lengths[0].isdigit() and len(lengths[0]) <= 18):
         raise ProtocolError(f"invalid Content-Length {lengths[0][:40]!r} in CGI response head")
+
+
+def _pairs_bytes(params: bytes | Sequence[tuple[bytes, bytes]]) -> bytes:
+    return params if isinstance(params, bytes) else encode_pairs(params)
+
+
+def head_end(data: bytes | bytearray) -> tuple[int, int]:
+    """Where a CGI head ends: the blank line's start and the body's start, or ``(-1, -1)``.
+
+    The blank line is ``\\n`` or ``\\r\\n`` at the start or after a newline; the
+    head is ``data[:start]``.  Found line by line with ``find``: a regular
+    expression tries every byte of the head (``ops/bench/engine_cpu.py``).
+    """
+    if data[:1] == b"\n":
+        return 0, 1
+    if data[:2] == b"\r\n":
+        return 0, 2
+    newline = data.find(b"\n")
+    while newline >= 0:
+        after = newline + 1
+        if data[after : after + 1] == b"\n":
+            return newline, after + 1
+        if data[after : after + 2] == b"\r\n":
+            return newline, after + 2
+        newline = data.find(b"\n", after)
+    return -1, -1
 
 
 def parse_cgi_head(head: bytes) -> ResponseHead:
@@ -215,9 +241,15 @@ class ClientConnection:
     # -- sending
 
     def start_request(
-        self, params: Sequence[tuple[bytes, bytes]], *, keep_conn: bool, request_id: int = 1
+        self,
+        params: bytes | Sequence[tuple[bytes, bytes]],
+        *,
+        keep_conn: bool,
+        request_id: int = 1,
     ) -> bytes:
         """Begin a RESPONDER request: BEGIN_REQUEST, PARAMS records, empty PARAMS.
+
+        ``params`` are name-value pairs, or the pairs already encoded.
 
         Raises:
             RuntimeError: a request is already in progress (call ``reset`` first).
@@ -231,7 +263,7 @@ class ClientConnection:
         begin = _BEGIN_BODY.pack(RESPONDER, KEEP_CONN if keep_conn else 0)
         return (
             encode_record(BEGIN_REQUEST, request_id, begin)
-            + _encode_stream(PARAMS, request_id, encode_pairs(params))
+            + _encode_stream(PARAMS, request_id, _pairs_bytes(params))
             + encode_record(PARAMS, request_id, b"")
         )
 
@@ -327,13 +359,12 @@ class ClientConnection:
             self._try_parse_head()
 
     def _try_parse_head(self) -> None:
-        match = _HEAD_END.search(self._head)
-        end = match.end() if match else len(self._head)
-        if end > self._max_header_bytes:
+        start, end = head_end(self._head)
+        if (end if start >= 0 else len(self._head)) > self._max_header_bytes:
             raise ProtocolError(f"CGI response head exceeds {self._max_header_bytes} bytes")
-        if match is None:
+        if start < 0:
             return
-        self._events.append(parse_cgi_head(bytes(self._head[: match.start()])))
+        self._events.append(parse_cgi_head(bytes(self._head[:start])))
         self._state = _State.BODY
         if rest := bytes(self._head[end:]):
             self._events.append(ResponseBody(rest))

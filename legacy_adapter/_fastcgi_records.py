@@ -11,33 +11,34 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
-FCGI_VERSION_1 = 1
+FCGI_VERSION_1: Final = 1
 
-BEGIN_REQUEST = 1
-ABORT_REQUEST = 2
-END_REQUEST = 3
-PARAMS = 4
-STDIN = 5
-STDOUT = 6
-STDERR = 7
-DATA = 8
-GET_VALUES = 9
-GET_VALUES_RESULT = 10
-UNKNOWN_TYPE = 11
+BEGIN_REQUEST: Final = 1
+ABORT_REQUEST: Final = 2
+END_REQUEST: Final = 3
+PARAMS: Final = 4
+STDIN: Final = 5
+STDOUT: Final = 6
+STDERR: Final = 7
+DATA: Final = 8
+GET_VALUES: Final = 9
+GET_VALUES_RESULT: Final = 10
+UNKNOWN_TYPE: Final = 11
 
-RESPONDER = 1
-KEEP_CONN = 1
+RESPONDER: Final = 1
+KEEP_CONN: Final = 1
 
-REQUEST_COMPLETE = 0
-CANT_MPX_CONN = 1
-OVERLOADED = 2
-UNKNOWN_ROLE = 3
+REQUEST_COMPLETE: Final = 0
+CANT_MPX_CONN: Final = 1
+OVERLOADED: Final = 2
+UNKNOWN_ROLE: Final = 3
 
-MAX_CONTENT = 0xFFFF
-_HEADER = struct.Struct(">BBHHBx")
-_BEGIN_BODY = struct.Struct(">HB5x")
-_END_BODY = struct.Struct(">IB3x")
+MAX_CONTENT: Final = 0xFFFF
+_HEADER: Final = struct.Struct(">BBHHBx")
+_BEGIN_BODY: Final = struct.Struct(">HB5x")
+_END_BODY: Final = struct.Struct(">IB3x")
 
 
 class ProtocolError(Exception):
@@ -96,8 +97,8 @@ def _encode_stream(type: int, request_id: int, data: bytes) -> bytes:
     return encode_record(type, request_id, data) if data else b""
 
 
-_PADDING = [bytes(n) for n in range(8)]
-_SHORT_LENGTHS = [bytes((n,)) for n in range(0x80)]
+_PADDING: Final = [bytes(n) for n in range(8)]
+_SHORT_LENGTHS: Final = [bytes((n,)) for n in range(0x80)]
 
 
 def _encode_length(length: int) -> bytes:
@@ -111,15 +112,18 @@ def _encode_length(length: int) -> bytes:
 def encode_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     """Encode FastCGI name-value pairs (lengths take 1 byte below 128, else 4)."""
     parts: list[bytes] = []
-    append = parts.append  # on every request's path: one lookup, not four per pair
-    short = _SHORT_LENGTHS
     for name, value in pairs:
-        n, v = len(name), len(value)
-        append(short[n] if n < 0x80 else _encode_length(n))
-        append(short[v] if v < 0x80 else _encode_length(v))
-        append(name)
-        append(value)
+        put_pair(parts, name, value)
     return b"".join(parts)
+
+
+def put_pair(parts: list[bytes], name: bytes, value: bytes) -> None:
+    """Append one encoded name-value pair to ``parts``, to be joined with the others."""
+    n, v = len(name), len(value)
+    parts.append(_SHORT_LENGTHS[n] if n < 0x80 else _encode_length(n))
+    parts.append(_SHORT_LENGTHS[v] if v < 0x80 else _encode_length(v))
+    parts.append(name)
+    parts.append(value)
 
 
 def _decode_length(data: bytes, pos: int) -> tuple[int, int]:

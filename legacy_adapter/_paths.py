@@ -23,14 +23,16 @@ Behaviour checked against nginx 1.22.1 on loopback (``return 200 $uri``):
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ._exceptions import BadRequest
 
-_HEX = b"0123456789abcdefABCDEF"
-_REJECT_DECODED = frozenset(b"\x00\r\n")
+_HEX: Final = b"0123456789abcdefABCDEF"
+_REJECT_DECODED: Final = frozenset(b"\x00\r\n")
 # Non-empty segments of printable ASCII without "%": the path is its own $uri,
 # unless a segment is "." or ".." (any "/." sends it down the full pass).
-_PLAIN = re.compile(rb"/(?:[!-$&-.0-~]+(?:/[!-$&-.0-~]+)*/?)?")  # unambiguous: no backtracking
+# Unambiguous: no backtracking.
+_PLAIN: Final = re.compile(rb"/(?:[!-$&-.0-~]+(?:/[!-$&-.0-~]+)*/?)?")
 
 
 def normalize_path(raw_path: bytes) -> str:

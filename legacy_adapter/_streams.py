@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Sequence
+from typing import Final
 
-_READ = 65536
+_READ: Final = 65536
 
 
 class ByteChunks:

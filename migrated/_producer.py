@@ -61,7 +61,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self
 
 import anyio
 import anyio.from_thread
@@ -90,10 +90,10 @@ log = structlog.get_logger(__name__)
 
 WaitFor = Literal["acked", "queued"]
 Progress = Callable[[int, int], None]
-_PROBE_TIMEOUT = 2.0
+_PROBE_TIMEOUT: Final = 2.0
 # Delivery errors saying this producer id is unusable (seen from Tansu after an
 # in-flight timeout bumped the epoch): only a new producer (new id) recovers.
-_PRODUCER_STATE_ERRORS = frozenset(
+_PRODUCER_STATE_ERRORS: Final = frozenset(
     {
         KafkaError._FATAL,
         KafkaError.PRODUCER_FENCED,
@@ -102,8 +102,8 @@ _PRODUCER_STATE_ERRORS = frozenset(
         KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
     }
 )
-_PURGE_GRACE = 5.0
-_ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner picks (by key)
+_PURGE_GRACE: Final = 5.0
+_ANY_PARTITION: Final = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner picks (by key)
 
 
 class _Done(Protocol):

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import anyio
 import structlog
@@ -31,7 +31,7 @@ from ._exceptions import HandlerBadRequest, MigratedError, ProducerError
 from ._wheel import Timer, TimerWheel
 
 Delivery = Literal["acked", "queued"]
-NO_PRODUCER = "the handler emitted messages but no [kafka] producer is configured"
+NO_PRODUCER: Final = "the handler emitted messages but no [kafka] producer is configured"
 TimeLimit = Callable[[float], AbstractAsyncContextManager[Any]]
 
 

@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-DEFAULT_TICK = 0.01
+DEFAULT_TICK: Final = 0.01
 # Timeouts of a second or more (keep-alive, header, body, read, handler budgets) are
 # rounded to a coarser tick: a 60 s timeout set on every request would otherwise keep
 # a slot and a loop timer alive for each 10 ms of the next minute.
-_COARSE_FROM = 1.0
-_COARSE_TICK = 0.1
+_COARSE_FROM: Final = 1.0
+_COARSE_TICK: Final = 0.1
 
 
 class Timer:

@@ -11,7 +11,7 @@ async generator registers itself with the loop once per request.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ._errors import BodyTooLarge
 
@@ -109,7 +109,7 @@ class _NoBody:
         raise StopAsyncIteration
 
 
-NO_BODY = _NoBody()
+NO_BODY: Final = _NoBody()
 
 
 class Tee:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from functools import partial
+from typing import Final
 
 import anyio
 import anyio.abc
@@ -51,8 +52,8 @@ from ._shadow_mode import offer_reverse, offer_shadow, sampled, wants_reverse
 from ._state import State
 
 log = structlog.get_logger("strangler")
-_CLOSING = frozenset({400, 408, 413, 414, 500, 501})
-DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
+_CLOSING: Final = frozenset({400, 408, 413, 414, 500, 501})
+DROP_RESPONSE: Final = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"})
 
 
 class Engine:

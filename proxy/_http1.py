@@ -24,6 +24,7 @@ import http
 from collections import deque
 from email.utils import formatdate
 from time import time
+from typing import Final
 
 import httptools
 
@@ -31,9 +32,9 @@ from legacy_adapter import page_html
 
 Headers = list[tuple[bytes, bytes]]
 
-MAX_LINE = 8 * 1024  # nginx: large_client_header_buffers 4 8k
-MAX_HEAD = 4 * MAX_LINE
-END = b""  # the event after the last body chunk (a body chunk is never empty)
+MAX_LINE: Final = 8 * 1024  # nginx: large_client_header_buffers 4 8k
+MAX_HEAD: Final = 4 * MAX_LINE
+END: Final = b""  # the event after the last body chunk (a body chunk is never empty)
 
 
 class RequestHead:
@@ -179,7 +180,7 @@ class Http1Parser:
         self.events.append(END)
 
 
-_REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+_REASONS: Final = {s.value: s.phrase.encode() for s in http.HTTPStatus}
 _date = b""
 _date_second = 0
 
@@ -215,8 +216,8 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-LAST_CHUNK = b"0\r\n\r\n"
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def body_forbidden(method: str, status: int) -> bool:

@@ -16,29 +16,44 @@ measures the request path).
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import Counter, Gauge
 
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BUCKETS: Final[tuple[float, ...]] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 
-BUCKETS = _BUCKETS
+BUCKETS: Final[tuple[float, ...]] = _BUCKETS
 # (route, mode, status // 100) -> requests answered
-REQUEST_COUNTS: dict[tuple[str, str, int], int] = {}
+REQUEST_COUNTS: Final[dict[tuple[str, str, int], int]] = {}
 # label values -> bucket counts (one per bound, then +Inf, not cumulative), then the sum
-REQUEST_DURATIONS: dict[tuple[str, str], list[float]] = {}
-UPSTREAM_DURATIONS: dict[str, list[float]] = {}
-UPSTREAM_ERRORS = Counter(
+REQUEST_DURATIONS: Final[dict[tuple[str, str], list[float]]] = {}
+UPSTREAM_DURATIONS: Final[dict[str, list[float]]] = {}
+UPSTREAM_ERRORS: Final = Counter(
     "strangler_upstream_errors_total", "Backend failures by kind", ["backend", "route", "kind"]
 )
 # Gauges are summed over the live workers unless ``proxy._metrics_union`` says otherwise.
-POOL_IN_USE = Gauge(
+POOL_IN_USE: Final = Gauge(
     "strangler_pool_connections_in_use", "Pooled backend connections lent out", ["backend"]
 )
-POOL_IDLE = Gauge(
+POOL_IDLE: Final = Gauge(
     "strangler_pool_connections_idle", "Pooled backend connections open and idle", ["backend"]
 )
-RELOADS = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
+RELOADS: Final = Counter("strangler_config_reloads_total", "Configuration reloads", ["result"])
 
 
 def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
@@ -53,7 +68,7 @@ def observe_request(route: str, mode: str, status: int, seconds: float) -> None:
     histogram[-1] += seconds
 
 
-_LABELLED: dict[tuple[Any, tuple[str, ...]], Any] = {}
+_LABELLED: Final[dict[tuple[Any, tuple[str, ...]], Any]] = {}
 
 
 def labelled(metric: Any, *labels: str) -> Any:
@@ -79,11 +94,11 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-HANDLER_FAILURES = Counter(
+HANDLER_FAILURES: Final = Counter(
     "strangler_handler_failures_total",
     "Migrated handler failures (error or timeout)",
     ["route", "kind"],
 )
-FALLBACKS = Counter(
+FALLBACKS: Final = Counter(
     "strangler_fallbacks_total", "Requests answered by legacy after the handler failed", ["route"]
 )

@@ -10,7 +10,7 @@ succeeded; a full producer queue is answered 503 with ``Retry-After``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio.abc
 import structlog
@@ -170,7 +170,7 @@ def answer_of(outcome: Outcome) -> HandlerAnswer:
     return HandlerAnswer(response.status, headers, response.body)
 
 
-QUEUE_FULL_BODY = b"busy: the message queue is full, retry later\n"
+QUEUE_FULL_BODY: Final = b"busy: the message queue is full, retry later\n"
 
 
 def queue_full_headers(exc: QueueFull) -> list[tuple[bytes, bytes]]:

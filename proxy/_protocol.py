@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -52,9 +52,14 @@ from ._request import request_id_of
 
 log = structlog.get_logger("strangler.http")
 
-_HIGH_WATER = 64 * 1024  # buffered request body (or pipelined requests) before reading pauses
-_IDLE, _HEAD, _BUSY = 0, 1, 2  # a connection's phases, for timeouts and the limit
-_LINGER = 2.0  # seconds a closing connection's input is read and dropped (nginx: up to 5 s)
+# Buffered request body (or pipelined requests) before reading pauses.
+_HIGH_WATER: Final = 64 * 1024
+# A connection's phases, for timeouts and the limit.
+_IDLE: Final = 0
+_HEAD: Final = 1
+_BUSY: Final = 2
+# Seconds a closing connection's input is read and dropped (nginx: up to 5 s).
+_LINGER: Final = 2.0
 
 
 class ServerState:

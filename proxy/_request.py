@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import random
 import re
-from typing import Any
+from typing import Any, Final
 
 import httptools
 import structlog
@@ -30,8 +30,8 @@ from ._errors import BodyTooLarge, RequestError
 from ._http1 import RequestHead
 
 Headers = list[tuple[bytes, bytes]]
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
-_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+_REQUEST_ID: Final = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]")
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
@@ -54,9 +54,9 @@ def _structlog_var(key: str) -> contextvars.ContextVar[Any]:
     return tokens[key].var
 
 
-_REQUEST_ID_VAR = _structlog_var("request_id")
-_ROUTE_VAR = _structlog_var("route")
-_MODE_VAR = _structlog_var("mode")
+_REQUEST_ID_VAR: Final = _structlog_var("request_id")
+_ROUTE_VAR: Final = _structlog_var("route")
+_MODE_VAR: Final = _structlog_var("mode")
 
 
 def bind_request_log(request_id: str) -> None:

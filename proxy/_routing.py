@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 Delivery = Literal["acked", "queued"]
 ModeName = Literal["legacy", "shadow", "canary", "migrated", "status"]
-MODE_NAMES: tuple[ModeName, ...] = ("legacy", "shadow", "canary", "migrated", "status")
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+MODE_NAMES: Final[tuple[ModeName, ...]] = ("legacy", "shadow", "canary", "migrated", "status")
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
-_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|int|path))?\}")
-_CONVERTERS = {"str": r"[^/]+", "int": r"[0-9]+", "path": r".+"}
+_SEGMENT: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|int|path))?\}")
+_CONVERTERS: Final = {"str": r"[^/]+", "int": r"[0-9]+", "path": r".+"}
 
 
 @dataclass(frozen=True, slots=True)

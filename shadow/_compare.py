@@ -159,7 +159,7 @@ def _raw_values(
     return found
 
 
-_EXCEPTION_NAME = re.compile(r"[A-Za-z_][\w.]*(?=: |$)")
+_EXCEPTION_NAME: Final = re.compile(r"[A-Za-z_][\w.]*(?=: |$)")
 
 
 def error_type(error: str) -> str:

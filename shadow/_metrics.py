@@ -9,20 +9,20 @@ A labelled child is looked up once and kept, so a comparison costs one
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import Counter
 
 from ._model import SkipReason
 
-COMPARED = Counter(
+COMPARED: Final = Counter(
     "strangler_shadow_compared_total", "Mirrored requests compared", ["route", "result"]
 )
-SKIPS = Counter(
+SKIPS: Final = Counter(
     "strangler_shadow_skips_total", "Requests not compared, by reason", ["route", "reason"]
 )
 
-_CHILDREN: dict[tuple[Any, str, str], Any] = {}
+_CHILDREN: Final[dict[tuple[Any, str, str], Any]] = {}
 
 
 def count_compared(route: str, matched: bool, failed: bool = False) -> None:

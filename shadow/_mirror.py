@@ -45,6 +45,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import anyio
 import anyio.abc
@@ -57,13 +58,13 @@ log = structlog.get_logger("strangler.shadow")
 Job = Callable[[], Awaitable[None]]
 _Queued = tuple[str, float, Job, int]
 
-SLICE = 0.0005
+SLICE: Final = 0.0005
 """Seconds of back-to-back jobs after which a worker lets the event loop run."""
 
-BATCH = 0.005
+BATCH: Final = 0.005
 """Seconds a woken worker waits for more jobs before it runs them: one wake-up per batch."""
 
-DEADLINE_SLACK = 0.01
+DEADLINE_SLACK: Final = 0.01
 """Most seconds a job's deadline is set past its timeout, so that later jobs can share it."""
 
 

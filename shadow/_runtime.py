@@ -25,7 +25,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio.abc
 import structlog
@@ -44,8 +44,8 @@ from ._redact import redact_text
 from ._rules import CompareRules
 
 # RFC 9110's safe methods: only these are sent to legacy a second time.
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_REVERSE_DEADLINE = 60.0
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_REVERSE_DEADLINE: Final = 60.0
 log = structlog.get_logger("strangler.shadow")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import struct
 
 import pytest
@@ -40,6 +41,7 @@ from legacy_adapter._fastcgi_proto import (
     decode_pairs,
     encode_pairs,
     encode_record,
+    head_end,
 )
 
 PARAMS_SENT = [(b"SCRIPT_FILENAME", b"/app/index.php"), (b"REQUEST_METHOD", b"GET")]
@@ -651,3 +653,17 @@ def test_version_constant() -> None:
     """The only FastCGI version is 1, and headers carry it in their first byte."""
     assert FCGI_VERSION_1 == 1
     assert struct.unpack_from(">B", encode_record(STDOUT, 1, b""))[0] == FCGI_VERSION_1
+
+
+_BLANK_LINE = re.compile(rb"(?:\A|\n)\r?\n")  # the CGI head's end, as a regular expression
+
+
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"a", b": ", b"\r\n"]), max_size=40).map(b"".join))
+@example(b"Status: 200\r\n\r\nbody")
+@example(b"\r\nbody")
+@example(b"a\n\r\r\n\nb")
+def test_head_end_finds_the_first_blank_line_as_the_expression_does(data: bytes) -> None:
+    match = _BLANK_LINE.search(data)
+    expected = (match.start(), match.end()) if match else (-1, -1)
+    assert head_end(data) == expected
+    assert head_end(bytearray(data)) == expected
