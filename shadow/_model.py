@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 DifferenceKind = Literal[
-    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest", "error"
+    "status",
+    "header",
+    "missing",
+    "extra",
+    "type",
+    "value",
+    "order",
+    "token",
+    "text",
+    "digest",
+    "error",
 ]
 SkipReason = Literal[
     "sampled_out", "queue_full", "body_too_large", "timeout", "candidate_error", "unsafe_method"
@@ -130,8 +140,10 @@ class Difference:
     """One place where the answers differ.
 
     ``where`` is ``status``, ``header:<name>`` or ``body`` plus a JSON pointer
-    (``body/items/0/price``); values are short renderings for people.  An
-    ``order`` difference is an array holding the same elements in another order.
+    (``body/items/0/price``), or for a ``token`` of a text or HTML body
+    ``body:`` plus its place (``body:html/body/form/input[name=csrf]@value``);
+    values are short renderings for people.  An ``order`` difference is an
+    array holding the same elements in another order.
     """
 
     kind: DifferenceKind
@@ -276,7 +288,7 @@ class LearnedNoise:
 
     route: str
     where: str  # normalised: ``body/items/*/ts``, ``header:expires``
-    kind: str  # ``value``, ``header`` or ``order``
+    kind: str  # ``value``, ``header``, ``order`` or ``token``
     learned_at: float
     how: str = ""
     request_id: str = ""
