@@ -1,9 +1,10 @@
 """Text and HTML bodies compared token by token, each changed token named by its place.
 
-Strategy: both bodies are cut into tokens (``text_lines`` first, so layout
-never matters, then the route's scrubbers on the lines that differ), the two
-token lists are aligned with ``difflib``, and every differing stretch becomes
-one of two differences:
+Strategy: both bodies are cut into lines (``text_lines``, so layout never
+matters; HTML one tag a line), the route's scrubbers are applied to the lines
+that differ, and the lines are aligned with ``difflib``.  Changed lines
+paired one for one are cut into tokens and aligned again, token by token;
+every differing stretch becomes one of two differences:
 
 * ``token``: the stretch swaps tokens one for one, and each pair has the same
   *shape*: both hold a digit and the same punctuation skeleton (``9f3a-…``
@@ -17,12 +18,14 @@ one of two differences:
   These are what legacy varies by itself (ids, times, tokens), so the noise
   model can learn them per place, like a JSON ``value``.
 * ``text``: anything else (a line added or lost, a word changed for another
-  shape, a tag or attribute name changed): the first such stretch, shown as
-  the first differing line with context, as before.  Never learned as noise.
+  shape, a tag or attribute name changed): one difference showing the first
+  such line with some context.  Never learned as noise.
 
 Tag and attribute names are structure, never tokens; only attribute values
-and the words of text are.  Bodies of more than ``MAX_TOKENS`` tokens skip the
-alignment (it is quadratic at worst) and report the first differing line.
+and the words of text are.  Aligning lines first keeps the work near linear
+on large pages (token alignment is quadratic at worst, and a page repeats
+``>`` thousands of times); a changed line of more than ``MAX_LINE_TOKENS``
+tokens is a ``text`` difference without being aligned.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from ._normalize import ABSENT, shorten
 from ._rules import CompareRules
 from ._scrub import PLACEHOLDERS
 
-MAX_TOKENS: Final = 20_000
-"""Tokens per body above which bodies are compared line by line only."""
+MAX_LINE_TOKENS: Final = 2_000
+"""Tokens per line above which a changed line is a ``text`` difference, not aligned."""
 
 _SCAN = re.compile(r"""<(?:"[^"]*"|'[^']*'|[^'">])*>|[^<\s]+|<""")
 _TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][\w:.-]*)(.*?)(/?)\s*>\Z", re.S)
@@ -80,25 +83,49 @@ def text_differences(
         a, b = _scrubbed(a, set(b), rules), _scrubbed(b, set(a), rules)
         if a == b:
             return
-    tokens_a, tokens_b = tokenise(a, html=html), tokenise(b, html=html)
-    if max(len(tokens_a), len(tokens_b)) > MAX_TOKENS:
-        yield from _first_line(a, b)
-        return
-    matcher = difflib.SequenceMatcher(
-        None, [t.text for t in tokens_a], [t.text for t in tokens_b], autojunk=False
-    )
+    tokens_a, tokens_b = _by_line(tokenise(a, html=html), a), _by_line(tokenise(b, html=html), b)
     first_real: tuple[int, int] | None = None
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
+        if op == "equal":
+            continue
+        if op != "replace" or i2 - i1 != j2 - j1:
+            first_real = first_real or (i1, j1)
+            continue
+        for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+            swapped = _swaps(tokens_a[i], tokens_b[j])
+            if swapped is None:
+                first_real = first_real or (i, j)
+            else:
+                yield from swapped
+    if first_real is not None:
+        yield _text_at(a, b, *first_real)
+
+
+def _by_line(tokens: list[Token], lines: list[str]) -> list[list[Token]]:
+    """The tokens of each line, in order (a line of blanks only has none)."""
+    grouped: list[list[Token]] = [[] for _ in lines]
+    for token in tokens:
+        grouped[token.line].append(token)
+    return grouped
+
+
+def _swaps(x: list[Token], y: list[Token]) -> list[Difference] | None:
+    """The ``token`` differences of a changed line, or None if it changed in any other way."""
+    if len(x) != len(y) or len(x) > MAX_LINE_TOKENS:
+        return None
+    found: list[Difference] = []
+    matcher = difflib.SequenceMatcher(None, [t.text for t in x], [t.text for t in y], False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             continue
-        pairs = list(zip(tokens_a[i1:i2], tokens_b[j1:j2], strict=False))
-        if op == "replace" and i2 - i1 == j2 - j1 and all(_same_shape(x, y) for x, y in pairs):
-            for x, y in pairs:
-                yield Difference("token", x.place or "body", shorten(x.text), shorten(y.text))
-        elif first_real is None:
-            first_real = (_line_at(tokens_a, i1, a), _line_at(tokens_b, j1, b))
-    if first_real is not None:
-        yield _text_at(a, b, *first_real)
+        pairs = list(zip(x[i1:i2], y[j1:j2], strict=False))
+        if op != "replace" or i2 - i1 != j2 - j1 or not all(_same_shape(*p) for p in pairs):
+            return None
+        found += [
+            Difference("token", t.place or "body", shorten(t.text), shorten(u.text))
+            for t, u in pairs
+        ]
+    return found
 
 
 def _scrubbed(lines: list[str], other: set[str], rules: CompareRules) -> list[str]:
@@ -113,11 +140,6 @@ def _same_shape(x: Token, y: Token) -> bool:
     if not (_DIGIT.search(x.text) and _DIGIT.search(y.text)):
         return False
     return _ALNUM.sub("x", x.text) == _ALNUM.sub("x", y.text)
-
-
-def _line_at(tokens: list[Token], index: int, lines: list[str]) -> int:
-    """The line of token ``index``, or just past the last line when it is past the end."""
-    return tokens[index].line if index < len(tokens) else len(lines)
 
 
 def tokenise(lines: list[str], *, html: bool) -> list[Token]:
@@ -193,16 +215,6 @@ def _qualifier(attributes: dict[str, str]) -> str:
     if ident and not _DIGIT.search(ident):
         return f"#{ident}"
     return ""
-
-
-def _first_line(a: list[str], b: list[str]) -> Iterator[Difference]:
-    """The first line that differs (bodies too long to align token by token)."""
-    for line, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            yield _text_at(a, b, line, line)
-            return
-    line = min(len(a), len(b))
-    yield _text_at(a, b, line, line)
 
 
 def _text_at(a: list[str], b: list[str], line_a: int, line_b: int) -> Difference:

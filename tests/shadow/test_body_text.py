@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shadow._body_text import MAX_TOKENS, text_differences
+from shadow._body_text import MAX_LINE_TOKENS, text_differences
 from shadow._compare import compare
 from shadow._model import Answer
 from shadow._noise import NoiseModel
@@ -128,12 +128,16 @@ def test_plain_text_keeps_its_learned_places() -> None:
     assert compare(text[0], text[2], RULES, noise=noise, route="t").matched
 
 
-def test_very_long_bodies_report_the_first_differing_line() -> None:
-    """Beyond ``MAX_TOKENS`` the bodies are not aligned: one ``text`` difference, no tokens."""
-    lines = [f"row {i}" for i in range(MAX_TOKENS)]
-    changed = [*lines[:-1], "row x1"]
-    (difference,) = text_differences(lines, changed, RULES, html=False)
-    assert (difference.kind, difference.control) == (
-        "text",
-        f"line {MAX_TOKENS}: row {MAX_TOKENS - 1}",
-    )
+def test_a_very_long_changed_line_is_a_text_difference() -> None:
+    """A changed line beyond ``MAX_LINE_TOKENS`` tokens is not aligned: one ``text`` difference."""
+    words = " ".join(f"w{i}" for i in range(MAX_LINE_TOKENS + 1))
+    (difference,) = text_differences([words, "end"], [words + "1", "end"], RULES, html=False)
+    assert (difference.kind, difference.where) == ("text", "body")
+
+
+def test_a_large_page_names_each_swapped_token() -> None:
+    """Thousands of repeated rows: each swapped token is found at its own place."""
+    rows = "".join("<tr><td>item</td><td>ok</td></tr>" for _ in range(2000))
+    a = _page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", extra=f"<table>{rows}</table>")
+    b = _page("77aa1c2b7d4e1100", "2026-12-06T21:04:26.123Z", extra=f"<table>{rows}</table>")
+    assert _diffs(a, b) == [("token", "body:html/body/form/input[name=csrf]@value")]
