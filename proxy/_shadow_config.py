@@ -45,6 +45,7 @@ def read_compare(t: Table) -> CompareRules:
         kwargs["max_body"] = t.take_with("max_body", parse_size)
     if t.has("comparator"):
         kwargs["comparator"] = t.take("comparator", str)  # imported by CompareRules
+    kwargs["idempotent"] = t.take("idempotent", bool, False)  # taken always: "did you mean"
     t.finish()
     try:
         return CompareRules(**kwargs)  # type: ignore[arg-type]

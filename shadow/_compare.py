@@ -16,8 +16,9 @@ while the signature is computed over all of them.  Comparing never raises.
   ``max_body`` is compared by sha256 only; two JSON bodies structurally
   (JSON pointers, kinds missing / extra / type / value; ``true`` and ``1``
   differ in type, ``1`` and ``1.0`` are the same number); two textual bodies
-  line by line after normalisation (one ``text`` difference, the first
-  differing line); anything else by sha256 (``digest``).
+  token by token after normalisation (``_body_text``: a same-shape token
+  swapped at its place is a ``token`` difference, anything else one ``text``
+  difference, the first differing line); anything else by sha256 (``digest``).
 * Unordered arrays first match equal elements (by a canonical text that
   already applies ignores and scrubbers), then compare the leftovers pairwise
   in order so a changed element reports the changed field; these pairs are
@@ -42,6 +43,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from ._body_text import text_differences
 from ._comparator import run_comparator
 from ._model import Answer, Comparison, Difference
 from ._normalize import (
@@ -196,7 +198,9 @@ def _body_differences(
         yield _digest(a, b)
         return
     html = "html" in ctype_a or "html" in ctype_b
-    yield from _text_difference(text_lines(text_a, html=html), text_lines(text_b, html=html), rules)
+    yield from text_differences(
+        text_lines(text_a, html=html), text_lines(text_b, html=html), rules, html=html
+    )
 
 
 def _digest(a: bytes, b: bytes) -> Difference:
@@ -204,49 +208,6 @@ def _digest(a: bytes, b: bytes) -> Difference:
         return f"sha256:{hashlib.sha256(body).hexdigest()[:16]} ({len(body)} bytes)"
 
     return Difference("digest", "body", show(a), show(b))
-
-
-def _text_difference(a: list[str], b: list[str], rules: CompareRules) -> Iterator[Difference]:
-    """The first line that differs once scrubbed (only differing lines are scrubbed)."""
-    if a == b:
-        return
-    for line, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x == y:
-            continue
-        if rules.scrubs:
-            x, y = rules.scrub_text(x), rules.scrub_text(y)
-        if x != y:
-            yield Difference("text", "body", _context(line, x, y), _context(line, y, x))
-            return
-    line = min(len(a), len(b))
-    if line < max(len(a), len(b)):
-        rest_a = a[line] if line < len(a) else None
-        rest_b = b[line] if line < len(b) else None
-        yield Difference(
-            "text", "body", _context(line, rest_a, rest_b), _context(line, rest_b, rest_a)
-        )
-
-
-def _context(line: int, text: str | None, other: str | None) -> str:
-    """``line N: …a few chars before the first differing char and after…``."""
-    if text is None:
-        return f"line {line + 1}: {ABSENT}"
-    same = _common_prefix(text, other) if other is not None else 0
-    start = max(0, same - 30)
-    snippet = ("…" if start else "") + text[start:]
-    return shorten(f"line {line + 1}: {snippet}")
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """Length of the common prefix, by bisection on slices (C speed on long lines)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
 
 
 # --- JSON ----------------------------------------------------------------------

@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 DifferenceKind = Literal[
-    "status", "header", "missing", "extra", "type", "value", "order", "text", "digest", "error"
+    "status",
+    "header",
+    "missing",
+    "extra",
+    "type",
+    "value",
+    "order",
+    "token",
+    "text",
+    "digest",
+    "error",
 ]
 SkipReason = Literal[
     "sampled_out", "queue_full", "body_too_large", "timeout", "candidate_error", "unsafe_method"
@@ -130,8 +140,10 @@ class Difference:
     """One place where the answers differ.
 
     ``where`` is ``status``, ``header:<name>`` or ``body`` plus a JSON pointer
-    (``body/items/0/price``); values are short renderings for people.  An
-    ``order`` difference is an array holding the same elements in another order.
+    (``body/items/0/price``), or for a ``token`` of a text or HTML body
+    ``body:`` plus its place (``body:html/body/form/input[name=csrf]@value``);
+    values are short renderings for people.  An ``order`` difference is an
+    array holding the same elements in another order.
     """
 
     kind: DifferenceKind
@@ -220,18 +232,27 @@ class RouteSummary:
     candidate_p99: float = 0.0
     rejudged: int = 0  # mismatches whose differences are all noise now: in ``matched``
     accepted: int = 0  # mismatches of accepted signatures: out of ``mismatched`` and the rate
+    unlearned: int = 0  # mismatches that look like noise never learned: out of both too
 
     @property
     def match_rate(self) -> float:
-        """Matched share of the compared requests not accepted (1.0 when there are none)."""
-        judged = self.compared - self.accepted
+        """Matched share of the compared requests judged (1.0 when there are none).
+
+        Accepted and unlearned-noise records are neither matches nor
+        mismatches, so they leave the denominator.
+        """
+        judged = self.compared - self.accepted - self.unlearned
         return self.matched / judged if judged > 0 else 1.0
 
 
-SignatureStatus = Literal["open", "rejudged", "accepted"]
+SignatureStatus = Literal["open", "rejudged", "accepted", "unlearned"]
 """``open``: counted as mismatches.  ``rejudged``: every difference is learned
 noise now, so its records count as matches.  ``accepted``: an engineer
-accepted the cause (``reason``); its records count neither way."""
+accepted the cause (``reason``); its records count neither way.
+``unlearned``: every difference is a volatile value (a uuid, time, hex id or
+CSRF token on both sides) at a place legacy was never seen to vary: most
+likely noise not learned yet; its records count neither way (``reason``
+says which values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +297,7 @@ class LearnedNoise:
 
     route: str
     where: str  # normalised: ``body/items/*/ts``, ``header:expires``
-    kind: str  # ``value``, ``header`` or ``order``
+    kind: str  # ``value``, ``header``, ``order`` or ``token``
     learned_at: float
     how: str = ""
     request_id: str = ""

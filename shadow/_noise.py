@@ -1,25 +1,29 @@
 """Noise: places where legacy itself answers differently to the same request.
 
-Strategy: the proxy asks legacy twice on a sample of safe requests and hands
-both answers to ``NoiseModel.learn``, which compares them with the route's
-own rules and remembers each difference as a *place and kind*: the
-normalised ``where`` (``body/items/*/ts``, ``header:expires``) and what
-changed there.  A later difference is noise (listed, not counted) only when
-it has a learned place and the same kind, so learning that ``took_ms``
-varies never hides ``took_ms`` turning into a string or going missing.
+Strategy: the proxy asks legacy twice on a sample of safe requests (and of
+POSTs to routes declared ``idempotent``) and hands both answers to
+``NoiseModel.learn``, which compares them with the route's own rules and
+remembers each difference as a *place and kind*: the normalised ``where``
+(``body/items/*/ts``, ``header:expires``) and what changed there.  A later
+difference is noise (listed, not counted) only when it has a learned place
+and the same kind, so learning that ``took_ms`` varies never hides
+``took_ms`` turning into a string or going missing.
 
-Only three kinds are ever learned, the ones legacy can vary in without a
+Only four kinds are ever learned, the ones legacy can vary in without a
 consumer noticing: ``value`` (a JSON scalar changed, its type kept),
-``header`` (a header's value changed, present on both sides) and ``order``
+``header`` (a header's value changed, present on both sides), ``order``
 (an array holding the same elements in another order; the comparer then
-walks that array as unordered, so a lost or added element is still found).
-Never learned, because they would hide real regressions for good: status,
-content-type, a missing or extra field or header, a type change, an array
-grown or shrunk, whole-body text and digest differences (scrub rules are the
-remedy there), and nothing at all from a pair whose statuses or media types
-differ or that has an error.  Each route keeps at most ``max_paths`` places;
-later ones are dropped.  There is no lock: learning and lookups run without
-awaits, so one event loop never interleaves them.
+walks that array as unordered, so a lost or added element is still found)
+and ``token`` (a text or HTML token swapped for one of the same shape at a
+place named by its element and attribute or the stable words before it,
+see ``_body_text``).  Never learned, because they would hide real
+regressions for good: status, content-type, a missing or extra field or
+header, a type change, an array grown or shrunk, ``text`` differences (a
+line added or lost, a word or tag changed) and digests, and nothing at all
+from a pair whose statuses or media types differ or that has an error.
+Each route keeps at most ``max_paths`` places; later ones are dropped.
+There is no lock: learning and lookups run without awaits, so one event
+loop never interleaves them.
 
 The model is a worker's copy of what the store holds: ``load`` adds places
 read from the store (at start, and as peers add theirs), ``learn_places``
@@ -37,7 +41,7 @@ from ._model import Answer, Difference, LearnedNoise
 from ._normalize import ABSENT, content_type, media_type, normalise_where
 from ._rules import CompareRules
 
-NoiseKind = Literal["value", "header", "order"]
+NoiseKind = Literal["value", "header", "order", "token"]
 """The kinds of difference that can be learned as noise."""
 Place = tuple[str, NoiseKind]
 """A learned place: the normalised ``where`` and the kind of change seen there."""
@@ -53,10 +57,10 @@ def noise_kind(difference: Difference) -> NoiseKind | None:
         difference: one difference found by the comparer.
 
     Returns:
-        ``value`` and ``order`` as they are; ``header`` for a changed value of
+        ``value``, ``order`` and ``token`` as they are; ``header`` for a changed value of
         a header present on both sides other than Content-Type; else None.
     """
-    if difference.kind in ("value", "order"):
+    if difference.kind in ("value", "order", "token"):
         return difference.kind
     if (
         difference.kind == "header"

@@ -90,8 +90,8 @@ def render_page(
         "</section>"
         f'<section><h2>Mismatch signatures by volume</h2><div id="signatures">'
         f"{parts['signatures']}</div></section>"
-        f'<section><h2>Set aside: re-judged and accepted</h2><div id="aside">{parts["aside"]}'
-        "</div></section>"
+        "<section><h2>Set aside: re-judged, accepted and unlearned noise</h2>"
+        f'<div id="aside">{parts["aside"]}</div></section>'
         f'<section><h2>Learned noise</h2><div id="noise">{parts["noise"]}</div></section>'
         f"<section><h2>Drill-down</h2>{frozen}{drilldown(snap)}</section>"
     )
@@ -212,10 +212,9 @@ def _summary_row(view: RouteView, snap: Snapshot) -> str:
 
 
 def _moved(s: RouteSummary) -> str:
-    """The mismatches no longer counted, under the count: re-judged and accepted."""
-    notes = [
-        f"{n} {what}" for n, what in ((s.rejudged, "re-judged"), (s.accepted, "accepted")) if n
-    ]
+    """The mismatches no longer counted, under the count: re-judged, accepted, unlearned."""
+    moved = ((s.rejudged, "re-judged"), (s.accepted, "accepted"), (s.unlearned, "unlearned noise"))
+    notes = [f"{n} {what}" for n, what in moved if n]
     return "".join(f'<div class="muted">{note}</div>' for note in notes)
 
 
@@ -223,7 +222,7 @@ def _moved(s: RouteSummary) -> str:
 
 
 def aside_table(snap: Snapshot) -> str:
-    """Signatures that no longer count: re-judged as noise, or accepted with a reason."""
+    """Signatures that no longer count: re-judged, accepted with a reason, or unlearned noise."""
     if not snap.aside:
         return '<p class="muted">Nothing set aside: every mismatch signature counts.</p>'
     rows = "".join(
@@ -243,6 +242,12 @@ def aside_table(snap: Snapshot) -> str:
 def _why(s: SignatureSummary) -> str:
     if s.status == "accepted":
         return f'<span class="kind">accepted</span> {e(s.reason)}'
+    if s.status == "unlearned":
+        return (
+            f'<span class="kind">unlearned noise</span> only volatile values differ'
+            f" ({e(s.reason)} on both sides) where legacy was never seen to vary:"
+            " scrub them, or let noise learn"
+        )
     return '<span class="kind">re-judged</span> every difference is learned noise now: matches'
 
 

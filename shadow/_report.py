@@ -81,7 +81,7 @@ def build_report(
 
 
 def _set_aside(s: SignatureSummary) -> dict[str, Any]:
-    """A re-judged or accepted signature: what it is and why it no longer counts."""
+    """A re-judged, accepted or unlearned-noise signature: what it is, why it no longer counts."""
     return {
         "route": s.route,
         "signature": s.signature,
@@ -104,6 +104,7 @@ def _route(r: RouteSummary) -> dict[str, Any]:
         "candidate_errors": r.candidate_errors,
         "rejudged": r.rejudged,
         "accepted": r.accepted,
+        "unlearned": r.unlearned,
         "skips": dict(sorted(r.skips.items())),
         "latency": {
             "control": {"p50": r.control_p50, "p99": r.control_p99},

@@ -181,10 +181,11 @@ def _raised(example: dict[str, Any], last: int = 4) -> list[str]:
 
 
 def _set_aside(aside: list[dict[str, Any]], paint: Paint) -> list[str]:
-    """Re-judged and accepted signatures: listed, not counted as mismatches."""
+    """Re-judged, accepted and unlearned-noise signatures: listed, not counted as mismatches."""
     lines: list[str] = []
     rejudged = [s for s in aside if s["status"] == "rejudged"]
     accepted = [s for s in aside if s["status"] == "accepted"]
+    unlearned = [s for s in aside if s["status"] == "unlearned"]
     if rejudged:
         lines += ["", paint(_BOLD, "Re-judged: every difference is learned noise now (matches)")]
         lines += [f"  {s['count']:>6}x  {s['label']}  {s['signature']}" for s in rejudged]
@@ -193,6 +194,14 @@ def _set_aside(aside: list[dict[str, Any]], paint: Paint) -> list[str]:
         for s in accepted:
             lines.append(f"  {s['count']:>6}x  {s['label']}  {s['signature']}")
             lines.append(f"           reason: {s['reason']}")
+    if unlearned:
+        title = (
+            "Unlearned noise: only volatile values differ, at places never learned (not counted)"
+        )
+        lines += ["", paint(_BOLD, title)]
+        for s in unlearned:
+            lines.append(f"  {s['count']:>6}x  {s['label']}  {s['signature']}")
+            lines.append(f"           both sides are {s['reason']}: scrub them, or let noise learn")
     return lines
 
 

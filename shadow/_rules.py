@@ -74,6 +74,9 @@ class CompareRules:
         comparator: ``package.module:function`` called after the rules with
             both answers and their differences; returns the differences that
             count (see ``_comparator``).  Imported here, at config load.
+        idempotent: the route's requests may be sent to legacy twice whatever
+            their method, so its POSTs teach noise too (safe methods always
+            may).  Only the operator knows this; it is never guessed.
 
     Raises:
         RulesError: (a ``ValueError``) a rule is invalid; ``key`` names it.
@@ -87,6 +90,7 @@ class CompareRules:
     tolerance: float | Mapping[str, float] = 0.0
     max_body: int = DEFAULT_MAX_BODY
     comparator: str | None = None
+    idempotent: bool = False
     _compiled: _Compiled = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +122,8 @@ class CompareRules:
             raise RulesError("max_body", f"expected a number of bytes, got {self.max_body!r}")
         if self.max_body < 0:
             raise RulesError("max_body", f"must not be negative, got {self.max_body}")
+        if not isinstance(self.idempotent, bool):
+            raise RulesError("idempotent", f"expected true or false, got {self.idempotent!r}")
 
     def _compile(self) -> _Compiled:
         skipped = {name.lower() for name in self.ignore_headers}

@@ -43,7 +43,8 @@ from ._noise import NoiseModel, Place
 from ._redact import redact_text
 from ._rules import CompareRules
 
-# RFC 9110's safe methods: only these are sent to legacy a second time.
+# RFC 9110's safe methods: only these are sent to legacy a second time, unless the
+# route declares its requests idempotent (the operator's word, never guessed).
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _REVERSE_DEADLINE: Final = 60.0
 log = structlog.get_logger("strangler.shadow")
@@ -106,7 +107,7 @@ class ShadowRuntime:
             self.mirror.skip(route, "body_too_large")
             return
         answer, data = legacy.answer(), body.body
-        noise = self.wants_noise_sample(request.method)
+        noise = self.wants_noise_sample(request.method, idempotent=rules.idempotent)
 
         async def job() -> None:
             headers = decoded_headers(request)  # once, for the candidate's copy and the record
@@ -212,9 +213,16 @@ class ShadowRuntime:
         _metrics.count_compared(mirrored.route, result.matched, failed)
         self.sink.offer(ShadowRecord(mirrored, result))
 
-    def wants_noise_sample(self, method: str) -> bool:
-        """Whether legacy is asked twice for this request, to learn what differs by itself."""
-        return method in _SAFE_METHODS and random.random() < self.noise_rate
+    def wants_noise_sample(self, method: str, *, idempotent: bool = False) -> bool:
+        """Whether legacy is asked twice for this request, to learn what differs by itself.
+
+        Args:
+            method: the request's method; only safe ones are repeated, unless
+            idempotent: the route declares every request of it idempotent
+                (``compare.idempotent``), so its POSTs may be repeated too.
+        """
+        repeatable = idempotent or method in _SAFE_METHODS
+        return repeatable and random.random() < self.noise_rate
 
 
 def failed_answer(failure: HandlerFailed, seconds: float) -> Answer:

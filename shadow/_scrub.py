@@ -110,6 +110,8 @@ class Scrubber:
 
 
 _PLACEHOLDERS = {name: placeholder for name, (_, placeholder) in TOKEN_SCRUBBERS.items()}
+PLACEHOLDERS: Final = frozenset({*_PLACEHOLDERS.values(), "<csrf>"})
+"""What the built-in scrubbers write; they read like tags, but are words of text."""
 
 
 def _placeholder(match: re.Match[str]) -> str:

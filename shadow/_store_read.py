@@ -176,7 +176,7 @@ class StoreReader:
     def set_aside(
         self, route: str | None = None, since: float | None = None
     ) -> list[SignatureSummary]:
-        """Signatures re-judged as noise or accepted, most frequent first (see ``_triage``)."""
+        """Signatures re-judged, accepted or unlearned noise, most frequent first (``_triage``)."""
         return self._judged(route, since)[1]
 
     def _judged(self, route: str | None, since: float | None) -> _Judged:
@@ -245,7 +245,8 @@ class StoreReader:
     ) -> list[TimePoint]:
         """Compared and matched counts per time bucket (buckets with data only, in order).
 
-        Re-judged records count as matched, accepted ones not at all, as in ``routes``.
+        Re-judged records count as matched, accepted and unlearned-noise ones
+        not at all, as in ``routes``.
         """
         width = max(60, int(bucket) // 60 * 60)
         rows = self._db.execute(

@@ -294,11 +294,20 @@ def test_shadow_route_and_settings(base: str) -> None:
     assert isinstance(route.mode, Shadow)
     assert route.mode.rules.ignore == ("/quoted_at", "/items/*/ts")
     assert route.mode.rules.tolerance == 0.01
+    assert route.mode.rules.idempotent is False
     assert config.shadow is not None
     assert (config.shadow.queue_size, config.shadow.store.endswith("var/shadow.sqlite")) == (
         10,
         True,
     )
+
+
+def test_a_route_declares_its_requests_idempotent(base: str) -> None:
+    """``compare.idempotent = true`` reaches the route's rules, which the runtime reads."""
+    text = SHADOW_ROUTE.replace("[routes.compare]", "[routes.compare]\nidempotent = true")
+    route = parse_config(base + text, "s.toml").routes.routes[0]
+    assert isinstance(route.mode, Shadow)
+    assert route.mode.rules.idempotent is True
 
 
 @pytest.mark.parametrize(
@@ -309,8 +318,16 @@ def test_shadow_route_and_settings(base: str) -> None:
         (("tolerance = 0.01", "tolerance = -1.0"), "routes[0].compare.tolerance"),
         (("sample_rate = 0.5", "sample_rate = 2.0"), "routes[0].sample_rate: must be between"),
         (("[routes.compare]", "[routes.compare]\nignroe = []"), "routes[0].compare.ignroe"),
+        (
+            ("[routes.compare]", "[routes.compare]\nidempotnet = true"),
+            "compare.idempotnet: unknown key (did you mean 'idempotent'?)",
+        ),
+        (
+            ("[routes.compare]", '[routes.compare]\nidempotent = "yes"'),
+            "routes[0].compare.idempotent: expected",
+        ),
     ],
-    ids=["ignore", "scrub", "tolerance", "sample-rate", "typo"],
+    ids=["ignore", "scrub", "tolerance", "sample-rate", "typo", "idempotent-typo", "idempotent"],
 )
 def test_bad_shadow_settings(base: str, patch: tuple[str, str], message: str) -> None:
     """Compare rules are checked at load, naming the route and the rule."""

@@ -6,7 +6,9 @@ chart series shows up: ``users`` is ready, ``validate`` mismatches (390 of
 ``orders`` has too little traffic.  ``profile`` mismatches by three causes
 that share their first place (``value body/name``) and whose names read alike
 on both sides: NFC against NFD, a zero-width space, a typographic apostrophe.
-Six hours of per-minute timelines, and noise learned on three routes.  Bodies
+Six hours of per-minute timelines, and noise learned on four routes
+(``search`` an HTML token), where ``search`` also has a cause set aside as
+unlearned noise (a session-bound CSRF token).  Bodies
 include markup, so the pages' escaping is exercised too.
 """
 
@@ -280,7 +282,7 @@ def sample_reader() -> FakeReader:
         _summary("users", 1200, 1200, noise_only=37, skips={"sampled_out": 4800}),
         _summary("validate", 400, 390, skips={"queue_full": 3, "body_too_large": 1}),
         _summary("checkout", 600, 597, candidate_errors=3, skips={"candidate_error": 0}),
-        _summary("search", 900, 900),
+        _summary("search", 924, 900, mismatched=0, unlearned=24),
         _summary("orders", 80, 80, skips={"unsafe_method": 12}),
         _summary("profile", 720, 712, noise_only=180),
     ]
@@ -295,8 +297,31 @@ def sample_reader() -> FakeReader:
     for s in summaries:
         s.control_p50, s.control_p99, s.candidate_p50, s.candidate_p99 = latencies[s.route]
     every = {"users": 0, "validate": 9, "checkout": 40, "search": 0, "orders": 0, "profile": 45}
-    timelines = {s.route: _timeline(s.compared, s.matched, every[s.route]) for s in summaries}
-    return FakeReader(summaries, list(SIGNATURES), _examples(), timelines, list(NOISE))
+    timelines = {
+        s.route: _timeline(s.compared - s.unlearned, s.matched, every[s.route]) for s in summaries
+    }
+    return FakeReader(summaries, list(SIGNATURES), _examples(), timelines, list(NOISE), list(ASIDE))
+
+
+ASIDE = [
+    SignatureSummary(
+        "search",
+        "7d3e0c1a9b2f",
+        24,
+        T0 + 300,
+        T0 + 20_000,
+        (
+            Difference(
+                "token",
+                "body:html/head/meta[name=csrf-token]@content",
+                "9f2c51e07a3b4d68c1e0f9a2b7d35e41",
+                "41d7e8a09c2b3f56e7d1a0c4b9f26e83",
+            ),
+        ),
+        status="unlearned",
+        reason="<hex>",
+    )
+]
 
 
 NOISE = [
@@ -322,6 +347,16 @@ NOISE = [
         "req-u-3",
         "Mon, 24 Nov 2025 16:01:01 GMT",
         "Mon, 24 Nov 2025 16:01:02 GMT",
+    ),
+    LearnedNoise(
+        "search",
+        'body:html/body/p after "Generated at"',
+        "token",
+        T0 + 75,
+        "legacy asked twice",
+        "req-s-4",
+        "2025-11-24T16:01:15.120Z",
+        "2025-11-24T16:01:15.348Z",
     ),
     LearnedNoise(
         "validate",

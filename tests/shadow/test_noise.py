@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shadow._compare import compare
+from shadow._mirror import Mirror
 from shadow._model import Answer, Comparison, Difference, LearnedNoise
 from shadow._noise import NoiseModel, excused
 from shadow._normalize import normalise_where
 from shadow._rules import CompareRules
+from shadow._runtime import ShadowRuntime
 
 from ._json import documents, get, json_answer, kind, objects, paths, pointer, replaced
 
@@ -296,3 +298,25 @@ def test_excused_needs_every_difference_to_be_learned_noise(
     """A record is re-judged as matching only when all its differences are noise now."""
     places = frozenset({("body/a/*/ts", "value")})
     assert excused(differences, places) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("method", "idempotent", "rate", "asked_twice"),
+    [
+        ("GET", False, 1.0, True),
+        ("HEAD", False, 1.0, True),
+        ("POST", False, 1.0, False),
+        ("PATCH", False, 1.0, False),
+        ("POST", True, 1.0, True),
+        ("DELETE", True, 1.0, True),
+        ("POST", True, 0.0, False),
+    ],
+    ids=["get", "head", "post", "patch", "idempotent-post", "idempotent-delete", "rate-zero"],
+)
+def test_only_safe_or_declared_idempotent_requests_are_sent_twice(
+    method: str, idempotent: bool, rate: float, asked_twice: bool
+) -> None:
+    """Legacy sees a request twice only if its method is safe or its route says idempotent."""
+    mirror = Mirror(concurrency=1, queue_size=1, on_skip=lambda skip: None)
+    runtime = ShadowRuntime(mirror, cast(Any, None), NoiseModel(), noise_rate=rate)
+    assert runtime.wants_noise_sample(method, idempotent=idempotent) is asked_twice

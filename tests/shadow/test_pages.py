@@ -224,10 +224,12 @@ def test_learned_noise_is_listed_per_route(report: str) -> None:
     section = report[report.index('<div id="noise">') : report.index("<h2>Drill-down</h2>")]
     assert re.findall(r"</span>(\w+) <span class=\"muted\">(\d) places?</span>", section) == [
         ("users", "3"),
+        ("search", "1"),
         ("validate", "1"),
         ("profile", "1"),
     ]
     assert '<code>body/friends</code></td><td><span class="kind">order</span>' in section
+    assert '<span class="kind">token</span>' in section
     assert "legacy asked twice (request req-u-3)" in section
     assert "<code>12 then 15</code>" in section
     empty = render_report(FakeReader())
@@ -354,7 +356,7 @@ async def test_dashboard_data_json(dashboard: ShadowDashboard) -> None:
         "aside",
         "noise",
     }
-    assert {n["route"] for n in data["noise"]} == {"users", "validate", "profile"}
+    assert {n["route"] for n in data["noise"]} == {"users", "search", "validate", "profile"}
     assert data["thresholds"]["min_compared"] == 200
 
 

@@ -183,3 +183,54 @@ def test_the_report_command_accepts_and_shows_causes_apart(tmp_path: Path) -> No
     assert 'data-status="accepted"' in page
     assert "ids may be strings" in page
     assert 'data-status="rejudged"' in page
+
+
+UUIDS = Difference(
+    "value",
+    "body/session",
+    '"0f6a8f8e-4b8e-4c1e-9a51-0e5a0c2b9d11"',
+    '"d2b1e4c7-1c5a-4a2e-8f3d-5b6e7f8a9c01"',
+)
+CSRF = Difference("token", "body:html/body/form/input[name=csrf]@value", "9f" * 16, "0c" * 16)
+
+
+@pytest.mark.parametrize(
+    ("differences", "status", "reason"),
+    [
+        ((UUIDS,), "unlearned", "<uuid>"),
+        ((UUIDS, CSRF), "unlearned", "<hex>, <uuid>"),
+        ((UUIDS, Difference("missing", "body/name", '"x"', "<absent>")), "open", ""),
+        ((TOOK,), "open", ""),
+        ((Difference("type", "body/at", "1733520000", '"1733520000"'),), "open", ""),
+        ((Difference("value", "body/id", '"a-1733520000"', '"b-1733520001"'),), "open", ""),
+    ],
+    ids=["uuids", "uuid-and-csrf", "with-missing", "small-number", "retyped", "not-whole"],
+)
+def test_volatile_values_at_unlearned_places_are_set_aside_as_unlearned_noise(
+    differences: tuple[Difference, ...], status: str, reason: str
+) -> None:
+    """A cause whose every difference is a volatile value on both sides is unlearned noise."""
+    found = SignatureSummary("/stats", "s", 4, T0, T0, differences)
+    still, aside = classify([found], [], {})
+    [judged] = still + aside
+    assert (judged.status, judged.reason) == (status, reason)
+
+
+def test_unlearned_noise_counts_neither_way_and_is_shown_apart(tmp_path: Path) -> None:
+    """Unlearned-noise records leave the mismatches and the rate; every report lists them."""
+    store = ShadowStore.open(tmp_path / "shadow.db", retention_days=1e6)
+    store.write([_record(T0 + i, UUIDS) for i in range(3)] + [_record(T0 + 5)], now=T0)
+    store.close()
+    path = str(tmp_path / "shadow.db")
+    data = json.loads(_report("--store", path, "--json")[1])
+    text = _report("--store", path)[1]
+    with StoreReader.open(path) as reader:
+        page = render_report(reader)
+    [route] = data["routes"]
+    assert (route["compared"], route["mismatched"], route["unlearned"]) == (4, 0, 3)
+    assert route["match_rate"] == 1.0
+    assert [(s["status"], s["count"]) for s in data["set_aside"]] == [("unlearned", 3)]
+    assert "Unlearned noise" in text
+    assert "both sides are <uuid>" in text
+    assert 'data-status="unlearned"' in page
+    assert "3 unlearned noise" in page
