@@ -153,6 +153,10 @@ def _check_length(headers: list[tuple[bytes, bytes]]) -> None:
         raise ProtocolError(f"invalid Content-Length {lengths[0][:40]!r} in CGI response head")
 
 
+_CR: Final = 0x0D
+_LF: Final = 0x0A
+
+
 def _pairs_bytes(params: bytes | Sequence[tuple[bytes, bytes]]) -> bytes:
     return params if isinstance(params, bytes) else encode_pairs(params)
 
@@ -164,16 +168,17 @@ def head_end(data: bytes | bytearray) -> tuple[int, int]:
     head is ``data[:start]``.  Found line by line with ``find``: a regular
     expression tries every byte of the head (``ops/bench/engine_cpu.py``).
     """
-    if data[:1] == b"\n":
+    size = len(data)
+    if size and data[0] == _LF:
         return 0, 1
-    if data[:2] == b"\r\n":
+    if size > 1 and data[0] == _CR and data[1] == _LF:
         return 0, 2
     newline = data.find(b"\n")
-    while newline >= 0:
+    while 0 <= newline < size - 1:
         after = newline + 1
-        if data[after : after + 1] == b"\n":
+        if data[after] == _LF:
             return newline, after + 1
-        if data[after : after + 2] == b"\r\n":
+        if data[after] == _CR and after + 1 < size and data[after + 1] == _LF:
             return newline, after + 2
         newline = data.find(b"\n", after)
     return -1, -1

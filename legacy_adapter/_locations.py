@@ -12,8 +12,7 @@ those rules for one document root.  A backend that runs scripts hands a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 from ._pages import directory_redirect, error_page
 from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, Target, resolve
@@ -49,21 +48,36 @@ class Locations:
         target = resolve(path, self.settings)
         return target if isinstance(target, RunScript) else None
 
-    @asynccontextmanager
-    async def answer(
+    def answer(
         self, target: Target, request: LegacyRequest
-    ) -> AsyncIterator[UpstreamResponse]:
+    ) -> AbstractAsyncContextManager[UpstreamResponse]:
         """Answer a target that is not a script: the file, the 301, or nginx's error page.
 
         A ``RunScript`` here is answered 404: these locations have no one to run it.
         """
+        return _Answer(target, request)
+
+
+class _Answer:
+    """``Locations.answer``: a class, not an async generator, so that it compiles."""
+
+    __slots__ = ("_request", "_target")
+
+    def __init__(self, target: Target, request: LegacyRequest) -> None:
+        self._target = target
+        self._request = request
+
+    async def __aenter__(self) -> UpstreamResponse:
+        target, request = self._target, self._request
         if isinstance(target, ServeFile):
-            yield await serve_static(target.filename, request)
-        elif isinstance(target, Redirect):
-            yield directory_redirect(request, target.location_path)
-        else:
-            status = target.status if isinstance(target, NotFound) else 404
-            yield error_page(status, head=request.method == "HEAD")
+            return await serve_static(target.filename, request)
+        if isinstance(target, Redirect):
+            return directory_redirect(request, target.location_path)
+        status = target.status if isinstance(target, NotFound) else 404
+        return error_page(status, head=request.method == "HEAD")
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 class StaticBackend:
