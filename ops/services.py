@@ -614,6 +614,32 @@ class Strangler(Service):
         return http_status(f"127.0.0.1:{self.admin_port}", self.ready_path) == 200
 
 
+class AsgiServer(Service):
+    """An ASGI app served by hypercorn on a free loopback port: a second HTTP service.
+
+    Args:
+        app: ``package.module:app``, importable from this tree.
+    """
+
+    name = "asgi-server"
+
+    def __init__(self, app: str) -> None:
+        super().__init__()
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _prepare(self) -> list[str]:
+        bind = f"127.0.0.1:{self.port}"
+        return [sys.executable, "-m", "hypercorn", "--bind", bind, "--workers", "1", self.app]
+
+    def _cwd(self) -> Path:
+        return REPO_ROOT
+
+    def _is_ready(self) -> bool:
+        return can_connect(f"127.0.0.1:{self.port}")
+
+
 def build_config(
     backend_address: str,
     document_root: str | os.PathLike[str],

@@ -10,6 +10,7 @@ import re
 from typing import Literal
 
 from migrated import HandlerNotFound, load_handler
+from migrated._targets import ASGI, SERVICE, check_service_url, load_asgi_app
 from shadow import CompareRules
 
 from ._config_reader import Table, one_of, parse_duration
@@ -175,6 +176,26 @@ def _backend(t: Table, backends: frozenset[str], *, required: bool) -> str | Non
 
 
 def _handler(t: Table) -> str:
+    """The route's new side as a handler reference: ``handler``, ``service`` or ``asgi``."""
+    given = [key for key in ("handler", "service", "asgi") if t.has(key)]
+    if len(given) != 1:
+        raise t.error("", "set exactly one of handler, service, asgi (the new side)")
+    if given[0] == "service":
+        try:
+            return SERVICE + check_service_url(str(t.take("service", str)))
+        except ValueError as exc:
+            raise t.error("service", str(exc)) from None
+    if given[0] == "asgi":
+        app = str(t.take("asgi", str))
+        try:
+            load_asgi_app(app)
+        except HandlerNotFound as exc:
+            raise t.error("asgi", str(exc)) from None
+        return ASGI + app
+    return _function(t)
+
+
+def _function(t: Table) -> str:
     handler = t.take("handler", str)
     if not _HANDLER.match(handler):
         raise t.error("handler", f"expected 'package.module:function', got {handler!r}")

@@ -15,7 +15,8 @@ import anyio
 import anyio.abc
 
 from legacy_adapter import Backend, BackendSettings, make_backend
-from migrated import Handler, load_handler
+from migrated import Handler
+from migrated._targets import make_handler
 
 from ._config import Config
 
@@ -38,7 +39,11 @@ class State:
         }
         self.backends: dict[str, Backend] = {s.name: b for s, b in self._by_settings.items()}
         refs = {getattr(r.mode, "handler", None) for r in config.routes.routes} - {None}
-        self.handlers: dict[str, Handler] = {ref: load_handler(ref) for ref in refs if ref}
+        kept: dict[str, Handler] = reuse.handlers if reuse else {}
+        # A service's pool or an ASGI app's lifespan is kept while its reference is.
+        self.handlers: dict[str, Handler] = {
+            ref: kept.get(ref) or make_handler(ref) for ref in refs if ref
+        }
         self._tg: anyio.abc.TaskGroup | None = reuse._tg if reuse else None
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -46,6 +51,10 @@ class State:
         self._tg = tg
         for backend in self._by_settings.values():
             starter: Any = getattr(backend, "start", None)
+            if starter is not None:
+                await starter(tg)
+        for handler in self.handlers.values():
+            starter = getattr(handler, "start", None)  # an ASGI app's lifespan
             if starter is not None:
                 await starter(tg)
 
@@ -63,7 +72,10 @@ class State:
         """Close, once idle, the backends that ``keep`` does not use."""
         if self._tg is not None:
             await keep.start(self._tg)
-        gone = [b for s, b in self._by_settings.items() if keep._by_settings.get(s) is not b]
+        gone: list[Any] = [
+            b for s, b in self._by_settings.items() if keep._by_settings.get(s) is not b
+        ]
+        gone += [h for r, h in self.handlers.items() if keep.handlers.get(r) is not h]
         if not gone:
             return
         if self._tg is None:
@@ -72,20 +84,23 @@ class State:
             self._tg.start_soon(self._close_when_idle, gone)
 
     async def aclose(self) -> None:
-        """Close every backend (worker shutdown)."""
-        await _close_all(list(self._by_settings.values()))
+        """Close every backend and new-side target (worker shutdown)."""
+        await _close_all([*self._by_settings.values(), *self.handlers.values()])
 
-    async def _close_when_idle(self, gone: list[Backend]) -> None:
+    async def _close_when_idle(self, gone: list[Any]) -> None:
         if self.in_flight:
             self._drained = anyio.Event()
             await self._drained.wait()
         await _close_all(gone)
 
 
-async def _close_all(backends: list[Backend]) -> None:
+async def _close_all(closing: list[Any]) -> None:
+    """Close backends and targets; a handler function has nothing to close."""
     with anyio.CancelScope(shield=True):
-        for backend in backends:
-            await backend.aclose()
+        for item in closing:
+            closer = getattr(item, "aclose", None)
+            if closer is not None:
+                await closer()
 
 
 async def export_pool_gauges(app_state: Any, interval: float = 1.0) -> None:

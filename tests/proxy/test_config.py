@@ -183,6 +183,33 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
             'handler = "tests.proxy.sample_handlers:hello"\ntimeout = 0',
             "routes[0].timeout: must be more than 0",
         ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\n'
+            'handler = "tests.proxy.sample_handlers:hello"\nservice = "http://127.0.0.1:9"',
+            "routes[0]: set exactly one of handler, service, asgi",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "canary"\npercent = 5',
+            "routes[0]: set exactly one of handler, service, asgi",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\nservice = "ftp://files.example"',
+            "routes[0].service: expected an http:// or https:// URL with a host",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\nservice = "http://svc:8000/?a=1"',
+            "routes[0].service: a service URL takes no query or fragment",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "shadow"\nbackend = "php"\n'
+            'asgi = "tests.apps.service.starlette_app:nope"',
+            "routes[0].asgi: 'tests.apps.service.starlette_app:nope': module "
+            "tests.apps.service.starlette_app has no callable 'nope'",
+        ),
+        (
+            'match = { prefix = "/" }\nmode = "migrated"\nasgi = "no_such_package.app:app"',
+            "routes[0].asgi: 'no_such_package.app:app': cannot import no_such_package.app",
+        ),
     ],
     ids=[
         "mode",
@@ -200,6 +227,12 @@ def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message
         "redirect",
         "shadow-timeout-zero",
         "migrated-timeout-zero",
+        "handler-and-service",
+        "no-new-side",
+        "service-not-http",
+        "service-with-query",
+        "asgi-no-attr",
+        "asgi-no-module",
     ],
 )
 def test_bad_routes_are_rejected(base: str, route: str, message: str) -> None:

@@ -1,0 +1,222 @@
+"""A route's new side as an HTTP service or a mounted ASGI app, end to end on every runtime.
+
+A real PHP-FPM is legacy; the new side is a second server process (hypercorn
+serving ``tests/apps/service/app.py``) or a Starlette app run inside the
+workers.  Each mode is checked from the client's side: migrated and canary
+answer from the new side, shadow answers legacy's bytes while the service
+receives the copy and the comparison is counted, and a failing service falls
+back to legacy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ops.services import AsgiServer, PhpFpm, Strangler, build_config, free_port
+from tests.conftest import DEMO_ROOT, serving
+
+pytestmark = pytest.mark.service
+
+ROUTES = """
+[[routes]]
+name = "svc-migrated"
+match = {{ prefix = "/svc/" }}
+mode = "migrated"
+service = "{service}/echo"
+
+[[routes]]
+name = "svc-canary"
+match = {{ prefix = "/canary/" }}
+mode = "canary"
+service = "{service}/v2"
+percent = 100
+
+[[routes]]
+name = "svc-shadow"
+match = {{ path = "/info.php" }}
+mode = "shadow"
+service = "{service}/v2"
+
+[[routes]]
+name = "svc-shadow-slow"
+match = {{ path = "/headers.php" }}
+mode = "shadow"
+service = "{service}/slow"
+timeout = "200ms"
+
+[[routes]]
+name = "svc-failing"
+match = {{ path = "/fail" }}
+mode = "migrated"
+service = "{service}"
+backend = "php"
+
+[[routes]]
+name = "svc-down"
+match = {{ path = "/index.php" }}
+mode = "migrated"
+service = "http://127.0.0.1:{dead_port}"
+
+[[routes]]
+name = "svc-teapot"
+match = {{ prefix = "/status/" }}
+mode = "migrated"
+service = "{service}"
+
+[[routes]]
+name = "asgi"
+match = {{ prefix = "/api/" }}
+mode = "migrated"
+asgi = "tests.apps.service.starlette_app:app"
+"""
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[AsgiServer]:
+    with serving(lambda: AsgiServer("tests.apps.service.app:app")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["uvloop", "asyncio", "trio"])
+def proxy(
+    request: pytest.FixtureRequest, php_fpm: PhpFpm, service: AsgiServer
+) -> Iterator[Strangler]:
+    routes = ROUTES.format(service=service.url, dead_port=free_port())
+    config = build_config(php_fpm.address, DEMO_ROOT, runtime=request.param, extra_routes=routes)
+    with serving(lambda: Strangler(config_text=config)) as running:
+        yield running
+
+
+def test_a_migrated_route_answers_from_the_service_with_the_request_forwarded(
+    proxy: Strangler,
+) -> None:
+    answer = httpx.post(
+        proxy.url + "/svc/orders?id=7",
+        content=b'{"n": 1}',
+        headers={
+            "x-forwarded-for": "203.0.113.9",
+            "connection": "keep-alive, x-secret",
+            "x-secret": "for this hop only",
+            "x-kept": "yes",
+        },
+    )
+    assert answer.status_code == 200
+    assert answer.headers["x-served-by"] == "service"
+    echoed = json.loads(answer.content)
+    assert echoed["method"] == "POST"
+    assert echoed["path"] == "/echo/svc/orders"
+    assert echoed["query"] == "id=7"
+    assert echoed["body"] == '{"n": 1}'
+    sent = echoed["headers"]
+    assert sent["x-forwarded-host"].startswith("127.0.0.1:")
+    assert sent["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert sent["x-request-id"] == answer.headers["x-request-id"]
+    assert sent["x-kept"] == "yes"
+    assert "x-secret" not in sent  # named by Connection: it stays on the client's hop
+
+
+def test_the_forwarded_host_is_the_service_not_the_client(
+    proxy: Strangler, service: AsgiServer
+) -> None:
+    echoed = httpx.get(proxy.url + "/svc/x").json()
+    assert echoed["headers"]["host"] == service.url.removeprefix("http://")
+
+
+def test_a_full_canary_answers_from_the_service(proxy: Strangler) -> None:
+    answer = httpx.get(proxy.url + "/canary/anything")
+    assert answer.status_code == 200
+    assert answer.content == b'{"answer":"the new service"}'
+
+
+def test_a_shadowed_route_answers_legacys_bytes_and_the_service_gets_the_copy(
+    proxy: Strangler, service: AsgiServer
+) -> None:
+    answer = httpx.get(proxy.url + "/info.php?via=shadow")
+    assert answer.status_code == 200
+    assert b'"via": "shadow"' in answer.content  # info.php's JSON: legacy answered
+    request_id = answer.headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    while request_id not in httpx.get(service.url + "/_seen").json():
+        assert time.monotonic() < deadline, "the service never received the shadow copy"
+        time.sleep(0.05)
+    assert _shadow_compared(proxy, "svc-shadow", "mismatch") >= 1
+
+
+def test_a_slow_service_is_cut_off_as_a_shadow_and_the_client_gets_legacys_answer(
+    proxy: Strangler,
+) -> None:
+    answer = httpx.get(proxy.url + "/headers.php")
+    assert answer.status_code == 200
+    assert b"late" not in answer.content
+    # the copy overran the route's 200 ms budget: counted as skipped, never compared
+    skips = _metric(
+        proxy, "strangler_shadow_skips_total", 'route="svc-shadow-slow"', 'reason="timeout"'
+    )
+    assert skips >= 1
+    compared = _metric(proxy, "strangler_shadow_compared_total", 'route="svc-shadow-slow"', wait=0)
+    assert compared == 0
+
+
+def _shadow_compared(proxy: Strangler, route: str, result: str) -> float:
+    return _metric(
+        proxy, "strangler_shadow_compared_total", f'route="{route}"', f'result="{result}"'
+    )
+
+
+def _metric(proxy: Strangler, name: str, *labels: str, wait: float = 10) -> float:
+    """A series' value from the admin listener, waited for up to ``wait`` seconds (else 0)."""
+    deadline = time.monotonic() + wait
+    while True:
+        for line in httpx.get(proxy.admin_url + "/metrics").text.splitlines():
+            if line.startswith(name + "{") and all(label in line for label in labels):
+                return float(line.split()[-1])
+        if time.monotonic() > deadline:
+            return 0.0
+        time.sleep(0.1)
+
+
+def test_a_service_that_answers_503_falls_back_to_legacy(proxy: Strangler) -> None:
+    answer = httpx.get(proxy.url + "/fail")
+    assert answer.status_code == 404  # legacy (PHP-FPM behind nginx rules) has no /fail
+    assert b"down for maintenance" not in answer.content
+    assert b"<center>strangler</center>" in answer.content
+
+
+def test_a_service_that_cannot_be_reached_falls_back_to_legacy(proxy: Strangler) -> None:
+    answer = httpx.get(proxy.url + "/index.php")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")  # the demo's index page
+
+
+def test_a_post_to_a_failing_service_is_not_replayed_to_legacy(proxy: Strangler) -> None:
+    answer = httpx.post(proxy.url + "/index.php", content=b"x")
+    assert answer.status_code == 500  # POST is not in fallback_methods by default
+
+
+def test_any_other_status_from_the_service_reaches_the_client(proxy: Strangler) -> None:
+    answer = httpx.get(proxy.url + "/status/418")
+    assert answer.status_code == 418
+    assert answer.content == b"as asked\n"
+
+
+def test_a_mounted_asgi_app_answers_with_its_lifespan_state(proxy: Strangler) -> None:
+    answer = httpx.get(proxy.url + "/api/hello/ada?x=1")
+    assert answer.status_code == 200
+    assert answer.json() == {"who": "ada", "greeting": "started by the lifespan", "query": "x=1"}
+
+
+def test_a_mounted_asgi_app_reads_the_body(proxy: Strangler) -> None:
+    answer = httpx.post(proxy.url + "/api/echo", content=b"hello body")
+    assert answer.status_code == 201
+    assert answer.content == b"hello body"
+
+
+def test_a_failing_asgi_app_falls_back_to_legacy(proxy: Strangler) -> None:
+    answer = httpx.get(proxy.url + "/api/broken")
+    assert answer.status_code == 404  # legacy's answer: no such file
+    assert b"<center>strangler</center>" in answer.content
