@@ -34,8 +34,9 @@ import sniffio
 from ._asyncio_stream import AsyncioStream
 from ._exceptions import PoolExhausted
 from ._transport import connect
+from ._trio_stream import TrioStream
 
-_Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
+_Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream | TrioStream
 
 
 class Lease:

@@ -14,8 +14,9 @@ import sniffio
 
 from ._asyncio_stream import AsyncioStream, connect_asyncio
 from ._exceptions import LegacyError, UpstreamTimeout, UpstreamUnavailable
+from ._trio_stream import TrioStream, connect_trio
 
-_Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream
+_Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream | TrioStream
 
 
 async def connect(backend: str, address: str, timeout: float) -> _Stream:  # noqa: ASYNC109
@@ -27,8 +28,11 @@ async def connect(backend: str, address: str, timeout: float) -> _Stream:  # noq
     """
     with map_socket_errors(backend, f"connect to {address}"):
         with anyio.fail_after(timeout):
-            if sniffio.current_async_library() == "asyncio":
+            library = sniffio.current_async_library()
+            if library == "asyncio":
                 return await connect_asyncio(address)  # type: ignore[return-value]
+            if library == "trio":
+                return await connect_trio(address)
             if address.startswith("unix:"):
                 return await anyio.connect_unix(address[5:])
             host, _, port = address.rpartition(":")
@@ -79,10 +83,10 @@ async def receive_within(
 ) -> bytes:
     """One read of up to 64 KiB, bounded by ``timeout`` (``TimeoutError``).
 
-    The native asyncio stream takes the timeout as a loop timer; anyio streams
-    get a cancel scope.
+    The native asyncio stream takes the timeout as a loop timer, the trio
+    stream a scope only when it has to wait; anyio streams get a cancel scope.
     """
-    if isinstance(stream, AsyncioStream):
+    if isinstance(stream, AsyncioStream | TrioStream):
         return await stream.receive(65536, timeout)
     with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
         return await stream.receive(65536)

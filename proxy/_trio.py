@@ -12,6 +12,7 @@ closes it.  The connection limit makes room by closing idle connections
 
 from __future__ import annotations
 
+import errno
 import math
 import socket
 
@@ -52,20 +53,32 @@ class TrioServer:
 
     async def serve(self, sockets: list[socket.socket], nursery: trio.Nursery) -> None:
         """Accept on ``sockets`` until ``stop``; connections run in ``nursery``."""
-        listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
+        for listener in sockets:
+            listener.setblocking(False)
         with self._listen_scope:
             async with trio.open_nursery() as accepting:
-                for listener in listeners:
+                for listener in sockets:
                     accepting.start_soon(self._accept, listener, nursery)
-        for listener in listeners:
-            await listener.aclose()
+        for listener in sockets:
+            trio.lowlevel.notify_closing(listener)
+            listener.close()
 
-    async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+    async def _accept(self, listener: socket.socket, nursery: trio.Nursery) -> None:
         while True:
-            stream = await listener.accept()
-            nursery.start_soon(self._connection, stream)
+            try:
+                sock, _ = listener.accept()
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(listener)
+                continue
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    continue  # the client gave up before the accept (ECONNABORTED, ...)
+                log.warning("accept_failed", error=exc.strerror)
+                await trio.sleep(_ACCEPT_BACKOFF)  # as trio's SocketListener: wait for room
+                continue
+            nursery.start_soon(self._connection, Client(sock))
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _connection(self, stream: Client) -> None:
         conn = Connection(self, stream)
         self.connections[conn] = None
         try:
@@ -88,7 +101,7 @@ class TrioServer:
             log.exception("request_failed_in_driver")
         finally:
             self.connections.pop(conn, None)
-            await trio.aclose_forcefully(stream)
+            stream.close()
             if self.stopping and not self.connections:
                 self._done.set()
 
@@ -109,7 +122,7 @@ class TrioServer:
 class Connection:
     """One client connection: read, run the engine per request, write."""
 
-    def __init__(self, server: TrioServer, stream: trio.SocketStream) -> None:
+    def __init__(self, server: TrioServer, stream: Client) -> None:
         self.server = server
         self.limits = server.limits
         self.stream = stream
@@ -189,6 +202,9 @@ class Connection:
             if not await cycle.discard_rest():
                 return True
             self.busy = False
+            if not self.stream.parked:
+                await trio.lowlevel.checkpoint()  # answered without waiting: let others run
+            self.stream.parked = False
             idle = not events and not self.parser.receiving_head
             deadline = trio.current_time() + (
                 self.limits.keep_alive_timeout if idle else self.limits.header_timeout
@@ -196,7 +212,7 @@ class Connection:
         return False
 
 
-async def linger(stream: trio.SocketStream) -> None:
+async def linger(stream: Client) -> None:
     """Close after the answer without resetting it: stop sending, read and drop the rest.
 
     Closing a socket with unread input makes the kernel send a reset, which can
@@ -310,8 +326,91 @@ class Cycle:
             conn.deadlines.deadline = math.inf
 
 
-def _peer_of(stream: trio.SocketStream) -> Peer:
+def _peer_of(stream: Client) -> Peer:
     try:
-        return Peer(address(stream.socket.getpeername()), address(stream.socket.getsockname()))
+        return Peer(address(stream.sock.getpeername()), address(stream.sock.getsockname()))
     except OSError:
         return Peer(None, None)
+
+
+class Client:
+    """The client's socket, read and written try-first.
+
+    trio's ``SocketStream`` ends every successful read and write with a
+    checkpoint, a round trip through the scheduler; this calls the socket
+    first and parks the task (``wait_readable``/``wait_writable``, checkpoints
+    that honour the connection's deadlines) only when it must wait, as
+    ``legacy_adapter``'s trio stream does for PHP-FPM.  ``parked`` says whether
+    it did since the flag was last cleared, so that a connection answering
+    pipelined requests without waiting still lets the others run.  Errors are
+    trio's, so the driver handles them as it would a ``SocketStream``'s.
+    """
+
+    __slots__ = ("closed", "parked", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.closed = False
+        self.parked = False
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """What the socket has (``b""`` at its end), waiting only while it has nothing.
+
+        Raises:
+            trio.ClosedResourceError: this side closed it.
+            trio.BrokenResourceError: the connection broke.
+        """
+        sock = self.sock
+        while True:
+            if self.closed:
+                raise trio.ClosedResourceError
+            try:
+                return sock.recv(max_bytes)
+            except BlockingIOError:
+                self.parked = True
+                await trio.lowlevel.wait_readable(sock)
+            except OSError as exc:
+                raise trio.BrokenResourceError(exc.strerror) from exc
+
+    async def send_all(self, data: bytes) -> None:
+        """Write all of ``data``, waiting only while the socket's buffer is full.
+
+        Raises:
+            trio.ClosedResourceError: this side closed it.
+            trio.BrokenResourceError: the connection broke.
+        """
+        sock = self.sock
+        view = memoryview(data)
+        while view:
+            if self.closed:
+                raise trio.ClosedResourceError
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                self.parked = True
+                await trio.lowlevel.wait_writable(sock)
+            except OSError as exc:
+                raise trio.BrokenResourceError(exc.strerror) from exc
+
+    async def send_eof(self) -> None:
+        """Stop sending; the peer reads the end of the stream."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            raise trio.BrokenResourceError(exc.strerror) from exc
+        await trio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        """Close the socket; a task parked on it is woken with ``ClosedResourceError``."""
+        if not self.closed:
+            self.closed = True
+            trio.lowlevel.notify_closing(self.sock)
+            self.sock.close()
+
+
+# accept() failures that mean "no room now", not "this client left" (trio's list)
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_ACCEPT_BACKOFF = 0.1
