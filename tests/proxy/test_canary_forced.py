@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from proxy import ConfigError, parse_config
 from proxy._app import ProxyApp
+from proxy._percents import with_percents
 from proxy._routing import Canary, ForceSide
 from proxy._state import State
 from tests.proxy.test_app import FakeBackend
@@ -100,6 +102,17 @@ def test_only_a_canary_takes_force_keys(tmp_path: Path) -> None:
     text = text.replace('percent = 50\nkey = "header:x-user"', 'force_header = "X-Canary"')
     with pytest.raises(ConfigError, match=r"routes\[0\]\.force_header: unknown key"):
         parse_config(text, "strangler.toml")
+
+
+def test_run_time_percent_replaces_only_the_percent(tmp_path: Path) -> None:
+    """A run-time percent changes the named canary's percent and nothing else."""
+    config = parse_config(_config(tmp_path, 10))
+    changed = with_percents(config, {"pinned": 40, "default": 99, "absent": 1})
+    before, after = config.routes.routes, changed.routes.routes
+    assert isinstance(after[0].mode, Canary)
+    assert after[0].mode.percent == 40
+    assert after[0].mode == dataclasses.replace(before[0].mode, percent=40)
+    assert after[1:] == before[1:]
 
 
 def _side(response: httpx.Response) -> str:
