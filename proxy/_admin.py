@@ -1,8 +1,10 @@
-"""The admin listener: health, readiness, routes, metrics and reload.
+"""The admin listener: health, readiness, routes, metrics, reload, canary percents.
 
 It runs in the supervisor process on its own port (loopback by default).  When
 a token is configured every endpoint requires ``Authorization: Bearer <token>``;
-the loader insists on a token when the listener is not on loopback.
+the loader insists on a token when the listener is not on loopback.  Changing
+a canary's percent (``POST /routes/NAME/percent``) needs a token even on
+loopback: it changes what users get without anyone editing the file.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from shadow import ShadowDashboard, StoreReader, Thresholds
 
 from ._metrics_snapshot import fetch_snapshots, snapshot_path, take_snapshot
 from ._metrics_union import MetricsUnion
+from ._percents import percent_problem
+from ._routing import Canary, Route
 
 if TYPE_CHECKING:
     from ._supervisor import Supervisor
 
 _PING_TIMEOUT = 3.0
 _SNAPSHOT_TIMEOUT = 2.0  # a worker that does not answer in time counts as not live
+_MAX_BODY = 4096  # a percent change is a few bytes of JSON
 
 
 class AdminApp:
@@ -54,16 +59,23 @@ class AdminApp:
             if dashboard is not None and (not token or _authorized(scope, token)):
                 await dashboard(scope, receive, send)
                 return
-        status, ctype, body = await self._dispatch(scope)
+        status, ctype, body = await self._dispatch(scope, receive)
         headers = [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _dispatch(self, scope: Any) -> tuple[int, str, bytes]:
+    async def _dispatch(self, scope: Any, receive: Any) -> tuple[int, str, bytes]:
         token = self.sup.config.admin.token
         if token and not _authorized(scope, token):
             return _json(401, {"error": "missing or wrong bearer token"})
         path, method = scope["path"], scope["method"]
+        if path.startswith("/routes/") and path.endswith("/percent"):
+            if method != "POST":
+                return _json(405, {"error": "use POST"})
+            if not token:
+                return _json(403, {"error": "set [admin] token to change percents at run time"})
+            name = path.removeprefix("/routes/").removesuffix("/percent")
+            return self._set_percent(name, await _read_body(receive))
         if path == "/reload":
             if method != "POST":
                 return _json(405, {"error": "use POST"})
@@ -82,6 +94,27 @@ class AdminApp:
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, await self._scrape_metrics()
         return _json(404, {"error": f"no admin endpoint {path}"})
+
+    def _set_percent(self, name: str, body: bytes | None) -> tuple[int, str, bytes]:
+        """Check and apply a run-time percent; the answer says how long it lasts."""
+        if body is None:
+            return _json(413, {"error": f"body over {_MAX_BODY} bytes"})
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        percent: Any = data.get("percent") if isinstance(data, dict) and len(data) == 1 else None
+        problem = percent_problem(self.sup.config, name, percent)
+        if problem is not None:
+            return _json(problem[0], {"error": problem[1]})
+        self.sup.set_percent(name, float(percent))
+        row = next(r for r in route_table(self.sup) if r["name"] == name)
+        message = (
+            f"route {name}: {percent:g}% of keys to the handler until the next config load "
+            f"(reload or restart), which restores the file's {row['config_percent']:g}%; "
+            "every worker applies it within a second"
+        )
+        return _json(200, {**row, "message": message})
 
     def _shadow_dashboard(self) -> ShadowDashboard | None:
         """The live shadow dashboard over the embedded store, if there is one."""
@@ -130,17 +163,39 @@ def route_table(sup: Supervisor) -> list[dict[str, Any]]:
     out = []
     for route in sup.config.routes.routes:
         mode = route.mode
-        out.append(
-            {
-                "name": route.name,
-                "match": route.match.describe(),
-                "mode": mode.name,
-                "target": getattr(mode, "backend", None)
-                or getattr(mode, "handler", None)
-                or getattr(mode, "status", None),
-            }
-        )
+        row = {
+            "name": route.name,
+            "match": route.match.describe(),
+            "mode": mode.name,
+            "target": getattr(mode, "backend", None)
+            or getattr(mode, "handler", None)
+            or getattr(mode, "status", None),
+        }
+        if isinstance(mode, Canary):
+            row |= _canary_row(route, mode, sup.percents)
+        out.append(row)
     return out
+
+
+def _canary_row(route: Route, mode: Canary, percents: dict[str, float]) -> dict[str, Any]:
+    """A canary's effective percent, the file's, and how a request may force a side.
+
+    A custom header value is not shown: it is what keeps strangers off the new side.
+    """
+    force = mode.force
+    return {
+        "handler": mode.handler,
+        "percent": percents.get(route.name, mode.percent),
+        "config_percent": mode.percent,
+        "overridden": route.name in percents,
+        "force": None
+        if force is None
+        else {
+            "header": force.header.decode() or None,
+            "custom_value": bool(force.value),
+            "cookie": force.cookie or None,
+        },
+    }
 
 
 async def _ping(settings: Any) -> str:
@@ -155,6 +210,27 @@ async def _ping(settings: Any) -> str:
         return "timed out"
     finally:
         await backend.aclose()
+
+
+async def _read_body(receive: Any) -> bytes | None:
+    """The request body, or ``None`` when it is over ``_MAX_BODY`` or the client left.
+
+    Read to its end either way (only a client with the token gets here), so
+    the connection can be kept alive.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size <= _MAX_BODY:
+            chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks) if size <= _MAX_BODY else None
 
 
 def _authorized(scope: Any, token: str) -> bool:

@@ -8,6 +8,10 @@ keys matches the percentage, and raising the percentage only moves keys from
 legacy to new (every key already on the new side stays there), the
 "consistent" property that lets a rollout grow without flapping users.
 
+A route may also let a request pin itself to a side, as ingress-nginx's
+``canary-by-header`` and ``canary-by-cookie`` do (``forced_side``): the header
+is looked at first, then the cookie, then the percentage decides.
+
 Pure functions: values in, values out.
 """
 
@@ -29,6 +33,42 @@ def bucket(route: str, key: str) -> int:
 def goes_to_new(percent: float, route: str, key: str) -> bool:
     """Whether the canary sends this key to the migrated handler."""
     return bucket(route, key) < round(percent * BUCKETS / 100)
+
+
+def forced_side(
+    header: bytes, value: bytes, cookie: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[bool, str] | None:
+    """Whether the request forces a side: ``(to_new, "header" or "cookie")``, else ``None``.
+
+    As ingress-nginx: without a custom ``value`` the header's ``always`` means
+    new and ``never`` legacy; with one, only that exact value counts (it means
+    new) and any other, ``never`` included, is ignored.  The cookie's
+    ``always`` and ``never`` come next.  Any other value leaves the choice to
+    the percentage, so a stray header cannot break stickiness.
+
+    Args:
+        header: lower-case header name, ``b""`` for none.
+        value: the custom header value meaning new, ``b""`` for always/never.
+        cookie: cookie name, ``""`` for none.
+        headers: the request's headers, lower-case names.
+    """
+    if header:
+        got = next((v for k, v in headers if k == header), None)
+        if got is not None:
+            if value:
+                if got == value:
+                    return True, "header"
+            elif got == b"always":
+                return True, "header"
+            elif got == b"never":
+                return False, "header"
+    if cookie:
+        crumb = _cookie(headers, cookie)
+        if crumb == "always":
+            return True, "cookie"
+        if crumb == "never":
+            return False, "cookie"
+    return None
 
 
 def sticky_key(

@@ -21,6 +21,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from typing import Any
 
 from ._config import Config, load_config
 from ._config_reader import parse_duration
@@ -168,5 +169,21 @@ def _routes(args: argparse.Namespace) -> int:
     print(f"config {data['config']}")
     for i, route in enumerate(data["routes"]):
         name, match, mode = route["name"], route["match"], route["mode"]
-        print(f"  {i:>3}  {name:<20} {match:<40} {mode:<8} {route['target']}")
+        line = f"  {i:>3}  {name:<20} {match:<40} {mode:<8} {route['target']}"
+        print(line + _canary_text(route) if mode == "canary" else line)
     return 0
+
+
+def _canary_text(route: dict[str, Any]) -> str:
+    """`` 25% (run-time; config 10%) forced by header x-canary, cookie canary``."""
+    text = f" {route['percent']:g}%"
+    if route["overridden"]:
+        text += f" (run-time; config {route['config_percent']:g}%)"
+    force = route["force"]
+    if force:
+        header = force["header"] and f"header {force['header']}"
+        if header and force["custom_value"]:
+            header += " (custom value)"
+        cookie = force["cookie"] and f"cookie {force['cookie']}"
+        text += " forced by " + ", ".join(p for p in (header, cookie) if p)
+    return text

@@ -102,3 +102,8 @@ HANDLER_FAILURES: Final = Counter(
 FALLBACKS: Final = Counter(
     "strangler_fallbacks_total", "Requests answered by legacy after the handler failed", ["route"]
 )
+CANARY_FORCED: Final = Counter(
+    "strangler_canary_forced_total",
+    "Canary requests a header or cookie pinned to a side",
+    ["route", "side", "by"],
+)

@@ -27,7 +27,7 @@ from migrated import (
 )
 
 from . import _metrics as m
-from ._canary import goes_to_new, sticky_key
+from ._canary import forced_side, goes_to_new, sticky_key
 from ._routing import Canary, Migrated, Route
 
 log = structlog.get_logger("strangler.migrated")
@@ -61,7 +61,18 @@ class Fallback(Exception):
 
 
 def canary_picks_new(route: Route, mode: Canary, request: LegacyRequest) -> bool:
-    """Whether this request's sticky key falls in the canary share."""
+    """Whether this request goes to the handler: forced by a header or cookie, else by its key.
+
+    A forced request is counted by route, side and what forced it; a route
+    without ``force`` skips all of that after one test.
+    """
+    force = mode.force
+    if force is not None:
+        forced = forced_side(force.header, force.value, force.cookie, request.headers)
+        if forced is not None:
+            to_new, by = forced
+            m.labelled(m.CANARY_FORCED, route.name, "new" if to_new else "legacy", by).inc()
+            return to_new
     client = request.client[0] if request.client else ""
     key = sticky_key(mode.key, request.headers, request.query_string, client)
     return goes_to_new(mode.percent, route.name, key)

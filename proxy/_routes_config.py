@@ -7,6 +7,7 @@ then rejected by ``Table.finish`` with the route's index in the key path.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from migrated import HandlerNotFound, load_handler
@@ -21,6 +22,7 @@ from ._routing import (
     Canary,
     Delivery,
     FixedStatus,
+    ForceSide,
     Legacy,
     Match,
     Migrated,
@@ -33,6 +35,9 @@ from ._shadow_config import read_compare
 _METHOD = re.compile(r"^[A-Z]+$")
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _KEY = re.compile(r"^(client|header:[\w-]+|cookie:[\w.-]+|query:[\w.-]+)$")
+_FORCE_HEADER = re.compile(r"^[A-Za-z0-9-]+$")  # no '_': such headers are dropped, as nginx does
+_FORCE_COOKIE = re.compile(r"^[\w.-]+$")
+_FORCE_VALUE = re.compile(r"^[\x21-\x7e]+$")
 MatchKind = Literal["path", "prefix", "pattern", "regex"]
 
 
@@ -137,7 +142,41 @@ def _read_mode(t: Table, mode: str, backends: frozenset[str], default: str) -> M
         reverse,
         reverse_methods,
         _compare(t),
+        force=_force(t),
     )
+
+
+def _force(t: Table) -> ForceSide | None:
+    """``force_header`` (with ``force_header_value``) and ``force_cookie``: pinning a side."""
+    header = t.take_with("force_header", _name_of(_FORCE_HEADER, "header"), None) or ""
+    value = t.take_with("force_header_value", _force_value, None) or ""
+    cookie = t.take_with("force_cookie", _name_of(_FORCE_COOKIE, "cookie"), None) or ""
+    if value and not header:
+        raise t.error("force_header_value", "needs force_header (the header that carries it)")
+    if not header and not cookie:
+        return None
+    return ForceSide(header.lower().encode(), value.encode(), cookie)
+
+
+def _name_of(pattern: re.Pattern[str], kind: str) -> Callable[[object], str]:
+    """A parser of a header or cookie name matching ``pattern``."""
+
+    def parse(value: object) -> str:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ValueError(f"not a {kind} name: {value!r}")
+        return value
+
+    return parse
+
+
+def _force_value(value: object) -> str:
+    """A custom value: a token a client sends as is, never one of the two reserved words."""
+    if not isinstance(value, str) or not _FORCE_VALUE.match(value):
+        raise ValueError(f"expected visible ASCII characters without spaces, got {value!r}")
+    if value in ("always", "never"):
+        reserved = "without force_header_value, 'always' and 'never' pick a side"
+        raise ValueError(f"{value!r} is reserved ({reserved})")
+    return value
 
 
 def _reverse(t: Table) -> tuple[float, frozenset[str]]:

@@ -142,8 +142,26 @@ class Shadow:
 
 
 @dataclass(frozen=True, slots=True)
+class ForceSide:
+    """How a request pins itself to one side of a canary (ingress-nginx's canary-by-header/-cookie).
+
+    ``header`` is a lower-case header name and ``cookie`` a cookie name (empty:
+    not used); ``value`` is the header value that means the new side (empty:
+    ``always`` and ``never``).  ``proxy._canary.forced_side`` decides.
+    """
+
+    header: bytes = b""
+    value: bytes = b""
+    cookie: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Canary:
-    """A sticky share of keys goes to the migrated handler, the rest to legacy."""
+    """A sticky share of keys goes to the migrated handler, the rest to legacy.
+
+    ``force`` is ``None`` unless the route lets a header or cookie pin a request
+    to a side, so a canary without it pays one attribute test per request.
+    """
 
     backend: str
     handler: str
@@ -155,6 +173,7 @@ class Canary:
     reverse_rate: float = 0.0
     reverse_methods: frozenset[str] = SAFE_METHODS
     rules: Any = None
+    force: ForceSide | None = None
     name: ModeName = "canary"
 
 

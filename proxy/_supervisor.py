@@ -6,7 +6,9 @@ address once (so a port in use is a startup error naming it), then starts
 It restarts a worker that dies, forwards SIGTERM for a graceful stop, and on
 SIGHUP or ``POST /reload`` validates the file first: a bad file is refused with
 its error and the running config is kept; a good one is signalled to the
-workers, which swap it in for new requests only.
+workers, which swap it in for new requests only.  A canary's percent may be
+changed at run time (``set_percent``, ``POST /routes/NAME/percent``) until the
+next config load, which drops such changes (``proxy._percents``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ._admin import AdminApp
 from ._config import Config, load_config
 from ._exceptions import ConfigError, StartupError
 from ._logging import configure_logging
+from ._percents import write_percents
 from ._status import RUN_DIR_ENV, clear_status, read_status
 
 log = structlog.get_logger("strangler.supervisor")
@@ -46,6 +49,7 @@ class Supervisor:
     run_dir: str = ""
     stopping: bool = False
     failure: str = ""
+    percents: dict[str, float] = field(default_factory=dict)  # run-time canary percents
 
     def bind(self) -> None:
         """Bind every listen address; raises ``StartupError`` naming the one that failed."""
@@ -71,14 +75,37 @@ class Supervisor:
         if pending:
             log.warning("reload_needs_restart", keys=pending)
         self.config = config
+        dropped = self._drop_percents()
         for proc in self.workers:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGHUP)
         m.RELOADS.labels("ok").inc()
         log.info("reloaded", config=self.config_path)
+        message = "reloaded"
+        if dropped:
+            message += f"; run-time percents dropped, the file's apply: {', '.join(dropped)}"
         if pending:
-            return True, f"reloaded; these take effect on restart: {', '.join(pending)}"
-        return True, "reloaded"
+            message += f"; these take effect on restart: {', '.join(pending)}"
+        return True, message
+
+    def set_percent(self, route: str, percent: float) -> None:
+        """Send ``percent`` of the canary ``route``'s keys to its handler until the next load.
+
+        Written where every worker reads it, a restarted one too (``proxy._percents``);
+        the caller has checked the route and the value (``percent_problem``).
+        """
+        self.percents[route] = percent
+        write_percents(self.run_dir, self.percents)
+        log.info("percent_changed", route=route, percent=percent)
+
+    def _drop_percents(self) -> list[str]:
+        """Forget the run-time percents before the workers load the file; their routes."""
+        dropped = sorted(self.percents)
+        if dropped:
+            self.percents.clear()
+            write_percents(self.run_dir, {})
+            log.info("percents_dropped", routes=dropped)
+        return dropped
 
     def worker_status(self, index: int) -> dict[str, Any] | None:
         """Worker ``index``'s last fresh status (``None``: not ready or gone)."""

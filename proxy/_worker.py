@@ -29,11 +29,12 @@ from legacy_adapter import use_timers
 from migrated import TimerWheel
 
 from ._build import build_kind
-from ._config import Config, load_config
+from ._config import Config
 from ._engine import Engine
 from ._exceptions import ConfigError
 from ._limits import EdgeLimits, edge_limits
 from ._logging import configure_logging
+from ._percents import follow_percents, load_config_with_percents
 from ._protocol import HttpProtocol, ServerState
 from ._resources import make_resources
 from ._shadow_mode import make_shadow
@@ -68,6 +69,7 @@ class Worker:
             await tg.start(engine.shadow.mirror.run)
             await tg.start(engine.shadow.sink.run)
         tg.start_soon(export_pool_gauges, lambda: engine.state)
+        tg.start_soon(follow_percents, engine)  # run-time canary percents (_percents.py)
         await tg.start(self._reload_on_sighup)
         tg.start_soon(report_status, self.index, self._status)
         _freeze_startup_heap()
@@ -93,7 +95,7 @@ class Worker:
     async def reload(self) -> None:
         """Load the config file again; keep the running one when it is invalid."""
         try:
-            config = load_config(self.config_path)
+            config = load_config_with_percents(self.config_path)
         except ConfigError as exc:
             log.error("reload_refused", error=str(exc))
             return
@@ -103,7 +105,7 @@ class Worker:
 
 def run_worker(config_path: str, fds: list[int], index: int) -> None:
     """Serve on the inherited sockets until SIGTERM; the entry of ``proxy worker``."""
-    config = load_config(config_path)
+    config = load_config_with_percents(config_path)
     configure_logging(config.log.level, config.log.format)
     structlog.contextvars.bind_contextvars(worker=index)
     worker = Worker(config_path, config, index, make_resources(config))

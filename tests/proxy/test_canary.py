@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy._canary import bucket, goes_to_new, sticky_key
+from proxy._canary import bucket, forced_side, goes_to_new, sticky_key
 
 KEYS = [f"user-{i}" for i in range(20_000)]
 
@@ -59,3 +59,56 @@ def test_sticky_key(spec: str, expected: str) -> None:
     """Each key kind reads its value, and a missing one falls back to the client."""
     headers = [(b"x-user", b"alice"), (b"cookie", b"a=1; uid=42")]
     assert sticky_key(spec, headers, b"u=bob&x=1", "10.0.0.1") == expected
+
+
+CUSTOM = b"qa-7f3e"
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "expected"),
+    [
+        ([(b"x-canary", b"always")], b"", (True, "header")),
+        ([(b"x-canary", b"never")], b"", (False, "header")),
+        ([(b"x-canary", b"yes")], b"", None),
+        ([(b"x-canary", b"Always")], b"", None),
+        ([(b"x-canary", CUSTOM)], CUSTOM, (True, "header")),
+        ([(b"x-canary", b"always")], CUSTOM, None),
+        ([(b"x-canary", b"never")], CUSTOM, None),
+        ([(b"cookie", b"a=1; canary=always")], b"", (True, "cookie")),
+        ([(b"cookie", b"canary=never")], b"", (False, "cookie")),
+        ([(b"cookie", b"canary=maybe")], b"", None),
+        ([(b"x-canary", b"never"), (b"cookie", b"canary=always")], b"", (False, "header")),
+        ([(b"x-canary", b"other"), (b"cookie", b"canary=always")], b"", (True, "cookie")),
+        ([(b"x-canary", b"never"), (b"cookie", b"canary=always")], CUSTOM, (True, "cookie")),
+        ([(b"x-user", b"always")], b"", None),
+    ],
+    ids=[
+        "header-always",
+        "header-never",
+        "header-other-value",
+        "header-case-matters",
+        "custom-value",
+        "custom-value-set-always-ignored",
+        "custom-value-set-never-ignored",
+        "cookie-always",
+        "cookie-never",
+        "cookie-other-value",
+        "header-beats-cookie",
+        "ignored-header-then-cookie",
+        "ignored-never-then-cookie",
+        "neither",
+    ],
+)
+def test_forced_side(
+    headers: list[tuple[bytes, bytes]], value: bytes, expected: tuple[bool, str] | None
+) -> None:
+    """Header, then cookie, pin a side as ingress-nginx's canary-by-header/-cookie do."""
+    assert forced_side(b"x-canary", value, "canary", headers) == expected
+
+
+def test_forcing_only_what_is_configured() -> None:
+    """A route without a force header or cookie ignores both."""
+    headers = [(b"x-canary", b"always"), (b"cookie", b"canary=always")]
+    assert forced_side(b"", b"", "", headers) is None
+    assert forced_side(b"", b"", "canary", headers) == (True, "cookie")
+    assert forced_side(b"x-canary", b"", "", [(b"cookie", b"canary=never")]) is None
