@@ -59,6 +59,7 @@ COMPILED_MODULES = (
     "proxy._engine",
     "proxy._request",
     "proxy._routing",
+    "proxy._canary",
     "proxy._state",
     "proxy._metrics",
     "proxy._accounting",
