@@ -19,7 +19,9 @@ every differing stretch becomes one of two differences:
   model can learn them per place, like a JSON ``value``.
 * ``text``: anything else (a line added or lost, a word changed for another
   shape, a tag or attribute name changed): one difference showing the first
-  such line with some context.  Never learned as noise.
+  such line with some context, placed by its element path (HTML) or first
+  stable words (text), so that two causes on one page are two signatures.
+  Never learned as noise.
 
 Tag and attribute names are structure, never tokens; only attribute values
 and the words of text are.  Aligning lines first keeps the work near linear
@@ -54,6 +56,7 @@ _VOID = frozenset(
     | {"source", "track", "wbr"}
 )
 _ANCHOR_WORDS = 2
+_WORD_MAX = 32  # a longer "word" is data, not a name for its line
 _SKIPPED = "…"  # stands for the volatile tokens between two stable words
 
 
@@ -84,21 +87,24 @@ def text_differences(
         if a == b:
             return
     tokens_a, tokens_b = _by_line(tokenise(a, html=html), a), _by_line(tokenise(b, html=html), b)
-    first_real: tuple[int, int] | None = None
+    first_real: tuple[int, int, list[list[Token]]] | None = None
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
         if op == "equal":
             continue
         if op != "replace" or i2 - i1 != j2 - j1:
-            first_real = first_real or (i1, j1)
+            # placed by legacy's lines, or by the candidate's when it added them
+            block = tokens_b[j1:j2] if op == "insert" else tokens_a[i1:i2]
+            first_real = first_real or (i1, j1, block)
             continue
         for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
             swapped = _swaps(tokens_a[i], tokens_b[j])
             if swapped is None:
-                first_real = first_real or (i, j)
+                first_real = first_real or (i, j, [tokens_a[i]])
             else:
                 yield from swapped
     if first_real is not None:
-        yield _text_at(a, b, *first_real)
+        line_a, line_b, block = first_real
+        yield _text_at(a, b, line_a, line_b, _block_place(block, html=html))
 
 
 def _by_line(tokens: list[Token], lines: list[str]) -> list[list[Token]]:
@@ -217,10 +223,33 @@ def _qualifier(attributes: dict[str, str]) -> str:
     return ""
 
 
-def _text_at(a: list[str], b: list[str], line_a: int, line_b: int) -> Difference:
+def _text_at(a: list[str], b: list[str], line_a: int, line_b: int, where: str) -> Difference:
     x = a[line_a] if line_a < len(a) else None
     y = b[line_b] if line_b < len(b) else None
-    return Difference("text", "body", _context(line_a, x, y), _context(line_b, y, x))
+    return Difference("text", where, _context(line_a, x, y), _context(line_b, y, x))
+
+
+def _block_place(lines: list[list[Token]], *, html: bool) -> str:
+    """Where changed lines are, so that two causes on one page get two signatures.
+
+    The lines are legacy's (the candidate's when it added them), which stay
+    the same from one request to the next for one cause.  HTML: the element
+    path of their first value (``body:html/body/form/label``); text: the first
+    line's first stable words (``body:line "Total due"``); else ``body``.
+    """
+    for tokens in lines:
+        if html:
+            for token in tokens:
+                if token.place is not None:
+                    return token.place.split(" ", 1)[0].split("@", 1)[0]
+        elif words := [t.text for t in tokens if _stable_word(t.text)][:_ANCHOR_WORDS]:
+            return f'body:line "{" ".join(words)}"'
+    return "body"
+
+
+def _stable_word(text: str) -> bool:
+    """A word that can name a line: short, without a digit."""
+    return len(text) <= _WORD_MAX and not _DIGIT.search(text)
 
 
 def _context(line: int, text: str | None, other: str | None) -> str:

@@ -10,6 +10,7 @@ from shadow._model import Answer
 from shadow._noise import NoiseModel
 from shadow._normalize import text_lines
 from shadow._rules import CompareRules
+from shadow._signature import signature
 
 RULES = CompareRules()
 HTML = ("Content-Type", "text/html; charset=UTF-8")
@@ -56,26 +57,63 @@ def test_plain_text_tokens_are_named_by_the_words_before_them() -> None:
     ]
 
 
+_LABEL, _P = "body:html/body/form/label", "body:html/body/p"
+
+
 @pytest.mark.parametrize(
-    ("candidate", "shown"),
+    ("candidate", "shown", "where"),
     [
-        (_page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", label="E-mail"), "E-mail"),
-        (_page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", took="fast"), "fast"),
-        (FIRST.replace("<label", "<span").replace("</label>", "</span>"), "<span"),
-        (FIRST.replace('name="csrf"', 'name="xsrf"'), "xsrf"),
-        (_page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", extra="<p>new</p>"), "new"),
-        (FIRST.replace("<p>Generated at 2026-12-06T21:04:26.123Z in 12ms</p>", ""), "Generated"),
+        (_page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", label="E-mail"), "E-mail", _LABEL),
+        (_page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", took="fast"), "fast", _P),
+        (FIRST.replace("<label", "<span").replace("</label>", "</span>"), "<span", _LABEL),
+        (
+            FIRST.replace('name="csrf"', 'name="xsrf"'),
+            "xsrf",
+            "body:html/body/form/input[name=csrf]",
+        ),
+        (_page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", extra="<p>new</p>"), "new", _P),
+        (
+            FIRST.replace("<p>Generated at 2026-12-06T21:04:26.123Z in 12ms</p>", ""),
+            "Generated",
+            _P,
+        ),
     ],
     ids=["word", "shape", "tag", "attribute-name", "extra-line", "missing-line"],
 )
-def test_other_changes_are_text_differences(candidate: str, shown: str) -> None:
-    """A changed word, shape, tag or attribute name, or a line added or lost, stays ``text``."""
+def test_other_changes_are_text_differences(candidate: str, shown: str, where: str) -> None:
+    """A changed word, shape, tag or attribute name, or a line added or lost, stays ``text``.
+
+    It is placed by legacy's element (the candidate's, for a line it added).
+    """
     (difference,) = text_differences(
         text_lines(FIRST, html=True), text_lines(candidate, html=True), RULES, html=True
     )
     assert difference.kind == "text"
-    assert difference.where == "body"
+    assert difference.where == where
     assert shown in difference.control + difference.candidate
+
+
+def test_two_text_causes_on_one_page_make_two_signatures() -> None:
+    """A changed label and a changed footer on the same route are two causes, not one."""
+    label = _page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", label="E-mail")
+    footer = _page("3f9a1c2b7d4e11aa", "2026-12-06T21:04:26.123Z", took="fast")
+    lines = text_lines(FIRST, html=True)
+    first = list(text_differences(lines, text_lines(label, html=True), RULES, html=True))
+    second = list(text_differences(lines, text_lines(footer, html=True), RULES, html=True))
+    assert signature("form", first) != signature("form", second)
+    again = _page("77aa1c2b7d4e1100", "2026-12-06T21:04:27.523Z", label="E-mail", took="7ms")
+    third = list(
+        text_differences(
+            text_lines(SECOND, html=True), text_lines(again, html=True), RULES, html=True
+        )
+    )
+    assert signature("form", third) == signature("form", first)  # one cause, one signature
+
+
+def test_plain_text_changes_are_placed_by_their_first_stable_words() -> None:
+    """In text, a changed line is named by its first words without digits."""
+    found = _diffs("total due: 12 EUR\nok", "total due: 12 USD\nok", html=False)
+    assert found == [("text", 'body:line "total due:"')]
 
 
 def test_learned_token_places_excuse_only_same_shape_swaps_there() -> None:
@@ -93,7 +131,7 @@ def test_learned_token_places_excuse_only_same_shape_swaps_there() -> None:
     assert len(result.noise) == 3
     relabelled = _page("0c0ffee0c0ffee01", "2026-12-06T22:00:00.000Z", label="E-mail")
     result = compare(_html(FIRST), _html(relabelled), RULES, noise=noise, route="form")
-    assert [(d.kind, d.where) for d in result.differences] == [("text", "body")]
+    assert [(d.kind, d.where) for d in result.differences] == [("text", _LABEL)]
     assert len(result.noise) == 2
 
 
