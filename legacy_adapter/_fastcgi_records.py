@@ -177,14 +177,17 @@ class RecordReader:
         Raises:
             ProtocolError: the record header has a version other than 1.
         """
-        if len(self._buffer) < _HEADER.size:
+        buffer = self._buffer
+        if len(buffer) < 8:
             return None
-        version, type_, request_id, length, padding = _HEADER.unpack_from(self._buffer)
-        if version != FCGI_VERSION_1:
-            raise ProtocolError(f"bad FastCGI version byte {version} (expected 1)")
-        end = _HEADER.size + length
-        if len(self._buffer) < end + padding:
+        # The 8-byte header read byte by byte: on every record of every answer,
+        # and cheaper compiled than a Struct's tuple.
+        if buffer[0] != FCGI_VERSION_1:
+            raise ProtocolError(f"bad FastCGI version byte {buffer[0]} (expected 1)")
+        length = buffer[4] << 8 | buffer[5]
+        end = 8 + length
+        if len(buffer) < end + buffer[6]:
             return None
-        content = bytes(self._buffer[_HEADER.size : end])
-        del self._buffer[: end + padding]  # deleting a bytearray's front is O(1) amortised
-        return Record(type_, request_id, content)
+        record = Record(buffer[1], buffer[2] << 8 | buffer[3], bytes(buffer[8:end]))
+        del buffer[: end + buffer[6]]  # deleting a bytearray's front is O(1) amortised
+        return record
