@@ -24,6 +24,10 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from ._exceptions import HandlerBadRequest
+from ._json import JsonRefused, strict_loads
+
+MAX_DEPTH = 64
+"""``Request.json``'s default limit of nested arrays/objects."""
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -131,16 +135,22 @@ class Request:
         name = name.lower()
         return next((v for k, v in self.headers if k == name), default)
 
-    def json(self) -> Any:
-        """The body parsed as JSON.
+    def json(self, *, max_depth: int = MAX_DEPTH) -> Any:
+        """The body parsed as strict JSON (objects are dicts, arrays lists).
+
+        Strict: UTF-8 only (no BOM, no UTF-16/32 guessing), no ``NaN`` or
+        ``Infinity``, no lone surrogate escape, at most ``max_depth`` nested
+        arrays/objects.  A repeated name keeps its last value.  For PHP's
+        ``json_decode`` rules (64-bit integers, objects as arrays) use
+        ``migrated.php.json_decode(request.body)``.
 
         Raises:
-            HandlerBadRequest: the body is not valid UTF-8 JSON (answered 400).
+            HandlerBadRequest: the body is refused (answered 400 with the reason).
         """
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HandlerBadRequest(f"body is not valid JSON: {exc}") from None
+            return strict_loads(self.body, max_depth)
+        except JsonRefused as exc:
+            raise HandlerBadRequest(f"body is not valid JSON: {exc.reason}") from None
 
 
 @dataclass(slots=True, init=False)
