@@ -27,6 +27,8 @@ from ._frozen import thaw as thaw
 from ._incoming import decoded_headers as decoded_headers
 from ._incoming import handler_request as handler_request
 from ._loader import load_handler as load_handler
+from ._php_view import PhpSite as PhpSite
+from ._php_view import PhpView as PhpView
 from ._producer import KafkaProducer as KafkaProducer
 from ._producer import replay_spool as replay_spool
 from ._producer_settings import ProducerSettings as ProducerSettings

@@ -35,11 +35,13 @@ class JsonRefused(ValueError):
     Attributes:
         fault: which rule refused them (a closed set, for callers mapping it).
         reason: a sentence for the client or the log.
+        position: the character where the scan stopped, when there is one.
     """
 
-    def __init__(self, fault: Fault, reason: str) -> None:
+    def __init__(self, fault: Fault, reason: str, position: int | None = None) -> None:
         self.fault: Fault = fault
         self.reason = reason
+        self.position = position
         super().__init__(reason)
 
 
@@ -87,16 +89,23 @@ def scan(text: str, scan_once: Scanner = PLAIN) -> Any:
     try:
         value, end = scan_once(text, start)
     except StopIteration as exc:
-        raise JsonRefused("syntax", f"expecting a value at character {exc.value}") from None
+        raise _unexpected(text, "expecting a value", exc.value) from None
     except RecursionError:
         raise JsonRefused("depth", "nested too deeply") from None
     except json.JSONDecodeError as exc:
-        fault: Fault = "ctrl_char" if exc.msg.startswith("Invalid control") else "syntax"
-        raise JsonRefused(fault, f"{exc.msg} at character {exc.pos}") from None
+        raise _unexpected(text, exc.msg, exc.pos) from None
     rest = text[end:].lstrip(_SPACE)
     if rest:
-        raise JsonRefused("syntax", f"extra data at character {len(text) - len(rest)}")
+        raise _unexpected(text, "extra data", len(text) - len(rest))
     return value
+
+
+def _unexpected(text: str, message: str, at: int) -> JsonRefused:
+    """A syntax error at ``at``; a control character there is its own fault (as PHP's)."""
+    char = text[at : at + 1]
+    control = message.startswith("Invalid control") or ("\x00" <= char < " ")
+    fault: Fault = "ctrl_char" if control else "syntax"
+    return JsonRefused(fault, f"{message} at character {at}", at)
 
 
 def check_nesting(text: str, value: Any, limit: int) -> None:
@@ -110,13 +119,20 @@ def check_nesting(text: str, value: Any, limit: int) -> None:
 
 
 def _too_deep(value: Any, budget: int) -> bool:
-    if isinstance(value, dict):
-        children: Iterable[Any] = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return False
-    return budget == 0 or any(_too_deep(child, budget - 1) for child in children)
+    """Whether ``value`` nests more than ``budget`` containers (a loop: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, budget)]
+    while stack:
+        node, left = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if left == 0:
+            return True
+        stack += [(child, left - 1) for child in children]
+    return False
 
 
 def check_escapes(text: str, value: Any, *, nul_names: bool) -> None:

@@ -28,7 +28,15 @@ from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from ._exceptions import JsonException
-from ._json import JsonRefused, check_escapes, check_nesting, has_surrogate, scan, scanner
+from ._json import (
+    JsonRefused,
+    Scanner,
+    check_escapes,
+    check_nesting,
+    has_surrogate,
+    scan,
+    scanner,
+)
 from ._php_array import PhpArray
 
 # Flags, with PHP's values (so a port may copy its expressions).
@@ -162,14 +170,58 @@ def json_decode(
     scan_once = _SCANNERS[(as_array, bool(flags & JSON_BIGINT_AS_STRING))]
     try:
         text = json if isinstance(json, str) else json.decode("utf-8")
+    except UnicodeDecodeError:
+        assert isinstance(json, bytes)  # a str was not decoded
+        raise _error(_not_utf8(json, scan_once)) from None
+    try:
         value = scan(text, scan_once)
         check_nesting(text, value, depth - 1)
         check_escapes(text, value, nul_names=as_array)
-    except UnicodeDecodeError:
-        raise _error(JSON_ERROR_UTF8) from None
     except JsonRefused as exc:
-        raise _error(_CODES[exc.fault]) from None
+        too_deep = exc.position is not None and _deepest(text, exc.position) >= depth
+        raise _error(JSON_ERROR_DEPTH if too_deep else _CODES[exc.fault]) from None
     return value
+
+
+def _deepest(text: str, end: int) -> int:
+    """The deepest nesting opened before ``end``: PHP checks the depth as each array opens,
+    so a document too deep before its syntax error is refused for its depth."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text[:end]:  # only on the failing path
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _not_utf8(raw: bytes, scan_once: Scanner) -> int:
+    """The error PHP reports for bytes that are not all UTF-8.
+
+    PHP's scanner checks each byte as it reaches it, so a fault found before
+    the first bad byte is the one it reports (the NUL of UTF-16 text is a
+    control character); from there on it is malformed UTF-8.  Only this
+    failing path pays for the second scan.
+    """
+    text = raw.decode("utf-8", "surrogateescape")  # each bad byte becomes U+DC80..U+DCFF
+    first_bad = next(i for i, char in enumerate(text) if "\udc80" <= char <= "\udcff")
+    try:
+        scan(text, scan_once)
+    except JsonRefused as exc:
+        if exc.position is not None and exc.position < first_bad:
+            return _CODES[exc.fault]
+    return JSON_ERROR_UTF8
 
 
 # --- json_encode --------------------------------------------------------------

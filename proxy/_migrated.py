@@ -134,7 +134,7 @@ async def handler_answer(
         outcome = await run_handler(
             mode.handler,
             handler,
-            handler_request(request, params, body),
+            handler_request(request, params, body, php_site=mode.php),
             caches,
             timeout=mode.timeout,
             time_limit=time_limit,

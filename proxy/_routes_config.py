@@ -6,10 +6,13 @@ then rejected by ``Table.finish`` with the route's index in the key path.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
 from typing import Literal
 
-from migrated import HandlerNotFound, load_handler
+from legacy_adapter import BackendSettings, FastCGISettings
+from migrated import HandlerNotFound, PhpSite, load_handler
 from shadow import CompareRules
 
 from ._config_reader import Table, one_of, parse_duration
@@ -201,3 +204,21 @@ def _sticky_key(value: object) -> str:
 
 
 __all__ = ["ConfigError", "one_of", "read_routes"]
+
+
+def with_php_sites(
+    routes: tuple[Route, ...], backends: Sequence[BackendSettings]
+) -> tuple[Route, ...]:
+    """Give each migrated and canary route its fallback backend's ``PhpSite`` (``Request.php``).
+
+    Only FastCGI backends run PHP; a route falling back elsewhere gets none.
+    """
+    sites = {b.name: PhpSite(b) for b in backends if isinstance(b, FastCGISettings)}
+    out = []
+    for route in routes:
+        mode = route.mode
+        if isinstance(mode, Migrated | Canary) and mode.backend in sites:
+            mode = dataclasses.replace(mode, php=sites[mode.backend])
+            route = dataclasses.replace(route, mode=mode)
+        out.append(route)
+    return tuple(out)

@@ -155,6 +155,7 @@ class Canary:
     reverse_rate: float = 0.0
     reverse_methods: frozenset[str] = SAFE_METHODS
     rules: Any = None
+    php: Any = None  # migrated.PhpSite of ``backend`` when it is FastCGI (Request.php)
     name: ModeName = "canary"
 
 
@@ -177,6 +178,7 @@ class Migrated:
     reverse_rate: float = 0.0  # share of requests also sent to legacy and compared
     reverse_methods: frozenset[str] = SAFE_METHODS  # only methods safe to repeat, by default
     rules: Any = None
+    php: Any = None  # migrated.PhpSite of ``backend`` when it is FastCGI (Request.php)
     name: ModeName = "migrated"
 
 

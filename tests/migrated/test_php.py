@@ -198,11 +198,10 @@ def python_answer(case: Case) -> str:
 def _same_refusal(ours: str, theirs: str) -> bool:
     """Both refuse the document; with several faults, each may name another one first.
 
-    PHP checks the depth as it opens an array and UTF-8 inside strings only,
-    and its scanner reports a control character before a syntax error its
-    parser would find earlier; the port decodes the whole text first and
-    checks the depth last.  ``test_decode_errors_carry_php_codes`` checks
-    the code of each fault alone.
+    PHP reports the first fault its scanner meets; the port finds a lone
+    surrogate escape or a mismatched bracket in another order (docs/handlers.md,
+    "Known differences").  ``test_decode_errors_carry_php_codes`` checks the
+    code of each fault alone.
     """
     return ours.startswith("D") and theirs.startswith("D")
 
@@ -234,6 +233,10 @@ def test_decode_then_encode_matches_php_byte_for_byte(batch: list[Case]) -> None
         pytest.param(b'"\xc3\x28"', php.JSON_ERROR_UTF8, id="bad-utf8-in-string"),
         pytest.param(b'["\x01"]', php.JSON_ERROR_CTRL_CHAR, id="control-char"),
         pytest.param(b"[[1]]", php.JSON_ERROR_DEPTH, id="depth"),
+        pytest.param(b"[[[1,", php.JSON_ERROR_DEPTH, id="too-deep-before-a-syntax-error"),
+        pytest.param('{"a":1}'.encode("utf-16-le"), php.JSON_ERROR_CTRL_CHAR, id="utf-16-nul"),
+        pytest.param('{"a":"\xe9"}'.encode("utf-16"), php.JSON_ERROR_UTF8, id="utf-16-bom"),
+        pytest.param(b'["\xe9", x]', php.JSON_ERROR_UTF8, id="bad-byte-before-a-syntax-error"),
     ],
 )
 def test_decode_errors_carry_php_codes(doc: bytes, code: int) -> None:
