@@ -116,7 +116,7 @@ class Request:
     request_id: str
     origin: LegacyRequest | None = field(default=None, compare=False, repr=False)
     php_site: PhpSite | None = field(default=None, compare=False, repr=False)
-    _php: object = field(default=None, init=False, compare=False, repr=False)  # _UNREAD or the view
+    _php: Any = field(default=None, init=False, compare=False, repr=False)  # _UNREAD or the view
 
     # Written out so that it compiles (see proxy/_build.py, "per-request classes").
     def __init__(

@@ -105,6 +105,8 @@ _ENCODE_FLAGS = (
 _RAW_STRINGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_LINE_TERMINATORS
 _HEX = JSON_HEX_TAG | JSON_HEX_AMP | JSON_HEX_APOS | JSON_HEX_QUOT
 _INT64_DIGITS = 19
+# What surrogateescape makes of bytes 0x80-0xFF (chr: mypyc takes no surrogate literal).
+_ESCAPED_LOW, _ESCAPED_HIGH = chr(0xDC80), chr(0xDCFF)
 
 
 def _error(code: int) -> JsonException:
@@ -215,7 +217,7 @@ def _not_utf8(raw: bytes, scan_once: Scanner) -> int:
     failing path pays for the second scan.
     """
     text = raw.decode("utf-8", "surrogateescape")  # each bad byte becomes U+DC80..U+DCFF
-    first_bad = next(i for i, char in enumerate(text) if "\udc80" <= char <= "\udcff")
+    first_bad = next(i for i, char in enumerate(text) if _ESCAPED_LOW <= char <= _ESCAPED_HIGH)
     try:
         scan(text, scan_once)
     except JsonRefused as exc:
