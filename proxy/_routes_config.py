@@ -209,15 +209,15 @@ __all__ = ["ConfigError", "one_of", "read_routes"]
 def with_php_sites(
     routes: tuple[Route, ...], backends: Sequence[BackendSettings]
 ) -> tuple[Route, ...]:
-    """Give each migrated and canary route its fallback backend's ``PhpSite`` (``Request.php``).
+    """Give each shadow, canary and migrated route its backend's ``PhpSite`` (``Request.php``).
 
-    Only FastCGI backends run PHP; a route falling back elsewhere gets none.
+    Only FastCGI backends run PHP; a route whose backend is another kind gets none.
     """
     sites = {b.name: PhpSite(b) for b in backends if isinstance(b, FastCGISettings)}
     out = []
     for route in routes:
         mode = route.mode
-        if isinstance(mode, Migrated | Canary) and mode.backend in sites:
+        if isinstance(mode, Shadow | Migrated | Canary) and mode.backend in sites:
             mode = dataclasses.replace(mode, php=sites[mode.backend])
             route = dataclasses.replace(route, mode=mode)
         out.append(route)

@@ -138,6 +138,7 @@ class Shadow:
     timeout: float = 5.0
     sample_key: str = "client"
     rules: Any = None  # shadow.CompareRules: what to compare and what to ignore
+    php: Any = None  # migrated.PhpSite of ``backend`` when it is FastCGI (Request.php)
     name: ModeName = "shadow"
 
 

@@ -378,10 +378,19 @@ match = { prefix = "/b" }
 mode = "migrated"
 handler = "tests.proxy.sample_handlers:hello"
 backend = "web"
+
+[[routes]]
+name = "shadowed"
+match = { prefix = "/c" }
+mode = "shadow"
+handler = "tests.proxy.sample_handlers:hello"
+backend = "php"
 """
     config = parse_config(text, "strangler.toml")
     modes = {route.name: route.mode for route in config.routes.routes}
     assert isinstance(modes["to-php"], Migrated)
     assert isinstance(modes["to-web"], Migrated)
-    assert modes["to-php"].php == PhpSite(config.backend("php"))  # type: ignore[arg-type]
+    assert isinstance(modes["shadowed"], Shadow)
+    site = PhpSite(config.backend("php"))  # type: ignore[arg-type]
+    assert (modes["to-php"].php, modes["shadowed"].php) == (site, site)
     assert modes["to-web"].php is None
