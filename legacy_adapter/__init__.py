@@ -18,6 +18,7 @@ from ._exceptions import UpstreamTimeout as UpstreamTimeout
 from ._exceptions import UpstreamUnavailable as UpstreamUnavailable
 from ._fastcgi import FastCGIClient as FastCGIClient
 from ._fastcgi_backend import FastCGIBackend as FastCGIBackend
+from ._fastcgi_records import decode_pairs as decode_pairs
 from ._http import HTTPBackend as HTTPBackend
 from ._locations import Locations as Locations
 from ._locations import StaticBackend as StaticBackend

@@ -23,9 +23,12 @@ from ._exceptions import MigratedError as MigratedError
 from ._exceptions import ProducerError as ProducerError
 from ._exceptions import ProducerStartupError as ProducerStartupError
 from ._exceptions import QueueFull as QueueFull
+from ._frozen import thaw as thaw
 from ._incoming import decoded_headers as decoded_headers
 from ._incoming import handler_request as handler_request
 from ._loader import load_handler as load_handler
+from ._php_view import PhpSite as PhpSite
+from ._php_view import PhpView as PhpView
 from ._producer import KafkaProducer as KafkaProducer
 from ._producer import replay_spool as replay_spool
 from ._producer_settings import ProducerSettings as ProducerSettings

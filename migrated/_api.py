@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from legacy_adapter import LegacyRequest
+
 from ._exceptions import HandlerBadRequest
+from ._json import JsonRefused, strict_loads
+from ._php_view import PhpSite, PhpView
+
+_UNREAD = object()  # Request.php not computed yet (None is a computed answer)
+MAX_DEPTH = 64
+"""``Request.json``'s default limit of nested arrays/objects."""
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -82,13 +90,20 @@ class Request:
 
     Attributes:
         method: upper-case method.
-        path: the decoded, normalised path.
+        path: the decoded, normalised path (what routing and file lookups use).
         path_params: named segments captured by the route pattern.
         query_string: the raw query string.
         headers: ``(name, value)`` pairs, names lower-case, in arrival order.
         body: the whole body (bounded by ``server.max_body_size``).
         client: the client address after trusted-proxy processing.
         request_id: the id used in logs and passed to every backend.
+        origin: the proxied request this view was made from (``raw_path``,
+            ``php``); ``None`` for a request made by hand (tests, replay).
+        php_site: the route's fallback backend, for ``php``; ``None`` when it
+            is not a FastCGI backend.
+
+    ``raw_path``, ``target`` and ``php`` are computed when read, so a
+    handler that does not ask pays nothing for them.
     """
 
     method: str
@@ -99,6 +114,9 @@ class Request:
     body: bytes
     client: tuple[str, int] | None
     request_id: str
+    origin: LegacyRequest | None = field(default=None, compare=False, repr=False)
+    php_site: PhpSite | None = field(default=None, compare=False, repr=False)
+    _php: Any = field(default=None, init=False, compare=False, repr=False)  # _UNREAD or the view
 
     # Written out so that it compiles (see proxy/_build.py, "per-request classes").
     def __init__(
@@ -111,6 +129,8 @@ class Request:
         body: bytes,
         client: tuple[str, int] | None,
         request_id: str,
+        origin: LegacyRequest | None = None,
+        php_site: PhpSite | None = None,
     ) -> None:
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "path", path)
@@ -120,6 +140,40 @@ class Request:
         object.__setattr__(self, "body", body)
         object.__setattr__(self, "client", client)
         object.__setattr__(self, "request_id", request_id)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "php_site", php_site)
+        object.__setattr__(self, "_php", _UNREAD)
+
+    @property
+    def raw_path(self) -> str:
+        """The path exactly as the client sent it: percent-encoded, dot segments and
+        duplicate slashes kept, no query (latin-1 text of the bytes); ``path`` without
+        an ``origin``."""
+        origin = self.origin
+        return self.path if origin is None else origin.raw_path.decode("latin-1")
+
+    @property
+    def target(self) -> str:
+        """The request target as sent: ``raw_path``, then ``?`` and the query if there is one."""
+        query = self.query_string
+        return f"{self.raw_path}?{query}" if query else self.raw_path
+
+    @property
+    def php(self) -> PhpView | None:
+        """What PHP would see through the route's fallback backend (``REQUEST_URI``,
+        ``SCRIPT_NAME``, ``PATH_INFO``, every FastCGI param), computed by the legacy
+        adapter's own code on first read.
+
+        ``None`` when there is no FastCGI fallback backend or no ``origin``, or
+        when legacy would run no script for this path (a static file, a redirect,
+        a 404).
+        """
+        view = self._php
+        if view is _UNREAD:
+            site, origin = self.php_site, self.origin
+            view = None if site is None or origin is None else site.view(origin)
+            object.__setattr__(self, "_php", view)
+        return view if isinstance(view, PhpView) else None
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -131,16 +185,22 @@ class Request:
         name = name.lower()
         return next((v for k, v in self.headers if k == name), default)
 
-    def json(self) -> Any:
-        """The body parsed as JSON.
+    def json(self, *, max_depth: int = MAX_DEPTH) -> Any:
+        """The body parsed as strict JSON (objects are dicts, arrays lists).
+
+        Strict: UTF-8 only (no BOM, no UTF-16/32 guessing), no ``NaN`` or
+        ``Infinity``, no lone surrogate escape, at most ``max_depth`` nested
+        arrays/objects.  A repeated name keeps its last value.  For PHP's
+        ``json_decode`` rules (64-bit integers, objects as arrays) use
+        ``migrated.php.json_decode(request.body)``.
 
         Raises:
-            HandlerBadRequest: the body is not valid UTF-8 JSON (answered 400).
+            HandlerBadRequest: the body is refused (answered 400 with the reason).
         """
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HandlerBadRequest(f"body is not valid JSON: {exc}") from None
+            return strict_loads(self.body, max_depth)
+        except JsonRefused as exc:
+            raise HandlerBadRequest(f"body is not valid JSON: {exc.reason}") from None
 
 
 @dataclass(slots=True, init=False)
@@ -218,4 +278,11 @@ def _bytes(value: bytes | str) -> bytes:
 
 
 def _compact(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """What json cannot write itself: a read-only mapping (a cache snapshot's) as a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -4,9 +4,11 @@ Strategy:
 
 * Readers never wait and never lock: ``HotCache.snapshot`` is one immutable
   ``CacheSnapshot`` that the refresher replaces with a single assignment, so a
-  handler sees either the old or the new version, never a mix.  The snapshot's
-  ``data`` is *not* deep-frozen (that would cost a copy per refresh): handlers
-  must treat it as read-only.
+  handler sees either the old or the new version, never a mix.  The
+  snapshot's ``data`` is deep-frozen (``_frozen.freeze``: mappings become
+  ``MappingProxyType``, lists tuples) in the parse thread, once per changed
+  version, so a handler's mutation fails instead of leaking into every later
+  request; reads cost nothing more.
 * Blocking work runs in worker threads: the fetch (boto3, file reads) under an
   overall deadline of ``settings.timeout``, and the parse.  Parsing in a thread
   does not make it free: the GIL is held, so a large document still stalls the
@@ -19,19 +21,19 @@ Strategy:
   kept in ``last_error``; readiness fails only once the data is older than
   ``max_staleness``.  After each change the raw bytes and version are written
   to the disk copy (temp file + ``os.replace``), which ``start`` falls back to
-  when the source fails, so a cold start works without S3.
+  when the source fails, so a cold start works without S3.  The copy is the
+  source object's bytes as they are, its version in a sidecar (``_disk_copy``),
+  so an operator can seed one by hand.
 * boto3 is imported (through ``_s3``) only when an ``s3://`` cache is made, so
   ``file://`` caches work where boto3 is not installed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,14 +52,14 @@ from ._cache_metrics import (
     observe_load,
 )
 from ._cache_settings import CacheSettings, Format, S3Location
+from ._disk_copy import DiskCopy, os_error, read_disk_copy, write_disk_copy
 from ._exceptions import (
     CacheError,
     CacheFormatError,
-    CacheSourceDenied,
     CacheSourceError,
-    CacheSourceMissing,
     CacheStartError,
 )
+from ._frozen import freeze
 
 log = structlog.get_logger("strangler.cache")
 
@@ -72,8 +74,10 @@ class CacheSnapshot:
     """One immutable version of a cache's data (implements ``migrated.Snapshot``).
 
     Attributes:
-        data: the parsed data; shared by every request, treat as read-only.
-        version: the S3 ETag, or ``mtime_ns-size`` for a file.
+        data: the parsed data, deep-frozen (mappings are ``MappingProxyType``,
+            arrays tuples); shared by every request.
+        version: the S3 ETag, or ``mtime_ns-size`` for a file; ``""`` when
+            unknown (a disk copy placed by hand).
         loaded_at: wall-clock time (epoch seconds) this process parsed it.
         source: where the bytes came from: the source URL or ``disk copy PATH``.
     """
@@ -129,7 +133,7 @@ class FileSource:
                 current = f"{stat.st_mtime_ns}-{stat.st_size}"
                 return None if current == version else (file.read(), current)
         except OSError as exc:
-            raise _os_error(self.url, exc) from exc
+            raise os_error(self.url, exc) from exc
 
     def close(self) -> None:
         """Nothing to release."""
@@ -224,7 +228,7 @@ class HotCache:
         snap = self._snapshot
         return CacheStatus(
             source=self.settings.source,
-            version=None if snap is None else snap.version,
+            version=None if snap is None else snap.version or None,
             loaded_from=None if snap is None else snap.source,
             age=None if snap is None else self.age(),
             stale=self.stale(),
@@ -266,7 +270,7 @@ class HotCache:
         """
         self.snapshot  # noqa: B018 - raises before start
         async with self._lock:
-            result = await self._refresh(self.snapshot.version)
+            result = await self._refresh(self.snapshot.version or None)
         count_refresh(self.name, result)
         export_age(self.name, self.age())
         return result
@@ -275,7 +279,7 @@ class HotCache:
         """Release the source's connections."""
         self._source.close()
 
-    async def _refresh(self, version: str) -> RefreshResult:
+    async def _refresh(self, version: str | None) -> RefreshResult:
         try:
             changed = await self._load_source(version)
         except CacheSourceError as exc:
@@ -328,7 +332,8 @@ class HotCache:
         try:
             await self._load_disk_copy(path)
         except CacheSourceError as exc:
-            reason = f"{reason}; disk copy {path}: {exc.reason}"
+            where = "" if exc.source == str(path) else f" ({exc.source})"  # its sidecar
+            reason = f"{reason}; disk copy {path}{where}: {exc.reason}"
             raise CacheStartError(self.name, self.settings.source, reason) from exc
         self._last_error = str(source_error)
         log.warning(
@@ -341,14 +346,15 @@ class HotCache:
 
     async def _load_disk_copy(self, path: Path) -> None:
         copy = await anyio.to_thread.run_sync(read_disk_copy, path)
-        if copy.source != self.settings.source:
+        if copy.source is not None and copy.source != self.settings.source:
             raise CacheSourceError(str(path), f"holds a copy of {copy.source}")
+        if copy.version is None:
+            log.warning("cache disk copy has no validator", cache=self.name, disk_copy=str(path))
         origin = f"disk copy {path}"
         data = await self._parse_bytes(origin, copy.body)
         saved_age = max(0.0, time.time() - copy.saved_at)
-        self._swap(
-            CacheSnapshot(data, copy.version, time.time(), origin), time.monotonic() - saved_age
-        )
+        snapshot = CacheSnapshot(data, copy.version or "", time.time(), origin)
+        self._swap(snapshot, time.monotonic() - saved_age)
 
     async def _save_disk_copy(self, fetched: Fetched) -> None:
         path = self.settings.disk_copy_path
@@ -461,70 +467,8 @@ class CacheSet:
 
 def _parse(parse: Parser, origin: str, body: bytes) -> Any:
     try:
-        return parse(body)
+        return freeze(parse(body))
     except RecursionError:
         raise CacheFormatError(origin, "nested too deeply") from None
     except Exception as exc:
         raise CacheFormatError(origin, f"{type(exc).__name__}: {exc}") from exc
-
-
-def _os_error(url: str, exc: OSError) -> CacheSourceError:
-    reason = exc.strerror or str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return CacheSourceMissing(url, reason)
-    if isinstance(exc, PermissionError):
-        return CacheSourceDenied(url, reason)
-    return CacheSourceError(url, reason)
-
-
-# --- disk copy: one header line of JSON, then the raw bytes -------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DiskCopy:
-    """The last good raw bytes of a cache, their version and when they were saved."""
-
-    source: str
-    version: str
-    saved_at: float
-    body: bytes
-
-
-def write_disk_copy(path: Path, copy: DiskCopy) -> None:
-    """Write ``copy`` atomically: a temp file in the same directory, fsync, ``os.replace``."""
-    header = json.dumps({"source": copy.source, "version": copy.version, "saved_at": copy.saved_at})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(header.encode() + b"\n")
-            file.write(copy.body)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def read_disk_copy(path: Path) -> DiskCopy:
-    """Read a disk copy written by ``write_disk_copy``.
-
-    Raises:
-        CacheSourceMissing: there is no disk copy yet.
-        CacheFormatError: the file is not a disk copy.
-        CacheSourceError: it cannot be read.
-    """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise _os_error(str(path), exc) from exc
-    head, _, body = raw.partition(b"\n")
-    try:
-        header = json.loads(head)
-        return DiskCopy(
-            str(header["source"]), str(header["version"]), float(header["saved_at"]), body
-        )
-    except (ValueError, KeyError, TypeError):
-        raise CacheFormatError(str(path), "not a disk copy (bad header line)") from None

@@ -11,6 +11,7 @@ MigratedError
 │   │   └── TLSHandshakeFailed    TLS could not be established (CA, certificate)
 │   ├── ProducerClosed        send() while the producer is not running
 │   └── QueueFull             the local queue is full                  -> 503 + Retry-After
+├── JsonException           migrated.php's json_decode/json_encode failed as PHP's would
 └── CacheError              a hot cache could not load (startup / readiness)
     ├── CacheStartError       neither the source nor the disk copy loaded at start
     └── CacheSourceError      one load failed; the last good snapshot is kept
@@ -130,3 +131,17 @@ class ProducerClosed(ProducerError):
 
     def __init__(self) -> None:
         super().__init__("the Kafka producer is not running")
+
+
+class JsonException(MigratedError, ValueError):
+    """PHP's ``JsonException``: ``json_decode``/``json_encode`` of ``migrated.php`` failed.
+
+    Attributes:
+        code: PHP's ``json_last_error()`` for the same input (``JSON_ERROR_*``).
+        message: PHP's ``json_last_error_msg()``.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from legacy_adapter import LegacyRequest
 
 from ._api import Request
+from ._php_view import PhpSite
 
 
 def handler_request(
@@ -19,6 +20,7 @@ def handler_request(
     body: bytes,
     extra: tuple[tuple[str, str], ...] = (),
     headers: tuple[tuple[str, str], ...] | None = None,
+    php_site: PhpSite | None = None,
 ) -> Request:
     """The migrated-handler view of a request.
 
@@ -29,6 +31,7 @@ def handler_request(
         extra: headers appended after the client's (a shadow copy's marker).
         headers: the request's headers already decoded (``decoded_headers``),
             when the caller needs them for something else too.
+        php_site: the route's fallback backend, for ``Request.php``.
     """
     if headers is None:
         headers = decoded_headers(request)
@@ -41,6 +44,8 @@ def handler_request(
         body=body,
         client=request.client,
         request_id=request.request_id,
+        origin=request,
+        php_site=php_site,
     )
 
 

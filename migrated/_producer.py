@@ -41,6 +41,13 @@ Nothing accepted is lost (at-least-once):
 - Spooled messages are resent by the replay thread (at start, then every
   ``replay_interval`` while some are pending and a broker answers) and by
   ``replay_spool`` (the ``strangler spool replay`` command).
+Shutdown keeps the promise whatever the broker does (``stop_waiting``, which
+the worker calls as SIGTERM arrives, and ``aclose`` if it was not called):
+what librdkafka holds gets a short grace to be acked, then it is purged, and
+the purged messages of ``acked`` sends are spooled like any failure, which
+answers their senders; from then on a send is answered once its messages
+are spooled, without waiting for a broker.  A frozen broker therefore
+delays the answers by the grace, never by ``message_timeout``.
 A message may therefore reach Kafka twice (acked but the mark was lost, or
 timed out locally after the broker wrote it); consumers dedupe by key.
 
@@ -253,6 +260,7 @@ class KafkaProducer:
         self._spool_given = spool
         self._background_replay = background_replay
         self._running = False
+        self._closing = False  # stop_waiting began: sends go to the spool only
         self._in_flight: set[Position] = set()
         self._reports: deque[_Ticket] = deque()  # reported; settled on the loop
         # The loop's side of polling (asyncio only; see the module docstring).
@@ -323,18 +331,37 @@ class KafkaProducer:
         self._replayer.start()
         log.info("kafka_producer_started", bootstrap=self.settings.bootstrap_servers)
 
+    async def stop_waiting(self, grace: float) -> None:
+        """Stop depending on the broker: answer every send once it is durable (shutdown).
+
+        From now on a send (``acked`` or ``queued``) is answered once its
+        messages are fsynced to the spool, and nothing more is produced or
+        replayed.  What librdkafka holds gets ``grace`` seconds to be acked;
+        then it is purged, and the purged messages of ``acked`` sends are
+        spooled, which answers their senders (``queued`` ones already are).
+        Returns when librdkafka holds nothing more; a second call returns at once.
+        """
+        if not self._running or self._closing:
+            return
+        self._closing = True
+        self._stop_replaying.set()
+        log.info("kafka_stop_waiting", queued=len(self._producer), grace=grace)
+        with anyio.CancelScope(shield=True):
+            await self._drain(anyio.current_time() + grace)
+
     async def aclose(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 bounds the drain
         """Deliver what is queued for up to ``timeout`` s, spool the rest, close.
 
         Whatever librdkafka still holds at the deadline is purged; the purged
         messages of ``acked`` sends are spooled (``queued`` ones already are).
+        After ``stop_waiting`` nothing waits for the broker any more.
         """
         if not self._running:
             return
-        self._running = False
-        self._produce_held()  # submitted this loop turn: produced before the drain
         with anyio.CancelScope(shield=True):
-            await self._drain(anyio.current_time() + timeout)
+            await self.stop_waiting(timeout)
+            self._running = False
+            await self._drain(anyio.current_time())  # only spooled ones can be left
             self._stop_replaying.set()
             self._stop_loop_polling()
             self._stop_polling.set()
@@ -406,11 +433,14 @@ class KafkaProducer:
             return
         if not self._running:
             raise ProducerClosed
+        if self._closing:  # shutdown: durable on disk is enough, the broker may be gone
+            await self._spool_only(messages)
+            return
         if len(self._producer) + len(messages) > self.settings.queue_max_messages:
             raise QueueFull
         if wait == "queued":
             positions = await self._spool.append(messages)
-            if self._running:  # else aclose has begun: they stay spooled for the next start
+            if self._running and not self._closing:  # else they stay spooled for later
                 batch, _ = self._batch(len(messages))
                 self._produce(messages, positions, batch)  # refused ones too
             return
@@ -440,6 +470,11 @@ class KafkaProducer:
         loop = self._loop
         if loop is None:
             raise ProducerError("submit needs the producer started on an asyncio loop")
+        if self._closing and messages:  # shutdown: spooled by the poll thread, then acked
+            signal = _Acknowledgement(acked)
+            batch = signal.batch = _Batch(len(messages), signal)
+            self._spool_later(self._tickets(messages, [None] * len(messages), batch))
+            return
         queued = len(self._producer) + self._held_count + len(messages)
         if queued > self.settings.queue_max_messages:
             raise QueueFull
@@ -458,10 +493,28 @@ class KafkaProducer:
         held, self._held, self._held_count = self._held, [], 0
         refused: list[_Ticket] = []
         for messages, batch in held:
-            refused += self._produce(messages, [None] * len(messages), batch)
-        if refused:  # the poll thread spools them (and resolves them) as it does failures
-            self._loop_work.append(([], refused))
-            self._thread_wake.set()
+            nones: list[Position | None] = [None] * len(messages)
+            if self._closing:  # stop_waiting began this loop turn: spool, do not produce
+                refused += self._tickets(messages, nones, batch)
+            else:
+                refused += self._produce(messages, nones, batch)
+        if refused:
+            self._spool_later(refused)
+
+    def _spool_later(self, tickets: list[_Ticket]) -> None:
+        """Have the poll thread spool these and resolve them, as it does failures."""
+        self._loop_work.append(([], tickets))
+        self._thread_wake.set()
+
+    async def _spool_only(self, messages: Sequence[Message]) -> None:
+        """Append to the spool (fsynced) without producing: replayed by the next start."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._spool.append(messages)
+            except OSError as exc:
+                log.exception("kafka_spool_failed", count=len(messages))
+                raise ProducerError(_lost(len(messages))) from exc
+        metrics.PRODUCER_SPOOLED.inc(len(messages))
 
     async def _send_acked(self, messages: Sequence[Message]) -> None:
         batch, done = self._batch(len(messages))
@@ -488,12 +541,7 @@ class KafkaProducer:
         if len(positions) != len(messages):
             raise ValueError("one position per message")
         producer = self._producer
-        now = time.monotonic()
-        generation, reports = self._generation, self._reports
-        tickets = [  # not ``zip(strict=True)``: compiled, the keyword makes it a generic call
-            _Ticket(messages[i], batch, positions[i], now, generation, reports)
-            for i in range(len(messages))
-        ]
+        tickets = self._tickets(messages, positions, batch)
         for index, ticket in enumerate(tickets):
             message = ticket.message
             try:
@@ -520,6 +568,16 @@ class KafkaProducer:
             if ticket.position is not None:
                 self._in_flight.add(ticket.position)
         return []
+
+    def _tickets(
+        self, messages: Sequence[Message], positions: Sequence[Position | None], batch: _Batch
+    ) -> list[_Ticket]:
+        now = time.monotonic()
+        generation, reports = self._generation, self._reports
+        return [  # not ``zip(strict=True)``: compiled, the keyword makes it a generic call
+            _Ticket(messages[i], batch, positions[i], now, generation, reports)
+            for i in range(len(messages))
+        ]
 
     # -- the poll thread -------------------------------------------------------
 
@@ -741,7 +799,7 @@ class KafkaProducer:
         """
         sent = 0
         async with self._replay_lock:
-            while self._running and (entries := await self._replayable()):
+            while self._running and not self._closing and (entries := await self._replayable()):
                 acked = await self._resend(entries)
                 sent += acked
                 if progress is not None:
@@ -786,7 +844,7 @@ class KafkaProducer:
         return True
 
     async def _resend(self, entries: list[tuple[Position, Message]]) -> int:
-        if not self._running:  # aclose began while we probed the broker
+        if not self._running or self._closing:  # shutdown began while we probed the broker
             return 0
         batch, done = self._batch(len(entries))
         refused = self._produce([m for _, m in entries], [p for p, _ in entries], batch)

@@ -52,6 +52,11 @@ class Resources:
         else:
             await self.caches.run(task_status=task_status)
 
+    async def stop_waiting(self, grace: float) -> None:
+        """Shutdown began: answer every send once it is spooled (``KafkaProducer.stop_waiting``)."""
+        if self.publisher is not None:
+            await self.publisher.stop_waiting(grace)
+
     async def aclose(self) -> None:
         """Flush the producer (the rest is spooled) and release the caches."""
         if self.publisher is not None:

@@ -9,8 +9,8 @@ migrated modes treat all three alike: compared with legacy, sticky, bounded by
 the route's ``timeout`` and fallen back from when they fail.  Neither uses the
 outbox; what they send elsewhere is their own affair.
 
-A service's request carries the client's method, path, query, headers (less
-hop-by-hop ones) and body, with ``X-Forwarded-For``, ``X-Forwarded-Host`` and
+A service's request carries the client's method, request target as sent
+(after the service URL's path), headers (less hop-by-hop ones) and body, with ``X-Forwarded-For``, ``X-Forwarded-Host`` and
 ``X-Request-Id``; ``Host`` is the service's own, as nginx's ``proxy_pass``
 sends it.  A service that cannot be reached, stops mid-answer or answers 502,
 503 or 504 has *failed* (``ServiceFailed``): the route falls back to legacy
@@ -150,9 +150,7 @@ class ServiceHandler:
         client = self._client
         if client is None:
             client = self._client = _client()
-        target = self._prefix + quote(request.path, safe="/:@!$&'()*+,;=-._~")
-        if request.query_string:
-            target += "?" + request.query_string
+        target = self._prefix + request.target  # as the client sent it, as nginx passes it
         outgoing = client.build_request(
             request.method,
             self._origin + target,

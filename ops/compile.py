@@ -30,7 +30,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEST = REPO_ROOT / "var" / "compiled"
 DEMO_MODULES = (
-    "ops.demo.handlers._php_json",
     "ops.demo.handlers._validator",
     "ops.demo.handlers.validator",
 )

@@ -31,7 +31,7 @@ from shadow import ShadowSettings
 from ._config_reader import Table, one_of, parse_duration, parse_size
 from ._exceptions import ConfigError
 from ._resources_config import read_caches, read_kafka
-from ._routes_config import read_routes
+from ._routes_config import read_routes, with_php_sites
 from ._routing import Legacy, Match, Route, RouteTable, Shadow
 from ._shadow_config import read_shadow
 
@@ -132,7 +132,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         raise root.table("server").error("default_backend", f"no backend named {default!r}")
     if len(names) > 1 and not server.default_backend:
         raise ConfigError(source, "server.default_backend", "required with several backends")
-    routes = read_routes(root.tables("routes"), frozenset(names), default)
+    routes = with_php_sites(read_routes(root.tables("routes"), frozenset(names), default), backends)
     routes += (Route("default", Match.create("prefix", "/"), Legacy(default)),)
     kafka = read_kafka(root.table("kafka"))
     caches = read_caches(root.table("caches"))

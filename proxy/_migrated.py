@@ -46,6 +46,8 @@ class Resources(Protocol):
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None: ...
 
+    async def stop_waiting(self, grace: float) -> None: ...
+
     async def aclose(self) -> None: ...
 
     def status(self) -> dict[str, Any]: ...
@@ -143,7 +145,7 @@ async def handler_answer(
         outcome = await run_handler(
             mode.handler,
             handler,
-            handler_request(request, params, body),
+            handler_request(request, params, body, php_site=mode.php),
             caches,
             timeout=mode.timeout,
             time_limit=time_limit,

@@ -6,11 +6,13 @@ then rejected by ``Table.finish`` with the route's index in the key path.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
-from migrated import HandlerNotFound, load_handler
+from legacy_adapter import BackendSettings, FastCGISettings
+from migrated import HandlerNotFound, PhpSite, load_handler
 from migrated._targets import ASGI, SERVICE, check_service_url, load_asgi_app
 from shadow import CompareRules
 
@@ -261,3 +263,21 @@ def _sticky_key(value: object) -> str:
 
 
 __all__ = ["ConfigError", "one_of", "read_routes"]
+
+
+def with_php_sites(
+    routes: tuple[Route, ...], backends: Sequence[BackendSettings]
+) -> tuple[Route, ...]:
+    """Give each shadow, canary and migrated route its backend's ``PhpSite`` (``Request.php``).
+
+    Only FastCGI backends run PHP; a route whose backend is another kind gets none.
+    """
+    sites = {b.name: PhpSite(b) for b in backends if isinstance(b, FastCGISettings)}
+    out = []
+    for route in routes:
+        mode = route.mode
+        if isinstance(mode, Shadow | Migrated | Canary) and mode.backend in sites:
+            mode = dataclasses.replace(mode, php=sites[mode.backend])
+            route = dataclasses.replace(route, mode=mode)
+        out.append(route)
+    return tuple(out)

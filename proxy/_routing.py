@@ -138,6 +138,7 @@ class Shadow:
     timeout: float = 5.0
     sample_key: str = "client"
     rules: Any = None  # shadow.CompareRules: what to compare and what to ignore
+    php: Any = None  # migrated.PhpSite of ``backend`` when it is FastCGI (Request.php)
     name: ModeName = "shadow"
 
 
@@ -174,6 +175,7 @@ class Canary:
     reverse_methods: frozenset[str] = SAFE_METHODS
     rules: Any = None
     force: ForceSide | None = None
+    php: Any = None  # migrated.PhpSite of ``backend`` when it is FastCGI (Request.php)
     name: ModeName = "canary"
 
 
@@ -196,6 +198,7 @@ class Migrated:
     reverse_rate: float = 0.0  # share of requests also sent to legacy and compared
     reverse_methods: frozenset[str] = SAFE_METHODS  # only methods safe to repeat, by default
     rules: Any = None
+    php: Any = None  # migrated.PhpSite of ``backend`` when it is FastCGI (Request.php)
     name: ModeName = "migrated"
 
 

@@ -9,6 +9,14 @@ Signals: SIGTERM/SIGINT close the listening sockets, close idle connections
 and let requests in flight finish within ``graceful_timeout``; SIGHUP re-reads
 the config file (the supervisor has already validated it) and swaps it in
 for new requests.
+
+Shutdown order.  As the server stops, the producer stops waiting on the
+broker (``_stop``): it gives what it holds a short grace to be acked, then
+spools the rest, which answers the ``acked`` requests waiting on it, so they
+finish within ``graceful_timeout`` even when the broker is frozen.  Only
+then are the resources closed; by then nothing waits for a broker, so the
+worker exits well before the supervisor's deadline (``graceful_timeout``
+plus a margin) would kill it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import functools
 import gc
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -45,6 +54,10 @@ log = structlog.get_logger("strangler.worker")
 
 
 _BACKLOG = 1024
+# How long the broker gets, at shutdown, to ack what the producer holds before it
+# is spooled instead (at most a quarter of ``graceful_timeout``): a healthy broker
+# acks well within it, and a frozen one delays the waiting answers by no more.
+_BROKER_GRACE = 2.0
 
 
 class Worker:
@@ -73,6 +86,11 @@ class Worker:
         await tg.start(self._reload_on_sighup)
         tg.start_soon(report_status, self.index, self._status)
         _freeze_startup_heap()
+
+    async def stop_waiting(self, graceful_timeout: float) -> None:
+        """Shutdown began: the producer answers what waits on the broker once it is spooled."""
+        if self.resources is not None:
+            await self.resources.stop_waiting(min(_BROKER_GRACE, graceful_timeout / 4))
 
     async def aclose(self) -> None:
         """Close the backends, then flush and close the resources (queued goes to the spool)."""
@@ -151,7 +169,7 @@ async def _serve_asyncio(
             listening = await loop.create_server(factory, sock=sock, backlog=_BACKLOG)
             server.servers.append(listening)
         await _shutdown_signal()
-        await server.stop(config.server.graceful_timeout)
+        await _stop(worker, server.stop, config.server.graceful_timeout)
         tg.cancel_scope.cancel()
     await worker.aclose()
 
@@ -170,9 +188,18 @@ async def _serve_trio(
         async with trio.open_nursery() as connections:
             connections.start_soon(server.serve, sockets, connections)
             await _shutdown_signal()
-            await server.stop(config.server.graceful_timeout)
+            await _stop(worker, server.stop, config.server.graceful_timeout)
         tg.cancel_scope.cancel()
     await worker.aclose()
+
+
+async def _stop(
+    worker: Worker, stop_server: Callable[[float], Awaitable[None]], graceful_timeout: float
+) -> None:
+    """Stop the server and, meanwhile, stop the answers in flight waiting on a broker."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.stop_waiting, graceful_timeout)
+        await stop_server(graceful_timeout)
 
 
 async def _start(worker: Worker, tg: anyio.abc.TaskGroup) -> None:

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from migrated._cache import CacheSet, HotCache, read_disk_copy
 from migrated._cache_settings import CacheSettings
+from migrated._disk_copy import sidecar_path
 from migrated._exceptions import CacheError, CacheStartError
 
 pytestmark = pytest.mark.anyio
@@ -136,7 +137,8 @@ async def test_cold_start_from_disk_copy(data_file: Path, tmp_path: Path) -> Non
     assert second.snapshot.source.startswith("disk copy ")
     assert "No such file" in (second.last_error or "")
     assert logs[0]["event"] == "cache started from its disk copy"
-    assert list((tmp_path / "copy").iterdir()) == [tmp_path / "copy" / "rates.copy"]
+    copy = tmp_path / "copy" / "rates.copy"
+    assert sorted((tmp_path / "copy").iterdir()) == [copy, sidecar_path(copy)]  # no temp file
 
 
 async def test_disk_copy_of_another_source_is_refused(data_file: Path, tmp_path: Path) -> None:
@@ -169,7 +171,7 @@ async def test_cache_set(data_file: Path, tmp_path: Path) -> None:
     caches = CacheSet.from_settings([settings(data_file, "set_a"), settings(other, "set_b")])
     await caches.start()
     assert caches.get("set_a") == {"v": 1}
-    assert caches.get("set_b") == ["a", "b"]
+    assert caches.get("set_b") == ("a", "b")  # frozen: arrays are tuples
     status = caches.status()
     assert set(status) == {"set_a", "set_b"}
     assert status["set_b"]["version"] == caches.cache("set_b").snapshot.version
@@ -203,3 +205,85 @@ async def test_cache_set_run_refreshes(data_file: Path) -> None:
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
     assert refreshes("set_run", "changed") >= 1
+
+
+# --- disk copies: plain bytes, validator in a sidecar ---------------------------------------------
+
+
+async def test_the_disk_copy_is_the_source_bytes_with_the_validator_beside_them(
+    data_file: Path, tmp_path: Path
+) -> None:
+    """The copy is byte for byte the source; the sidecar holds source, version and digest."""
+    cache = HotCache(settings(data_file, "file_plain", disk_copy="rates.copy"))
+    await cache.start()
+    copy = tmp_path / "rates.copy"
+    source_bytes = await anyio.Path(data_file).read_bytes()
+    assert await anyio.Path(copy).read_bytes() == source_bytes
+    meta = json.loads(await anyio.Path(sidecar_path(copy)).read_text())
+    assert meta["source"] == f"file://{data_file.name}"
+    assert meta["version"] == cache.snapshot.version
+    assert meta["size"] == len(source_bytes)
+
+
+async def test_a_hand_placed_copy_without_sidecar_starts_the_cache(tmp_path: Path) -> None:
+    """A plain copy put there by hand serves a cold start, with no version and its mtime as age."""
+    copy = tmp_path / "rates.copy"
+    write(copy, {"v": "by hand"}, stamp=3)
+    cache = HotCache(settings(tmp_path / "gone.json", "file_by_hand", disk_copy="rates.copy"))
+    with capture_logs() as logs:
+        await cache.start()
+    assert cache.snapshot.data == {"v": "by hand"}
+    assert cache.status()["version"] is None
+    assert cache.age() > 3600  # dated 2020 by its mtime
+    assert "cache disk copy has no validator" in [e["event"] for e in logs]
+    write(tmp_path / "gone.json", {"v": 2}, stamp=4)
+    assert await cache.refresh_now() == "changed"  # no validator: an unconditional fetch
+    assert cache.snapshot.data == {"v": 2}
+    assert read_disk_copy(copy).version == cache.snapshot.version
+
+
+async def test_a_sidecar_describing_other_bytes_gives_no_validator(
+    data_file: Path, tmp_path: Path
+) -> None:
+    """Bytes replaced by hand under an old sidecar: its version is not trusted for them."""
+    first = HotCache(settings(data_file, "file_replaced", disk_copy="rates.copy"))
+    await first.start()
+    (tmp_path / "rates.copy").write_text('{"v": "replaced"}')
+    assert read_disk_copy(tmp_path / "rates.copy").version is None
+    await anyio.Path(data_file).unlink()
+    second = HotCache(settings(data_file, "file_replaced", disk_copy="rates.copy"))
+    await second.start()
+    assert second.snapshot.data == {"v": "replaced"}
+    assert second.snapshot.version == ""
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "reason"),
+    [
+        pytest.param('{"etag": "x"}', "etag: unknown key", id="unknown-key"),
+        pytest.param('{"version": 3}', "version: expected str", id="wrong-type"),
+        pytest.param('{"version": ', "not JSON", id="not-json"),
+        pytest.param("[]", "not a JSON object", id="not-an-object"),
+    ],
+)
+async def test_a_bad_sidecar_is_refused_naming_the_file_and_key(
+    tmp_path: Path, sidecar: str, reason: str
+) -> None:
+    """A hand-written sidecar with a mistake fails the start, saying where and what."""
+    copy = tmp_path / "rates.copy"
+    write(copy, {"v": 1}, stamp=1)
+    sidecar_path(copy).write_text(sidecar)
+    cache = HotCache(settings(tmp_path / "gone.json", "file_bad_meta", disk_copy="rates.copy"))
+    with pytest.raises(CacheStartError) as caught:
+        await cache.start()
+    assert f"disk copy {copy} ({sidecar_path(copy)}): {reason}" in str(caught.value)
+
+
+async def test_a_copy_in_the_earlier_one_file_format_is_still_read(tmp_path: Path) -> None:
+    """A header line then the bytes (what earlier versions wrote) keeps serving a cold start."""
+    source = "file://gone.json"
+    header = {"source": source, "version": "7-9", "saved_at": 1_600_000_000.0}
+    (tmp_path / "rates.copy").write_bytes(json.dumps(header).encode() + b'\n{"v": "old"}')
+    cache = HotCache(settings(tmp_path / "gone.json", "file_legacy", disk_copy="rates.copy"))
+    await cache.start()
+    assert (cache.snapshot.data, cache.snapshot.version) == ({"v": "old"}, "7-9")

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from migrated._cache import HotCache
 from migrated._cache_settings import CacheSettings
+from migrated._disk_copy import sidecar_path
 from migrated._exceptions import CacheSourceMissing, CacheStartError
 from migrated._s3 import S3Object
 
@@ -162,6 +163,34 @@ async def test_cold_start_from_disk_copy(moto_s3: MotoS3, closed_url: str, tmp_p
     finally:
         warm.close()
         cold.close()
+
+
+@pytest.mark.parametrize(
+    "sidecar",
+    [
+        pytest.param(None, id="plain-copy"),
+        pytest.param({"version": '"hand-etag"'}, id="with-a-hand-written-etag"),
+    ],
+)
+@pytest.mark.usefixtures("aws_env")
+async def test_a_hand_placed_rules_json_starts_the_cache_while_s3_is_down(
+    closed_url: str, tmp_path: Path, sidecar: dict[str, str] | None
+) -> None:
+    """An operator's plain copy of the object (``aws s3 cp``) serves a cold start without S3."""
+    copy = tmp_path / "rules.json"
+    rules = {"events": {"signup": {"fields": ["email"]}}}
+    await anyio.Path(copy).write_text(json.dumps(rules))  # by hand: no sidecar written by us
+    if sidecar is not None:
+        await anyio.Path(sidecar_path(copy)).write_text(json.dumps(sidecar))
+    cache = HotCache(s3_settings("s3_by_hand", "some-bucket", closed_url, disk_copy=str(copy)))
+    try:
+        await cache.start()
+    finally:
+        cache.close()
+    assert cache.snapshot.data == {"events": {"signup": {"fields": ("email",)}}}
+    assert cache.snapshot.source == f"disk copy {copy}"
+    assert cache.status()["version"] == (sidecar or {}).get("version")
+    assert "EndpointConnectionError" in (cache.last_error or "")
 
 
 async def test_start_fails_without_s3_and_disk_copy(closed_url: str, tmp_path: Path) -> None:

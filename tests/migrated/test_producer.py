@@ -518,3 +518,56 @@ async def test_start_and_aclose_may_be_in_different_cancel_scopes(
     await producer.aclose()
     values = {m.value for m in _messages(topic, 2) + _messages(topic, 2, prefix="after")}
     assert await _consume(kafka_broker.address, topic, values) == values
+
+
+async def test_stop_waiting_answers_sends_held_by_a_frozen_broker_once_spooled(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """After stop_waiting, sends waiting on a frozen broker return spooled; later ones too."""
+    topic = _topic()
+    settings = make_settings(kafka_broker.address, message_timeout=300.0)
+    async with KafkaProducer(settings) as producer:
+        await producer.send(_messages(topic, 1, prefix="warm"), wait="acked")
+        kafka_broker.pause()
+        try:
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as tg:
+                    for prefix in ("a", "b", "c"):
+                        tg.start_soon(
+                            partial(producer.send, wait="acked"), _messages(topic, 5, prefix)
+                        )
+                    await anyio.sleep(0.5)
+                    assert producer.spooled == 0  # they are waiting for acks
+                    await producer.stop_waiting(0.2)
+                await producer.send(_messages(topic, 2, prefix="late"), wait="acked")
+            assert producer.spooled == 17
+        finally:
+            kafka_broker.resume()
+    assert await replay_spool(settings) == (17, 0)
+    values = {m.value for p in "abc" for m in _messages(topic, 5, p)}
+    values |= {m.value for m in _messages(topic, 2, "late") + _messages(topic, 1, "warm")}
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_stop_waiting_answers_submitted_messages_once_spooled(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """``submit`` the same: held ones are acked once spooled, and so are later ones."""
+    topic = _topic()
+    settings = make_settings(kafka_broker.address, message_timeout=300.0)
+    async with KafkaProducer(settings) as producer:
+        await _submitted(producer, _messages(topic, 1, prefix="warm"))
+        kafka_broker.pause()
+        try:
+            held = _submitted(producer, _messages(topic, 4, prefix="a"))
+            await anyio.sleep(0.5)
+            assert not held.done()
+            with anyio.fail_after(10):
+                await producer.stop_waiting(0.2)
+                await held
+                await _submitted(producer, _messages(topic, 3, prefix="late"))
+            assert producer.spooled == 7
+        finally:
+            kafka_broker.resume()
+    assert await replay_spool(settings) == (7, 0)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from migrated import PhpSite
 from proxy import ConfigError, parse_config
 from proxy._config_reader import parse_duration, parse_size
 from proxy._routing import Canary, FixedStatus, Legacy, Migrated, Shadow
@@ -405,3 +406,41 @@ def test_a_reload_names_the_server_keys_that_wait_for_a_restart(base: str) -> No
     )
     assert restart_only_changes(old, new) == ["server.workers", "server.client_header_timeout"]
     assert restart_only_changes(old, old) == []
+
+
+def test_migrated_routes_get_their_fallback_backends_php_site(base: str) -> None:
+    """A migrated route falling back to a FastCGI backend carries its PhpSite; others none."""
+    text = base.replace("[server]\n", '[server]\ndefault_backend = "php"\n', 1)
+    text += """
+[backends.web]
+type = "http"
+url = "http://127.0.0.1:8081"
+
+[[routes]]
+name = "to-php"
+match = { prefix = "/a" }
+mode = "migrated"
+handler = "tests.proxy.sample_handlers:hello"
+
+[[routes]]
+name = "to-web"
+match = { prefix = "/b" }
+mode = "migrated"
+handler = "tests.proxy.sample_handlers:hello"
+backend = "web"
+
+[[routes]]
+name = "shadowed"
+match = { prefix = "/c" }
+mode = "shadow"
+handler = "tests.proxy.sample_handlers:hello"
+backend = "php"
+"""
+    config = parse_config(text, "strangler.toml")
+    modes = {route.name: route.mode for route in config.routes.routes}
+    assert isinstance(modes["to-php"], Migrated)
+    assert isinstance(modes["to-web"], Migrated)
+    assert isinstance(modes["shadowed"], Shadow)
+    site = PhpSite(config.backend("php"))  # type: ignore[arg-type]
+    assert (modes["to-php"].php, modes["shadowed"].php) == (site, site)
+    assert modes["to-web"].php is None

@@ -4,8 +4,9 @@ Strategy: everything here takes values and returns values, no I/O, so the
 handler in ``validator.py`` is a thin shell and the whole answer can be tested
 byte for byte against the PHP.  Two pieces:
 
-* ``decode_body`` and ``php_json_encode`` (in ``_php_json``) read and write
-  JSON exactly as PHP's ``json_decode``/``json_encode`` do.
+* ``decode_body`` and ``php_json_encode`` read and write JSON exactly as
+  validate.php's ``json_decode``/``json_encode`` calls do, through the public
+  ``migrated.php`` module with the same arguments and flags.
 * ``compile_rules`` turns one rules snapshot into per-event lists of
   ``FieldRule``, each holding its checks as small closures in PHP's fixed order
   (regexes compiled, messages pre-rendered).  It is memoised on the identity of
@@ -29,13 +30,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._php_json import MAX_NESTING as MAX_NESTING
-from ._php_json import NotJson as NotJson
-from ._php_json import decode_body as decode_body
-from ._php_json import php_assoc
-from ._php_json import php_float as php_float
-from ._php_json import php_json_encode as php_json_encode
-from ._php_json import php_string as php_string
+from migrated.php import (
+    JSON_PRESERVE_ZERO_FRACTION,
+    JSON_UNESCAPED_LINE_TERMINATORS,
+    JSON_UNESCAPED_SLASHES,
+    JSON_UNESCAPED_UNICODE,
+    JsonException,
+    json_decode,
+    json_encode,
+    php_json_float,
+)
+from migrated.php import strval as php_string
+
+JSON_FLAGS = (
+    JSON_UNESCAPED_SLASHES
+    | JSON_UNESCAPED_UNICODE
+    | JSON_UNESCAPED_LINE_TERMINATORS
+    | JSON_PRESERVE_ZERO_FRACTION
+)
+"""validate.php's ``JSON_FLAGS``."""
+MAX_DEPTH = 32
+"""validate.php's ``json_decode`` depth: at most 31 nested arrays/objects."""
+NotJson = JsonException
 
 _TRIM = " \t\n\r\0\x0b"
 
@@ -45,6 +61,46 @@ Failure = tuple[str, str]
 Check = Callable[[Any], Failure | None]
 
 JSON_HEADERS: Headers = (("content-type", "application/json"),)
+
+
+# --- PHP's JSON as validate.php calls it ----------------------------------------
+
+
+def decode_body(raw: bytes) -> Any:
+    """``json_decode($raw, false, 32)``: objects as dicts.
+
+    Raises:
+        JsonException: PHP would report a JSON error for this body.
+    """
+    return json_decode(raw, False, MAX_DEPTH)
+
+
+def php_json_encode(value: Any) -> str:
+    """``json_encode($value, JSON_FLAGS)``.
+
+    Raises:
+        JsonException: the value holds INF or NAN (PHP's ``json_encode`` fails).
+    """
+    return json_encode(value, JSON_FLAGS)
+
+
+def php_float(value: float) -> str:
+    """``json_encode`` of a float with validate.php's flags (``1.0e+17``, ``100000.0``)."""
+    return php_json_float(value, JSON_FLAGS)
+
+
+def php_assoc(value: Any) -> Any:
+    """A rules value as PHP's ``json_decode($text, true)`` sees it when re-encoded.
+
+    An associative array keyed 0..n-1 (an empty one included) encodes as a list.
+    """
+    if isinstance(value, Mapping):
+        if list(value) == [str(i) for i in range(len(value))]:
+            return [php_assoc(v) for v in value.values()]
+        return {k: php_assoc(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [php_assoc(v) for v in value]
+    return value
 
 
 # --- PHP comparison helpers --------------------------------------------------
