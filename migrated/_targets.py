@@ -10,12 +10,13 @@ the route's ``timeout`` and fallen back from when they fail.  Neither uses the
 outbox; what they send elsewhere is their own affair.
 
 A service's request carries the client's method, request target as sent
-(after the service URL's path), headers (less hop-by-hop ones) and body, with ``X-Forwarded-For``, ``X-Forwarded-Host`` and
-``X-Request-Id``; ``Host`` is the service's own, as nginx's ``proxy_pass``
-sends it.  A service that cannot be reached, stops mid-answer or answers 502,
-503 or 504 has *failed* (``ServiceFailed``): the route falls back to legacy
-where its ``fallback_methods`` allow, as for a handler that raised.  Every
-other status is an answer and reaches the client.
+(after the service URL's path), headers (less hop-by-hop ones) and body,
+with ``X-Forwarded-For``, ``X-Forwarded-Host`` and ``X-Request-Id``;
+``Host`` is the service's own, as nginx's ``proxy_pass`` sends it.  A
+service that cannot be reached, stops mid-answer or answers 502, 503 or 504
+has *failed* (``ServiceFailed``): the route falls back to legacy where its
+``fallback_methods`` allow, as for a handler that raised.  Every other
+status is an answer and reaches the client.
 """
 
 from __future__ import annotations
