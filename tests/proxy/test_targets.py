@@ -11,6 +11,7 @@ back to legacy.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -118,6 +119,20 @@ def test_a_migrated_route_answers_from_the_service_with_the_request_forwarded(
     assert sent["x-request-id"] == answer.headers["x-request-id"]
     assert sent["x-kept"] == "yes"
     assert "x-secret" not in sent  # named by Connection: it stays on the client's hop
+
+
+def test_a_service_gets_the_request_target_as_the_client_sent_it(proxy: Strangler) -> None:
+    with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
+        sock.sendall(b"GET /svc//a/./b%2Fc?q=%41 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    echoed = json.loads(body)
+    # double slashes and percent-encodings as sent; "." and ".." segments are resolved
+    assert echoed["raw_path"] == "/echo/svc//a/b%2Fc"
+    assert echoed["query"] == "q=%41"
 
 
 def test_the_forwarded_host_is_the_service_not_the_client(

@@ -45,6 +45,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         echoed = {
             "method": scope["method"],
             "path": path,
+            "raw_path": scope["raw_path"].decode("latin-1"),
             "query": scope["query_string"].decode("latin-1"),
             "body": body.decode("utf-8", "replace"),
             "headers": headers,
