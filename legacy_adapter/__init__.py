@@ -19,7 +19,10 @@ from ._exceptions import UpstreamUnavailable as UpstreamUnavailable
 from ._fastcgi import FastCGIClient as FastCGIClient
 from ._fastcgi_backend import FastCGIBackend as FastCGIBackend
 from ._fastcgi_records import decode_pairs as decode_pairs
+from ._http import HOP_BY_HOP as HOP_BY_HOP
 from ._http import HTTPBackend as HTTPBackend
+from ._http import bare_client as bare_client
+from ._http import forward_headers as forward_headers
 from ._locations import Locations as Locations
 from ._locations import StaticBackend as StaticBackend
 from ._pages import error_page as error_page

@@ -43,35 +43,37 @@ class HTTPBackend:
     def __init__(self, settings: HTTPSettings) -> None:
         self.name = settings.name
         self.settings = settings
+        self._prefix = httpx.URL(settings.url).raw_path.rstrip(b"/")
         pool = settings.pool
-        self._client = httpx.AsyncClient(
-            base_url=settings.url,
-            timeout=httpx.Timeout(
+        self._client = bare_client(
+            httpx.Timeout(
                 connect=pool.connect_timeout,
                 read=pool.read_timeout,
                 write=pool.read_timeout,
                 pool=pool.acquire_timeout,
             ),
-            limits=httpx.Limits(
+            httpx.Limits(
                 max_connections=pool.size,
                 max_keepalive_connections=pool.size,
                 keepalive_expiry=pool.idle_timeout,
             ),
-            follow_redirects=False,
-            trust_env=False,
+            base_url=settings.url,
         )
 
     @asynccontextmanager
     async def send(self, request: LegacyRequest) -> AsyncIterator[UpstreamResponse]:
         """Relay ``request`` and yield the answer with its body still streaming."""
-        url = request.raw_path.decode("latin-1")
+        target = self._prefix + request.raw_path
         if request.query_string:
-            url += "?" + request.query_string.decode("latin-1")
+            target += b"?" + request.query_string
         outgoing = self._client.build_request(
             request.method,
-            url,
+            self.settings.url,
             headers=forward_headers(request),
             content=request.body if _has_body(request) else None,
+            # The target as the client sent it, as nginx's proxy_pass without a URI
+            # passes it: parsed as a URL, "/admin#/../x" would become "/admin".
+            extensions={"target": target},
         )
         with _map_httpx_errors(self.name):
             response = await self._client.send(outgoing, stream=True)
@@ -96,6 +98,30 @@ class HTTPBackend:
         with _map_httpx_errors(self.name):
             async for chunk in response.aiter_raw():
                 yield chunk
+
+
+def bare_client(
+    timeout: httpx.Timeout, limits: httpx.Limits, base_url: str = ""
+) -> httpx.AsyncClient:
+    """An httpx client that sends the client's headers and no defaults of its own.
+
+    httpx adds ``Accept``, ``Accept-Encoding``, ``User-Agent`` to every
+    request; a proxy relaying bodies raw must not ask for a compression the
+    client never asked for, nor name itself.
+    """
+    client = httpx.AsyncClient(
+        base_url=base_url,
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
+    )
+    for name in _CLIENT_DEFAULTS:
+        client.headers.pop(name, None)
+    return client
+
+
+_CLIENT_DEFAULTS = ("accept", "accept-encoding", "user-agent")
 
 
 def forward_headers(request: LegacyRequest) -> Headers:

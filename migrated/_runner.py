@@ -16,6 +16,7 @@ timeout scope to enter and leave (``start_handler``).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -166,6 +167,7 @@ def start_handler(
         if not hasattr(type(result), "__await__"):
             raise HandlerFailed(name, TypeError(_not_a_response(result)))
         return Running(name, ctx, result, started)
+    _check_headers(name, result)
     seconds = time.perf_counter() - started
     if timeout is not None and seconds > timeout:
         raise HandlerFailed(name, None, timed_out=True)
@@ -201,8 +203,25 @@ class Running:
             raise HandlerFailed(name, exc) from exc
         if not isinstance(response, Response):
             raise HandlerFailed(name, TypeError(_not_a_response(response)))
+        _check_headers(name, response)
         seconds = time.perf_counter() - self._started
         return Outcome(response, tuple(self._ctx.outbox.messages), seconds)
+
+
+def _check_headers(name: str, response: Response) -> None:
+    """Refuse a header that would corrupt the answer's head (a name that is no token,
+    a value with CR, LF or NUL: response splitting), as any HTTP server does.
+
+    Raises:
+        HandlerFailed: such a header, named.
+    """
+    for key, value in response.headers:
+        if not _TOKEN.fullmatch(key) or _BAD_VALUE.search(value):
+            raise HandlerFailed(name, ValueError(f"bad response header {key!r}: {value!r}"))
+
+
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(r"[\x00\r\n]")
 
 
 def _not_a_response(value: object) -> str:

@@ -32,6 +32,8 @@ import anyio.abc
 import httpx
 import structlog
 
+from legacy_adapter import HOP_BY_HOP, bare_client, forward_headers
+
 from ._api import Context, Handler, Request, Response
 from ._exceptions import HandlerNotFound
 from ._loader import load_handler
@@ -42,22 +44,8 @@ ASGI = "asgi:"
 """A handler reference that names an ASGI app (``asgi:package.module:app``)."""
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-# RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_FRAMING = frozenset({"host", "content-length"})  # set by the client library for its own request
 _FAILED_STATUSES = frozenset({502, 503, 504})
+_OWN_HEADERS = frozenset({b"content-length", b"date", b"server"})
 MAX_SERVICE_ANSWER = 64 * 1024 * 1024
 """Largest answer body taken from a service; a longer one fails the request."""
 
@@ -141,6 +129,7 @@ class ServiceHandler:
         self._origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
         self._prefix = url.raw_path.decode("ascii").rstrip("/")
         self._client: httpx.AsyncClient | None = None
+        self._closed = False
 
     async def __call__(self, request: Request, ctx: Context) -> Response:
         """Ask the service; its answer, less hop-by-hop headers.
@@ -148,10 +137,17 @@ class ServiceHandler:
         Raises:
             ServiceFailed: no usable answer (see the module's docstring).
         """
+        if self._closed:
+            raise ServiceFailed(f"{self.base_url}: closed by a reload or shutdown")
         client = self._client
         if client is None:
-            client = self._client = _client()
-        target = self._prefix + request.target  # as the client sent it, as nginx passes it
+            client = self._client = bare_client(_TIMEOUT, _LIMITS)
+        # The path the route matched, re-encoded, as nginx's proxy_pass with a URI
+        # sends it: a raw target could name another resource once the client
+        # library resolves what the route did not ("/admin#/../api/x").
+        target = self._prefix + quote(request.path, safe=_PATH_SAFE)
+        if request.query_string:
+            target += "?" + request.query_string
         outgoing = client.build_request(
             request.method,
             self._origin + target,
@@ -171,51 +167,29 @@ class ServiceHandler:
         return Response(answer.status_code, _answer_headers(answer.headers.raw), body)
 
     async def aclose(self) -> None:
-        """Close the pool's connections."""
+        """Close the pool's connections; later calls fail (a late shadow copy, say)."""
+        self._closed = True
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
 
 
-def _client() -> httpx.AsyncClient:
-    # The route's timeout bounds each call (the handler runner cancels it);
-    # these only stop a connection that would outlive every route's budget.
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(60.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        follow_redirects=False,
-        trust_env=False,
-    )
+_TIMEOUT = httpx.Timeout(60.0)  # the route's timeout bounds each call; this, a lost connection
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_NOT_FORWARDED = frozenset({b"host", b"content-length"})  # the service's own, set by httpx
 
 
-def _forwarded(request: Request) -> list[tuple[str, str]]:
-    connection_named = {
-        token.strip().lower()
-        for name, value in request.headers
-        if name == "connection"
-        for token in value.split(",")
-    }
-    headers: list[tuple[str, str]] = []
-    host = forwarded_for = ""
-    for name, value in request.headers:
-        if name == "host":
-            host = value
-        elif name == "x-forwarded-for":
-            forwarded_for = value
-            continue
-        if name in _HOP_BY_HOP or name in _FRAMING or name in connection_named:
-            continue
-        if name != "x-request-id":
-            headers.append((name, value))
-    client = request.client[0] if request.client else ""
-    if client:
-        forwarded_for = f"{forwarded_for}, {client}" if forwarded_for else client
-    if forwarded_for:
-        headers.append(("x-forwarded-for", forwarded_for))
-    if host and not any(name == "x-forwarded-host" for name, _ in headers):
-        headers.append(("x-forwarded-host", host))
-    headers.append(("x-request-id", request.request_id))
-    return headers
+def _forwarded(request: Request) -> list[tuple[bytes, bytes]]:
+    """The legacy HTTP backend's forwarding rules (``forward_headers``), less Host.
+
+    Raises:
+        ServiceFailed: the request did not come through the proxy.
+    """
+    origin = request.origin
+    if origin is None:
+        raise ServiceFailed("a service is called with a proxied request only")
+    return [(k, v) for k, v in forward_headers(origin) if k not in _NOT_FORWARDED]
 
 
 async def _read_bounded(answer: httpx.Response) -> bytes:
@@ -236,7 +210,8 @@ def _answer_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
         if name.lower() == b"connection"
         for token in value.split(b",")
     }
-    dropped = {n.encode() for n in _HOP_BY_HOP} | {b"content-length"} | connection_named
+    # Date and Server are the proxy's, as nginx's proxy_pass drops the upstream's
+    dropped = HOP_BY_HOP | _OWN_HEADERS | connection_named
     return [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in raw
@@ -347,6 +322,7 @@ class _AsgiAnswer:
         self.status: int | None = None
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
+        self._size = 0
 
     async def receive(self) -> dict[str, Any]:
         body, self._body = self._body, None
@@ -365,7 +341,11 @@ class _AsgiAnswer:
                 if bytes(n).lower() != b"content-length"
             ]
         elif kind == "http.response.body":
-            self.body.append(bytes(message.get("body", b"")))
+            chunk = bytes(message.get("body", b""))
+            self._size += len(chunk)
+            if self._size > MAX_SERVICE_ANSWER:
+                raise ServiceFailed(f"answer body over {MAX_SERVICE_ANSWER} bytes")
+            self.body.append(chunk)
             if not message.get("more_body", False):
                 self._done.set()
 

@@ -88,7 +88,15 @@ class Engine:
             self.shadow.time_limit = self.time_limit
 
     async def swap(self, new: State) -> None:
-        """Start routing new requests by ``new``; retire the old backends when idle."""
+        """Start routing new requests by ``new``; retire the old backends when idle.
+
+        ``new`` is started first (an ASGI app's lifespan startup), so that no
+        request reaches an app that is not ready.
+
+        Raises:
+            HandlerNotFound: a new side failed to start; the old state still serves.
+        """
+        await self.state.prepare(new)
         old, self.state = self.state, new
         await old.retire(keep=new)
 

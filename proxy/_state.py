@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 
 from legacy_adapter import Backend, BackendSettings, make_backend
-from migrated import Handler
+from migrated import Handler, HandlerNotFound
 from migrated._targets import make_handler
 
 from ._config import Config
@@ -68,6 +68,33 @@ class State:
         if not self.in_flight and self._drained is not None:
             self._drained.set()
 
+    async def prepare(self, new: State) -> None:
+        """Start ``new`` in this state's task group before it takes requests.
+
+        Raises:
+            HandlerNotFound: a new side's startup failed or took over
+                ``_START_TIMEOUT`` seconds; ``new`` is closed again.
+        """
+        if self._tg is None:
+            return
+        try:
+            with anyio.fail_after(_START_TIMEOUT):
+                await new.start(self._tg)
+        except TimeoutError:
+            failure: Exception = HandlerNotFound(
+                f"a new side took over {_START_TIMEOUT:g}s to start"
+            )
+        except HandlerNotFound as exc:
+            failure = exc
+        else:
+            return
+        await _close_all([h for r, h in new.handlers.items() if self.handlers.get(r) is not h])
+        raise failure
+
+    async def stop_targets(self) -> None:
+        """Run the new sides' shutdown (an ASGI app's lifespan) before the worker's tasks end."""
+        await _close_all([h for h in self.handlers.values() if hasattr(h, "start")])
+
     async def retire(self, keep: State) -> None:
         """Close, once idle, the backends that ``keep`` does not use."""
         if self._tg is not None:
@@ -92,6 +119,9 @@ class State:
             self._drained = anyio.Event()
             await self._drained.wait()
         await _close_all(gone)
+
+
+_START_TIMEOUT = 30.0  # a new side's startup (an ASGI lifespan) at a reload
 
 
 async def _close_all(closing: list[Any]) -> None:

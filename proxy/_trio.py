@@ -12,6 +12,7 @@ closes it.  The connection limit makes room by closing idle connections
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import socket
@@ -71,12 +72,16 @@ class TrioServer:
                 await trio.lowlevel.wait_readable(listener)
                 continue
             except OSError as exc:
-                if exc.errno not in _OUT_OF_RESOURCES:
-                    continue  # the client gave up before the accept (ECONNABORTED, ...)
-                log.warning("accept_failed", error=exc.strerror)
-                await trio.sleep(_ACCEPT_BACKOFF)  # as trio's SocketListener: wait for room
+                if exc.errno in _LISTENER_GONE:
+                    raise  # as trio's SocketListener: the listening socket itself is broken
+                if exc.errno in _OUT_OF_RESOURCES:
+                    log.warning("accept_failed", error=exc.strerror)
+                    await trio.sleep(_ACCEPT_BACKOFF)  # as trio's SocketListener: wait for room
+                else:  # the client gave up before the accept (ECONNABORTED, ...)
+                    await trio.lowlevel.checkpoint()
                 continue
             nursery.start_soon(self._connection, Client(sock))
+            await trio.lowlevel.checkpoint()  # one connection at a time: let the others run
 
     async def _connection(self, stream: Client) -> None:
         conn = Connection(self, stream)
@@ -346,15 +351,26 @@ class Client:
     trio's, so the driver handles them as it would a ``SocketStream``'s.
     """
 
-    __slots__ = ("closed", "parked", "sock")
+    __slots__ = ("_streak", "closed", "parked", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with contextlib.suppress(OSError):  # a connection reset before this point
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.closed = False
         self.parked = False
+        self._streak = 0  # reads and writes in a row that did not wait
+
+    async def _ran_on(self) -> None:
+        """After ``_STREAK`` operations without waiting, yield: a client that keeps data
+        coming (a body nobody reads, a lingering close) cannot hold the worker, and the
+        connection's deadlines are checked."""
+        self._streak += 1
+        if self._streak >= _STREAK:
+            self._streak = 0
+            await trio.lowlevel.checkpoint()
 
     async def receive_some(self, max_bytes: int) -> bytes:
         """What the socket has (``b""`` at its end), waiting only while it has nothing.
@@ -368,12 +384,15 @@ class Client:
             if self.closed:
                 raise trio.ClosedResourceError
             try:
-                return sock.recv(max_bytes)
+                data = sock.recv(max_bytes)
             except BlockingIOError:
-                self.parked = True
+                self.parked, self._streak = True, 0
                 await trio.lowlevel.wait_readable(sock)
+                continue
             except OSError as exc:
                 raise trio.BrokenResourceError(exc.strerror) from exc
+            await self._ran_on()
+            return data
 
     async def send_all(self, data: bytes) -> None:
         """Write all of ``data``, waiting only while the socket's buffer is full.
@@ -390,10 +409,11 @@ class Client:
             try:
                 view = view[sock.send(view) :]
             except BlockingIOError:
-                self.parked = True
+                self.parked, self._streak = True, 0
                 await trio.lowlevel.wait_writable(sock)
             except OSError as exc:
                 raise trio.BrokenResourceError(exc.strerror) from exc
+        await self._ran_on()
 
     async def send_eof(self) -> None:
         """Stop sending; the peer reads the end of the stream."""
@@ -413,4 +433,6 @@ class Client:
 
 # accept() failures that mean "no room now", not "this client left" (trio's list)
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_LISTENER_GONE = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL})
+_STREAK = 16
 _ACCEPT_BACKOFF = 0.1

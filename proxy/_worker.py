@@ -35,7 +35,7 @@ import sniffio
 import structlog
 
 from legacy_adapter import use_timers
-from migrated import TimerWheel
+from migrated import HandlerNotFound, TimerWheel
 
 from ._build import build_kind
 from ._config import Config
@@ -117,7 +117,11 @@ class Worker:
         except ConfigError as exc:
             log.error("reload_refused", error=str(exc))
             return
-        await self.engine.swap(State(config, reuse=self.engine.state))
+        try:
+            await self.engine.swap(State(config, reuse=self.engine.state))
+        except HandlerNotFound as exc:  # a new ASGI app's startup failed: keep serving
+            log.error("reload_refused", error=str(exc))
+            return
         log.info("reloaded", config=self.config_path)
 
 
@@ -196,10 +200,15 @@ async def _serve_trio(
 async def _stop(
     worker: Worker, stop_server: Callable[[float], Awaitable[None]], graceful_timeout: float
 ) -> None:
-    """Stop the server and, meanwhile, stop the answers in flight waiting on a broker."""
+    """Stop the server and, meanwhile, stop the answers in flight waiting on a broker.
+
+    Then the new sides' own shutdown (an ASGI app's lifespan) runs, while the
+    task group it lives in is still up: cancelled, its shutdown code would not.
+    """
     async with anyio.create_task_group() as tg:
         tg.start_soon(worker.stop_waiting, graceful_timeout)
         await stop_server(graceful_timeout)
+    await worker.engine.state.stop_targets()
 
 
 async def _start(worker: Worker, tg: anyio.abc.TaskGroup) -> None:

@@ -189,6 +189,17 @@ def test_good_host_forms_pass(proxy: Strangler) -> None:
         assert status_of(exchange(proxy.url, data)) == 200, host
 
 
+def test_raw_8bit_bytes_in_the_target_are_refused(proxy: Strangler, nginx_slow: Nginx) -> None:
+    """A deliberate difference: nginx passes raw bytes above 127 on, strangler answers 400.
+
+    RFC 3986 allows them only percent-encoded; the parser refuses them before
+    any path or param is built from them.
+    """
+    data = b"GET /sleep.php?q=caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    assert status_of(exchange(nginx_slow.url, data)) == 200  # the difference holds
+    assert status_of(exchange(proxy.url, data)) == 400
+
+
 def test_slowloris_connections_are_closed_within_the_header_timeout(proxy: Strangler) -> None:
     """200 connections trickling a head byte by byte are all closed by the header timeout."""
     socks = [socket.create_connection(_address(proxy.url), timeout=10) for _ in range(200)]

@@ -121,18 +121,51 @@ def test_a_migrated_route_answers_from_the_service_with_the_request_forwarded(
     assert "x-secret" not in sent  # named by Connection: it stays on the client's hop
 
 
-def test_a_service_gets_the_request_target_as_the_client_sent_it(proxy: Strangler) -> None:
+def _raw_get(proxy: Strangler, target: bytes, *headers: bytes) -> tuple[bytes, bytes]:
     with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
-        sock.sendall(b"GET /svc//a/./b%2Fc?q=%41 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        extra = b"".join(h + b"\r\n" for h in headers)
+        sock.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n" + extra + b"Connection: close\r\n\r\n"
+        )
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_service_gets_the_path_the_route_matched(proxy: Strangler) -> None:
+    """The normalised path, re-encoded, as nginx's proxy_pass with a URI sends it."""
+    head, body = _raw_get(proxy, b"/svc//a/./b%2Fc?q=%41")
     assert head.startswith(b"HTTP/1.1 200 ")
     echoed = json.loads(body)
-    # double slashes and percent-encodings as sent; "." and ".." segments are resolved
-    assert echoed["raw_path"] == "/echo/svc//a/b%2Fc"
-    assert echoed["query"] == "q=%41"
+    assert echoed["raw_path"] == "/echo/svc/a/b/c"
+    assert echoed["query"] == "q=%41"  # the query as sent
+
+
+def test_a_fragment_cannot_send_a_service_elsewhere(proxy: Strangler) -> None:
+    """``/admin#/../svc/x`` routes as ``/svc/x``; the service must see that, not ``/admin``."""
+    head, body = _raw_get(proxy, b"/admin#/../svc/x")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(body)["raw_path"] == "/echo/svc/x"
+
+
+def test_a_client_cannot_forge_the_forwarded_headers(proxy: Strangler) -> None:
+    head, body = _raw_get(
+        proxy,
+        b"/svc/f",
+        b"X-Forwarded-Host: evil.example",
+        b"X-Forwarded-Proto: https",
+        b"X-Forwarded-For: 10.0.0.1",
+        b"X-Forwarded-For: 10.0.0.2",
+    )
+    assert head.startswith(b"HTTP/1.1 200 ")
+    sent = json.loads(body)["headers"]
+    assert sent["x-forwarded-host"] == "x"
+    assert sent["x-forwarded-proto"] == "http"
+    assert sent["x-forwarded-for"] == "10.0.0.1, 10.0.0.2, 127.0.0.1"
+    assert "user-agent" not in sent  # the client library names nobody
+    assert "accept-encoding" not in sent  # nor asks for a compression the client did not
 
 
 def test_the_forwarded_host_is_the_service_not_the_client(
