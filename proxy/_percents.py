@@ -71,7 +71,18 @@ def read_percents(run_dir: str | None = None) -> dict[str, float] | None:
         return None
     if not isinstance(data, dict):
         return None
-    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+    return {str(k): float(v) for k, v in data.items() if _a_percent(v)}
+
+
+def _a_percent(value: object) -> bool:
+    """A finite number from 0 to 100 (the file is ours, but a worker trusts nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:  # a 400-digit integer
+        return False
+    return math.isfinite(number) and 0 <= number <= 100
 
 
 def with_percents(config: Config, percents: Mapping[str, float]) -> Config:

@@ -94,8 +94,8 @@ class Supervisor:
         Written where every worker reads it, a restarted one too (``proxy._percents``);
         the caller has checked the route and the value (``percent_problem``).
         """
+        write_percents(self.run_dir, {**self.percents, route: percent})  # may fail: first
         self.percents[route] = percent
-        write_percents(self.run_dir, self.percents)
         log.info("percent_changed", route=route, percent=percent)
 
     def _drop_percents(self) -> list[str]:

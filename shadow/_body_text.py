@@ -55,6 +55,45 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
     | {"source", "track", "wbr"}
 )
+# Elements an opening tag closes when they are the innermost open one (HTML's
+# optional end tags): a new item, cell, row, option or term; a block closes a <p>.
+_BLOCKS = (
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "div",
+    "dl",
+    "fieldset",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "ul",
+)
+_IMPLIED_BY: Final[dict[str, frozenset[str]]] = {
+    "li": frozenset({"li"}),
+    "dt": frozenset({"dt", "dd"}),
+    "dd": frozenset({"dt", "dd"}),
+    "option": frozenset({"option"}),
+    "td": frozenset({"td", "th"}),
+    "th": frozenset({"td", "th"}),
+    "tr": frozenset({"td", "th", "tr"}),
+    **{block: frozenset({"p"}) for block in _BLOCKS},
+}
 _ANCHOR_WORDS = 2
 _WORD_MAX = 32  # a longer "word" is data, not a name for its line
 _SKIPPED = "…"  # stands for the volatile tokens between two stable words
@@ -201,6 +240,7 @@ def _tag_tokens(
         if name in names:
             del path[len(names) - 1 - names[::-1].index(name) :]
         return
+    _close_implied(name, path)
     pairs = [(k.lower(), v.strip("\"'") if v else "") for k, v in _ATTR.findall(attributes)]
     segment = name + _qualifier(dict(pairs))
     here = "/".join([*(s for _, s in path), segment])
@@ -211,6 +251,20 @@ def _tag_tokens(
     tokens.append(Token(">", line, None))
     if not self_closing and name not in _VOID:
         path.append((name, segment))
+
+
+def _close_implied(name: str, path: list[tuple[str, str]]) -> None:
+    """Close what opening ``name`` closes in HTML without an end tag (``<li>`` a ``<li>``).
+
+    Without it, a list of ``<li>`` items with no ``</li>`` (valid HTML, common
+    in PHP templates) would nest one level per item, and one cause would get a
+    new place, and a new signature, for every length of the list.
+    """
+    closes = _IMPLIED_BY.get(name)
+    while closes and path and path[-1][0] in closes:
+        path.pop()
+        if name not in ("tr", "td", "th"):
+            return  # one level: a <li> closes the <li> it follows, nothing above
 
 
 def _qualifier(attributes: dict[str, str]) -> str:

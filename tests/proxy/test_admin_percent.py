@@ -165,3 +165,22 @@ async def test_refused_reload_keeps_run_time_percents(tmp_path: Path) -> None:
         reload = await client.post("/reload", headers=AUTH)
     assert reload.status_code == 400
     assert read_percents(sup.run_dir) == {"pages": 25.0}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        '{"a": -1}',
+        '{"a": 101}',
+        '{"a": true}',
+        '{"a": "50"}',
+        '{"a": 1' + "0" * 400 + "}",
+    ],
+    ids=["nan", "infinity", "negative", "over-100", "bool", "string", "huge-int"],
+)
+def test_a_worker_ignores_a_percent_it_cannot_use(tmp_path: Path, text: str) -> None:
+    """Only finite numbers from 0 to 100 are applied; the rest of the file still is."""
+    (tmp_path / "percents.json").write_text(text.replace("}", ', "b": 25}'))
+    assert read_percents(str(tmp_path)) == {"b": 25.0}
