@@ -82,6 +82,25 @@ class LegacyRequest:
         object.__setattr__(self, "content_length", content_length)
         object.__setattr__(self, "server_name", server_name)
 
+    def with_body(self, body: AsyncIterator[bytes]) -> LegacyRequest:
+        """This request with another body stream (a replay, a tee): ``dataclasses.replace``
+        compiled, as shadow mode makes one per request."""
+        return LegacyRequest(
+            self.method,
+            self.raw_path,
+            self.path,
+            self.query_string,
+            self.headers,
+            self.client,
+            self.server,
+            self.scheme,
+            self.http_version,
+            self.request_id,
+            body,
+            self.content_length,
+            self.server_name,
+        )
+
 
 @dataclass(slots=True, init=False)
 class UpstreamResponse:

@@ -21,7 +21,6 @@ upstream dies mid-body.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from functools import partial
 from typing import Final
@@ -206,7 +205,7 @@ class Engine:
         reverse = self.shadow is not None and wants_reverse(self.shadow, route, mode, request)
         if reverse:
             body = b"".join([chunk async for chunk in request.body])
-            request = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
+            request = request.with_body(iter_bytes((body,) if body else ()))
         response = await answer_migrated(
             route, mode, handler, request, params, self.resources, self.time_limit
         )
@@ -242,7 +241,7 @@ class Engine:
             await self._legacy(state, mode.backend, request, exchange, route)
             return
         body = Capture(runtime.max_body)
-        request = dataclasses.replace(request, body=Tee(request.body, body))
+        request = request.with_body(Tee(request.body, body))
         exchange.capture = Capture(runtime.max_body)
         await self._legacy(state, mode.backend, request, exchange, route)
         offer_shadow(

@@ -170,7 +170,7 @@ def handler_failed(
     m.HANDLER_FAILURES.labels(route.name, kind).inc()
     log.error("handler_failed", handler=mode.handler, error=str(exc), exc_info=exc.cause)
     if mode.backend and request.method in mode.fallback_methods:
-        replay = dataclasses.replace(request, body=iter_bytes((body,) if body else ()))
+        replay = request.with_body(iter_bytes((body,) if body else ()))
         return Fallback(mode.backend, replay)
     return exc
 

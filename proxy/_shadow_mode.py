@@ -14,12 +14,7 @@ sticky and independent of canary bucketing.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from typing import Any
-
 from legacy_adapter import Backend, LegacyRequest
-from migrated import Context, Handler, PhpSite, Request
 from shadow import Candidate, Capture, ShadowRuntime, open_shadow
 
 from ._canary import bucket, sticky_key
@@ -60,28 +55,9 @@ def offer_shadow(
     """Offer the candidate's run for a request legacy has answered."""
     caches = resources.caches if resources is not None else None
     handler = state.handlers[mode.handler]
-    if mode.php is not None:
-        handler = seeing_php(handler, mode.php)
-    candidate = Candidate(mode.handler, handler, mode.timeout, caches)
+    candidate = Candidate(mode.handler, handler, mode.timeout, caches, mode.php)
     backend = state.backends[mode.backend]
     runtime.offer_shadow(route.name, candidate, backend, request, params, body, legacy, mode.rules)
-
-
-@functools.lru_cache(maxsize=256)
-def seeing_php(handler: Handler, site: PhpSite) -> Handler:
-    """``handler``, called with a request whose ``php`` looks through ``site``.
-
-    ``shadow`` builds the candidate's copy of the request without the route's
-    backend, so its ``Request.php`` would be ``None`` where the same handler
-    in migrated mode sees PHP's params: shadow mode would compare another
-    handler.  The copy keeps its ``origin``, so naming the site is enough.
-    One wrapper per handler and site (the candidate is made per request).
-    """
-
-    def candidate(request: Request, ctx: Context) -> Any:
-        return handler(dataclasses.replace(request, php_site=site), ctx)
-
-    return candidate
 
 
 def wants_reverse(

@@ -29,19 +29,30 @@ class Candidate:
         handler: the loaded handler.
         timeout: the handler's own budget, in seconds.
         caches: the worker's hot caches the handler reads (``ctx.cache``).
+        php_site: the route's FastCGI backend, so that ``Request.php`` shows
+            the candidate what the same handler sees in migrated mode.
     """
 
     name: str
     handler: Handler
     timeout: float
     caches: Any = None
+    php_site: Any = None
 
     # Written out so that it compiles (see proxy/_build.py, "per-request classes").
-    def __init__(self, name: str, handler: Handler, timeout: float, caches: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        timeout: float,
+        caches: Any = None,
+        php_site: Any = None,
+    ) -> None:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "handler", handler)
         object.__setattr__(self, "timeout", timeout)
         object.__setattr__(self, "caches", caches)
+        object.__setattr__(self, "php_site", php_site)
 
 
 def shadow_copy(
@@ -49,12 +60,14 @@ def shadow_copy(
     params: dict[str, str],
     body: bytes,
     headers: tuple[tuple[str, str], ...] | None = None,
+    php_site: Any = None,
 ) -> Request:
     """The candidate's copy of a request, marked so that it can tell.
 
-    ``headers``: the request's headers already decoded (``decoded_headers``).
+    ``headers``: the request's headers already decoded (``decoded_headers``);
+    ``php_site``: the route's FastCGI backend, for ``Request.php``.
     """
-    return handler_request(request, params, body, _MARKED, headers)
+    return handler_request(request, params, body, _MARKED, headers, php_site)
 
 
 async def run_candidate(

@@ -115,7 +115,7 @@ class ShadowRuntime:
             try:
                 candidate_answer, effects = await run_candidate(
                     candidate,
-                    shadow_copy(request, params, data, headers),
+                    shadow_copy(request, params, data, headers, candidate.php_site),
                     candidate.timeout if noise else None,  # else the job's deadline bounds it
                     self.time_limit,
                 )

@@ -295,3 +295,12 @@ def test_trusted_peer_sets_scheme_and_host() -> None:
 def test_peer_edge_cases(peer: tuple[str, int] | None, expected: Client) -> None:
     """A unix-socket peer is never trusted; an IPv4-mapped peer matches IPv4 networks."""
     assert trusted_client(peer, [(b"x-forwarded-for", b"1.2.3.4")], TRUSTED) == expected
+
+
+def test_with_body_keeps_every_other_field() -> None:
+    """``with_body`` is ``dataclasses.replace`` for the body, compiled: nothing else moves."""
+    import dataclasses
+
+    request = make_request([(b"host", b"x")], content_length=3)
+    body = iter_bytes((b"abc",))
+    assert request.with_body(body) == dataclasses.replace(request, body=body)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from legacy_adapter import FastCGISettings, LegacyRequest, iter_bytes
-from migrated import Context, PhpSite, Request, Response, handler_request
-from proxy._shadow_mode import seeing_php
+from migrated import Context, PhpSite, Request, Response
+from shadow._candidate import shadow_copy
 
 
 def _legacy() -> LegacyRequest:
@@ -30,12 +30,12 @@ def _echo_request_uri(request: Request, ctx: Context) -> Response:
 
 
 def test_the_candidate_copy_sees_php_through_the_shadow_routes_backend(tmp_path: Path) -> None:
-    """shadow builds its copy without a site; the wrapper gives it the route's, nothing else."""
+    """The copy is made with the route's FastCGI backend, so ``php`` is what PHP would see."""
     (tmp_path / "index.php").write_text("<?php\n")
     site = PhpSite(FastCGISettings("php", "127.0.0.1:9000", str(tmp_path), "/index.php"))
-    copy = handler_request(_legacy(), {}, b"")  # what shadow.shadow_copy makes
     ctx: Context = None  # type: ignore[assignment]  # the handler does not use it
-    assert _echo_request_uri(copy, ctx).body == b"no php"
-    answer = seeing_php(_echo_request_uri, site)(copy, ctx)
-    assert answer.body == b"/v1//events"
-    assert seeing_php(_echo_request_uri, site) is seeing_php(_echo_request_uri, site)
+    without = shadow_copy(_legacy(), {}, b"")
+    assert _echo_request_uri(without, ctx).body == b"no php"
+    copy = shadow_copy(_legacy(), {}, b"", None, site)
+    assert _echo_request_uri(copy, ctx).body == b"/v1//events"
+    assert ("x-strangler-shadow", "1") in copy.headers  # still marked as a copy
