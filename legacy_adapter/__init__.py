@@ -22,6 +22,7 @@ from ._fastcgi_records import decode_pairs as decode_pairs
 from ._http import HOP_BY_HOP as HOP_BY_HOP
 from ._http import HTTPBackend as HTTPBackend
 from ._http import bare_client as bare_client
+from ._http import connection_named as connection_named
 from ._http import forward_headers as forward_headers
 from ._locations import Locations as Locations
 from ._locations import StaticBackend as StaticBackend

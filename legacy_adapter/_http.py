@@ -124,15 +124,23 @@ def bare_client(
 _CLIENT_DEFAULTS = ("accept", "accept-encoding", "user-agent")
 
 
+def connection_named(headers: Headers) -> frozenset[bytes]:
+    """The header names a ``Connection`` header lists: hop-by-hop too (RFC 9110 7.6.1)."""
+    return frozenset(
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    )
+
+
 def forward_headers(request: LegacyRequest) -> Headers:
     """The client's headers minus hop-by-hop ones, plus ``X-Forwarded-*`` and the request id."""
-    named = {
-        token.strip().lower()
-        for k, v in request.headers
-        if k == b"connection"
-        for token in v.split(b",")
-    }
-    drop = HOP_BY_HOP | named | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+    drop = (
+        HOP_BY_HOP
+        | connection_named(request.headers)
+        | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+    )
     drop |= (
         {b"x-request-id", b"content-length"}
         if request.content_length is None

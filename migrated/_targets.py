@@ -32,7 +32,7 @@ import anyio.abc
 import httpx
 import structlog
 
-from legacy_adapter import HOP_BY_HOP, bare_client, forward_headers
+from legacy_adapter import HOP_BY_HOP, bare_client, connection_named, forward_headers
 
 from ._api import Context, Handler, Request, Response
 from ._exceptions import HandlerNotFound
@@ -204,14 +204,8 @@ async def _read_bounded(answer: httpx.Response) -> bytes:
 
 
 def _answer_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    connection_named = {
-        token.strip().lower()
-        for name, value in raw
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-    }
     # Date and Server are the proxy's, as nginx's proxy_pass drops the upstream's
-    dropped = HOP_BY_HOP | _OWN_HEADERS | connection_named
+    dropped = HOP_BY_HOP | _OWN_HEADERS | connection_named(raw)
     return [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in raw
