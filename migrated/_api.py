@@ -74,13 +74,11 @@ class Outbox:
         headers: Iterable[tuple[str, bytes | str]] = (),
     ) -> None:
         """Queue a message for ``topic`` (str values are UTF-8 encoded)."""
+        pairs: tuple[tuple[str, bytes], ...] = ()
+        if headers:  # a list, not a generator: compiled, a generator is an object per call
+            pairs = tuple([(k, _bytes(v)) for k, v in headers])
         self.messages.append(
-            Message(
-                topic=topic,
-                value=_bytes(value),
-                key=None if key is None else _bytes(key),
-                headers=tuple((k, _bytes(v)) for k, v in headers),
-            )
+            Message(topic, _bytes(value), None if key is None else _bytes(key), pairs)
         )
 
 

@@ -23,8 +23,12 @@ PRODUCER_QUEUE_DEPTH = Gauge(
 )
 PRODUCER_DELIVERY = Histogram(
     "strangler_producer_delivery_seconds",
-    "Time from produce() to the broker's acknowledgement",
+    "Time from a send's produce() to the acknowledgement of its last message "
+    "(sends whose every message was acknowledged)",
     buckets=_BUCKETS,
+)
+PRODUCER_ACKED = Counter(
+    "strangler_producer_acked_total", "Messages the broker acknowledged (counted per send)"
 )
 PRODUCER_FAILURES = Counter(
     "strangler_producer_failures_total",

@@ -24,6 +24,14 @@ settled once, on the loop.  trio, ``[kafka] wakeup = "poll"``, or a
 librdkafka whose handle is not recognised, keeps the poll thread polling;
 ``start`` logs which (``kafka_wakeup``, with the path and why).
 
+A batch endpoint emits many messages per request, so the cost per message
+is kept close to confluent-kafka's own (``ops/bench/producer_cpu.py``
+measures both): a request's messages share one callback, its batch, so a
+message gets an object of its own only if its delivery fails; the delivery
+metrics are counted per send, not per message; and on asyncio the sends of
+one loop turn are produced together as it ends (``_hold``), so librdkafka
+fills larger batches and wakes its broker thread less often.
+
 No task group: ``start`` and ``aclose`` may be called from different cancel
 scopes (the proxy starts resources inside its lifespan task group and closes
 them after it).  Work that must outlive a request runs as calls from our own
@@ -181,38 +189,67 @@ def _lost(count: int) -> str:
 
 @dataclass(eq=False, slots=True, init=False)  # __init__ written out: see proxy._build
 class _Batch:
-    """The messages of one ``send`` (or one replay chunk) and who waits for them."""
+    """The messages of one ``send`` (or one replay chunk) and who waits for them.
 
+    Messages that are not in the spool (an ``acked`` send) have the batch
+    itself as their delivery callback: a report files the batch in the
+    producer's ``reports`` once per acknowledged message, so a message costs
+    no object of its own until its delivery fails (``_Ticket.failed`` finds
+    it in ``messages`` by its value, which is why a batch whose values are
+    not all different takes a ticket per message instead).  The delivery
+    metrics are counted per batch, as it finishes.
+    """
+
+    size: int
     remaining: int
     done: _Done
     acked: int
     lost: int  # neither delivered nor spooled (the disk failed)
+    started: float
+    generation: int  # which producer instance its messages were given to
+    reports: deque[_Report]
+    messages: Sequence[Message]  # when the batch is its messages' callback
 
-    def __init__(self, remaining: int, done: _Done) -> None:
-        self.remaining, self.done, self.acked, self.lost = remaining, done, 0, 0
+    def __init__(self, size: int, done: _Done, reports: deque[_Report]) -> None:
+        self.size = self.remaining = size
+        self.done, self.acked, self.lost = done, 0, 0
+        self.started, self.generation, self.reports = time.monotonic(), 0, reports
+        self.messages = ()
+
+    def __call__(self, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            self.reports.append(self)
+        else:
+            self.reports.append(_Ticket.failed(self, err, msg))
 
     def resolve(self, acked: bool) -> None:
         self.remaining -= 1
         self.acked += acked
         if self.remaining <= 0:
+            if self.acked:
+                metrics.PRODUCER_ACKED.inc(self.acked)
+            if self.acked == self.size:
+                metrics.PRODUCER_DELIVERY.observe(time.monotonic() - self.started)
             self.done.set()
 
 
 @dataclass(eq=False, slots=True, init=False)
 class _Ticket:
-    """One produced message, and its own delivery callback.
+    """One message that needs its own report: spooled ones, and failed ones.
 
-    librdkafka's report calls the ticket, which files itself with its error
-    in the producer's ``reports`` (settled on the loop).  The ticket being
-    the callback spares a ``partial`` per message.
+    A spooled message (``queued`` sends, replay) has its ticket as its
+    delivery callback, which files itself with its error in the producer's
+    ``reports`` (settled on the loop); the ticket being the callback spares
+    a ``partial`` per message.  A message produced with its batch as the
+    callback gets a ticket only when its delivery fails, made from the
+    report's message so that it can be spooled.
     """
 
     message: Message
     batch: _Batch
     position: Position | None  # where it is in the spool, if it is there
-    started: float
     generation: int  # which producer instance it was given to
-    reports: deque[_Ticket]
+    reports: deque[_Report]
     error: KafkaError | None  # its delivery report's, once reported
 
     def __init__(
@@ -220,19 +257,37 @@ class _Ticket:
         message: Message,
         batch: _Batch,
         position: Position | None,
-        started: float,
         generation: int,
-        reports: deque[_Ticket],
+        reports: deque[_Report],
     ) -> None:
         self.message, self.batch, self.position = message, batch, position
-        self.started, self.generation, self.reports = started, generation, reports
+        self.generation, self.reports = generation, reports
         self.error = None
+
+    @staticmethod
+    def failed(batch: _Batch, err: KafkaError, msg: Any) -> _Ticket:
+        """The ticket of a batch's message whose delivery failed, found by the report's value.
+
+        The report's own message lacks the headers, so the batch's is spooled.
+        """
+        value = msg.value()
+        found = [m for m in batch.messages if m.value == value]
+        if len(found) == 1:
+            message = found[0]
+        else:  # cannot happen (_produce_acked): keep what the report has
+            log.error("kafka_report_unmatched", topic=msg.topic(), candidates=len(found))
+            headers = msg.headers()
+            message = Message(msg.topic(), value, msg.key(), tuple(headers) if headers else ())
+        ticket = _Ticket(message, batch, None, batch.generation, batch.reports)
+        ticket.error = err
+        return ticket
 
     def __call__(self, err: KafkaError | None, _msg: Any) -> None:
         self.error = err
         self.reports.append(self)
 
 
+_Report = _Batch | _Ticket  # one acknowledged message of a batch, or a ticket's report
 _Work = tuple[list[Position], list[_Ticket]]  # (acked positions, failures to spool)
 
 
@@ -262,7 +317,7 @@ class KafkaProducer:
         self._running = False
         self._closing = False  # stop_waiting began: sends go to the spool only
         self._in_flight: set[Position] = set()
-        self._reports: deque[_Ticket] = deque()  # reported; settled on the loop
+        self._reports: deque[_Report] = deque()  # reported; settled on the loop
         # The loop's side of polling (asyncio only; see the module docstring).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: QueueWakeup | None = None  # set while the loop polls
@@ -436,7 +491,8 @@ class KafkaProducer:
         if self._closing:  # shutdown: durable on disk is enough, the broker may be gone
             await self._spool_only(messages)
             return
-        if len(self._producer) + len(messages) > self.settings.queue_max_messages:
+        queued = len(self._producer) + self._held_count + len(messages)
+        if queued > self.settings.queue_max_messages:
             raise QueueFull
         if wait == "queued":
             positions = await self._spool.append(messages)
@@ -472,7 +528,7 @@ class KafkaProducer:
             raise ProducerError("submit needs the producer started on an asyncio loop")
         if self._closing and messages:  # shutdown: spooled by the poll thread, then acked
             signal = _Acknowledgement(acked)
-            batch = signal.batch = _Batch(len(messages), signal)
+            batch = signal.batch = _Batch(len(messages), signal, self._reports)
             self._spool_later(self._tickets(messages, [None] * len(messages), batch))
             return
         queued = len(self._producer) + self._held_count + len(messages)
@@ -482,22 +538,33 @@ class KafkaProducer:
             loop.call_soon(acked, None)
             return
         signal = _Acknowledgement(acked)
-        batch = signal.batch = _Batch(len(messages), signal)
+        batch = signal.batch = _Batch(len(messages), signal, self._reports)
+        self._hold(loop, messages, batch)
+
+    def _hold(
+        self, loop: asyncio.AbstractEventLoop, messages: Sequence[Message], batch: _Batch
+    ) -> None:
+        """Produce ``messages`` when this loop turn ends, with the others held meanwhile.
+
+        One burst per loop turn instead of one per request: librdkafka wakes
+        its broker thread (a pipe write and a context switch) for the first
+        message of an empty queue, and a burst fills larger batches, which
+        cost the broker less per message (``ops/bench/producer_cpu.py``).
+        """
         if not self._held:
             loop.call_soon(self._produce_held)
         self._held.append((messages, batch))
         self._held_count += len(messages)
 
     def _produce_held(self) -> None:
-        """Produce what ``submit`` took this loop turn; what librdkafka refuses is spooled."""
+        """Produce what was held this loop turn; what librdkafka refuses is spooled."""
         held, self._held, self._held_count = self._held, [], 0
         refused: list[_Ticket] = []
         for messages, batch in held:
-            nones: list[Position | None] = [None] * len(messages)
             if self._closing:  # stop_waiting began this loop turn: spool, do not produce
-                refused += self._tickets(messages, nones, batch)
+                refused += self._tickets(messages, [None] * len(messages), batch)
             else:
-                refused += self._produce(messages, nones, batch)
+                refused += self._produce_acked(messages, batch)
         if refused:
             self._spool_later(refused)
 
@@ -518,12 +585,16 @@ class KafkaProducer:
 
     async def _send_acked(self, messages: Sequence[Message]) -> None:
         batch, done = self._batch(len(messages))
-        rest = self._produce(messages, [None] * len(messages), batch)
-        if len(rest) == len(messages):
-            raise QueueFull
-        if rest:
-            with anyio.CancelScope(shield=True):
-                await self._record([], rest)
+        loop = self._loop
+        if loop is not None:  # produced as the loop turn ends; refused ones are spooled
+            self._hold(loop, messages, batch)
+        else:
+            rest = self._produce_acked(messages, batch)
+            if len(rest) == len(messages):
+                raise QueueFull
+            if rest:
+                with anyio.CancelScope(shield=True):
+                    await self._record([], rest)
         await done.wait()
         if batch.lost:
             raise ProducerError(_lost(batch.lost))
@@ -532,7 +603,37 @@ class KafkaProducer:
         """A batch of ``size`` messages, and the signal set when the last is settled."""
         loop = self._loop
         done: _Signal = _FutureSignal(loop) if loop is not None else anyio.Event()
-        return _Batch(size, done), done
+        return _Batch(size, done, self._reports), done
+
+    def _produce_acked(self, messages: Sequence[Message], batch: _Batch) -> list[_Ticket]:
+        """Produce in order with ``batch`` as the callback; return tickets of the refused ones.
+
+        A batch whose values are not all different takes the ticket per message of
+        ``_produce``: a failed delivery's report could not say which one it was.
+        """
+        if len(messages) > 1 and len({m.value for m in messages}) < len(messages):
+            return self._produce(messages, [None] * len(messages), batch)
+        producer = self._producer
+        batch.generation, batch.messages = self._generation, messages
+        for index, message in enumerate(messages):
+            headers = message.headers
+            try:
+                producer.produce(  # positional: see _produce
+                    message.topic,
+                    message.value,
+                    message.key,
+                    _ANY_PARTITION,
+                    batch,
+                    None,
+                    0,
+                    list(headers) if headers else None,
+                )
+            except (BufferError, KafkaException) as exc:
+                if isinstance(exc, KafkaException):
+                    log.warning("kafka_produce_refused", error=_describe(exc))
+                rest = messages[index:]
+                return self._tickets(rest, [None] * len(rest), batch)
+        return []
 
     def _produce(
         self, messages: Sequence[Message], positions: Sequence[Position | None], batch: _Batch
@@ -572,10 +673,9 @@ class KafkaProducer:
     def _tickets(
         self, messages: Sequence[Message], positions: Sequence[Position | None], batch: _Batch
     ) -> list[_Ticket]:
-        now = time.monotonic()
         generation, reports = self._generation, self._reports
         return [  # not ``zip(strict=True)``: compiled, the keyword makes it a generic call
-            _Ticket(messages[i], batch, positions[i], now, generation, reports)
+            _Ticket(messages[i], batch, positions[i], generation, reports)
             for i in range(len(messages))
         ]
 
@@ -634,10 +734,10 @@ class KafkaProducer:
         except Exception:
             log.exception("kafka_delivery_handover_failed", reports=len(reports))
 
-    def _take_reports(self) -> list[_Ticket]:
-        """The tickets reported so far (either side may take them; each is taken once)."""
+    def _take_reports(self) -> list[_Report]:
+        """The reports so far (either side may take them; each is taken once)."""
         reports = self._reports
-        taken: list[_Ticket] = []
+        taken: list[_Report] = []
         try:
             while reports:
                 taken.append(reports.popleft())
@@ -716,18 +816,20 @@ class KafkaProducer:
             wakeup.close(self._producer)
         self._thread_wake.set()
 
-    def _deliver(self, reports: list[_Ticket]) -> _Work | None:
+    def _deliver(self, reports: list[_Report]) -> _Work | None:
         """Settle one poll batch of delivery reports (runs on the event loop).
 
         Returns the spool work it leaves, or ``None`` (not an empty constant compared
         by identity: compiled, a tuple is copied, so ``is`` would never match).
         """
-        now = time.monotonic()
         acked: list[Position] = []
         failed: list[_Ticket] = []
-        for ticket in reports:
+        for report in reports:
             try:
-                self._settle(ticket, ticket.error, now, acked, failed)
+                if isinstance(report, _Batch):
+                    report.resolve(True)
+                else:
+                    self._settle(report, report.error, acked, failed)
             except Exception:
                 log.exception("kafka_delivery_report_failed")
         return (acked, failed) if acked or failed else None
@@ -736,12 +838,10 @@ class KafkaProducer:
         self,
         ticket: _Ticket,
         err: KafkaError | None,
-        now: float,
         acked: list[Position],
         failed: list[_Ticket],
     ) -> None:
         if err is None:
-            metrics.PRODUCER_DELIVERY.observe(now - ticket.started)
             ticket.batch.resolve(True)
             if ticket.position is not None:
                 acked.append(ticket.position)  # leaves _in_flight once marked done

@@ -105,26 +105,36 @@ def make_settings(tmp_path: Path) -> Callable[..., ProducerSettings]:
 
 
 def consume_values(
-    bootstrap: str, topic: str, expected: set[bytes], config: dict[str, Any] | None = None
+    bootstrap: str,
+    topic: str,
+    expected: set[bytes],
+    config: dict[str, Any] | None = None,
+    to_the_end: bool = False,
 ) -> list[Record]:
-    """Every record of ``topic`` read until all ``expected`` values were seen (or 20 s)."""
+    """Every record of ``topic`` read until all ``expected`` values were seen (or 20 s).
+
+    ``to_the_end``: then on until a second passes without a record (values sent
+    more than once).
+    """
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "tests", **(config or {})},
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        return _read(consumer, expected)
+        return _read(consumer, expected, to_the_end)
     finally:
         consumer.close()
 
 
-def _read(consumer: Consumer, expected: set[bytes]) -> list[Record]:
+def _read(consumer: Consumer, expected: set[bytes], to_the_end: bool) -> list[Record]:
     records: list[Record] = []
     missing = set(expected)
     deadline = time.monotonic() + 20
-    while missing and time.monotonic() < deadline:
+    quiet = 0
+    while (missing or (to_the_end and quiet < 5)) and time.monotonic() < deadline:
         message = consumer.poll(0.2)
+        quiet = quiet + 1 if message is None else 0
         if message is None or message.error() is not None:
             continue
         value = message.value() or b""

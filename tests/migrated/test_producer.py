@@ -9,6 +9,7 @@ broker afterwards (directly, or spooled and replayed): same set of values.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import uuid
@@ -57,8 +58,20 @@ def _messages(topic: str, n: int, prefix: str = "v") -> list[Message]:
 
 
 async def _consume(bootstrap: str, topic: str, values: set[bytes], **config: Any) -> set[bytes]:
-    read = partial(consume_values, bootstrap, topic, values, config)
-    return {value for _, value, _ in await anyio.to_thread.run_sync(read)}
+    return {value for _, value, _ in await _records(bootstrap, topic, values, **config)}
+
+
+Record = tuple[bytes | None, bytes, tuple[tuple[str, bytes], ...]]
+
+
+async def _records(bootstrap: str, topic: str, values: set[bytes], **config: Any) -> set[Record]:
+    """``(key, value, headers)`` of every message of ``topic`` once ``values`` are there."""
+    read = partial(consume_values, bootstrap, topic, values, config, to_the_end=True)
+    return {(k, v, tuple(h or ())) for k, v, h in await anyio.to_thread.run_sync(read)}
+
+
+def _record(message: Message) -> Record:
+    return message.key, message.value, message.headers
 
 
 async def _until_spool_empty(producer: KafkaProducer) -> None:
@@ -71,13 +84,14 @@ def _spooled_total() -> float:
     return REGISTRY.get_sample_value("strangler_producer_spooled_total") or 0.0
 
 
-def _delivery_samples() -> tuple[float, float, float]:
-    """The delivery histogram's count, its sum, and its count under 120 s."""
+def _delivery_samples() -> tuple[float, float, float, float]:
+    """The delivery histogram's count, its sum, its count under 120 s, and the acked messages."""
     name = "strangler_producer_delivery_seconds"
     return (
         REGISTRY.get_sample_value(name + "_count") or 0.0,
         REGISTRY.get_sample_value(name + "_sum") or 0.0,
         REGISTRY.get_sample_value(name + "_bucket", {"le": "120.0"}) or 0.0,
+        REGISTRY.get_sample_value("strangler_producer_acked_total") or 0.0,
     )
 
 
@@ -87,7 +101,7 @@ async def test_produced_messages_come_back_with_keys_values_headers(
     """wait='acked' returns after the broker has every message, intact."""
     topic = _topic()
     sent = _messages(topic, 20)
-    count, total, under = _delivery_samples()
+    count, total, under, acked = _delivery_samples()
     async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
         started = time.monotonic()
         await producer.send(sent[:10], wait="acked")
@@ -96,9 +110,10 @@ async def test_produced_messages_come_back_with_keys_values_headers(
     read = partial(consume_values, kafka_broker.address, topic, {m.value for m in sent})
     records = await anyio.to_thread.run_sync(read)
     assert sorted(records) == sorted((m.key, m.value, list(m.headers)) for m in sent)
-    count_after, total_after, under_after = _delivery_samples()
-    assert (count_after - count, under_after - under) == (20, 20)  # each delivery observed once
-    assert 0 < total_after - total <= 20 * took
+    count_after, total_after, under_after, acked_after = _delivery_samples()
+    assert (count_after - count, under_after - under) == (2, 2)  # each send observed once
+    assert acked_after - acked == 20  # and each message counted once
+    assert 0 < total_after - total <= took
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -193,21 +208,26 @@ async def _send_through_outage(
     recover: Callable[[], None],
     *,
     submit: bool = False,
-) -> set[bytes]:
+    same_values: bool = False,
+) -> set[Record]:
     """Send 40 concurrent batches of 3 during an outage that starts after a first ack.
 
     ``submit``: through ``submit`` and its callback (the lane's inline handlers)
-    instead of ``send``.
+    instead of ``send``; ``same_values``: the three messages of a batch share
+    their value (told apart by a header).  Returns the records of the sends
+    that returned.
     """
-    returned: set[bytes] = set()
+    returned: set[Record] = set()
 
     async def sender(prefix: str) -> None:
         messages = _messages(topic, 3, prefix=prefix)
+        if same_values:
+            messages = [dataclasses.replace(m, value=prefix.encode()) for m in messages]
         if submit:
             await _submitted(producer, messages)
         else:
             await producer.send(messages, wait="acked")
-        returned.update(m.value for m in messages)
+        returned.update(_record(m) for m in messages)
 
     await sender("before-")
     outage()
@@ -235,19 +255,28 @@ async def test_paused_broker_loses_nothing_submitted(
     await _paused_broker_loses_nothing(kafka_broker, make_settings, submit=True)
 
 
+async def test_paused_broker_loses_no_header_of_messages_sharing_a_value(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """A batch whose messages share a value spools each failed one with its own headers."""
+    await _paused_broker_loses_nothing(kafka_broker, make_settings, same_values=True)
+
+
 async def _paused_broker_loses_nothing(
-    broker: Tansu, make_settings: MakeSettings, *, submit: bool
+    broker: Tansu, make_settings: MakeSettings, *, submit: bool = False, same_values: bool = False
 ) -> None:
     topic = _topic()
     spooled_before = _spooled_total()
     async with KafkaProducer(make_settings(broker.address)) as producer:
         returned = await _send_through_outage(
-            producer, topic, broker.pause, broker.resume, submit=submit
+            producer, topic, broker.pause, broker.resume, submit=submit, same_values=same_values
         )
         await _until_spool_empty(producer)
     assert _spooled_total() > spooled_before
     assert len(returned) == 123
-    assert await _consume(broker.address, topic, returned) == returned
+    # keys and headers too: a failed message is spooled from its delivery report
+    values = {v for _, v, _ in returned}
+    assert await _records(broker.address, topic, values) == returned
 
 
 async def test_cut_connections_lose_nothing(
@@ -261,7 +290,30 @@ async def test_cut_connections_lose_nothing(
             returned = await _send_through_outage(producer, topic, relay.cut, relay.restore)
             await _until_spool_empty(producer)
         assert _spooled_total() > spooled_before
-        assert await _consume(relay.address, topic, returned) == returned
+        values = {v for _, v, _ in returned}
+        assert await _records(relay.address, topic, values) == returned
+
+
+async def test_concurrent_sends_keep_each_ones_order_per_key(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Sends of one loop turn go out together, each send's messages in order per key."""
+    topic = _topic()
+    sends = [_messages(topic, 30, prefix=f"s{n}-") for n in range(20)]
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+        async with anyio.create_task_group() as tg:
+            for messages in sends:
+                tg.start_soon(partial(producer.send, messages, wait="acked"))
+    values = {m.value for messages in sends for m in messages}
+    read = partial(consume_values, kafka_broker.address, topic, values)
+    records = await anyio.to_thread.run_sync(read)
+    assert {v for _, v, _ in records} == values
+    for n, messages in enumerate(sends):
+        for key in (b"k0", b"k1", b"k2"):
+            sent = [m.value for m in messages if m.key == key]
+            mine = {m.value for m in messages}
+            got = [v for k, v, _ in records if k == key and v in mine]
+            assert list(dict.fromkeys(got)) == sent, f"send {n}, key {key!r}"
 
 
 async def test_full_queue_raises_queue_full_at_once(
@@ -304,7 +356,7 @@ async def test_an_acknowledgement_calls_back_once_with_the_loss() -> None:
     """The last message settled calls back; a late second settle does not call again."""
     calls: list[ProducerError | None] = []
     acknowledgement = _Acknowledgement(calls.append)
-    batch = acknowledgement.batch = _Batch(2, acknowledgement)
+    batch = acknowledgement.batch = _Batch(2, acknowledgement, deque())
     batch.resolve(True)
     assert calls == []
     batch.resolve(True)
@@ -313,7 +365,7 @@ async def test_an_acknowledgement_calls_back_once_with_the_loss() -> None:
 
     lost: list[ProducerError | None] = []
     acknowledgement = _Acknowledgement(lost.append)
-    batch = acknowledgement.batch = _Batch(1, acknowledgement)
+    batch = acknowledgement.batch = _Batch(1, acknowledgement, deque())
     batch.lost = 1  # the disk failed as it was spooled
     batch.resolve(False)
     assert [str(error) for error in lost] == ["1 message(s) could not be delivered nor spooled"]
