@@ -241,13 +241,15 @@ def format_ratios(
 ) -> str:
     """Each path's ratio to nginx per runtime, side by side, and the best against the baseline.
 
-    A path no row has a ratio on (paced, or never served by nginx) is left out.
+    A path no strangler row has a ratio on (paced, never served by nginx, or
+    served by nginx alone, as the PHP original of the batch route) is left out.
     """
     cells = {(row.path, row.runtime): row for row in rows if row.target == "strangler"}
     against = {v.path: v for v in versus}
     header = ("path", *runtimes, *(("vs baseline",) if versus else ()))
     lines = [header]
-    for path in dict.fromkeys(row.path for row in rows if row.ratio is not None):
+    with_ratio = (row.path for row in rows if row.ratio is not None and row.target != "nginx")
+    for path in dict.fromkeys(with_ratio):
         line = [path]
         for runtime in runtimes:
             row = cells.get((path, runtime))

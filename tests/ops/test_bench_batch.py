@@ -13,7 +13,7 @@ import pytest
 
 from ops.bench import bench
 from ops.bench._migrated import BatchDelivery, accepted_ids, split_counts
-from ops.bench._report import Run, format_table, summarize
+from ops.bench._report import Run, format_ratios, format_table, summarize
 from ops.bench._targets import check
 from ops.bench._wrk import WrkResult
 from ops.demo.handlers._batch import validate_batch_body
@@ -128,3 +128,11 @@ def test_the_batch_target_judges_the_batch_row(target: float, outcome: str | Non
     assert [v.outcome for v in verdicts] == ([outcome] if outcome else [])
     if outcome:
         assert "1.50x nginx's validate-batch" in verdicts[0].text
+
+
+def test_the_ratio_table_leaves_out_a_path_only_nginx_ran() -> None:
+    """validate-batch has no strangler row: the per-runtime ratio table skips it."""
+    runs = [_run("validate-batch", "nginx", 1_000), _run("batch", "strangler", 1_500)]
+    rows = summarize(runs, {"batch": "validate-batch"})
+    paths = [line.split()[0] for line in format_ratios(rows, ["uvloop"]).splitlines()[1:]]
+    assert paths == ["batch"]
