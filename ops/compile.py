@@ -32,6 +32,8 @@ DEFAULT_DEST = REPO_ROOT / "var" / "compiled"
 DEMO_MODULES = (
     "ops.demo.handlers._validator",
     "ops.demo.handlers.validator",
+    "ops.demo.handlers._batch",
+    "ops.demo.handlers.batch",
 )
 """The demo handlers the benchmark routes to, compiled with the request path."""
 

@@ -13,6 +13,11 @@ a third within minutes, a round's two sides see the same machine; medians
 taken over each side separately can pair nginx's fast round with strangler's
 slow one.
 
+A path whose every request carries several events (the batch rows) also
+gets a per-message figure: ``messages`` maps it to the events accepted per
+request, and its rows show ``msg/s``, requests/s times that (for the
+migrated batch route, the messages produced to the broker per second).
+
 A baseline build measured in the same run (``--baseline``) is paired the
 same way: ``versus_baseline`` gives, per path, this build's best row over
 the baseline's row, round by round, and ``format_ratios`` prints every
@@ -126,13 +131,21 @@ def _row(key: tuple[str, str, str], results: list[WrkResult], ratios: tuple[floa
     )
 
 
-def format_table(rows: Sequence[Row]) -> str:
-    """The table printed at the end of a run."""
+def messages_per_second(row: Row, messages: Mapping[str, int]) -> float | None:
+    """The row's requests/s times its path's messages per request, if it has some."""
+    per_request = messages.get(row.path)
+    return row.rps * per_request if per_request else None
+
+
+def format_table(rows: Sequence[Row], messages: Mapping[str, int] | None = None) -> str:
+    """The table printed at the end of a run (``msg/s`` when ``messages`` names a path)."""
+    per_message = messages or {}
     header = (
         "path",
         "target",
         "runtime",
         "req/s",
+        *(("msg/s",) if per_message else ()),
         "best",
         "p50",
         "p99",
@@ -145,12 +158,14 @@ def format_table(rows: Sequence[Row]) -> str:
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
         rounds = " ".join(f"{r:.2f}" for r in row.round_ratios) if row.target != "nginx" else "-"
         errors = " ".join(f"{k}={v}" for k, v in row.errors.items())
+        msgs = messages_per_second(row, per_message)
         lines.append(
             (
                 row.path,
                 row.target,
                 row.runtime,
                 f"{row.rps:,.0f}",
+                *((f"{msgs:,.0f}" if msgs is not None else "-",) if per_message else ()),
                 f"{row.best_rps:,.0f}",
                 f"{row.p50_ms:.2f}ms",
                 f"{row.p99_ms:.2f}ms",
@@ -160,7 +175,7 @@ def format_table(rows: Sequence[Row]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    right = {3, 4, 5, 6, 7}
+    right = set(range(3, len(header) - 2))
     return "\n".join(
         "  ".join(
             c.rjust(w) if i in right else c.ljust(w)
@@ -226,13 +241,15 @@ def format_ratios(
 ) -> str:
     """Each path's ratio to nginx per runtime, side by side, and the best against the baseline.
 
-    A path no row has a ratio on (paced, or never served by nginx) is left out.
+    A path no strangler row has a ratio on (paced, never served by nginx, or
+    served by nginx alone, as the PHP original of the batch route) is left out.
     """
     cells = {(row.path, row.runtime): row for row in rows if row.target == "strangler"}
     against = {v.path: v for v in versus}
     header = ("path", *runtimes, *(("vs baseline",) if versus else ()))
     lines = [header]
-    for path in dict.fromkeys(row.path for row in rows if row.ratio is not None):
+    with_ratio = (row.path for row in rows if row.ratio is not None and row.target != "nginx")
+    for path in dict.fromkeys(with_ratio):
         line = [path]
         for runtime in runtimes:
             row = cells.get((path, runtime))
@@ -261,11 +278,21 @@ def write_json(
     runs: Sequence[Run],
     rows: Sequence[Row],
     versus: Sequence[Versus] = (),
+    messages: Mapping[str, int] | None = None,
 ) -> None:
     """Write everything measured, plus how, to ``path``."""
+    per_message = messages or {}
     data = {
         "meta": meta,
-        "summary": [{**asdict(row), "label": row.label} for row in rows],
+        "summary": [
+            {
+                **asdict(row),
+                "label": row.label,
+                "messages_per_request": per_message.get(row.path),
+                "messages_per_second": messages_per_second(row, per_message),
+            }
+            for row in rows
+        ],
         "versus_baseline": [v.to_json() for v in versus],
         "runs": [run.to_json() for run in runs],
     }
@@ -273,22 +300,28 @@ def write_json(
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def write_chart(directory: Path, rows: Sequence[Row], title: str) -> Path:
-    """A bar chart of requests/s per path: PNG with matplotlib, else a hand-written SVG."""
+def write_chart(
+    directory: Path, rows: Sequence[Row], title: str, messages: Mapping[str, int] | None = None
+) -> Path:
+    """A bar chart of requests/s per path: PNG with matplotlib, else a hand-written SVG.
+
+    A bar of a path in ``messages`` is labelled with its messages/s too.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    per_message = messages or {}
     try:
         import matplotlib
     except ImportError:
         target = directory / "latest.svg"
-        target.write_text(_svg(rows, title))
+        target.write_text(_svg(rows, title, per_message))
         return target
     matplotlib.use("Agg")
     target = directory / "latest.png"
-    _png(target, rows, title)
+    _png(target, rows, title, per_message)
     return target
 
 
-def _png(target: Path, rows: Sequence[Row], title: str) -> None:
+def _png(target: Path, rows: Sequence[Row], title: str, messages: Mapping[str, int]) -> None:
     import matplotlib.pyplot as plt
 
     paths = list(dict.fromkeys(row.path for row in rows))
@@ -300,8 +333,9 @@ def _png(target: Path, rows: Sequence[Row], title: str) -> None:
             [row.rps for row in group],
             color=[_colour(row) for row in group],
         )
-        ax.bar_label(bars, [_bar_text(row) for row in group], fontsize=8)
-        ax.set_title(path)
+        ax.bar_label(bars, [_bar_text(row, messages) for row in group], fontsize=8)
+        per_request = messages.get(path)
+        ax.set_title(f"{path} ({per_request} msg/request)" if per_request else path)
         ax.set_ylabel("requests/s")
         ax.tick_params(axis="x", labelrotation=30)
     fig.suptitle(title, fontsize=9)
@@ -313,7 +347,7 @@ def _png(target: Path, rows: Sequence[Row], title: str) -> None:
 _BAR_W, _GAP, _CHART_H, _TOP, _LEFT = 56, 14, 220, 44, 20
 
 
-def _svg(rows: Sequence[Row], title: str) -> str:
+def _svg(rows: Sequence[Row], title: str, messages: Mapping[str, int]) -> str:
     """Grouped bars, one group per path, heights relative to the fastest row."""
     paths = list(dict.fromkeys(row.path for row in rows))
     peak = max((row.rps for row in rows), default=1.0) or 1.0
@@ -322,7 +356,7 @@ def _svg(rows: Sequence[Row], title: str) -> str:
     for path in paths:
         group = [row for row in rows if row.path == path]
         for row in group:
-            parts.append(_svg_bar(x, row, peak))
+            parts.append(_svg_bar(x, row, peak, messages))
             x += _BAR_W + _GAP
         width = len(group) * (_BAR_W + _GAP) - _GAP
         parts.append(_svg_text(x - _GAP - width / 2, _TOP + _CHART_H + 40, path, 13, bold=True))
@@ -337,14 +371,14 @@ def _svg(rows: Sequence[Row], title: str) -> str:
     )
 
 
-def _svg_bar(x: float, row: Row, peak: float) -> str:
+def _svg_bar(x: float, row: Row, peak: float, messages: Mapping[str, int]) -> str:
     h = _CHART_H * row.rps / peak
     y = _TOP + _CHART_H - h
     centre = x + _BAR_W / 2
     name = row.label.replace("strangler/", "")
     return (
         f'<rect x="{x}" y="{y:.1f}" width="{_BAR_W}" height="{h:.1f}" fill="{_colour(row)}"/>\n'
-        + _svg_text(centre, y - 4, _bar_text(row), 10)
+        + _svg_text(centre, y - 4, _bar_text(row, messages), 10)
         + _svg_text(centre, _TOP + _CHART_H + 16, name, 11)
     )
 
@@ -359,10 +393,12 @@ def _svg_text(
     )
 
 
-def _bar_text(row: Row) -> str:
+def _bar_text(row: Row, messages: Mapping[str, int]) -> str:
     ratio = f" ({row.ratio:.2f}x)" if row.ratio is not None and row.target != "nginx" else ""
     flag = " !" if row.errors else ""
-    return f"{row.rps:,.0f}{ratio}{flag}"
+    msgs = messages_per_second(row, messages)
+    per_message = f", {msgs:,.0f} msg/s" if msgs is not None else ""
+    return f"{row.rps:,.0f}{ratio}{per_message}{flag}"
 
 
 def _colour(row: Row) -> str:

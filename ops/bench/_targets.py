@@ -45,6 +45,7 @@ def best_ratio(
     flag: str,
     what: str,
     runtimes: Callable[[str], bool] = lambda name: True,
+    reference: str = "validate",
 ) -> Verdict:
     """Whether the best row of this build on ``paths`` (of ``runtimes``) reaches ``target``.
 
@@ -67,7 +68,7 @@ def best_ratio(
     best = max(clean, key=lambda r: r.ratio or 0.0)
     ratio = best.ratio or 0.0
     outcome: Outcome = "ok" if ratio >= target else "FAIL"
-    text = f"{what}: {best.runtime} reaches {ratio:.2f}x nginx's validate on {best.path}"
+    text = f"{what}: {best.runtime} reaches {ratio:.2f}x nginx's {reference} on {best.path}"
     return Verdict(flag, target, outcome, text)
 
 
@@ -112,6 +113,7 @@ def check(
     trio: float,
     migrated: float,
     baseline: float,
+    batch: float = 0.0,
 ) -> list[Verdict]:
     """Every target that is on (not 0 or None), in the order printed."""
     out: list[Verdict] = []
@@ -142,6 +144,11 @@ def check(
         )
     if migrated:
         out.append(best_ratio(rows, ("migrated",), migrated, "--target-migrated", "migrated route"))
+    if batch:
+        what = "batch route"
+        out.append(
+            best_ratio(rows, ("batch",), batch, "--target-batch", what, reference="validate-batch")
+        )
     if baseline:
         out += against_baseline(versus, baseline, "--target-baseline")
     return out

@@ -29,6 +29,18 @@ rounds, so neither build always runs on a warmer or cooler machine):
   ``validate``, and its answer must equal nginx's byte for byte).  After each
   instance the bench checks that every accepted event reached the broker
   (``_migrated.py``);
+* ``validate-batch`` (nginx only): ``POST /validate_batch.php`` with one fixed
+  batch of 20 events, 15 valid and 5 rejected for different reasons
+  (``post_validate_batch.lua``), answered by the PHP original;
+* ``batch``: the same batch to ``POST /api/v2/validate-batch``, the in-process
+  port (``ops.demo.handlers.batch:validate_batch``), each of the 15 accepted
+  events produced as one message with ``delivery = "acked"`` (strangler
+  only; its ratio is against nginx's ``validate-batch``, its answer must
+  equal nginx's byte for byte).  After each instance the topic is read back
+  and counted per event id: each accepted id once per batch answered 200
+  (``_migrated.BatchDelivery``).  The table's ``msg/s`` column gives both
+  rows in accepted events per second.  ``--no-batch`` (or ``--no-migrated``)
+  leaves both out;
 * ``shadow`` and ``shadow-sleep`` (uvloop-compiled, trio and the baseline,
   ``--shadow-runtimes``): the same ``POST /validate.php`` with the route in
   shadow mode, 100% of it mirrored to the validator port, then to a candidate
@@ -48,7 +60,8 @@ per path this build's best row over the baseline's, paired the same way
 Targets (``_targets``; each printed ok, FAIL or n/a when its rows were not
 measured; 0 turns one off): ``--target-default`` pass-through on the default
 runtime (uvloop, either build); ``--target-trio`` pass-through on trio;
-``--target-migrated`` the migrated route; ``--target-shadow`` 100% shadow
+``--target-migrated`` the migrated route; ``--target-batch`` the batch route
+against nginx's ``validate-batch``; ``--target-shadow`` 100% shadow
 against legacy-only, per shadow runtime of this build, and
 ``--target-shadow-p99-ms``; ``--target-baseline`` each path's best compiled
 row of this build against the baseline's; ``--target-ratio`` the best
@@ -115,6 +128,7 @@ from ops.services import Nginx, PhpFpm, ServiceError, Strangler, Tansu, build_co
 BENCH_DIR = Path(__file__).resolve().parent
 DOC_ROOT = REPO_ROOT / "ops" / "demo" / "app" / "public"
 LUA_SCRIPT = BENCH_DIR / "post_validate.lua"
+BATCH_SCRIPT = BENCH_DIR / "post_validate_batch.lua"
 PROFILE_HOOK = BENCH_DIR / "profile_hook"
 RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
 
@@ -124,7 +138,9 @@ class Load:
     """What one measured path sends: URL path, and the wrk script (None: plain GET).
 
     ``reference`` names the nginx load whose answer and requests/s it is
-    compared with; ``on_nginx`` is False for paths only strangler serves.
+    compared with; ``on_nginx`` is False for paths only strangler serves,
+    ``on_strangler`` False for those only nginx serves (the PHP original of
+    a migrated route).
     """
 
     name: str
@@ -132,6 +148,7 @@ class Load:
     script: Path | None
     reference: str = ""
     on_nginx: bool = True
+    on_strangler: bool = True
 
     @property
     def compared_with(self) -> str:
@@ -143,6 +160,10 @@ VALIDATE = Load("validate", "/validate.php", LUA_SCRIPT)
 STATIC = Load("static", "/assets/style.css", None)
 VALIDATE_1W = Load("validate-1w", VALIDATE.path, LUA_SCRIPT, reference="validate", on_nginx=False)
 MIGRATED = Load("migrated", _migrated.PATH, LUA_SCRIPT, reference="validate", on_nginx=False)
+VALIDATE_BATCH = Load("validate-batch", "/validate_batch.php", BATCH_SCRIPT, on_strangler=False)
+BATCH = Load(
+    "batch", _migrated.BATCH_PATH, BATCH_SCRIPT, reference="validate-batch", on_nginx=False
+)
 SHADOW_LOADS = tuple(
     Load(case.name, VALIDATE.path, LUA_SCRIPT, reference="validate", on_nginx=False)
     for case in _shadow.CASES
@@ -168,6 +189,7 @@ class Plan:
     unix_socket: bool
     target_ratio: float | None
     target_migrated: float = 0.0  # 0: not checked
+    target_batch: float = 0.0  # the batch route over nginx's validate-batch
     with_nginx: bool = True  # False when profiling one runtime
     shadow_runtimes: tuple[str, ...] = ()  # runtimes also measured in shadow mode
     target_shadow: float = 0.85  # shadow req/s over legacy-only req/s, at least
@@ -200,15 +222,25 @@ class Plan:
         return tuple(load for load in self.loads if load.on_nginx) if self.with_nginx else ()
 
     @property
+    def strangler_loads(self) -> tuple[Load, ...]:
+        """The loads strangler is measured on."""
+        return tuple(load for load in self.loads if load.on_strangler)
+
+    @property
     def migrated(self) -> bool:
-        """Whether strangler needs the migrated route, its broker and its cache."""
-        return MIGRATED in self.loads
+        """Whether strangler needs a migrated route, its broker and its cache."""
+        return MIGRATED in self.loads or self.batch
+
+    @property
+    def batch(self) -> bool:
+        """Whether strangler serves the migrated batch route."""
+        return BATCH in self.loads
 
     @property
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
         shadow = len(self.shadow_runtimes) * (len(SHADOW_LOADS) + len(_shadow.PACED))
-        mine = len(self.runtimes) * len(self.loads) + len(self.one_worker_runtimes)
+        mine = len(self.runtimes) * len(self.strangler_loads) + len(self.one_worker_runtimes)
         return self.rounds * (len(self.nginx_loads) + mine + shadow)
 
 
@@ -262,6 +294,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-static", action="store_true", help="skip the static file rows")
     p.add_argument("--no-migrated", action="store_true", help="skip the migrated route rows")
+    p.add_argument("--no-batch", action="store_true", help="skip the batch rows (both sides)")
     p.add_argument(
         "--shadow", action="store_true", help="only the shadow rows and their legacy rows"
     )
@@ -304,6 +337,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=2.2,
         help="fail when the best migrated ratio (vs nginx validate) is below (2.2)",
+    )
+    p.add_argument(
+        "--target-batch",
+        type=float,
+        default=2.0,
+        help="fail when the best batch ratio (vs nginx validate-batch) is below (2.0)",
     )
     p.add_argument(
         "--target-baseline",
@@ -380,6 +419,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         unix_socket=args.unix_socket,
         target_ratio=args.target_ratio,
         target_migrated=args.target_migrated,
+        target_batch=args.target_batch,
         with_nginx=not args.profile,
         shadow_runtimes=shadow,
         target_shadow=args.target_shadow,
@@ -398,20 +438,21 @@ def _runtimes(text: str) -> tuple[str, ...]:
 
 
 def choose_loads(args: argparse.Namespace) -> tuple[Load, ...]:
-    """The measured paths, from ``--no-static``, ``--no-migrated`` and ``--shadow``."""
+    """The measured paths, from ``--no-static``, ``--no-migrated``, ``--no-batch``, ``--shadow``."""
     if args.profile or args.shadow:
         return (VALIDATE,)
     loads = [VALIDATE]
     loads += [] if args.no_static else [STATIC]
     loads += [] if args.no_migrated else [MIGRATED]
+    loads += [] if args.no_migrated or args.no_batch else [VALIDATE_BATCH, BATCH]
     return tuple(loads)
 
 
-def validate_body() -> bytes:
+def validate_body(script: Path = LUA_SCRIPT) -> bytes:
     """The JSON body wrk posts, read from the Lua script (one source of truth)."""
-    found = re.search(r"^wrk\.body = '(.*)'$", LUA_SCRIPT.read_text(), re.MULTILINE)
+    found = re.search(r"^wrk\.body = '(.*)'$", script.read_text(), re.MULTILINE)
     if found is None:
-        sys.exit(f"bench: no `wrk.body = '...'` line in {LUA_SCRIPT}")
+        sys.exit(f"bench: no `wrk.body = '...'` line in {script}")
     return found[1].encode()
 
 
@@ -424,7 +465,7 @@ def fetch(base_url: str, load: Load) -> tuple[int, bytes]:
             conn.request("GET", load.path)
         else:
             headers = {"Content-Type": "application/json"}
-            conn.request("POST", load.path, body=validate_body(), headers=headers)
+            conn.request("POST", load.path, body=validate_body(load.script), headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -482,7 +523,7 @@ def measure_target(
 ) -> list[Run]:
     """Every load of the plan (or ``loads``) against one running target."""
     runs = []
-    for load in plan.loads if loads is None else loads:
+    for load in plan.strangler_loads if loads is None else loads:
         progress.step(f"round {round_} {target} {runtime} {load.name} {plan.duration:g}s")
         result = measure(plan, base_url, load)
         runs.append(Run(load.name, target, runtime, round_, result))
@@ -504,11 +545,13 @@ def strangler_for(
     """A strangler config for ``runtime`` on the shared PHP-FPM, access log off.
 
     ``resources`` (the ``[kafka]`` and ``[caches]`` tables) comes with the
-    migrated route, unless ``routes`` gives the routes in front of the
-    catch-all legacy one.  ``one_worker``: one worker with the whole pool.
+    migrated routes (the batch one when the plan measures it), unless
+    ``routes`` gives the routes in front of the catch-all legacy one.
+    ``one_worker``: one worker with the whole pool.
     """
     if routes is None:
-        routes = _migrated.migrated_route() if resources else ""
+        batch = _migrated.batch_route() if plan.batch else ""
+        routes = _migrated.migrated_route() + batch if resources else ""
     build = plan.build(runtime)
     config = build_config(
         php.address,
@@ -524,12 +567,19 @@ def strangler_for(
 
 @contextlib.contextmanager
 def strangler_target(
-    plan: Plan, php: PhpFpm, runtime: str, env: dict[str, str], deliveries: list[dict[str, object]]
+    plan: Plan,
+    php: PhpFpm,
+    runtime: str,
+    env: dict[str, str],
+    deliveries: list[dict[str, object]],
+    reference: dict[str, bytes],
 ) -> Iterator[Strangler]:
-    """strangler for one runtime; with the migrated route, its own broker and spool.
+    """strangler for one runtime; with the migrated routes, its own broker and spool.
 
     On a clean exit the producer's counters (read before stopping) and the
-    topic's message count (read after) are appended to ``deliveries``.
+    topic's messages (read after) are appended to ``deliveries``: the batch
+    route's counted per accepted id of nginx's answer to the batch (in
+    ``reference``), the migrated route's being all the others.
     """
     if not plan.migrated:
         with strangler_for(plan, php, runtime, env) as proxy:
@@ -540,11 +590,21 @@ def strangler_target(
         with strangler_for(plan, php, runtime, env, text) as proxy:
             yield proxy
             delivery = _migrated.delivery_report(proxy.admin_url)
+            answered, dropped = _migrated.batch_counts(proxy.admin_url) if plan.batch else (0, 0)
         # Stopped: whatever was queued is delivered or spooled; now count the topic.
-        consumed = _migrated.count_topic(broker.address)
-        delivery = dataclasses.replace(delivery, consumed=consumed)
+        counts = _migrated.count_keys(broker.address)
+        ids = _migrated.accepted_ids(reference[BATCH.compared_with]) if plan.batch else ()
+        others, per_id = _migrated.split_counts(counts, ids)
+        delivery = dataclasses.replace(delivery, consumed=others)
         print(f"      {runtime} {delivery.line()}", flush=True)
-        deliveries.append({"runtime": runtime, **delivery.to_json(), "ok": not delivery.problems()})
+        entry: dict[str, object] = {"runtime": runtime, **delivery.to_json()}
+        problems = delivery.problems()
+        if plan.batch:
+            batch = _migrated.BatchDelivery(ids, answered, dropped, per_id)
+            print(f"      {runtime} {batch.line()}", flush=True)
+            entry["batch"] = batch.to_json()
+            problems += batch.problems()
+        deliveries.append({**entry, "ok": not problems})
 
 
 def measure_shadow(
@@ -597,6 +657,7 @@ def run_rounds(
     env: dict[str, str],
     deliveries: list[dict[str, object]],
     shadow_counts: list[_shadow.StoreCounts],
+    reference: dict[str, bytes] | None = None,
 ) -> list[Run]:
     """All rounds: nginx and each runtime (started for its turn, stopped after).
 
@@ -606,17 +667,18 @@ def run_rounds(
     run favours neither nginx nor one build (the baseline runs last in odd
     rounds) in the per-round ratios (see ``_report``).  A runtime with
     shadow rows is then started again for each shadow configuration.
+    nginx's answers are kept in ``reference``, by load.
     """
     progress = Progress(plan.total_runs)
-    reference: dict[str, bytes] = {}
+    reference = {} if reference is None else reference
     runs: list[Run] = []
     for round_ in range(1, plan.rounds + 1):
         nginx_last = round_ % 2 == 0
         if not nginx_last:
             runs += measure_nginx(plan, nginx, reference, round_, progress)
         for runtime in reversed(plan.runtimes) if nginx_last else plan.runtimes:
-            with strangler_target(plan, php, runtime, env, deliveries) as proxy:
-                for load in plan.loads:
+            with strangler_target(plan, php, runtime, env, deliveries, reference) as proxy:
+                for load in plan.strangler_loads:
                     preflight(proxy.url, load, reference)
                 runs += measure_target(plan, proxy.url, "strangler", runtime, round_, progress)
             if runtime in plan.one_worker_runtimes:
@@ -695,15 +757,19 @@ def report(
     load_before: tuple[float, float, float],
     deliveries: list[dict[str, object]],
     shadow_counts: Sequence[_shadow.StoreCounts] = (),
+    messages: dict[str, int] | None = None,
 ) -> int:
-    """Print the tables, write JSON and chart, check the targets, return the exit status."""
+    """Print the tables, write JSON and chart, check the targets, return the exit status.
+
+    ``messages``: the events accepted per request of the batch paths (``msg/s``).
+    """
     loads = (*plan.loads, *(SHADOW_LOADS if plan.shadow_runtimes else ()))
     loads += (VALIDATE_1W,) if plan.one_worker_runtimes else ()
     rows = summarize(runs, {load.name: load.compared_with for load in loads})
     paced = [_shadow.paced(name) for name in _shadow.PACED]  # fixed load: no speed to compare
     versus = _targets.compare_with_baseline(runs, rows, plan.runtimes, paced)
     print()
-    print(format_table(rows))
+    print(format_table(rows, messages))
     print("\nratio to nginx per runtime (median of the per-round ratios)")
     print(format_ratios(rows, plan.runtimes, versus))
     meta = metadata(plan, argv)
@@ -721,16 +787,17 @@ def report(
         trio=plan.target_trio,
         migrated=plan.target_migrated,
         baseline=plan.target_baseline,
+        batch=plan.target_batch,
     )
     for verdict in verdicts:
         print(verdict.line())
     meta["targets"] = [dataclasses.asdict(v) for v in verdicts]
-    write_json(output / "latest.json", meta, runs, rows, versus)
+    write_json(output / "latest.json", meta, runs, rows, versus, messages)
     title = (
         f"strangler vs nginx, {_workers(plan)}, wrk -c{plan.connections} "
         f"-d{plan.duration:g}s, median of {plan.rounds} rounds, {meta['date']}"
     )
-    chart = write_chart(output, rows, title)
+    chart = write_chart(output, rows, title, messages)
     print(f"\nwrote {output / 'latest.json'} and {chart}")
     status = 1 if any(v.failed for v in verdicts) else 0
     lost = [d for d in deliveries if not d["ok"]]
@@ -824,19 +891,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     deliveries: list[dict[str, object]] = []
     shadow_counts: list[_shadow.StoreCounts] = []
+    reference: dict[str, bytes] = {}
     try:
         with services(plan) as (php, nginx):
             if args.profile:
                 profile(plan, php, Path(tempfile.gettempdir()) / "strangler-bench-profile")
                 return 0
-            runs = run_rounds(plan, php, nginx, {}, deliveries, shadow_counts)
+            runs = run_rounds(plan, php, nginx, {}, deliveries, shadow_counts, reference)
     except (ServiceError, WrkError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("bench: interrupted; services stopped", file=sys.stderr)
         return 130
-    return report(plan, runs, args.output, argv, load_before, deliveries, shadow_counts)
+    messages = messages_per_request(plan, reference)
+    return report(plan, runs, args.output, argv, load_before, deliveries, shadow_counts, messages)
+
+
+def messages_per_request(plan: Plan, reference: dict[str, bytes]) -> dict[str, int]:
+    """The events accepted per request of each batch load, from nginx's answer to it.
+
+    On strangler's batch route each one is a message produced to the broker.
+    """
+    if not plan.batch or VALIDATE_BATCH.name not in reference:
+        return {}
+    accepted = len(_migrated.accepted_ids(reference[VALIDATE_BATCH.name]))
+    return {VALIDATE_BATCH.name: accepted, BATCH.name: accepted}
 
 
 def prepare_builds(plan: Plan, names: Sequence[str]) -> Plan:

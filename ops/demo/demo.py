@@ -23,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 APP = HERE / "app" / "public"
 VALID = {"type": "signup", "user_id": 42, "email": " Ada@Example.org ", "age": 36, "country": "gb"}
 INVALID = {"type": "signup", "user_id": 0, "email": "nope", "age": 7, "country": "XX"}
+LOGIN = {"type": "login", "user_id": 42, "method": "passkey", "ip": "192.0.2.7"}
+BATCH = {"events": [VALID, INVALID, LOGIN]}
 TOUR = [  # method, path through strangler, the same request's path on nginx, body, what
     ("GET", "/", "/", None, "home page (PHP, per-path scripts)"),
     ("GET", "/assets/style.css", "/assets/style.css", None, "static file, as nginx served it"),
@@ -30,6 +32,13 @@ TOUR = [  # method, path through strangler, the same request's path on nginx, bo
     ("POST", "/validate.php", "/validate.php", VALID, "canary: PHP or Python, sticky by X-User"),
     ("POST", "/validate.php", "/validate.php", INVALID, "canary: an invalid event -> 422"),
     ("POST", "/api/v2/validate", "/validate.php", VALID, "migrated: the Python port, to Kafka"),
+    (
+        "POST",
+        "/api/v2/validate-batch",
+        "/validate_batch.php",
+        BATCH,
+        "migrated batch: 2 of 3 accepted, 2 messages",
+    ),
     ("GET", "/form.php", "/form.php", None, "legacy: the form is still PHP"),
     (
         "GET",
@@ -95,13 +104,15 @@ def main() -> int:
             except OSError as exc:
                 print(f"demo: request failed: {exc}\n--- strangler log ---\n{proxy.log_tail()}")
                 return 1
+            messages = count_messages(kafka.address)
             print(f"""
 strangler   {proxy.url}/          (the proxy; compare with nginx below)
 nginx       {nginx.url}/          (the reference: same PHP-FPM, same app)
 admin       {proxy.admin_url}/routes   /health  /ready  /metrics   (POST /reload)
 shadow      {proxy.admin_url}/shadow   (live diff dashboard; quote.php is in shadow mode)
             .venv/bin/strangler report --store {kafka.tmp / "shadow.sqlite"}
-kafka       {kafka.address}  (topic validated-events: one message per accepted event)
+kafka       {kafka.address}  (topic validated-events: one message per accepted event,
+            {messages} so far)
 try         curl -si {proxy.url}/form.php
             curl -si -X POST -H 'Content-Type: application/json' -H 'X-User: alice' \\
                  -d '{json.dumps(VALID)}' {proxy.url}/validate.php
@@ -116,6 +127,13 @@ logs        {proxy.tmp}/output.log""")
             except KeyboardInterrupt:
                 print("\ndemo: stopping")
     return 0
+
+
+def count_messages(bootstrap: str) -> int:
+    """The messages on the validated-events topic (the migrated routes' and the canary's)."""
+    from ops.bench._migrated import count_topic
+
+    return count_topic(bootstrap, idle=1.0, limit=10.0)
 
 
 def show_shadow_report(store: Path) -> None:

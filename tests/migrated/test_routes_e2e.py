@@ -2,7 +2,9 @@
 
 The migrated validator must answer byte for byte what validate.php answers,
 publish each accepted event to the broker, and a canary must split users
-stickily between the two without the client seeing a difference.
+stickily between the two without the client seeing a difference.  The
+migrated batch validator must answer what validate_batch.php answers and
+publish exactly one message per accepted event of each batch.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from ops.bench._migrated import batch_route, count_keys
+from ops.bench.bench import BATCH_SCRIPT, validate_body
 from ops.services import Nginx, PhpFpm, Strangler, Tansu, build_config, free_port
 from tests.conftest import DEMO_ROOT, REPO_ROOT, serving
-from tests.migrated.conftest import consume_values
+from tests.migrated.conftest import Record, consume_values
 
 pytestmark = pytest.mark.service
 RULES = REPO_ROOT / "ops" / "demo" / "app" / "rules.json"
@@ -92,6 +98,59 @@ def test_migrated_route_matches_php_and_publishes(
     assert len(pairs) == 15
     records = consume_values(kafka_broker.address, "validated-events", {v for _, v in pairs})
     assert pairs <= {(key, value) for key, value, _ in records}
+
+
+def test_batch_route_publishes_one_message_per_accepted_event(
+    php_fpm: PhpFpm, nginx_demo: Nginx, tmp_path: Path
+) -> None:
+    """The batch port answers like the PHP; its broker then holds each accepted event once."""
+    same = [event(3), event(3), event(4, valid=False)]
+    bodies = [
+        validate_body(BATCH_SCRIPT),  # the benchmark's batch: 15 accepted of 20
+        json.dumps({"events": same}).encode(),  # equal events, ids differ by index
+        json.dumps({"events": [event(5, valid=False), 7]}).encode(),  # nothing accepted
+        json.dumps({"events": [event(6)], "extra": 1}).encode(),  # refused whole: 422
+    ]
+    expected: dict[bytes, tuple[bytes, tuple[tuple[str, bytes], ...]]] = {}
+    with serving(Tansu) as broker:
+        text = build_config(
+            php_fpm.address, DEMO_ROOT, runtime="uvloop", extra_routes=batch_route()
+        )
+        text += resources(broker.address, tmp_path / "spool")
+        with serving(lambda: Strangler(text)) as proxy, httpx.Client() as client:
+            for body in bodies:
+                ours = client.post(proxy.url + "/api/v2/validate-batch", content=body)
+                php = client.post(nginx_demo.url + "/validate_batch.php", content=body)
+                assert (ours.status_code, ours.content) == (php.status_code, php.content)
+                assert ours.headers["content-type"] == php.headers["content-type"]
+                for result in ours.json().get("results", []) if ours.status_code == 200 else []:
+                    if result["ok"]:
+                        value = json.dumps(result["normalized"], separators=(",", ":")).encode()
+                        header = (("event-type", result["type"].encode()),)
+                        expected[result["id"].encode()] = (value, header)
+        # The proxy has stopped: whatever it produced is on the broker.
+        counts = count_keys(broker.address)
+        records = read_records(broker.address, "validated-events", len(expected))
+    assert len(expected) == 15 + 2
+    assert counts == dict.fromkeys(expected, 1)
+    assert {key: (value, tuple(headers)) for key, value, headers in records} == expected
+
+
+def read_records(bootstrap: str, topic: str, count: int) -> list[Record]:
+    """The first ``count`` records of ``topic`` (or fewer after 20 s)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        records: list[Record] = []
+        deadline = time.monotonic() + 20
+        while len(records) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                records.append((message.key(), message.value() or b"", message.headers()))
+        return records
+    finally:
+        consumer.close()
 
 
 def test_canary_splits_users_stickily(proxy: Strangler, nginx_demo: Nginx) -> None:

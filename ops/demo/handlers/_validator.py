@@ -15,6 +15,11 @@ byte for byte against the PHP.  Two pieces:
   strong reference to the snapshot it was built from, so an ``id()`` can never
   be reused while its entry lives.
 
+``check_event`` (one decoded event object to its errors and normalized
+fields), ``accepted_event`` and ``accepted_body`` are shared with the batch
+validator (``_batch.py``), as validate.php and validate_batch.php share
+``lib/validate_rules.php``.
+
 Known limits, all outside what rules.json contains: string checks (lengths,
 pattern) on a non-string field make PHP die with a TypeError and make this
 port raise (the runner then answers 500 or falls back to legacy); rules are
@@ -343,23 +348,21 @@ class Answer:
         object.__setattr__(self, "event", event)
 
 
-def _error(field: str, rule: str, message: str) -> dict[str, str]:
+def error(field: str, rule: str, message: str) -> dict[str, str]:
+    """validate.php's ``error``: one error object of an answer."""
     return {"field": field, "rule": rule, "message": message}
 
 
-def _fail(status: int, errors: list[dict[str, str]], headers: Headers = ()) -> Answer:
+def fail(status: int, errors: list[dict[str, str]], headers: Headers = ()) -> Answer:
+    """validate.php's ``fail``: ``{"ok":false,"errors":[...]}`` with ``status``."""
     body = php_json_encode({"ok": False, "errors": errors}).encode()
     return Answer(status, JSON_HEADERS + headers, body)
 
 
-METHOD_NOT_ALLOWED = _fail(
-    405, [_error("", "method", "only POST is allowed")], (("allow", "POST"),)
-)
-RULES_UNAVAILABLE = _fail(500, [_error("", "rules", "the rules file cannot be read")])
-_NOT_JSON = _fail(400, [_error("", "json", "body is not valid JSON")])
-_NOT_OBJECT = _fail(400, [_error("", "object", "body must be a JSON object")])
-_TYPE_REQUIRED = _fail(422, [_error("type", "required", "is required")])
-_TYPE_NOT_STRING = _fail(422, [_error("type", "type", "must be of type string")])
+METHOD_NOT_ALLOWED = fail(405, [error("", "method", "only POST is allowed")], (("allow", "POST"),))
+RULES_UNAVAILABLE = fail(500, [error("", "rules", "the rules file cannot be read")])
+NOT_JSON = fail(400, [error("", "json", "body is not valid JSON")])
+NOT_OBJECT = fail(400, [error("", "object", "body must be a JSON object")])
 
 
 def _validate_fields(
@@ -371,7 +374,7 @@ def _validate_fields(
         value = body.get(rule.name)
         if value is None:
             if rule.required:
-                errors.append(_error(rule.name, "required", "is required"))
+                errors.append(error(rule.name, "required", "is required"))
             elif rule.has_default:
                 normalized[rule.name] = rule.default
             continue
@@ -379,27 +382,66 @@ def _validate_fields(
         if failure is None:
             normalized[rule.name] = value
         else:
-            errors.append(_error(rule.name, *failure))
+            errors.append(error(rule.name, *failure))
     for name in body:
         if name != "type" and name not in event.names:
-            errors.append(_error(name, "unknown", f"is not allowed for event type {event_type}"))
+            errors.append(error(name, "unknown", f"is not allowed for event type {event_type}"))
     return errors, normalized
+
+
+def check_event(
+    body: dict[str, Any], compiled: CompiledRules
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """validate_rules.php's ``check_event``: one event object's errors and normalized fields.
+
+    A bad ``type`` gives that single error; a valid event has no errors, and
+    its ``type`` is a known event type.
+    """
+    event_type = body.get("type")
+    if event_type is None:
+        return [error("type", "required", "is required")], {}
+    if not isinstance(event_type, str):
+        return [error("type", "type", "must be of type string")], {}
+    event = compiled.events.get(event_type)
+    if event is None:
+        return [error("type", "enum", compiled.type_enum_message)], {}
+    return _validate_fields(body, event_type, event)
+
+
+def accepted_event(event_id: str, event_type: str, normalized: dict[str, Any]) -> AcceptedEvent:
+    """An accepted event, its normalized fields encoded.
+
+    Raises:
+        JsonException: a value is INF (PHP's ``json_encode`` returns false).
+    """
+    return AcceptedEvent(event_id, event_type, php_json_encode(normalized).encode())
+
+
+def accepted_body(event: AcceptedEvent) -> bytes:
+    """validate.php's 200 body for ``event``: ``{"ok":true,"id",...,"normalized":...}``."""
+    head = f'{{"ok":true,"id":"{event.id}","type":{php_json_encode(event.type)},"normalized":'
+    return head.encode() + event.value + b"}"
 
 
 def _accept(raw: bytes, event_type: str, normalized: dict[str, Any]) -> Answer:
     event_id = "evt_" + hashlib.sha1(raw).hexdigest()[:20]
     try:
-        value = php_json_encode(normalized)
+        event = accepted_event(event_id, event_type, normalized)
     except ValueError:  # INF: json_encode() returns false and PHP echoes ""
         return Answer(200, JSON_HEADERS, b"")
-    head = f'{{"ok":true,"id":"{event_id}","type":{php_json_encode(event_type)},"normalized":'
-    encoded = value.encode()
-    return Answer(
-        200,
-        JSON_HEADERS,
-        head.encode() + encoded + b"}",
-        AcceptedEvent(event_id, event_type, encoded),
-    )
+    return Answer(200, JSON_HEADERS, accepted_body(event), event)
+
+
+def usable_rules(rules: Any) -> CompiledRules | None:
+    """The compiled ``rules``, or None when PHP would find them unreadable.
+
+    Anything but a mapping with an ``events`` mapping is PHP's 500 "rules file
+    cannot be read".
+    """
+    events = rules.get("events") if isinstance(rules, dict | Mapping) else None
+    if not isinstance(events, dict | Mapping):  # dict first: the ABC's check is the slow one
+        return None
+    return compile_rules(rules)
 
 
 def validate_event(raw: bytes, rules: Any) -> Answer:
@@ -410,28 +452,19 @@ def validate_event(raw: bytes, rules: Any) -> Answer:
         rules: the parsed rules.json; anything but a mapping with an ``events``
             mapping gets PHP's 500 "rules file cannot be read".
     """
-    events = rules.get("events") if isinstance(rules, dict | Mapping) else None
-    if not isinstance(events, dict | Mapping):  # dict first: the ABC's check is the slow one
+    compiled = usable_rules(rules)
+    if compiled is None:
         return RULES_UNAVAILABLE
-    compiled = compile_rules(rules)
     try:
         body = decode_body(raw)
     except NotJson:
-        return _NOT_JSON
+        return NOT_JSON
     if not isinstance(body, dict):
-        return _NOT_OBJECT
-    event_type = body.get("type")
-    if event_type is None:
-        return _TYPE_REQUIRED
-    if not isinstance(event_type, str):
-        return _TYPE_NOT_STRING
-    event = compiled.events.get(event_type)
-    if event is None:
-        return _fail(422, [_error("type", "enum", compiled.type_enum_message)])
-    errors, normalized = _validate_fields(body, event_type, event)
+        return NOT_OBJECT
+    errors, normalized = check_event(body, compiled)
     if errors:
-        return _fail(422, errors)
-    return _accept(raw, event_type, normalized)
+        return fail(422, errors)
+    return _accept(raw, body["type"], normalized)
 
 
 def answer_request(method: str, raw: bytes, rules: Any) -> Answer:

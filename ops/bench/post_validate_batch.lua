@@ -1,0 +1,14 @@
+-- wrk script: POST one fixed batch of 20 events to /validate_batch.php (nginx)
+-- or to the migrated batch route (strangler).
+-- The batch is what a real client sends: 20 events of every type of
+-- ops/demo/app/rules.json, with distinct users, orders and fields; 15 pass
+-- every rule and 5 are rejected, each for another reason (age under the
+-- minimum, an IP that fails the pattern, a currency not in the enum, an
+-- unknown event type, a missing order id with an unknown field).  Every
+-- answer is 200 {"ok":true,"accepted":15,"rejected":5,...}; anything else
+-- shows up as "Non-2xx" in wrk's output.
+-- bench.py reads the body from the wrk.body line below for its pre-flight
+-- check and its count of the messages the migrated route must produce.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"events":[{"type":"signup","user_id":10231,"email":" Maria.Rossi@Example.it ","age":29,"country":"it","marketing_opt_in":true},{"type":"login","user_id":10231,"method":"password","ip":"203.0.113.7","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)"},{"type":"signup","user_id":10388,"email":"tom.ng@example.net","age":11,"country":"US"},{"type":"purchase","user_id":10231,"order_id":"ord_7k2m9q4x1z","amount":129.9,"currency":"eur","items":3,"coupon":" spring24 ","country":"it"},{"type":"profile_update","user_id":10231,"display_name":" Maria R. ","newsletter":false},{"type":"login","user_id":88412,"method":"sso","ip":"198.51.100.23","remember_me":true},{"type":"purchase","user_id":88412,"order_id":"ord_a1b2c3d4e5","amount":19.99,"currency":"usd","items":1},{"type":"login","user_id":40551,"method":"password","ip":"300.1.2.3"},{"type":"signup","user_id":90017,"email":"j.smith@example.co.uk","age":41,"country":"GB","referral_code":"friend2024"},{"type":"refund","user_id":55120,"order_id":"ord_0p9o8i7u6y","amount":45.5,"reason":"damaged","comment":"  box arrived crushed  "},{"type":"login","user_id":90017,"method":"passkey","ip":"192.0.2.144"},{"type":"purchase","user_id":61234,"order_id":"ord_m3n4b5v6c7","amount":89,"currency":"btc","items":1},{"type":"purchase","user_id":70003,"order_id":"ord_zz00yy11xx","amount":2500,"currency":"chf","items":12,"country":"ch"},{"type":"profile_update","user_id":88412,"email":" Lena.Berg@Example.SE ","country":"se","age":35},{"type":"signup","user_id":90542,"email":"kenji.tanaka@example.com","age":27,"country":"us"},{"type":"page_view","user_id":10231,"path":"/checkout"},{"type":"refund","user_id":70003,"order_id":"ord_zz00yy11xx","amount":250,"reason":"changed_mind"},{"type":"login","user_id":55120,"method":"magic_link","ip":"10.20.30.40","user_agent":"curl/8.5.0"},{"type":"refund","user_id":61234,"amount":12.5,"reason":"not_received","note":"never came"},{"type":"purchase","user_id":90542,"order_id":"ord_q1w2e3r4t5","amount":74.25,"currency":"gbp","items":2,"coupon":"WELCOME10"}]}'
