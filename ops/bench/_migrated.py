@@ -104,7 +104,7 @@ class Delivery:
     """
 
     accepted: int  # 2xx answers of the migrated route (each one emitted a message)
-    acked: int  # deliveries the broker acknowledged
+    acked: int  # messages the broker acknowledged (every route of the instance)
     failed: int
     spooled: int  # written to the spool after a failed delivery
     spool_pending: int  # still in the spool (per worker, from /ready)
@@ -149,7 +149,7 @@ def delivery_report(admin_url: str, route: str = ROUTE) -> Delivery:
         accepted=metric_sum(
             samples, "strangler_requests_total", f'route="{route}"', 'status="2xx"'
         ),
-        acked=metric_sum(samples, "strangler_producer_delivery_seconds_count"),
+        acked=metric_sum(samples, "strangler_producer_acked_total"),
         failed=metric_sum(samples, "strangler_producer_failures_total"),
         spooled=metric_sum(samples, "strangler_producer_spooled_total"),
         spool_pending=pending,
