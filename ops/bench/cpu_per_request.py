@@ -29,6 +29,13 @@ validator's port, producing each event to a Tansu broker with ``delivery =
 the workers' event loops, librdkafka's threads, and the rest (poll and
 replay threads): where the route's CPU goes (``docs/log.md``, "Where that
 leaves the migrated route").
+
+``--batch`` does the same for the batch route (the batch validator's port,
+20 events a request, one message per accepted event) and divides by the
+messages too; ``--no-emit`` runs the same handler with its outbox emptied
+before it is published, so the difference between the two is what the
+messages cost, from ``emit`` to the acknowledgement and the broker's share
+(``docs/performance.md``, "Batches of events").
 """
 
 from __future__ import annotations
@@ -50,6 +57,9 @@ from ops.services import Nginx, PhpFpm, Tansu, build_config, child_pids
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
 LUA = Path(__file__).resolve().parent / "post_validate.lua"
+BATCH_LUA = Path(__file__).resolve().parent / "post_validate_batch.lua"
+NO_EMIT_HANDLER = "ops.bench._no_emit:validate_batch_without_messages"
+BATCH_MESSAGES = 15  # accepted events of post_validate_batch.lua's batch
 TICKS = os.sysconf("SC_CLK_TCK")
 _CHILDREN = resource.RUSAGE_CHILDREN  # wrk, the one child that runs meanwhile
 
@@ -97,11 +107,13 @@ def main() -> None:
     parser.add_argument("--shadow", action="store_true", help="the shadow configurations")
     parser.add_argument("--whole-box", action="store_true", help="every process's share")
     parser.add_argument("--migrated", action="store_true", help="the migrated route, by thread")
+    parser.add_argument("--batch", action="store_true", help="the batch route, per message too")
+    parser.add_argument("--no-emit", action="store_true", help="--batch without its messages")
     parser.add_argument("--workers", type=int, default=2, help="--whole-box, --migrated (2)")
     args = parser.parse_args()
     build = resolve(args.runtime, args.baseline)
-    if args.migrated:
-        migrated_box(build, max(args.seconds, 8), args.workers)
+    if args.migrated or args.batch:
+        migrated_box(build, max(args.seconds, 8), args.workers, args.batch, args.no_emit)
         return
     if args.shadow:
         shadow_cases(build, args.seconds)
@@ -219,9 +231,18 @@ def box_line(name: str, url: str, proxy: list[int], php: list[int], seconds: int
     print(f"{name:<28} {n / seconds:>8,.0f} req/s  {parts}", flush=True)
 
 
-def migrated_box(build: Build, seconds: int, workers: int) -> None:
-    """The migrated route's CPU per request over the machine, the proxy's by thread."""
-    print(f"µs of CPU per migrated request (user+system), wrk -t2 -c64, {seconds}s run")
+def migrated_box(
+    build: Build, seconds: int, workers: int, batch: bool = False, no_emit: bool = False
+) -> None:
+    """The migrated (or batch) route's CPU per request over the machine, the proxy's by thread."""
+    if batch:
+        path, lua = _migrated.BATCH_PATH, BATCH_LUA
+        handler = NO_EMIT_HANDLER if no_emit else _migrated.BATCH_HANDLER
+        route = _migrated.migrated_route(_migrated.BATCH_ROUTE, path, handler)
+        what = "batch request" + (" (messages not emitted)" if no_emit else "")
+    else:
+        path, lua, route, what = _migrated.PATH, LUA, _migrated.migrated_route(), "migrated request"
+    print(f"µs of CPU per {what} (user+system), wrk -t2 -c64, {seconds}s run")
     rules = APP.parent / "rules.json"
     with PhpFpm(max_children=2) as fpm, Tansu() as broker, tempfile.TemporaryDirectory() as tmp:
         assert broker.process is not None
@@ -231,14 +252,14 @@ def migrated_box(build: Build, seconds: int, workers: int) -> None:
             runtime=build.runtime,
             workers=workers,
             pool_size=1,
-            extra_routes=_migrated.migrated_route(),
+            extra_routes=route,
         )
         resources = _migrated.resources(broker.address, Path(tmp), rules)
         text = config + resources + "\n[log]\naccess_log = false\n"
         with _build.strangler(build, text) as proxy:
             assert proxy.process is not None
             pids = child_pids(proxy.process.pid)
-            cmd = ["wrk", "-t2", "-c64", "-s", str(LUA), proxy.url + _migrated.PATH]
+            cmd = ["wrk", "-t2", "-c64", "-s", str(lua), proxy.url + path]
             subprocess.run([*cmd, "-d2s"], capture_output=True, check=True)
             tansu = [broker.process.pid, *child_pids(broker.process.pid)]
             before = thread_seconds(pids), cpu_seconds(tansu), _machine()
@@ -262,6 +283,11 @@ def migrated_box(build: Build, seconds: int, workers: int) -> None:
     print(f"{build.name}, {workers} workers: {n / seconds:,.0f} req/s")
     print("  " + "  ".join(f"{k} {v:5.1f}" for k, v in shares.items()))
     print("  proxy: " + "  ".join(f"{k} {v:5.1f}" for k, v in sorted(threads.items())))
+    if batch and not no_emit:
+        per = BATCH_MESSAGES
+        print(f"per message ({per} a request): proxy {shares['proxy'] / per:.2f}", end="")
+        print("  " + "  ".join(f"{k} {v / per:.2f}" for k, v in sorted(threads.items())), end="")
+        print(f"  broker {shares['broker'] / per:.2f}")
 
 
 def thread_seconds(pids: list[int]) -> dict[str, float]:

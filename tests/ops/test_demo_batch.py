@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrated import CacheError
+from ops.bench._no_emit import validate_batch_without_messages
 from ops.demo.handlers._batch import MAX_EVENTS, BatchAnswer, answer_batch_request
 from ops.demo.handlers.batch import validate_batch
 from ops.demo.handlers.validator import TOPIC
@@ -252,3 +253,15 @@ def test_unreadable_rules_answer_500(caches: dict[str, Any] | Exception) -> None
     response = validate_batch(make_request(batch(SIGNUP)), ctx)
     assert (response.status, json.loads(response.body)["errors"][0]["rule"]) == (500, "rules")
     assert ctx.outbox.messages == []
+
+
+def test_the_benchmarks_muted_handler_answers_alike_and_emits_nothing() -> None:
+    """``cpu_per_request.py --batch --no-emit`` runs the same answers without messages."""
+    content = batch(SIGNUP, {**SIGNUP, "age": 9}, SIGNUP)
+    emitting, muted = FakeContext({"rules": RULES}), FakeContext({"rules": RULES})
+    expected = validate_batch(make_request(content), emitting)
+    response = validate_batch_without_messages(make_request(content), muted)
+    assert expected.status == 200
+    assert (response.status, response.body) == (expected.status, expected.body)
+    assert len(emitting.outbox.messages) == 2
+    assert muted.outbox.messages == []
