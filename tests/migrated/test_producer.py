@@ -300,10 +300,12 @@ async def test_concurrent_sends_keep_each_ones_order_per_key(
     """Sends of one loop turn go out together, each send's messages in order per key."""
     topic = _topic()
     sends = [_messages(topic, 30, prefix=f"s{n}-") for n in range(20)]
-    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
-        async with anyio.create_task_group() as tg:
-            for messages in sends:
-                tg.start_soon(partial(producer.send, messages, wait="acked"))
+    async with (
+        KafkaProducer(make_settings(kafka_broker.address)) as producer,
+        anyio.create_task_group() as tg,
+    ):
+        for messages in sends:
+            tg.start_soon(partial(producer.send, messages, wait="acked"))
     values = {m.value for messages in sends for m in messages}
     read = partial(consume_values, kafka_broker.address, topic, values)
     records = await anyio.to_thread.run_sync(read)
