@@ -143,7 +143,7 @@ def check_escapes(text: str, value: Any, *, nul_names: bool) -> None:
     Raises:
         JsonRefused: ``surrogate`` or ``nul_name``.
     """
-    if text.find("\\u") < 0:
+    if "\\" not in text or text.find("\\u") < 0:  # one character: memchr's fast scan
         return
     fault = _bad_escape(value, nul_names)
     if fault == "surrogate":

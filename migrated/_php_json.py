@@ -14,18 +14,26 @@ object, as a ``stdClass`` is; a ``list`` or ``tuple`` is an array; a
 order (an empty one included), an object otherwise.  Strings go through
 json's C escaper and are then adjusted to the flags, floats are laid out as
 PHP's ``serialize_precision = -1`` writes them (``1.0e+25``, ``1.5e-7``).
-The flat object of strings, integers, booleans and nulls, which is most
-answers of a ported validator, has its own loop for the flags where json's
-escaper already writes what PHP writes (``ops/bench/cpu_per_request.py
---migrated`` measures the reference validator, which encodes here).
+A value made only of ``dict``, ``list``, ``str``, ``int``, ``bool``,
+``None`` (and, with ``JSON_PRESERVE_ZERO_FRACTION``, floats that PHP writes
+as ``repr`` does), which is most answers of a ported handler, is written by
+json's C encoder in one call when ``JSON_UNESCAPED_UNICODE`` is set and no
+flag changes the layout: there json writes what PHP writes, but for what the
+flags escape inside strings (``/``, U+2028, U+2029; they occur nowhere else
+in the output, so they are replaced in the whole text) and for surrogates
+(any in the output sends the value down the exact walk, which refuses it).
+``tests/migrated/test_php_json_fast.py`` checks both paths agree
+(``ops/bench/cpu_per_request.py --migrated`` measures the reference
+validator, which encodes here).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from json import JSONEncoder
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any
+from typing import Any, Final
 
 from ._exceptions import JsonException
 from ._json import (
@@ -104,6 +112,11 @@ _ENCODE_FLAGS = (
 )
 _RAW_STRINGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_LINE_TERMINATORS
 _HEX = JSON_HEX_TAG | JSON_HEX_AMP | JSON_HEX_APOS | JSON_HEX_QUOT
+# Flags that change more than what is escaped inside strings: no fast path.
+_LAYOUT: Final = _HEX | JSON_FORCE_OBJECT | JSON_PRETTY_PRINT
+_PLAIN_ENCODER: Final = JSONEncoder(
+    ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
+)
 _INT64_DIGITS = 19
 # What surrogateescape makes of bytes 0x80-0xFF (chr: mypyc takes no surrogate literal).
 _ESCAPED_LOW, _ESCAPED_HIGH = chr(0xDC80), chr(0xDCFF)
@@ -146,6 +159,14 @@ _SCANNERS = {  # (assoc, bigint as string)
     (True, False): scanner(parse_int=_php_int, object_pairs_hook=_php_array),
     (True, True): scanner(parse_int=_php_int_or_digits, object_pairs_hook=_php_array),
 }
+# A document without 19 digits in a row holds no integer beyond 64 bits, so
+# json's own int parsing (no call per integer) gives what PHP gives.
+_SMALL_INT_SCANNERS = {  # assoc
+    False: scanner(),
+    True: scanner(object_pairs_hook=_php_array),
+}
+_DIGITS_AS_ZERO: Final = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN: Final = b"0" * _INT64_DIGITS
 
 
 def json_decode(
@@ -169,7 +190,10 @@ def json_decode(
     if depth <= 0:
         raise ValueError("json_decode(): Argument #3 ($depth) must be greater than 0")
     as_array = bool(flags & JSON_OBJECT_AS_ARRAY) if assoc is None else assoc
-    scan_once = _SCANNERS[(as_array, bool(flags & JSON_BIGINT_AS_STRING))]
+    if isinstance(json, bytes) and _LONG_DIGIT_RUN not in json.translate(_DIGITS_AS_ZERO):
+        scan_once = _SMALL_INT_SCANNERS[as_array]
+    else:
+        scan_once = _SCANNERS[(as_array, bool(flags & JSON_BIGINT_AS_STRING))]
     try:
         text = json if isinstance(json, str) else json.decode("utf-8")
     except UnicodeDecodeError:
@@ -245,47 +269,69 @@ def json_encode(value: Any, flags: int = 0, depth: int = 512) -> str:
         ValueError: a flag this port does not support.
     """
     _unsupported(flags, _ENCODE_FLAGS, "json_encode")
-    if type(value) is dict and depth > 0 and flags & ~JSON_PRESERVE_ZERO_FRACTION == _RAW_STRINGS:
-        flat = _flat_object(value)
-        if flat is not None:
-            return flat
+    if flags & JSON_UNESCAPED_UNICODE and not flags & _LAYOUT:
+        fast = plain_json(value, flags, depth)
+        if fast is not None:
+            return fast
+    return exact_json(value, flags, depth)
+
+
+def exact_json(value: Any, flags: int, depth: int) -> str:
+    """``json_encode`` by the walk that covers every value and flag (flags checked)."""
     try:
         return _Encoder(flags, depth).encode(value, 0)
     except RecursionError:
         raise _error(JSON_ERROR_DEPTH) from None
 
 
-def _flat_object(value: dict[Any, Any]) -> str | None:
-    """The JSON of an object of strings, ints, booleans or nulls, else None.
+def plain_json(value: Any, flags: int, depth: int) -> str | None:
+    """``json_encode`` by json's C encoder, or None when the exact walk must write it.
 
-    Only for flags where json's ``encode_basestring`` writes what PHP writes
-    (slashes, Unicode and line terminators unescaped); it is the common
-    answer of a ported handler, and one loop costs less than the walk.
+    Only for ``JSON_UNESCAPED_UNICODE`` without the ``_LAYOUT`` flags (the
+    caller checks), and for values ``_plain`` admits.
     """
-    parts = ["{"]
-    for key, item in value.items():
-        if type(key) is not str or has_surrogate(key):
+    try:
+        if not _plain(value, depth, bool(flags & JSON_PRESERVE_ZERO_FRACTION)):
             return None
-        kind = type(item)
-        if kind is str:
-            if has_surrogate(item):
-                return None
-            text = str(encode_basestring(item))
-        elif kind is int:
-            text = str(item)
-        elif kind is bool:
-            text = "true" if item else "false"
-        elif item is None:
-            text = "null"
-        else:
+        out: str = _PLAIN_ENCODER.encode(value)
+    except RecursionError:
+        return None
+    if not out.isascii():
+        if has_surrogate(out):
             return None
-        if len(parts) > 1:
-            parts.append(",")
-        parts.append(str(encode_basestring(key)))
-        parts.append(":")
-        parts.append(text)
-    parts.append("}")
-    return "".join(parts)
+        if not flags & JSON_UNESCAPED_LINE_TERMINATORS:
+            out = out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if not flags & JSON_UNESCAPED_SLASHES:
+        out = out.replace("/", "\\/")
+    return out
+
+
+def _plain(value: Any, depth: int, floats: bool) -> bool:
+    """Whether json's encoder writes ``value`` as PHP does (strings aside).
+
+    Exact types only (a ``PhpArray`` or an ``IntEnum`` is not plain), string
+    keys, at most ``depth`` nested containers, and floats only when PHP
+    writes them as ``repr`` does (``php_json_float``'s fixed notation range,
+    zero fraction kept).
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return floats and (1e-4 <= abs(value) < 1e16 or value == 0)
+    if depth <= 0:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _plain(item, depth - 1, floats):
+                return False
+        return True
+    if kind is list:
+        for item in value:  # noqa: SIM110 (a loop: no generator on the hot path, see _build)
+            if not _plain(item, depth - 1, floats):
+                return False
+        return True
+    return False
 
 
 class _Encoder:

@@ -33,21 +33,19 @@ from ._validator import (
     Headers,
     NotJson,
     accepted_body,
-    accepted_event,
     check_event,
     decode_body,
+    encoded_type,
     error,
+    errors_json,
     fail,
-    php_json_encode,
     usable_rules,
 )
 
 MAX_EVENTS = 100
 """validate_batch.php's ``MAX_EVENTS``: more events in one batch is a 422."""
 
-_NOT_AN_OBJECT = php_json_encode(
-    {"ok": False, "errors": [error("", "object", "event must be a JSON object")]}
-).encode()
+_NOT_AN_OBJECT = errors_json([error("", "object", "event must be a JSON object")]).encode()
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -84,7 +82,7 @@ _NOT_JSON = refused(NOT_JSON)
 _NOT_OBJECT = refused(NOT_OBJECT)
 
 
-def events_error(events: Any) -> dict[str, str] | None:
+def events_error(events: Any) -> str | None:
     """The error of the ``events`` member, or None when it is a list of 1 to MAX_EVENTS."""
     if events is None:
         return error("events", "required", "is required")
@@ -97,9 +95,9 @@ def events_error(events: Any) -> dict[str, str] | None:
     return None
 
 
-def batch_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+def batch_errors(body: dict[str, Any]) -> list[str]:
     """The errors of the batch object itself: ``events`` first, then unknown keys in order."""
-    errors: list[dict[str, str]] = []
+    errors: list[str] = []
     found = events_error(body.get("events"))
     if found is not None:
         errors.append(found)
@@ -137,11 +135,12 @@ def judge_events(
             continue
         errors, normalized = check_event(event, compiled)
         if errors:
-            results.append(php_json_encode({"ok": False, "errors": errors}).encode())
+            results.append(errors_json(errors).encode())
             continue
-        accepted_one = accepted_event(event_id(raw_hash, index), event["type"], normalized)
+        event_type: str = event["type"]
+        accepted_one = AcceptedEvent(event_id(raw_hash, index), event_type, normalized.encode())
         accepted.append(accepted_one)
-        results.append(accepted_body(accepted_one))
+        results.append(accepted_body(accepted_one, encoded_type(event_type, compiled)))
     return results, accepted
 
 

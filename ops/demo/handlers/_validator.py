@@ -8,17 +8,22 @@ byte for byte against the PHP.  Two pieces:
   validate.php's ``json_decode``/``json_encode`` calls do, through the public
   ``migrated.php`` module with the same arguments and flags.
 * ``compile_rules`` turns one rules snapshot into per-event lists of
-  ``FieldRule``, each holding its checks as small closures in PHP's fixed order
-  (regexes compiled, messages pre-rendered).  It is memoised on the identity of
+  ``FieldRule``, each holding its settings, tried in PHP's fixed order, and
+  what a request would otherwise write again and again: regexes compiled,
+  each failure's error object and the member names already as JSON, the
+  event type's name as JSON.  It is memoised on the identity of
   the snapshot object: the hot cache hands out the same immutable object until
   it swaps in a new one, so each snapshot is compiled once.  The memo keeps a
   strong reference to the snapshot it was built from, so an ``id()`` can never
   be reused while its entry lives.
 
-``check_event`` (one decoded event object to its errors and normalized
-fields), ``accepted_event`` and ``accepted_body`` are shared with the batch
-validator (``_batch.py``), as validate.php and validate_batch.php share
-``lib/validate_rules.php``.
+Errors are carried as their JSON text and the normalized fields are written
+as JSON as soon as an event passes: the answers and the Kafka message are
+assembled from these pieces, which ``json_encode`` of the whole would write
+byte for byte (compact layout, members in order).  ``check_event`` (one
+decoded event object to its errors and normalized fields), ``encoded_type``
+and ``accepted_body`` are shared with the batch validator (``_batch.py``), as
+validate.php and validate_batch.php share ``lib/validate_rules.php``.
 
 Known limits, all outside what rules.json contains: string checks (lengths,
 pattern) on a non-string field make PHP die with a TypeError and make this
@@ -33,7 +38,8 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, Final
 
 from migrated.php import (
     JSON_PRESERVE_ZERO_FRACTION,
@@ -61,9 +67,6 @@ NotJson = JsonException
 _TRIM = " \t\n\r\0\x0b"
 
 Headers = tuple[tuple[str, str], ...]
-Failure = tuple[str, str]
-"""``(rule, message)`` of the first failing check of a field."""
-Check = Callable[[Any], Failure | None]
 
 JSON_HEADERS: Headers = (("content-type", "application/json"),)
 
@@ -130,70 +133,34 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": _is_int,
-    "number": lambda v: _is_int(v) or isinstance(v, float),
-    "boolean": lambda v: isinstance(v, bool),
+# --- one field's rules, compiled -------------------------------------------------
+
+_STRING: Final = 0
+_INTEGER: Final = 1
+_NUMBER: Final = 2
+_BOOLEAN: Final = 3
+_NEVER: Final = 4
+_TYPE_KINDS: Final = {
+    "string": _STRING,
+    "integer": _INTEGER,
+    "number": _NUMBER,
+    "boolean": _BOOLEAN,
 }
+_NO_CASE: Final = 0
+_LOWER: Final = 1
+_UPPER: Final = 2
 
 
-def _never(value: Any) -> bool:
+def _type_ok(kind: int, value: Any) -> bool:
+    if kind == _STRING:
+        return isinstance(value, str)
+    if kind == _INTEGER:
+        return _is_int(value)
+    if kind == _NUMBER:
+        return _is_int(value) or isinstance(value, float)
+    if kind == _BOOLEAN:
+        return isinstance(value, bool)
     return False
-
-
-# --- one small function per rule kind, in PHP's fixed order ------------------
-
-
-def _min_length(limit: Any) -> Check:
-    failure = ("min_length", f"must be at least {php_string(limit)} characters")
-    return lambda value: failure if _php_less(len(value), limit) else None
-
-
-def _max_length(limit: Any) -> Check:
-    failure = ("max_length", f"must be at most {php_string(limit)} characters")
-    return lambda value: failure if _php_less(limit, len(value)) else None
-
-
-def _pattern(pattern: str) -> Check:
-    # ~\A(?:P)\z~u; Python's \Z is PCRE's \z (the very end, no final newline).
-    matcher = re.compile(rf"\A(?:{pattern})\Z").match
-    failure = ("pattern", f"must match the pattern {pattern}")
-    return lambda value: failure if matcher(value) is None else None
-
-
-def _enum(members: Any) -> Check:
-    values = tuple(members.values() if isinstance(members, Mapping) else members)
-    strings = frozenset(v for v in values if isinstance(v, str))
-    failure = ("enum", "must be one of: " + ", ".join(php_string(v) for v in values))
-
-    def check(value: Any) -> Failure | None:
-        if isinstance(value, str):  # in_array(..., true): same type and value
-            return None if value in strings else failure
-        found = any(type(v) is type(value) and v == value for v in values)
-        return None if found else failure
-
-    return check
-
-
-def _min(limit: Any) -> Check:
-    failure = ("min", "must be >= " + php_json_encode(limit))
-    return lambda value: failure if _php_less(value, limit) else None
-
-
-def _max(limit: Any) -> Check:
-    failure = ("max", "must be <= " + php_json_encode(limit))
-    return lambda value: failure if _php_less(limit, value) else None
-
-
-_CHECK_KINDS: tuple[tuple[str, Callable[[Any], Check]], ...] = (
-    ("min_length", _min_length),
-    ("max_length", _max_length),
-    ("pattern", _pattern),
-    ("enum", _enum),
-    ("min", _min),
-    ("max", _max),
-)
 
 
 def _ascii_lower(value: str) -> str:
@@ -205,52 +172,136 @@ def _ascii_upper(value: str) -> str:
     return value.upper() if value.isascii() else value.encode().upper().decode()
 
 
+def _pattern(pattern: str) -> Callable[[str], object]:
+    # ~\A(?:P)\z~u; Python's \Z is PCRE's \z (the very end, no final newline).
+    return re.compile(rf"\A(?:{pattern})\Z").match
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    """An ``enum`` rule: ``in_array($value, $members, true)``."""
+
+    values: tuple[Any, ...]
+    strings: frozenset[str]
+
+    @classmethod
+    def build(cls, members: Any) -> Enum:
+        values = tuple(members.values() if isinstance(members, Mapping) else members)
+        return cls(values, frozenset(v for v in values if isinstance(v, str)))
+
+    def allows(self, value: Any) -> bool:
+        if isinstance(value, str):  # same type and value
+            return value in self.strings
+        return any(type(v) is type(value) and v == value for v in self.values)
+
+
+def _failure(name: str, rule: Mapping[str, Any], kind: str, message: Callable[[Any], str]) -> str:
+    """The error JSON of check ``kind`` of field ``name`` ("" when the rule has no such check)."""
+    setting = rule.get(kind)
+    return "" if setting is None else error(name, kind, message(setting))
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """One field of an event type, compiled from its rules.json entry."""
+    """One field of an event type, compiled from its rules.json entry.
+
+    Each check is a setting (None when absent) and the error JSON of its
+    failure, tried in PHP's fixed order: type, then (after trim and case)
+    min_length, max_length, pattern, enum, min, max.
+    """
 
     name: str
+    member: str
+    """The member's name as the normalized JSON writes it, colon included."""
     required: bool
     has_default: bool
     default: Any
-    type_ok: Callable[[Any], bool]
-    type_failure: Failure
-    prepare: tuple[Callable[[str], str], ...]
-    checks: tuple[Check, ...]
+    kind: int
+    trim: bool
+    case: int
+    min_length: Any
+    max_length: Any
+    pattern: Callable[[str], object] | None
+    enum: Enum | None
+    min: Any
+    max: Any
+    required_error: str
+    type_error: str
+    min_length_error: str
+    max_length_error: str
+    pattern_error: str
+    enum_error: str
+    min_error: str
+    max_error: str
 
     @classmethod
     def build(cls, name: str, rule: Mapping[str, Any]) -> FieldRule:
         """Compile one field rule (isset() semantics: a null setting is absent)."""
-        prepare: list[Callable[[str], str]] = []
-        if not _php_empty(rule.get("trim")):
-            prepare.append(lambda s: s.strip(_TRIM))
         case = rule.get("case")
-        if case == "lower" or case == "upper":
-            prepare.append(_ascii_lower if case == "lower" else _ascii_upper)
         type_name = rule.get("type")
+        pattern = rule.get("pattern")
+        enum = rule.get("enum")
         return cls(
             name=name,
+            member=php_json_encode(name) + ":",
             required=not _php_empty(rule.get("required")),
             has_default="default" in rule,
             default=php_assoc(rule.get("default")),
-            type_ok=_TYPE_CHECKS.get(type_name, _never) if isinstance(type_name, str) else _never,
-            type_failure=("type", f"must be of type {php_string(type_name)}"),
-            prepare=tuple(prepare),
-            checks=tuple(make(rule[k]) for k, make in _CHECK_KINDS if rule.get(k) is not None),
+            kind=_TYPE_KINDS.get(type_name, _NEVER) if isinstance(type_name, str) else _NEVER,
+            trim=not _php_empty(rule.get("trim")),
+            case=_LOWER if case == "lower" else _UPPER if case == "upper" else _NO_CASE,
+            min_length=rule.get("min_length"),
+            max_length=rule.get("max_length"),
+            pattern=None if pattern is None else _pattern(pattern),
+            enum=None if enum is None else Enum.build(enum),
+            min=rule.get("min"),
+            max=rule.get("max"),
+            required_error=error(name, "required", "is required"),
+            type_error=error(name, "type", f"must be of type {php_string(type_name)}"),
+            min_length_error=_failure(
+                name, rule, "min_length", lambda v: f"must be at least {php_string(v)} characters"
+            ),
+            max_length_error=_failure(
+                name, rule, "max_length", lambda v: f"must be at most {php_string(v)} characters"
+            ),
+            pattern_error=_failure(name, rule, "pattern", lambda v: f"must match the pattern {v}"),
+            enum_error=_failure(name, rule, "enum", _enum_message),
+            min_error=_failure(name, rule, "min", lambda v: "must be >= " + php_json_encode(v)),
+            max_error=_failure(name, rule, "max", lambda v: "must be <= " + php_json_encode(v)),
         )
 
-    def normalize(self, value: Any) -> tuple[Any, Failure | None]:
-        """The present (non-null) value after trim/case, and its first failure."""
-        if not self.type_ok(value):
-            return value, self.type_failure
+    def normalize(self, value: Any) -> tuple[Any, str]:
+        """The present (non-null) value after trim/case, and its first error JSON ("" if none)."""
+        if not _type_ok(self.kind, value):
+            return value, self.type_error
         if isinstance(value, str):
-            for step in self.prepare:
-                value = step(value)
-        for check in self.checks:
-            failure = check(value)
-            if failure is not None:
-                return value, failure
-        return value, None
+            if self.trim:
+                value = value.strip(_TRIM)
+            if self.case == _LOWER:
+                value = _ascii_lower(value)
+            elif self.case == _UPPER:
+                value = _ascii_upper(value)
+        return value, self._first_failure(value)
+
+    def _first_failure(self, value: Any) -> str:
+        if self.min_length is not None and _php_less(len(value), self.min_length):
+            return self.min_length_error
+        if self.max_length is not None and _php_less(self.max_length, len(value)):
+            return self.max_length_error
+        if self.pattern is not None and self.pattern(value) is None:
+            return self.pattern_error
+        if self.enum is not None and not self.enum.allows(value):
+            return self.enum_error
+        if self.min is not None and _php_less(value, self.min):
+            return self.min_error
+        if self.max is not None and _php_less(self.max, value):
+            return self.max_error
+        return ""
+
+
+def _enum_message(members: Any) -> str:
+    values = members.values() if isinstance(members, Mapping) else members
+    return "must be one of: " + ", ".join(php_string(v) for v in values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +310,8 @@ class EventRules:
 
     fields: tuple[FieldRule, ...]
     names: frozenset[str]
+    type_json: str | None
+    """The type's name as ``json_encode`` writes it (None: it cannot, see ``encoded_type``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +319,7 @@ class CompiledRules:
     """One rules snapshot, ready to validate with."""
 
     events: Mapping[str, EventRules]
-    type_enum_message: str
+    type_enum_error: str
 
     @classmethod
     def build(cls, rules: Mapping[str, Any]) -> CompiledRules:
@@ -275,10 +328,18 @@ class CompiledRules:
             str(event): EventRules(
                 fields=tuple(FieldRule.build(str(n), r) for n, r in field_rules.items()),
                 names=frozenset(str(n) for n in field_rules),
+                type_json=_encoded_or_none(str(event)),
             )
             for event, field_rules in rules["events"].items()
         }
-        return cls(events, "must be one of: " + ", ".join(events))
+        return cls(events, error("type", "enum", "must be one of: " + ", ".join(events)))
+
+
+def _encoded_or_none(text: str) -> str | None:
+    try:
+        return php_json_encode(text)
+    except JsonException:
+        return None
 
 
 _MEMO_SIZE = 4
@@ -348,88 +409,113 @@ class Answer:
         object.__setattr__(self, "event", event)
 
 
-def error(field: str, rule: str, message: str) -> dict[str, str]:
-    """validate.php's ``error``: one error object of an answer."""
-    return {"field": field, "rule": rule, "message": message}
+def error(field: str, rule: str, message: str) -> str:
+    """validate.php's ``error``: one error object of an answer, as ``json_encode`` writes it.
+
+    Errors are kept as their JSON: an answer's ``errors`` member is their
+    texts joined, and a field's are written once per rules snapshot.
+    """
+    return php_json_encode({"field": field, "rule": rule, "message": message})
 
 
-def fail(status: int, errors: list[dict[str, str]], headers: Headers = ()) -> Answer:
+def errors_json(errors: list[str]) -> str:
+    """``json_encode(["ok" => false, "errors" => $errors])`` of errors given as their JSON."""
+    return '{"ok":false,"errors":[' + ",".join(errors) + "]}"
+
+
+def fail(status: int, errors: list[str], headers: Headers = ()) -> Answer:
     """validate.php's ``fail``: ``{"ok":false,"errors":[...]}`` with ``status``."""
-    body = php_json_encode({"ok": False, "errors": errors}).encode()
-    return Answer(status, JSON_HEADERS + headers, body)
+    return Answer(status, JSON_HEADERS + headers, errors_json(errors).encode())
 
 
 METHOD_NOT_ALLOWED = fail(405, [error("", "method", "only POST is allowed")], (("allow", "POST"),))
 RULES_UNAVAILABLE = fail(500, [error("", "rules", "the rules file cannot be read")])
 NOT_JSON = fail(400, [error("", "json", "body is not valid JSON")])
 NOT_OBJECT = fail(400, [error("", "object", "body must be a JSON object")])
+_TYPE_REQUIRED: Final = error("type", "required", "is required")
+_TYPE_NOT_STRING: Final = error("type", "type", "must be of type string")
+
+
+def _member_json(value: Any) -> str:
+    """One normalized value as ``json_encode`` writes it (the plain kinds without a call)."""
+    kind = type(value)
+    if kind is str and value.isascii():  # nothing non-ASCII: no surrogate, no U+2028
+        return str(encode_basestring(value))
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return php_float(value)
+    return php_json_encode(value)
 
 
 def _validate_fields(
     body: dict[str, Any], event_type: str, event: EventRules
-) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    errors: list[dict[str, str]] = []
-    normalized: dict[str, Any] = {}
+) -> tuple[list[str], str]:
+    errors: list[str] = []
+    kept: list[FieldRule] = []
+    values: list[Any] = []
     for rule in event.fields:
         value = body.get(rule.name)
         if value is None:
             if rule.required:
-                errors.append(error(rule.name, "required", "is required"))
+                errors.append(rule.required_error)
             elif rule.has_default:
-                normalized[rule.name] = rule.default
+                kept.append(rule)
+                values.append(rule.default)
             continue
         value, failure = rule.normalize(value)
-        if failure is None:
-            normalized[rule.name] = value
+        if failure:
+            errors.append(failure)
         else:
-            errors.append(error(rule.name, *failure))
+            kept.append(rule)
+            values.append(value)
     for name in body:
         if name != "type" and name not in event.names:
             errors.append(error(name, "unknown", f"is not allowed for event type {event_type}"))
-    return errors, normalized
+    if errors:
+        return errors, ""
+    members = [rule.member + _member_json(value) for rule, value in zip(kept, values, strict=True)]
+    return errors, "{" + ",".join(members) + "}"
 
 
-def check_event(
-    body: dict[str, Any], compiled: CompiledRules
-) -> tuple[list[dict[str, str]], dict[str, Any]]:
+def check_event(body: dict[str, Any], compiled: CompiledRules) -> tuple[list[str], str]:
     """validate_rules.php's ``check_event``: one event object's errors and normalized fields.
 
-    A bad ``type`` gives that single error; a valid event has no errors, and
-    its ``type`` is a known event type.
+    A bad ``type`` gives that single error; a valid event has no errors, its
+    ``type`` is a known event type, and its normalized fields come as PHP's
+    ``json_encode`` writes them (written only when there are no errors).
+
+    Raises:
+        JsonException: a valid event's normalized value holds INF (PHP's
+            ``json_encode`` fails).
     """
     event_type = body.get("type")
     if event_type is None:
-        return [error("type", "required", "is required")], {}
+        return [_TYPE_REQUIRED], ""
     if not isinstance(event_type, str):
-        return [error("type", "type", "must be of type string")], {}
+        return [_TYPE_NOT_STRING], ""
     event = compiled.events.get(event_type)
     if event is None:
-        return [error("type", "enum", compiled.type_enum_message)], {}
+        return [compiled.type_enum_error], ""
     return _validate_fields(body, event_type, event)
 
 
-def accepted_event(event_id: str, event_type: str, normalized: dict[str, Any]) -> AcceptedEvent:
-    """An accepted event, its normalized fields encoded.
+def encoded_type(event_type: str, compiled: CompiledRules) -> str:
+    """A valid event's ``type`` as ``json_encode`` writes it.
 
     Raises:
-        JsonException: a value is INF (PHP's ``json_encode`` returns false).
+        JsonException: the type cannot be encoded (a surrogate in rules.json).
     """
-    return AcceptedEvent(event_id, event_type, php_json_encode(normalized).encode())
+    found = compiled.events[event_type].type_json
+    return php_json_encode(event_type) if found is None else found
 
 
-def accepted_body(event: AcceptedEvent) -> bytes:
+def accepted_body(event: AcceptedEvent, type_json: str) -> bytes:
     """validate.php's 200 body for ``event``: ``{"ok":true,"id",...,"normalized":...}``."""
-    head = f'{{"ok":true,"id":"{event.id}","type":{php_json_encode(event.type)},"normalized":'
+    head = f'{{"ok":true,"id":"{event.id}","type":{type_json},"normalized":'
     return head.encode() + event.value + b"}"
-
-
-def _accept(raw: bytes, event_type: str, normalized: dict[str, Any]) -> Answer:
-    event_id = "evt_" + hashlib.sha1(raw).hexdigest()[:20]
-    try:
-        event = accepted_event(event_id, event_type, normalized)
-    except ValueError:  # INF: json_encode() returns false and PHP echoes ""
-        return Answer(200, JSON_HEADERS, b"")
-    return Answer(200, JSON_HEADERS, accepted_body(event), event)
 
 
 def usable_rules(rules: Any) -> CompiledRules | None:
@@ -461,10 +547,17 @@ def validate_event(raw: bytes, rules: Any) -> Answer:
         return NOT_JSON
     if not isinstance(body, dict):
         return NOT_OBJECT
-    errors, normalized = check_event(body, compiled)
-    if errors:
-        return fail(422, errors)
-    return _accept(raw, body["type"], normalized)
+    try:
+        errors, normalized = check_event(body, compiled)
+        if errors:
+            return fail(422, errors)
+        event_type: str = body["type"]
+        type_json = encoded_type(event_type, compiled)
+    except JsonException:  # INF: json_encode() returns false and PHP echoes ""
+        return Answer(200, JSON_HEADERS, b"")
+    event_id = "evt_" + hashlib.sha1(raw).hexdigest()[:20]
+    event = AcceptedEvent(event_id, event_type, normalized.encode())
+    return Answer(200, JSON_HEADERS, accepted_body(event, type_json), event)
 
 
 def answer_request(method: str, raw: bytes, rules: Any) -> Answer:
