@@ -512,10 +512,9 @@ class KafkaProducer:
         returns, and what it raises is logged.  Only on the asyncio loop the
         producer was started on.
 
-        The messages are produced when the loop turn ends, with every other
-        ``submit`` of that turn, in one burst (``_produce_held``).  Produced
-        at once, one caller at a time, they would reach the broker in smaller
-        batches, each message costing the broker more CPU.
+        Several messages are produced when the loop turn ends, with every
+        other send of that turn, in one burst (``_hold``); one is produced
+        at once.
 
         Raises:
             QueueFull: the local queue has no room for the batch; nothing was taken.
@@ -539,17 +538,23 @@ class KafkaProducer:
             return
         signal = _Acknowledgement(acked)
         batch = signal.batch = _Batch(len(messages), signal, self._reports)
-        self._hold(loop, messages, batch)
+        if len(messages) > 1:
+            self._hold(loop, messages, batch)
+        elif refused := self._produce_acked(messages, batch):
+            self._spool_later(refused)
 
     def _hold(
         self, loop: asyncio.AbstractEventLoop, messages: Sequence[Message], batch: _Batch
     ) -> None:
         """Produce ``messages`` when this loop turn ends, with the others held meanwhile.
 
-        One burst per loop turn instead of one per request: librdkafka wakes
-        its broker thread (a pipe write and a context switch) for the first
-        message of an empty queue, and a burst fills larger batches, which
-        cost the broker less per message (``ops/bench/producer_cpu.py``).
+        One burst per loop turn instead of one per request: produced as they
+        come, a batch route's messages reached the broker in many small
+        requests (the broker's CPU per message grew fourfold and the route
+        halved: ``ops/bench/cpu_per_request.py --batch``).  A send of one
+        message is produced at once instead: the wait to the turn's end
+        only delays its acknowledgement, and the single-event route, which
+        is bound by that wait, lost a sixth of its requests/s held.
         """
         if not self._held:
             loop.call_soon(self._produce_held)
@@ -586,7 +591,7 @@ class KafkaProducer:
     async def _send_acked(self, messages: Sequence[Message]) -> None:
         batch, done = self._batch(len(messages))
         loop = self._loop
-        if loop is not None:  # produced as the loop turn ends; refused ones are spooled
+        if loop is not None and len(messages) > 1:  # produced as the loop turn ends
             self._hold(loop, messages, batch)
         else:
             rest = self._produce_acked(messages, batch)

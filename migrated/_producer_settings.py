@@ -58,8 +58,10 @@ class ProducerSettings:
             idle producer any linger above 0 delays a lone message by up to
             one of them; under load other wake-ups cut the wait short.  0
             itself sends tiny batches, the broker's dearest per message.
-            The ``migrated`` row of ``ops/bench/run`` measures the trade
-            (``docs/performance.md``, "The producer's linger").
+            The ``migrated`` and ``batch`` rows of ``ops/bench/run`` measure
+            the trade, which differs between one message per request and
+            many (``docs/performance.md``, "The producer's linger" and
+            "Batches of events").
         message_timeout: seconds before an undelivered message fails (then spooled).
         queue_max_messages, queue_max_kbytes: the local queue's bounds (then QueueFull).
         startup_timeout: seconds ``start()`` waits for a broker.

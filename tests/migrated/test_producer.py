@@ -209,8 +209,9 @@ async def _send_through_outage(
     *,
     submit: bool = False,
     same_values: bool = False,
+    size: int = 3,
 ) -> set[Record]:
-    """Send 40 concurrent batches of 3 during an outage that starts after a first ack.
+    """Send 40 concurrent batches of ``size`` during an outage that starts after a first ack.
 
     ``submit``: through ``submit`` and its callback (the lane's inline handlers)
     instead of ``send``; ``same_values``: the three messages of a batch share
@@ -220,7 +221,7 @@ async def _send_through_outage(
     returned: set[Record] = set()
 
     async def sender(prefix: str) -> None:
-        messages = _messages(topic, 3, prefix=prefix)
+        messages = _messages(topic, size, prefix=prefix)
         if same_values:
             messages = [dataclasses.replace(m, value=prefix.encode()) for m in messages]
         if submit:
@@ -262,18 +263,36 @@ async def test_paused_broker_loses_no_header_of_messages_sharing_a_value(
     await _paused_broker_loses_nothing(kafka_broker, make_settings, same_values=True)
 
 
+async def test_paused_broker_loses_no_message_sent_alone(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Sends of one message (produced at once, not held for the loop turn) lose nothing."""
+    await _paused_broker_loses_nothing(kafka_broker, make_settings, size=1)
+
+
 async def _paused_broker_loses_nothing(
-    broker: Tansu, make_settings: MakeSettings, *, submit: bool = False, same_values: bool = False
+    broker: Tansu,
+    make_settings: MakeSettings,
+    *,
+    submit: bool = False,
+    same_values: bool = False,
+    size: int = 3,
 ) -> None:
     topic = _topic()
     spooled_before = _spooled_total()
     async with KafkaProducer(make_settings(broker.address)) as producer:
         returned = await _send_through_outage(
-            producer, topic, broker.pause, broker.resume, submit=submit, same_values=same_values
+            producer,
+            topic,
+            broker.pause,
+            broker.resume,
+            submit=submit,
+            same_values=same_values,
+            size=size,
         )
         await _until_spool_empty(producer)
     assert _spooled_total() > spooled_before
-    assert len(returned) == 123
+    assert len(returned) == 41 * size
     # keys and headers too: a failed message is spooled from its delivery report
     values = {v for _, v, _ in returned}
     assert await _records(broker.address, topic, values) == returned
