@@ -208,24 +208,41 @@ class _Batch:
     started: float
     generation: int  # which producer instance its messages were given to
     reports: deque[_Report]
-    messages: Sequence[Message]  # when the batch is its messages' callback
+    messages: tuple[Message, ...]  # when the batch is its messages' callback
+    by_value: dict[bytes, Message] | None  # made at the first failure
+    refusable: bool  # a held ``send``: refused whole, its sender raises QueueFull
+    full: bool  # it was
+    produced: int  # how many were given to librdkafka when producing failed midway
 
     def __init__(self, size: int, done: _Done, reports: deque[_Report]) -> None:
         self.size = self.remaining = size
         self.done, self.acked, self.lost = done, 0, 0
         self.started, self.generation, self.reports = time.monotonic(), 0, reports
-        self.messages = ()
+        self.messages, self.by_value = (), None
+        self.refusable, self.full, self.produced = False, False, 0
 
     def __call__(self, err: KafkaError | None, msg: Any) -> None:
         if err is None:
             self.reports.append(self)
-        else:
-            self.reports.append(_Ticket.failed(self, err, msg))
+            return
+        try:
+            ticket = _Ticket.failed(self, err, msg)
+        except Exception:  # never out of librdkafka's callback: the report would be dropped
+            log.exception("kafka_failed_report_unreadable")
+            ticket = _Ticket(Message("", b""), self, None, self.generation, self.reports)
+            ticket.error = err
+        self.reports.append(ticket)
+
+    def message_of(self, value: bytes) -> Message | None:
+        """The message of this batch whose value is ``value`` (the values are all different)."""
+        if self.by_value is None:
+            self.by_value = {m.value: m for m in self.messages}
+        return self.by_value.get(value)
 
     def resolve(self, acked: bool) -> None:
         self.remaining -= 1
         self.acked += acked
-        if self.remaining <= 0:
+        if self.remaining == 0:
             if self.acked:
                 metrics.PRODUCER_ACKED.inc(self.acked)
             if self.acked == self.size:
@@ -270,12 +287,12 @@ class _Ticket:
 
         The report's own message lacks the headers, so the batch's is spooled.
         """
-        value = msg.value()
-        found = [m for m in batch.messages if m.value == value]
-        if len(found) == 1:
-            message = found[0]
+        value = msg.value() or b""
+        found = batch.message_of(value)
+        if found is not None:
+            message = found
         else:  # cannot happen (_produce_acked): keep what the report has
-            log.error("kafka_report_unmatched", topic=msg.topic(), candidates=len(found))
+            log.error("kafka_report_unmatched", topic=msg.topic())
             headers = msg.headers()
             message = Message(msg.topic(), value, msg.key(), tuple(headers) if headers else ())
         ticket = _Ticket(message, batch, None, batch.generation, batch.reports)
@@ -399,6 +416,8 @@ class KafkaProducer:
         if not self._running or self._closing:
             return
         self._closing = True
+        if self._held:  # held this loop turn: spooled now, before the poll thread may stop
+            self._produce_held()
         self._stop_replaying.set()
         log.info("kafka_stop_waiting", queued=len(self._producer), grace=grace)
         with anyio.CancelScope(shield=True):
@@ -422,6 +441,8 @@ class KafkaProducer:
             self._stop_polling.set()
             await anyio.to_thread.run_sync(self._replayer.join)
             await anyio.to_thread.run_sync(self._poller.join)
+            while self._loop_work:  # handed over after the poll thread's last look
+                await self._record(*self._loop_work.popleft())
             await self._spool.aclose()
             await anyio.to_thread.run_sync(self._producer.close)
         log.info("kafka_producer_closed", spool_pending=self._spool.pending_count)
@@ -498,7 +519,8 @@ class KafkaProducer:
             positions = await self._spool.append(messages)
             if self._running and not self._closing:  # else they stay spooled for later
                 batch, _ = self._batch(len(messages))
-                self._produce(messages, positions, batch)  # refused ones too
+                for ticket in self._produce(messages, positions, batch):
+                    ticket.batch.resolve(False)  # refused: it stays spooled, for replay
             return
         await self._send_acked(messages)
 
@@ -565,13 +587,35 @@ class KafkaProducer:
         """Produce what was held this loop turn; what librdkafka refuses is spooled."""
         held, self._held, self._held_count = self._held, [], 0
         refused: list[_Ticket] = []
-        for messages, batch in held:
-            if self._closing:  # stop_waiting began this loop turn: spool, do not produce
-                refused += self._tickets(messages, [None] * len(messages), batch)
-            else:
-                refused += self._produce_acked(messages, batch)
-        if refused:
-            self._spool_later(refused)
+        try:
+            for messages, batch in held:
+                if self._closing:  # stop_waiting began this loop turn: spool, do not produce
+                    refused += self._tickets(messages, [None] * len(messages), batch)
+                    continue
+                try:
+                    left = self._produce_acked(messages, batch)
+                except Exception:  # a message librdkafka cannot take: its sender alone fails
+                    log.exception("kafka_produce_failed", messages=len(messages))
+                    self._lose_unproduced(batch)
+                    continue
+                if batch.refusable and len(left) == len(messages):
+                    batch.full = True  # nothing taken: its sender raises QueueFull
+                    batch.done.set()
+                else:
+                    refused += left
+        finally:
+            if refused:
+                self._spool_later(refused)
+
+    def _lose_unproduced(self, batch: _Batch) -> None:
+        """Resolve a batch's messages that were never produced as lost (``ProducerError``).
+
+        Those produced before the failure keep their reports; the sender waits for them.
+        """
+        unproduced = batch.size - batch.produced
+        batch.lost += unproduced
+        for _ in range(unproduced):
+            batch.resolve(False)
 
     def _spool_later(self, tickets: list[_Ticket]) -> None:
         """Have the poll thread spool these and resolve them, as it does failures."""
@@ -592,6 +636,7 @@ class KafkaProducer:
         batch, done = self._batch(len(messages))
         loop = self._loop
         if loop is not None and len(messages) > 1:  # produced as the loop turn ends
+            batch.refusable = True
             self._hold(loop, messages, batch)
         else:
             rest = self._produce_acked(messages, batch)
@@ -601,6 +646,8 @@ class KafkaProducer:
                 with anyio.CancelScope(shield=True):
                     await self._record([], rest)
         await done.wait()
+        if batch.full:
+            raise QueueFull
         if batch.lost:
             raise ProducerError(_lost(batch.lost))
 
@@ -619,7 +666,8 @@ class KafkaProducer:
         if len(messages) > 1 and len({m.value for m in messages}) < len(messages):
             return self._produce(messages, [None] * len(messages), batch)
         producer = self._producer
-        batch.generation, batch.messages = self._generation, messages
+        batch.generation = self._generation
+        batch.messages = messages if isinstance(messages, tuple) else tuple(messages)
         for index, message in enumerate(messages):
             headers = message.headers
             try:
@@ -638,6 +686,9 @@ class KafkaProducer:
                     log.warning("kafka_produce_refused", error=_describe(exc))
                 rest = messages[index:]
                 return self._tickets(rest, [None] * len(rest), batch)
+            except Exception:  # not a message librdkafka takes (see _lose_unproduced)
+                batch.produced = index
+                raise
         return []
 
     def _produce(
@@ -671,6 +722,9 @@ class KafkaProducer:
                 if isinstance(exc, KafkaException):
                     log.warning("kafka_produce_refused", error=_describe(exc))
                 return tickets[index:]
+            except Exception:  # not a message librdkafka takes (see _lose_unproduced)
+                batch.produced = index
+                raise
             if ticket.position is not None:
                 self._in_flight.add(ticket.position)
         return []

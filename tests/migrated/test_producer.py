@@ -24,7 +24,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from migrated._api import Message
+from migrated._api import Message, Outbox
 from migrated._exceptions import (
     AuthenticationFailed,
     BrokerUnreachable,
@@ -644,3 +644,84 @@ async def test_stop_waiting_answers_submitted_messages_once_spooled(
         finally:
             kafka_broker.resume()
     assert await replay_spool(settings) == (7, 0)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_sends_held_when_stop_waiting_begins_are_spooled_and_answered(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """A send held for the loop turn's end when shutdown begins is spooled, not stranded."""
+    topic = _topic()
+    settings = make_settings(kafka_broker.address)
+    answered: list[str] = []
+    async with KafkaProducer(settings) as producer:
+
+        async def sender() -> None:
+            await producer.send(_messages(topic, 3, prefix="held"), wait="acked")
+            answered.append("held")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sender)
+            await asyncio.sleep(0)  # the sender holds its messages; they are not produced yet
+            assert producer._held_count == 3
+            with anyio.fail_after(10):
+                await producer.stop_waiting(0.2)
+        assert answered == ["held"]
+        assert producer.spooled == 3
+    assert await replay_spool(settings) == (3, 0)
+    values = {m.value for m in _messages(topic, 3, prefix="held")}
+    assert await _consume(kafka_broker.address, topic, values) == values
+
+
+async def test_a_send_the_byte_limit_refuses_whole_raises_queue_full(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Held or not, a send librdkafka takes none of is refused with QueueFull, not spooled."""
+    topic = _topic()
+    big = [Message(topic, bytes([65 + i]) * 4096, key=b"k") for i in range(2)]
+    spooled_before = _spooled_total()
+    settings = make_settings(kafka_broker.address, queue_max_kbytes=1)
+    async with KafkaProducer(settings) as producer:
+        with pytest.raises(QueueFull):
+            await producer.send(big, wait="acked")
+        assert producer.spooled == 0
+    assert _spooled_total() == spooled_before
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_message_librdkafka_cannot_take_fails_its_send_alone(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """Produced in one burst, a send with a bad header fails; the send beside it arrives."""
+    topic = _topic()
+    good = _messages(topic, 3, prefix="good")
+    bad = [*_messages(topic, 2, prefix="bad"), Message(topic, b"bad-header", None, (("n", 5),))]  # type: ignore[arg-type]
+    outcomes: dict[str, BaseException | None] = {}
+    async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+
+        async def sender(name: str, messages: list[Message]) -> None:
+            try:
+                await producer.send(messages, wait="acked")
+                outcomes[name] = None
+            except ProducerError as exc:
+                outcomes[name] = exc
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(sender, "bad", bad)
+                tg.start_soon(sender, "good", good)
+    assert outcomes["good"] is None
+    assert isinstance(outcomes["bad"], ProducerError)
+    values = {m.value for m in good}
+    # (the bad send's first two messages were produced before the third failed)
+    assert values <= await _consume(kafka_broker.address, topic, values)
+
+
+def test_emit_refuses_what_is_neither_bytes_nor_str() -> None:
+    """A bad header value fails the handler that emits it, not a burst shared with others."""
+    outbox = Outbox()
+    with pytest.raises(TypeError, match="bytes or str"):
+        outbox.emit("t", b"v", headers=(("n", 5),))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bytes or str"):
+        outbox.emit("t", 5)  # type: ignore[arg-type]
+    assert outbox.messages == []
