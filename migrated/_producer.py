@@ -28,9 +28,10 @@ A batch endpoint emits many messages per request, so the cost per message
 is kept close to confluent-kafka's own (``ops/bench/producer_cpu.py``
 measures both): a request's messages share one callback, its batch, so a
 message gets an object of its own only if its delivery fails; the delivery
-metrics are counted per send, not per message; and on asyncio the sends of
-one loop turn are produced together as it ends (``_hold``), so librdkafka
-fills larger batches and wakes its broker thread less often.
+metrics are counted per send, not per message; and sends of several
+messages made in one loop turn are produced together as it ends
+(``_hold``; on trio, when the scheduler runs the run's token callbacks), so
+librdkafka fills larger batches and wakes its broker thread less often.
 
 No task group: ``start`` and ``aclose`` may be called from different cancel
 scopes (the proxy starts resources inside its lifespan task group and closes
@@ -181,6 +182,10 @@ class _Acknowledgement:
             acked(ProducerError(_lost(lost)) if lost else None)
         except Exception:  # the caller's bug: the reports after it are still settled
             log.exception("kafka_submit_callback_failed")
+
+
+def _not_started(_function: Callable[[], object]) -> None:
+    raise ProducerClosed
 
 
 def _lost(count: int) -> str:
@@ -341,6 +346,7 @@ class KafkaProducer:
         self._loop_work: deque[_Work] = deque()  # spool work for the poll thread to record
         self._held: list[tuple[Sequence[Message], _Batch]] = []  # submitted this loop turn
         self._held_count = 0
+        self._call_soon: Callable[[Callable[[], object]], object] = _not_started
         self._thread_wake = threading.Event()
         self._startup_errors: list[KafkaError] = []
         self._fatal: KafkaError | None = None
@@ -380,6 +386,11 @@ class KafkaProducer:
         self._token = anyio.lowlevel.current_token()
         if sniffio.current_async_library() == "asyncio":
             self._loop = asyncio.get_running_loop()
+            self._call_soon = self._loop.call_soon
+        else:  # trio: its token runs a function soon on the run's thread, as call_soon does
+            import trio.lowlevel
+
+            self._call_soon = trio.lowlevel.current_trio_token().run_sync_soon
         self._spool = self._spool_given or await Spool.claim(self.settings.spool_dir)
         self._replay_lock = anyio.Lock()
         failure: BaseException | None = None
@@ -561,13 +572,11 @@ class KafkaProducer:
         signal = _Acknowledgement(acked)
         batch = signal.batch = _Batch(len(messages), signal, self._reports)
         if len(messages) > 1:
-            self._hold(loop, messages, batch)
+            self._hold(messages, batch)
         elif refused := self._produce_acked(messages, batch):
             self._spool_later(refused)
 
-    def _hold(
-        self, loop: asyncio.AbstractEventLoop, messages: Sequence[Message], batch: _Batch
-    ) -> None:
+    def _hold(self, messages: Sequence[Message], batch: _Batch) -> None:
         """Produce ``messages`` when this loop turn ends, with the others held meanwhile.
 
         One burst per loop turn instead of one per request: produced as they
@@ -579,7 +588,7 @@ class KafkaProducer:
         is bound by that wait, lost a sixth of its requests/s held.
         """
         if not self._held:
-            loop.call_soon(self._produce_held)
+            self._call_soon(self._produce_held)
         self._held.append((messages, batch))
         self._held_count += len(messages)
 
@@ -634,10 +643,9 @@ class KafkaProducer:
 
     async def _send_acked(self, messages: Sequence[Message]) -> None:
         batch, done = self._batch(len(messages))
-        loop = self._loop
-        if loop is not None and len(messages) > 1:  # produced as the loop turn ends
+        if len(messages) > 1:  # produced as the loop turn ends, with the others held
             batch.refusable = True
-            self._hold(loop, messages, batch)
+            self._hold(messages, batch)
         else:
             rest = self._produce_acked(messages, batch)
             if len(rest) == len(messages):
