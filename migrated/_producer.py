@@ -585,7 +585,8 @@ class KafkaProducer:
         halved: ``ops/bench/cpu_per_request.py --batch``).  A send of one
         message is produced at once instead: the wait to the turn's end
         only delays its acknowledgement, and the single-event route, which
-        is bound by that wait, lost a sixth of its requests/s held.
+        is bound by that wait, lost a sixth of its requests/s held.  On trio
+        the turn's end is when the scheduler runs the run's token callbacks.
         """
         if not self._held:
             self._call_soon(self._produce_held)
