@@ -719,9 +719,9 @@ async def test_a_message_librdkafka_cannot_take_fails_its_send_alone(
 
 def test_emit_refuses_what_is_neither_bytes_nor_str() -> None:
     """A bad header value fails the handler that emits it, not a burst shared with others."""
-    outbox = Outbox()
-    with pytest.raises(TypeError, match="bytes or str"):
+    outbox = Outbox()  # (compiled, mypyc's own argument check raises the TypeError)
+    with pytest.raises(TypeError):
         outbox.emit("t", b"v", headers=(("n", 5),))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="bytes or str"):
+    with pytest.raises(TypeError):
         outbox.emit("t", 5)  # type: ignore[arg-type]
     assert outbox.messages == []
