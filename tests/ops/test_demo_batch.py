@@ -37,6 +37,7 @@ from .test_demo_validator import (
     body,
     events,
     make_request,
+    php_answer,
 )
 
 MIXED = [
@@ -130,11 +131,7 @@ CORPUS: list[Any] = [
 
 def answer_via_nginx(client: httpx.Client, method: str, content: bytes) -> BatchAnswer:
     """What validate_batch.php answers behind nginx, as a ``BatchAnswer`` to compare."""
-    response = client.request(method, "/validate_batch.php", content=content)
-    headers = [("content-type", response.headers["content-type"])]
-    if "allow" in response.headers:
-        headers.append(("allow", response.headers["allow"]))
-    return BatchAnswer(response.status_code, tuple(headers), response.content)
+    return BatchAnswer(*php_answer(client, method, "/validate_batch.php", content))
 
 
 def comparable(answer: BatchAnswer) -> tuple[int, tuple[tuple[str, str], ...], bytes]:

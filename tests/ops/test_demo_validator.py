@@ -258,13 +258,20 @@ CORPUS: list[Any] = [
 ]
 
 
-def answer_via_nginx(client: httpx.Client, method: str, content: bytes) -> Answer:
-    """What validate.php answers behind nginx, as an ``Answer`` to compare."""
-    response = client.request(method, "/validate.php", content=content)
+def php_answer(
+    client: httpx.Client, method: str, script: str, content: bytes
+) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+    """What ``script`` answers behind nginx: status, Content-Type (and Allow), body."""
+    response = client.request(method, script, content=content)
     headers = [("content-type", response.headers["content-type"])]
     if "allow" in response.headers:
         headers.append(("allow", response.headers["allow"]))
-    return Answer(response.status_code, tuple(headers), response.content)
+    return response.status_code, tuple(headers), response.content
+
+
+def answer_via_nginx(client: httpx.Client, method: str, content: bytes) -> Answer:
+    """What validate.php answers behind nginx, as an ``Answer`` to compare."""
+    return Answer(*php_answer(client, method, "/validate.php", content))
 
 
 def comparable(answer: Answer) -> tuple[int, tuple[tuple[str, str], ...], bytes]:

@@ -45,6 +45,35 @@ function load_rules(): ?array
     return is_array($rules) ? $rules : null;
 }
 
+/**
+ * The request both validators start with: POST only (405), the rules (500),
+ * the raw body and its JSON object (400).  On a refusal it has answered and
+ * returns null; otherwise [rules, raw body, body members].
+ */
+function read_request(): ?array
+{
+    if ($_SERVER['REQUEST_METHOD'] !== 'POST') {
+        fail(405, [error('', 'method', 'only POST is allowed')], ['Allow: POST']);
+        return null;
+    }
+    $rules = load_rules();
+    if ($rules === null) {
+        fail(500, [error('', 'rules', 'the rules file cannot be read')]);
+        return null;
+    }
+    $raw = (string) file_get_contents('php://input');
+    $decoded = json_decode($raw, false, MAX_DEPTH);
+    if (json_last_error() !== JSON_ERROR_NONE) {
+        fail(400, [error('', 'json', 'body is not valid JSON')]);
+        return null;
+    }
+    if (!$decoded instanceof stdClass) {
+        fail(400, [error('', 'object', 'body must be a JSON object')]);
+        return null;
+    }
+    return [$rules, $raw, get_object_vars($decoded)];
+}
+
 function number_text(int|float $number): string
 {
     return json_encode($number, JSON_FLAGS);

@@ -51,26 +51,11 @@ require __DIR__ . '/../lib/validate_rules.php';
 
 function main(): void
 {
-    if ($_SERVER['REQUEST_METHOD'] !== 'POST') {
-        fail(405, [error('', 'method', 'only POST is allowed')], ['Allow: POST']);
+    $request = read_request();
+    if ($request === null) {
         return;
     }
-    $rules = load_rules();
-    if ($rules === null) {
-        fail(500, [error('', 'rules', 'the rules file cannot be read')]);
-        return;
-    }
-    $raw = (string) file_get_contents('php://input');
-    $decoded = json_decode($raw, false, MAX_DEPTH);
-    if (json_last_error() !== JSON_ERROR_NONE) {
-        fail(400, [error('', 'json', 'body is not valid JSON')]);
-        return;
-    }
-    if (!$decoded instanceof stdClass) {
-        fail(400, [error('', 'object', 'body must be a JSON object')]);
-        return;
-    }
-    $body = get_object_vars($decoded);
+    [$rules, $raw, $body] = $request;
     [$errors, $normalized] = check_event($body, $rules['events']);
     if ($errors !== []) {
         fail(422, $errors);
