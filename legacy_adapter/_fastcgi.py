@@ -31,7 +31,7 @@ from ._exceptions import UpstreamUnavailable
 from ._fastcgi_exchange import Exchange
 from ._pool import ConnectionPool, Lease
 from ._settings import PoolSettings
-from ._streams import SpooledChunks, iter_bytes
+from ._streams import SpooledChunks, iter_bytes, read_chunk, read_whole
 from ._transport import connect, map_socket_errors
 from ._types import LegacyRequest, UpstreamResponse
 
@@ -167,13 +167,13 @@ async def sized_body(request: LegacyRequest) -> tuple[AsyncIterator[bytes], int 
     """
     if request.content_length is not None:
         return request.body, request.content_length
-    first = await anext(request.body, b"")
+    first = await read_chunk(request.body)
     if not first:
         return iter_bytes(()), None  # no body at all (a GET): nothing to spool
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
     spool.write(first)
     size = len(first)
-    async for chunk in request.body:
+    while chunk := await read_chunk(request.body):
         spool.write(chunk)
         size += len(chunk)
     spool.seek(0)
@@ -204,7 +204,7 @@ class Sending:
         body, length = await sized_body(request)
         inline = b""
         if length is not None and length <= _INLINE_BODY:
-            inline = b"".join([chunk async for chunk in body])
+            inline = await read_whole(body)
         streamed = len(inline) != (length or 0)
         params = self._params_for(length)
         lease = self._lease = await client.pool.acquire()

@@ -22,7 +22,7 @@ from . import _fastcgi_proto as proto
 from ._cgi_response import client_headers
 from ._exceptions import UpstreamProtocolError, UpstreamUnavailable
 from ._pool import Lease
-from ._streams import iter_bytes
+from ._streams import iter_bytes, read_chunk
 from ._transport import map_socket_errors, receive_within
 from ._types import UpstreamResponse
 
@@ -52,9 +52,8 @@ class Exchange:
     async def send_body(self, body: AsyncIterator[bytes]) -> None:
         """Stream ``body`` into STDIN records as it arrives, then end STDIN."""
         with map_socket_errors(self.backend, "send request body"):
-            async for chunk in body:
-                if chunk:
-                    await self.lease.stream.send(self.conn.send_stdin(chunk))
+            while chunk := await read_chunk(body):
+                await self.lease.stream.send(self.conn.send_stdin(chunk))
             await self.lease.stream.send(self.conn.end_stdin())
 
     async def read_head(self, *, head_only: bool) -> UpstreamResponse:

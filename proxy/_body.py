@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final, Protocol
 
+from legacy_adapter import Chunks, read_chunk
+
 from ._errors import BodyTooLarge
 
 if TYPE_CHECKING:
@@ -72,7 +74,7 @@ class ResponseWriter(Protocol):
         ...
 
 
-class BodyStream:
+class BodyStream(Chunks):
     """The request body as it arrives, refusing more than ``limit`` bytes in all."""
 
     __slots__ = ("_limit", "_reader", "_received")
@@ -82,37 +84,31 @@ class BodyStream:
         self._limit = limit
         self._received = 0
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
+    async def read(self) -> bytes:
         chunk = await self._reader.read()
-        if not chunk:
-            raise StopAsyncIteration
         self._received += len(chunk)
         if self._received > self._limit:
             raise BodyTooLarge(f"body exceeds the limit of {self._limit} bytes")
         return chunk
 
 
-class _NoBody:
+class _NoBody(Chunks):
     """The body of a request without Content-Length or Transfer-Encoding: none (RFC 9112 6.3).
 
     One shared, stateless instance: an async generator made per request only to
     end at once costs more than the request's own checks.
     """
 
-    def __aiter__(self) -> _NoBody:
-        return self
+    __slots__ = ()
 
-    async def __anext__(self) -> bytes:
-        raise StopAsyncIteration
+    async def read(self) -> bytes:
+        return b""
 
 
 NO_BODY: Final = _NoBody()
 
 
-class Tee:
+class Tee(Chunks):
     """Pass a body through, keeping a bounded copy of it."""
 
     __slots__ = ("_body", "_copy")
@@ -121,10 +117,8 @@ class Tee:
         self._body = body
         self._copy = copy
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await anext(self._body)  # StopAsyncIteration passes through
-        self._copy.add(chunk)
+    async def read(self) -> bytes:
+        chunk = await read_chunk(self._body)
+        if chunk:
+            self._copy.add(chunk)
         return chunk

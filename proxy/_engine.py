@@ -29,7 +29,14 @@ import anyio
 import anyio.abc
 import structlog
 
-from legacy_adapter import LegacyError, LegacyRequest, UpstreamResponse, error_page, iter_bytes
+from legacy_adapter import (
+    LegacyError,
+    LegacyRequest,
+    UpstreamResponse,
+    error_page,
+    iter_bytes,
+    read_whole,
+)
 from migrated import LoopTimeout, QueueFull, TimeLimit, TimerWheel
 from shadow import Capture, ShadowRuntime
 
@@ -204,7 +211,7 @@ class Engine:
         handler = state.handlers[mode.handler]
         reverse = self.shadow is not None and wants_reverse(self.shadow, route, mode, request)
         if reverse:
-            body = b"".join([chunk async for chunk in request.body])
+            body = await read_whole(request.body)
             request = request.with_body(iter_bytes((body,) if body else ()))
         response = await answer_migrated(
             route, mode, handler, request, params, self.resources, self.time_limit

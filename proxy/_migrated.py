@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol
 import anyio.abc
 import structlog
 
-from legacy_adapter import LegacyRequest, UpstreamResponse, iter_bytes
+from legacy_adapter import LegacyRequest, UpstreamResponse, iter_bytes, read_whole
 from migrated import (
     HandlerFailed,
     Outcome,
@@ -96,7 +96,7 @@ async def answer_migrated(
         HandlerFailed: the handler failed and no fallback is allowed (500).
         QueueFull: the producer cannot take the messages (503 + Retry-After).
     """
-    body = b"".join([chunk async for chunk in request.body])
+    body = await read_whole(request.body)
     answer = await handler_answer(
         route, mode, handler, request, body, params, resources, time_limit
     )

@@ -8,10 +8,17 @@ FastCGI connection sitting in the real pool, and the process CPU time per
 request is reported (best of five runs).  No syscall is made per request, so
 the figure is the Python work alone and repeats to within a few percent:
 
-    .venv/bin/python ops/bench/engine_cpu.py [--requests 20000] [--migrated]
+    .venv/bin/python ops/bench/engine_cpu.py [--requests 20000] [--migrated | --shadow]
 
 Run it from the compiled copy (``python -m ops.compile var/compiled``, then
 ``PYTHONPATH=var/compiled``) for the compiled build's figure.
+
+``--shadow`` sends the pass-through's request to the route in shadow mode
+as the benchmark's ``shadow`` row sets it (``_shadow``: every request
+mirrored to the validator's port, compared, and recorded in a SQLite store
+in a temporary directory): each run ends when the mirror has run every job,
+so the figure is what a shadowed request costs, the comparison and the
+store's writer thread included.
 
 ``--migrated`` sends the benchmark's migrated request instead: the
 validator's port answers it (rules from the file cache, the worker's timer
@@ -33,15 +40,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shutil
 import socket
 import struct
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import anyio
 import sniffio
 import structlog
 import uvloop
@@ -50,13 +60,14 @@ from legacy_adapter import FastCGIBackend, use_timers
 from legacy_adapter._asyncio_stream import AsyncioStream, _Protocol
 from migrated import Message, TimerWheel
 from migrated._runner import Delivery
-from ops.bench import _migrated
+from ops.bench import _migrated, _shadow
 from ops.services import build_config
 from proxy._config import parse_config
 from proxy._engine import Engine
 from proxy._limits import EdgeLimits
 from proxy._protocol import HttpProtocol, ServerState
 from proxy._resources import make_resources
+from proxy._shadow_mode import make_shadow
 from proxy._state import State
 
 APP = Path(__file__).resolve().parents[1] / "demo" / "app" / "public"
@@ -69,6 +80,15 @@ ANSWER = b'{"ok":false,"errors":[{"field":"type","rule":"required","message":"is
 VALID = (  # the body of post_validate.lua: it passes every rule, so the event is published
     b'{"type":"signup","user_id":4711,"email":"  Ada.Lovelace@Example.org ","age":36,'
     b'"country":"gb","referral_code":"abc123xyz","marketing_opt_in":true}'
+)
+VALID_ANSWER = (  # validate.php's answer to VALID, which its port gives byte for byte
+    b'{"ok":true,"id":"evt_fd77cdb8952a47a14d5c","type":"signup","normalized":{"user_id":4711,'
+    b'"email":"ada.lovelace@example.org","age":36,"country":"GB","referral_code":"ABC123XYZ",'
+    b'"marketing_opt_in":true}}'
+)
+SHADOW_REQUEST = (
+    b"POST /validate.php HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%b" % (len(VALID), VALID)
 )
 MIGRATED_REQUEST = (
     b"POST %b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n"
@@ -84,6 +104,11 @@ def _record(kind: int, content: bytes) -> bytes:
 PHP_REPLY = (
     _record(6, b"Status: 422 Unprocessable Entity\r\nContent-type: application/json\r\n\r\n")
     + _record(6, ANSWER)
+    + _record(6, b"")
+    + _record(3, bytes(8))
+)
+PHP_VALID_REPLY = (
+    _record(6, b"Content-type: application/json\r\n\r\n" + VALID_ANSWER)
     + _record(6, b"")
     + _record(3, bytes(8))
 )
@@ -137,9 +162,12 @@ class _AckingPublisher:
 
 @contextlib.asynccontextmanager
 async def engine_in_memory(
-    migrated: bool = False,
-) -> AsyncIterator[Callable[[], Awaitable[bytes]]]:
-    """The real engine with in-memory ends: yields ``send()``, one request in, its answer out.
+    migrated: bool = False, shadow: bool = False
+) -> AsyncIterator[tuple[Callable[[], Awaitable[bytes]], Callable[[], Awaitable[None]]]]:
+    """The real engine with in-memory ends: yields ``send()`` and ``drained()``.
+
+    ``send()`` puts one request in and returns its answer; ``drained()``
+    returns once the shadow mirror, if any, has run every job offered.
 
     The client is a fake transport of the real protocol class; PHP-FPM
     is a fake FastCGI connection, sitting in the real pool, that answers every
@@ -150,11 +178,16 @@ async def engine_in_memory(
     sniffio.thread_local.name = "asyncio"  # as the worker does; given back at the end
     loop = asyncio.get_running_loop()
     routes = _migrated.migrated_route() if migrated else ""
+    if shadow:
+        routes = _shadow.shadow_route(next(c for c in _shadow.CASES if c.name == "shadow"))
     text = build_config("127.0.0.1:9", APP, runtime="uvloop", pool_size=1, extra_routes=routes)
     text = text.replace("{port}", "8080").replace("{admin_port}", "8081")
+    rules = APP.parent / "rules.json"
+    tmp = Path(tempfile.mkdtemp(prefix="strangler-engine-cpu-"))
     if migrated:
-        rules = APP.parent / "rules.json"
         text += _migrated.resources("127.0.0.1:9", Path("/nonexistent"), rules)
+    if shadow:
+        text += _shadow.shadow_resources("127.0.0.1:9", tmp, rules)
     config = parse_config(text + "\n[log]\naccess_log = false\n")
     resources = make_resources(config)
     publisher = _AckingPublisher(loop)
@@ -162,18 +195,20 @@ async def engine_in_memory(
         resources.publisher = publisher  # type: ignore[assignment]
         assert resources.caches is not None
         await resources.caches.start()
-    engine = Engine(State(config), resources=resources)
+    engine = Engine(State(config), resources, make_shadow(config, resources))
     wheel = TimerWheel(loop)
     engine.use_timers(wheel)
     use_timers(loop, wheel)
-    request, expected = (MIGRATED_REQUEST, b" 200 ") if migrated else (REQUEST, b" 422 ")
+    request, expected, reply = (REQUEST, b" 422 ", PHP_REPLY)
+    if migrated:
+        request, expected = MIGRATED_REQUEST, b" 200 "
+    if shadow:
+        request, expected, reply = SHADOW_REQUEST, b" 200 ", PHP_VALID_REPLY
     backend = engine.state.backends["php"]
     assert isinstance(backend, FastCGIBackend)
     quiet, peer = socket.socketpair()  # never written to: the pooled connection looks alive
     php = _Protocol()
-    php.connection_made(
-        _FakeTransport(quiet, lambda _: loop.call_soon(php.data_received, PHP_REPLY))
-    )
+    php.connection_made(_FakeTransport(quiet, lambda _: loop.call_soon(php.data_received, reply)))
     backend.client.pool._idle.append((AsyncioStream(php.transport, php), time.monotonic() + 1e9))  # type: ignore[arg-type]
 
     answered: list[asyncio.Future[None]] = []
@@ -194,23 +229,49 @@ async def engine_in_memory(
         answered.clear()
         return last[0]
 
+    mirror = engine.shadow.mirror if engine.shadow is not None else None
+
+    async def drained() -> None:
+        while mirror is not None and (mirror.waiting or mirror.running):  # noqa: ASYNC110
+            # (the mirror has no event for idle; a millisecond's poll costs no CPU)
+            await asyncio.sleep(0.001)
+
     try:
-        for _ in range(20):
-            answer = await send()
-        if backend.client.pool.idle != 1 or expected not in answer:
-            raise RuntimeError(f"the engine did not answer as expected: {answer!r}")
-        if migrated and publisher.sent != 20:
-            raise RuntimeError(f"the handler published {publisher.sent} events for 20 requests")
-        yield send
+        async with anyio.create_task_group() as tg:
+            if engine.shadow is not None:
+                await tg.start(engine.shadow.mirror.run)
+                await tg.start(engine.shadow.sink.run)
+            for _ in range(20):
+                answer = await send()
+            await drained()
+            if backend.client.pool.idle != 1 or expected not in answer:
+                raise RuntimeError(f"the engine did not answer as expected: {answer!r}")
+            if migrated and publisher.sent != 20:
+                raise RuntimeError(f"the handler published {publisher.sent} events for 20 requests")
+            yield send, drained
+            tg.cancel_scope.cancel()
+        if engine.shadow is not None:
+            await engine.shadow.sink.aclose()
+            [stored] = _stored(tmp)
+            if stored.compared == 0 or stored.matched != stored.compared:
+                raise RuntimeError(f"the port's answers differ from VALID_ANSWER's: {stored}")
     finally:
         quiet.close()
         peer.close()
         sniffio.thread_local.name = named
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def measure(requests: int, migrated: bool = False) -> float:
+def _stored(tmp: Path) -> list[Any]:
+    from shadow import StoreReader
+
+    with StoreReader.open(tmp / "shadow.sqlite") as reader:
+        return list(reader.routes())
+
+
+async def measure(requests: int, migrated: bool = False, shadow: bool = False) -> float:
     """µs of process CPU per request through the engine, best of five runs."""
-    async with engine_in_memory(migrated) as send:
+    async with engine_in_memory(migrated, shadow) as (send, drained):
         for _ in range(2000):  # warm-up
             await send()
         best = float("inf")
@@ -218,6 +279,7 @@ async def measure(requests: int, migrated: bool = False) -> float:
             started = time.process_time()
             for _ in range(requests):
                 await send()
+            await drained()
             best = min(best, (time.process_time() - started) / requests * 1e6)
     return best
 
@@ -226,10 +288,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--migrated", action="store_true", help="the migrated route's request")
+    parser.add_argument("--shadow", action="store_true", help="the pass-through, shadowed")
     args = parser.parse_args()
+    if args.migrated and args.shadow:
+        parser.error("--migrated and --shadow measure different routes: give one")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     what = "migrated route" if args.migrated else "legacy pass-through"
-    cpu = uvloop.run(measure(args.requests, args.migrated))
+    what += ", shadowed" if args.shadow else ""
+    cpu = uvloop.run(measure(args.requests, args.migrated, args.shadow))
     print(f"engine, {what}: {cpu:.1f} µs of CPU per request")
 
 
