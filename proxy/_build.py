@@ -79,6 +79,7 @@ COMPILED_MODULES = (
     "shadow._model",
     "shadow._mirror",
     "shadow._compare",
+    "shadow._sums",
 )
 
 

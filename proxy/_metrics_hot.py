@@ -15,11 +15,13 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shadow import _metrics as shadow_metrics
+
 from . import _metrics as m
 
 
 class HotCollector(Collector):
-    """``strangler_requests_total`` and the two duration histograms."""
+    """``strangler_requests_total``, the two duration histograms and shadow mode's counts."""
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -44,6 +46,20 @@ class HotCollector(Collector):
         for backend, values in list(m.UPSTREAM_DURATIONS.items()):
             _add_histogram(upstream, [backend], list(values))
         yield upstream
+        compared = CounterMetricFamily(
+            "strangler_shadow_compared", "Mirrored requests compared", labels=["route", "result"]
+        )
+        for (route, result), count in list(shadow_metrics.COMPARED.items()):
+            compared.add_metric([route, result], count)
+        yield compared
+        skips = CounterMetricFamily(
+            "strangler_shadow_skips",
+            "Requests not compared, by reason",
+            labels=["route", "reason"],
+        )
+        for (route, reason), count in list(shadow_metrics.SKIPS.items()):
+            skips.add_metric([route, reason], count)
+        yield skips
 
 
 def _add_histogram(

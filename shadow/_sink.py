@@ -32,7 +32,7 @@ from ._codec import Item
 from ._model import ShadowRecord
 from ._redact import redact
 from ._store import QueuedWriter, ShadowStore
-from ._store_write import Sums
+from ._sums import Sums
 
 log = structlog.get_logger("strangler.shadow")
 _BATCH = 500

@@ -4,7 +4,7 @@ Strategy.  The request path only calls ``offer``, which puts the record or
 skip on a bounded in-memory queue and returns at once (``False``, counted in
 ``dropped``, when the queue is full).  Skips, and matched records of a route
 that already has its matched examples, are not queued one by one but added
-up in place (``_Tally``): at 100% sampling nearly every record is such a
+up in place (``Tally``): at 100% sampling nearly every record is such a
 match, and records held for the writer's linger were most of what the
 cyclic garbage collector walked in a worker (each walk pauses the requests
 waiting; ``ops/bench/run --shadow`` measures 100% shadow against
@@ -43,7 +43,6 @@ import contextlib
 import fcntl
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
@@ -55,28 +54,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._accepted import accept_signature, reopen_signature
 from ._codec import Item
-from ._model import LearnedNoise, ShadowRecord, Skip, SkipReason
-from ._store_read import StoreReader, second_of
-from ._store_write import SCHEMA, BatchWriter, Sums
+from ._model import LearnedNoise, ShadowRecord, Skip
+from ._store_read import StoreReader
+from ._store_write import SCHEMA, BatchWriter
+from ._sums import Sums, Tally
 
-
-class _Tally:
-    """Skips per (route, reason, second), and summed matches, until the writer takes them."""
-
-    __slots__ = ("counts", "matches")
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, SkipReason, int]] = Counter()
-        self.matches = Sums()
-
-    def add(self, skip: Skip) -> None:
-        self.counts[skip.route, skip.reason, second_of(skip.at)] += skip.count
-
-    def skips(self) -> list[Skip]:
-        return [Skip(route, why, float(at), n) for (route, why, at), n in self.counts.items()]
-
-
-_Queued = ShadowRecord | _Tally
+_Queued = ShadowRecord | Tally
 
 
 class QueuedWriter:
@@ -105,7 +88,7 @@ class QueuedWriter:
         self.dropped = 0
         self.written = 0
         self.batches = 0
-        self._tally: _Tally | None = None  # queued, still counting
+        self._tally: Tally | None = None  # queued, still counting
         self._taken: list[Sums] = []  # matches of the tallies taken, for the next write
         self._running = False
         self._stopped: anyio.Event | None = None
@@ -131,11 +114,11 @@ class QueuedWriter:
         tally.matches.add_record(record, ())
         return True
 
-    def _open_tally(self) -> _Tally | None:
+    def _open_tally(self) -> Tally | None:
         """The queued tally still counting, queued now if there is none (``None``: full)."""
         tally = self._tally
         if tally is None:
-            tally = _Tally()
+            tally = Tally()
             if not self._put(tally):
                 return None
             self._tally = tally
@@ -196,7 +179,7 @@ class QueuedWriter:
     def _items(self, queued: list[_Queued]) -> list[Item]:
         items: list[Item] = []
         for item in queued:
-            if isinstance(item, _Tally):
+            if isinstance(item, Tally):
                 if item is self._tally:
                     self._tally = None  # taken: the next skip starts a new tally
                 items += item.skips()

@@ -30,6 +30,11 @@ from ._model import (
     SignatureSummary,
     TimePoint,
 )
+from ._sums import LATENCY_FLOOR as LATENCY_FLOOR
+from ._sums import LATENCY_GROWTH as LATENCY_GROWTH
+from ._sums import bucket_of as bucket_of
+from ._sums import minute_of as minute_of
+from ._sums import second_of as second_of
 from ._triage import classify, settle
 
 NOISE_SCHEMA = """
@@ -47,18 +52,6 @@ CREATE TABLE IF NOT EXISTS accepted (
     accepted_at REAL NOT NULL, PRIMARY KEY (route, signature)) WITHOUT ROWID;
 """
 """Signatures an engineer accepted, and why (``strangler report --accept``)."""
-
-LATENCY_FLOOR = 1e-4  # seconds: bucket 0 holds everything faster
-LATENCY_GROWTH = 1.2  # each bucket is 20 % wider than the previous one
-LATENCY_BUCKETS = 80  # the last one (from ~170 s) holds everything slower
-
-
-def bucket_of(seconds: float) -> int:
-    """The latency bucket of a duration."""
-    if seconds <= LATENCY_FLOOR:
-        return 0
-    index = int(math.log(seconds / LATENCY_FLOOR, LATENCY_GROWTH)) + 1
-    return min(index, LATENCY_BUCKETS - 1)
 
 
 def bucket_value(index: int) -> float:
@@ -80,16 +73,6 @@ def percentile(counts: dict[int, int], q: float) -> float:
         if seen >= rank:
             return bucket_value(index)
     return bucket_value(max(counts))  # pragma: no cover - rank <= total
-
-
-def minute_of(at: float) -> int:
-    """The start (epoch seconds) of the minute containing ``at``."""
-    return int(at // 60) * 60
-
-
-def second_of(at: float) -> int:
-    """The epoch second containing ``at``: the key of the per-second rows."""
-    return int(at // 1)
 
 
 class StoreReader:

@@ -1,8 +1,8 @@
 """The store's writes: one batch of records and skips in one transaction, and retention.
 
-Strategy: a batch is first summed in memory by (route, second), (route,
-second, reason), (route, minute, side, latency bucket) and (route,
-signature), then written with one ``executemany`` upsert per table, so the
+Strategy: a batch is first summed in memory (``_sums.Sums``) by (route,
+second), (route, second, reason), (route, minute, side, latency bucket) and
+(route, signature), then written with one ``executemany`` upsert per table, so the
 cost of a batch grows with the routes and seconds it touches, not with its
 length.  The per-second keys (in the column still named ``minute``, so that
 stores written before keep working both ways) make a report's ``since``
@@ -10,25 +10,23 @@ exact to the second.  Example
 records are the only per-request rows: the first ``examples_per_signature``
 of each (route, signature), matched samples under the signature ``""``.  Only
 those are redacted and encoded, which keeps the common case (a signature that
-already has its examples) cheap.  Runs in the writer's thread only, but for
-``Sums`` of matched records, which the store adds up as they are offered once
-their route has its matched examples (``BatchWriter.sampled``).
+already has its examples) cheap.  Runs in the writer's thread only; the
+matched records of a route with its matched examples are summed by the store
+as they are offered instead (``BatchWriter.sampled``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from . import _codec as codec
 from ._codec import Item
 from ._model import LearnedNoise, ShadowRecord, Skip
-from ._redact import redact, redact_comparison, redact_noise
-from ._store_read import ACCEPTED_SCHEMA, NOISE_SCHEMA, bucket_of, minute_of, second_of
+from ._redact import redact, redact_noise
+from ._store_read import ACCEPTED_SCHEMA, NOISE_SCHEMA
+from ._sums import Sums, second_of
 
 SCHEMA = (
     """
@@ -87,73 +85,6 @@ _UPSERT_OFFSETS = """INSERT INTO kafka_offsets VALUES (?, ?, ?)
 ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset"""
 _INSERT_NOISE = "INSERT OR IGNORE INTO noise VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _PRUNE_EVERY = 60.0
-
-
-@dataclass(slots=True)
-class Sums:
-    """Records and skips summed per table key: one batch, or matched records as offered."""
-
-    minutes: dict[tuple[str, int], list[int]] = field(default_factory=dict)
-    skips: Counter[tuple[str, int, str]] = field(default_factory=Counter)
-    latency: Counter[tuple[str, int, str, int]] = field(default_factory=Counter)
-    signatures: dict[tuple[str, str], _Signature] = field(default_factory=dict)
-    signature_minutes: Counter[tuple[str, str, int]] = field(default_factory=Counter)
-
-    def add_skip(self, skip: Skip) -> None:
-        self.skips[skip.route, second_of(skip.at), skip.reason] += skip.count
-
-    def add_record(self, record: ShadowRecord, fields: tuple[str, ...]) -> None:
-        m, c = record.mirrored, record.comparison
-        second, minute = second_of(m.at), minute_of(m.at)
-        counts = self.minutes.setdefault((m.route, second), [0, 0, 0, 0, 0])
-        counts[0] += 1
-        counts[1 if c.matched else 2] += 1
-        counts[3] += bool(c.matched and c.noise)
-        counts[4] += m.candidate.error is not None
-        self.latency[m.route, minute, "control", bucket_of(m.control.seconds)] += 1
-        self.latency[m.route, minute, "candidate", bucket_of(m.candidate.seconds)] += 1
-        if c.matched or not c.signature:
-            return
-        self.signature_minutes[m.route, c.signature, second] += 1
-        row = self.signatures.setdefault((m.route, c.signature), _Signature(0, m.at, m.at, ""))
-        row.count += 1
-        row.first_seen = min(row.first_seen, m.at)
-        if m.at >= row.last_seen or not row.differences:
-            row.last_seen = m.at
-            diffs = redact_comparison(c, fields).differences
-            row.differences = json.dumps(codec.differences_out(diffs), ensure_ascii=False)
-
-    @property
-    def records(self) -> int:
-        """How many records were added."""
-        return sum(counts[0] for counts in self.minutes.values())
-
-    def merge(self, other: Sums) -> None:
-        """Add ``other``'s sums to these."""
-        for key, counts in other.minutes.items():
-            mine = self.minutes.setdefault(key, [0, 0, 0, 0, 0])
-            for i, n in enumerate(counts):
-                mine[i] += n
-        self.skips.update(other.skips)
-        self.latency.update(other.latency)
-        self.signature_minutes.update(other.signature_minutes)
-        for signature, theirs in other.signatures.items():
-            row = self.signatures.setdefault(signature, _Signature(0, theirs.first_seen, 0.0, ""))
-            row.count += theirs.count
-            row.first_seen = min(row.first_seen, theirs.first_seen)
-            if theirs.last_seen >= row.last_seen:
-                row.last_seen, row.differences = theirs.last_seen, theirs.differences
-
-
-@dataclass(slots=True)
-class _Signature:
-    count: int
-    first_seen: float
-    last_seen: float
-    differences: str  # JSON of the latest record's differences
-
-    def row(self) -> tuple[int, float, float, str]:
-        return (self.count, self.first_seen, self.last_seen, self.differences)
 
 
 class BatchWriter:

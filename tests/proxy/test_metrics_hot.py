@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import _metrics as m
 from proxy._metrics_hot import register
+from shadow import _metrics as shadow_metrics
 
 
 def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -44,3 +45,23 @@ def test_requests_and_durations_are_collected_as_prometheus_families() -> None:
     assert samples[("strangler_upstream_duration_seconds_count", upstream)] == 1
     le = (("backend", "hot-backend"), ("le", "0.5"))
     assert samples[("strangler_upstream_duration_seconds_bucket", le)] == 1
+
+
+def test_shadow_counts_are_collected_as_counters() -> None:
+    """Comparisons by result and skips by reason, per route, as Counters' ``_total``."""
+    registry = CollectorRegistry()
+    register(registry)
+    shadow_metrics.count_compared("hot-shadow", matched=True)
+    shadow_metrics.count_compared("hot-shadow", matched=True)
+    shadow_metrics.count_compared("hot-shadow", matched=False)
+    shadow_metrics.count_compared("hot-shadow", matched=False, failed=True)
+    shadow_metrics.count_skip("hot-shadow", "queue_full")
+    samples = _samples(registry)
+    route = ("route", "hot-shadow")
+    compared = "strangler_shadow_compared_total"
+    assert samples[(compared, (("result", "match"), route))] == 2
+    assert samples[(compared, (("result", "mismatch"), route))] == 1
+    assert samples[(compared, (("result", "error"), route))] == 1
+    skips = "strangler_shadow_skips_total"
+    assert samples[(skips, (("reason", "queue_full"), route))] == 1
+    assert (skips, (("reason", "timeout"), route)) not in samples

@@ -7,12 +7,12 @@ from typing import Any, cast
 
 import anyio
 import pytest
-from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from legacy_adapter import Backend, LegacyRequest, iter_bytes
 from migrated import Request, Response
 from shadow import _codec as codec
+from shadow import _metrics as shadow_metrics
 from shadow._candidate import Candidate
 from shadow._capture import Capture
 from shadow._compare import compare
@@ -89,10 +89,10 @@ async def _run_failing_candidate() -> tuple[ShadowRecord, list[Skip], list[dict[
 @pytest.mark.anyio
 async def test_a_raising_candidate_is_logged_and_recorded_as_a_failure() -> None:
     """The failure is a log line with request id and route, and a record with its traceback."""
-    errors = {"route": "/price", "result": "error"}
-    counted = REGISTRY.get_sample_value("strangler_shadow_compared_total", errors) or 0.0
+    errors = ("/price", "error")
+    counted = shadow_metrics.COMPARED.get(errors, 0)
     record, skips, logs = await _run_failing_candidate()
-    assert REGISTRY.get_sample_value("strangler_shadow_compared_total", errors) == counted + 1
+    assert shadow_metrics.COMPARED.get(errors, 0) == counted + 1
     [line] = [x for x in logs if x["event"] == "shadow candidate failed"]
     assert (line["request_id"], line["route"], line["handler"]) == (
         "rid-7",

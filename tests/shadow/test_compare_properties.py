@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from shadow._compare import compare
-from shadow._model import Difference, DifferenceKind
+from shadow._compare import compare, iter_differences
+from shadow._model import Answer, Difference, DifferenceKind
 from shadow._rules import CompareRules
 from shadow._signature import signature
 
@@ -190,3 +190,32 @@ def test_permuted_arrays_differ_by_order_only(items: list[Any], data: st.DataObj
     assert [(d.kind, d.where) for d in result.differences] in ([], [("order", "body/items")])
     if json.dumps(items) == json.dumps(shuffled):
         assert result.matched
+
+
+_HEADER_NAMES = st.sampled_from(["Content-Type", "content-type", "Location", "X-Other", "Vary"])
+_HEADERS = st.lists(
+    st.tuples(_HEADER_NAMES, st.sampled_from(["a", "A", "text/html", "a, b", ""])), max_size=4
+).map(tuple)
+_ANSWERS = st.builds(
+    Answer,
+    status=st.sampled_from([200, 404]),
+    headers=_HEADERS,
+    body=st.sampled_from([b"", b"x", b'{"a":1}', b'{"a": 1}']),
+    seconds=st.just(0.01),
+    error=st.none() | st.sampled_from(["KeyError: 'a'", "ValueError: b"]),
+)
+
+
+@pytest.mark.parametrize("rules", [PLAIN, EVERYTHING], ids=["plain", "unordered-scrubbed"])
+@RELAXED
+@given(control=_ANSWERS, data=st.data())
+def test_answers_equal_as_sent_take_no_walk_and_give_what_the_walk_gives(
+    rules: CompareRules, control: Answer, data: st.DataObject
+) -> None:
+    """compare's shortcut for identical answers agrees with the walk of every difference."""
+    candidate = data.draw(st.just(control) | _ANSWERS)
+    walked = list(iter_differences(control, candidate, rules))
+    result = compare(control, candidate, rules)
+    assert result.matched == (not walked)
+    assert result.differences == tuple(walked)
+    assert result.signature == signature("", walked)
