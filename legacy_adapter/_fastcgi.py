@@ -27,7 +27,7 @@ from typing import Final
 import anyio.abc
 
 from . import _fastcgi_proto as proto
-from ._exceptions import UpstreamUnavailable
+from ._exceptions import BadRequest, UpstreamUnavailable
 from ._fastcgi_exchange import Exchange
 from ._pool import ConnectionPool, Lease
 from ._settings import PoolSettings
@@ -205,6 +205,9 @@ class Sending:
         inline = b""
         if length is not None and length <= _INLINE_BODY:
             inline = await read_whole(body)
+            if len(inline) != length:  # only a caller of the library can pass such a body
+                detail = f"the body has {len(inline)} bytes, its length says {length}"
+                raise BadRequest(client.name, detail)
         streamed = len(inline) != (length or 0)
         params = self._params_for(length)
         lease = self._lease = await client.pool.acquire()

@@ -4,7 +4,7 @@ Classes rather than async generators: the compiled build (``setup.py``)
 compiles classes, and an async generator also registers itself with the
 event loop on its first step, once per request for every body.
 
-Every body on the request path is a ``Chunks``: an async iterator that can
+Every body the proxy makes is a ``Chunks``: an async iterator that can
 also be read to its end without an exception (``read()`` gives ``b""``
 there).  The end of an async iteration is a ``StopAsyncIteration``, and in
 the compiled build each frame it crosses builds a traceback entry (a code
@@ -43,10 +43,18 @@ class Chunks:
 
 
 async def read_chunk(body: AsyncIterator[bytes]) -> bytes:
-    """The next chunk of ``body``, ``b""`` at its end (without an exception for a ``Chunks``)."""
+    """The next non-empty chunk of ``body``, ``b""`` at its end.
+
+    A ``Chunks`` ends without an exception; any other async iterator (a
+    generator a caller of the library passes) may yield empty chunks on its
+    way, which are skipped, never taken for the end.
+    """
     if isinstance(body, Chunks):
         return await body.read()
-    return await anext(body, b"")
+    while (chunk := await anext(body, None)) is not None:
+        if chunk:
+            return chunk
+    return b""
 
 
 async def read_whole(body: AsyncIterator[bytes]) -> bytes:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final, Protocol
 
-from legacy_adapter import Chunks, read_chunk
+from legacy_adapter import read_chunk
+from legacy_adapter._streams import Chunks  # the proxy's own bodies: compiled, not a public base
 
 from ._errors import BodyTooLarge
 

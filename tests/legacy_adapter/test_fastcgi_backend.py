@@ -6,6 +6,8 @@ backend can show is provoked deterministically and must map to its error.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from legacy_adapter import (
+    BadRequest,
     FastCGIBackend,
     FastCGISettings,
     LegacyRequest,
@@ -229,4 +232,44 @@ async def test_kept_connection_closed_unanswered(
             with pytest.raises(UpstreamUnavailable, match="closed"):
                 async with backend.send(_request(body)) as response:
                     await _read(response.body)
+        await backend.aclose()
+
+
+async def _generated(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.parametrize(
+    ("chunks", "length"),
+    [
+        ([b"ab", b"", b"cd"], 4),  # a declared length: sent with the params
+        ([b"", b"ab", b"", b"cd", b""], None),  # no length: spooled to learn it
+        ([b"x" * 70000, b"", b"cd"], 70002),  # over the inline size: streamed
+    ],
+    ids=["inline", "spooled", "streamed"],
+)
+async def test_a_generator_body_reaches_php_whole_past_its_empty_chunks(
+    tmp_path: Path, chunks: list[bytes], length: int | None
+) -> None:
+    """A caller's async generator may yield empty chunks; none is taken for the end."""
+    sent = b"".join(chunks)
+    request = dataclasses.replace(_request(b"x"), body=_generated(chunks), content_length=length)
+    async with fake_fastcgi_server("ok") as (_, port):
+        backend = _backend(tmp_path, port)
+        async with backend.send(request) as response:
+            answer = json.loads((await _read(response.body)).decode())
+        await backend.aclose()
+    assert answer["stdin"] == sent.decode()
+    assert answer["params"]["CONTENT_LENGTH"] == str(len(sent))
+
+
+async def test_a_body_shorter_than_its_length_is_a_bad_request(tmp_path: Path) -> None:
+    """A library caller's body that does not match its declared length is a bad request."""
+    request = dataclasses.replace(_request(b"x"), body=_generated([b"ab"]), content_length=5)
+    async with fake_fastcgi_server("ok") as (_, port):
+        backend = _backend(tmp_path, port)
+        with pytest.raises(BadRequest, match="2 bytes, its length says 5"):
+            async with backend.send(request):
+                pass
         await backend.aclose()
