@@ -454,7 +454,7 @@ def _validate_fields(
     body: dict[str, Any], event_type: str, event: EventRules
 ) -> tuple[list[str], str]:
     errors: list[str] = []
-    kept: list[FieldRule] = []
+    kept: list[str] = []  # the kept fields' members, values[i] the value of kept[i]
     values: list[Any] = []
     for rule in event.fields:
         value = body.get(rule.name)
@@ -462,21 +462,23 @@ def _validate_fields(
             if rule.required:
                 errors.append(rule.required_error)
             elif rule.has_default:
-                kept.append(rule)
+                kept.append(rule.member)
                 values.append(rule.default)
             continue
         value, failure = rule.normalize(value)
         if failure:
             errors.append(failure)
         else:
-            kept.append(rule)
+            kept.append(rule.member)
             values.append(value)
     for name in body:
         if name != "type" and name not in event.names:
             errors.append(error(name, "unknown", f"is not allowed for event type {event_type}"))
     if errors:
         return errors, ""
-    members = [rule.member + _member_json(value) for rule, value in zip(kept, values, strict=True)]
+    # enumerate, not zip(strict=True): mypyc compiles only a plain zip or enumerate
+    # into a loop (ops/bench/engine_cpu.py --migrated runs this per request).
+    members = [member + _member_json(values[i]) for i, member in enumerate(kept)]
     return errors, "{" + ",".join(members) + "}"
 
 
@@ -522,8 +524,14 @@ def usable_rules(rules: Any) -> CompiledRules | None:
     """The compiled ``rules``, or None when PHP would find them unreadable.
 
     Anything but a mapping with an ``events`` mapping is PHP's 500 "rules file
-    cannot be read".
+    cannot be read".  A snapshot already compiled is found by identity first,
+    before the mapping checks (an ABC ``isinstance`` of the cache's read-only
+    mappings costs more than the rest of the lookup; ``ops/bench/engine_cpu.py
+    --migrated`` measures it per request).
     """
+    entry = _memo.get(id(rules))
+    if entry is not None and entry[0] is rules:  # only usable rules are memoised
+        return entry[1]
     events = rules.get("events") if isinstance(rules, dict | Mapping) else None
     if not isinstance(events, dict | Mapping):  # dict first: the ABC's check is the slow one
         return None
