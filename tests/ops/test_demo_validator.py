@@ -469,6 +469,27 @@ def test_rules_are_compiled_once_per_snapshot() -> None:
     assert compile_rules(copy) is not compile_rules(RULES)
 
 
+_TYPED = {"events": {"e": {"type": {"type": "string"}, "a": {"type": "integer"}}}}
+_UNKNOWN_X = [{"field": "x", "rule": "unknown", "message": "is not allowed for event type e"}]
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "member", "expected"),
+    [
+        pytest.param(b'{"type":"e","x":1}', 422, "errors", _UNKNOWN_X, id="unknown"),
+        pytest.param(b'{"type":"e","a":null,"x":1}', 422, "errors", _UNKNOWN_X, id="null-unknown"),
+        pytest.param(b'{"type":"e","a":null}', 200, "normalized", {"type": "e"}, id="null"),
+        pytest.param(b'{"a":2,"type":"e"}', 200, "normalized", {"type": "e", "a": 2}, id="all"),
+    ],
+)
+def test_unknown_members_are_found_when_a_field_is_named_type(
+    content: bytes, status: int, member: str, expected: Any
+) -> None:
+    """Members are counted against the fields, null ones and a field named type included."""
+    answer = answer_request("POST", content, _TYPED)
+    assert (answer.status, json.loads(answer.body)[member]) == (status, expected)
+
+
 @pytest.mark.parametrize(
     ("value", "encoded", "as_string"),
     [

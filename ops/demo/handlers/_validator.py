@@ -64,7 +64,7 @@ MAX_DEPTH = 32
 """validate.php's ``json_decode`` depth: at most 31 nested arrays/objects."""
 NotJson = JsonException
 
-_TRIM = " \t\n\r\0\x0b"
+_TRIM: Final = " \t\n\r\0\x0b"
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -312,6 +312,19 @@ class EventRules:
     names: frozenset[str]
     type_json: str | None
     """The type's name as ``json_encode`` writes it (None: it cannot, see ``encoded_type``)."""
+    others: int
+    """The members a body holds besides its fields: ``type``, unless a field is so named."""
+
+    @classmethod
+    def build(cls, event: str, field_rules: Mapping[str, Any]) -> EventRules:
+        """Compile the fields of event type ``event``."""
+        names = frozenset(str(n) for n in field_rules)
+        return cls(
+            fields=tuple(FieldRule.build(str(n), r) for n, r in field_rules.items()),
+            names=names,
+            type_json=_encoded_or_none(event),
+            others=0 if "type" in names else 1,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,11 +338,7 @@ class CompiledRules:
     def build(cls, rules: Mapping[str, Any]) -> CompiledRules:
         """Compile every event type of ``rules`` (a parsed rules.json)."""
         events = {
-            str(event): EventRules(
-                fields=tuple(FieldRule.build(str(n), r) for n, r in field_rules.items()),
-                names=frozenset(str(n) for n in field_rules),
-                type_json=_encoded_or_none(str(event)),
-            )
+            str(event): EventRules.build(str(event), field_rules)
             for event, field_rules in rules["events"].items()
         }
         return cls(events, error("type", "enum", "must be one of: " + ", ".join(events)))
@@ -436,11 +445,15 @@ _TYPE_REQUIRED: Final = error("type", "required", "is required")
 _TYPE_NOT_STRING: Final = error("type", "type", "must be of type string")
 
 
+_ENCODE_STRING: Final = encode_basestring
+"""Final, so the compiled module keeps it in a C static, not its globals dict."""
+
+
 def _member_json(value: Any) -> str:
     """One normalized value as ``json_encode`` writes it (the plain kinds without a call)."""
     kind = type(value)
     if kind is str and value.isascii():  # nothing non-ASCII: no surrogate, no U+2028
-        return str(encode_basestring(value))
+        return _ENCODE_STRING(value)
     if kind is bool:
         return "true" if value else "false"
     if kind is int:
@@ -454,30 +467,47 @@ def _validate_fields(
     body: dict[str, Any], event_type: str, event: EventRules
 ) -> tuple[list[str], str]:
     errors: list[str] = []
-    kept: list[FieldRule] = []
+    kept: list[str] = []  # the kept fields' members, values[i] the value of kept[i]
     values: list[Any] = []
+    present = 0  # fields that are members of the body, null ones included
     for rule in event.fields:
         value = body.get(rule.name)
         if value is None:
+            if rule.name in body:
+                present += 1
             if rule.required:
                 errors.append(rule.required_error)
             elif rule.has_default:
-                kept.append(rule)
+                kept.append(rule.member)
                 values.append(rule.default)
             continue
+        present += 1
         value, failure = rule.normalize(value)
         if failure:
             errors.append(failure)
         else:
-            kept.append(rule)
+            kept.append(rule.member)
             values.append(value)
-    for name in body:
-        if name != "type" and name not in event.names:
-            errors.append(error(name, "unknown", f"is not allowed for event type {event_type}"))
+    # A body has an unknown member only if it has more than its fields (their
+    # names are a mapping's keys, so distinct) and its type: only then is each
+    # member looked up (ops/bench/engine_cpu.py --migrated).
+    if len(body) != present + event.others:
+        for name in body:
+            if name != "type" and name not in event.names:
+                errors.append(error(name, "unknown", f"is not allowed for event type {event_type}"))
     if errors:
         return errors, ""
-    members = [rule.member + _member_json(value) for rule, value in zip(kept, values, strict=True)]
-    return errors, "{" + ",".join(members) + "}"
+    # enumerate, not zip(strict=True): mypyc compiles only a plain zip or enumerate
+    # into a loop; one join of all the pieces, no string built per member
+    # (ops/bench/engine_cpu.py --migrated runs this per request).
+    pieces = ["{"]
+    for i, member in enumerate(kept):
+        if i:
+            pieces.append(",")
+        pieces.append(member)
+        pieces.append(_member_json(values[i]))
+    pieces.append("}")
+    return errors, "".join(pieces)
 
 
 def check_event(body: dict[str, Any], compiled: CompiledRules) -> tuple[list[str], str]:
@@ -522,8 +552,14 @@ def usable_rules(rules: Any) -> CompiledRules | None:
     """The compiled ``rules``, or None when PHP would find them unreadable.
 
     Anything but a mapping with an ``events`` mapping is PHP's 500 "rules file
-    cannot be read".
+    cannot be read".  A snapshot already compiled is found by identity first,
+    before the mapping checks (an ABC ``isinstance`` of the cache's read-only
+    mappings costs more than the rest of the lookup; ``ops/bench/engine_cpu.py
+    --migrated`` measures it per request).
     """
+    entry = _memo.get(id(rules))
+    if entry is not None and entry[0] is rules:  # only usable rules are memoised
+        return entry[1]
     events = rules.get("events") if isinstance(rules, dict | Mapping) else None
     if not isinstance(events, dict | Mapping):  # dict first: the ABC's check is the slow one
         return None
