@@ -9,7 +9,7 @@ table is copied in one step first (``list(dict.items())`` holds the GIL).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -46,20 +46,27 @@ class HotCollector(Collector):
         for backend, values in list(m.UPSTREAM_DURATIONS.items()):
             _add_histogram(upstream, [backend], list(values))
         yield upstream
-        compared = CounterMetricFamily(
-            "strangler_shadow_compared", "Mirrored requests compared", labels=["route", "result"]
+        yield _counter(
+            "strangler_shadow_compared",
+            "Mirrored requests compared",
+            ["route", "result"],
+            shadow_metrics.COMPARED,
         )
-        for (route, result), count in list(shadow_metrics.COMPARED.items()):
-            compared.add_metric([route, result], count)
-        yield compared
-        skips = CounterMetricFamily(
+        yield _counter(
             "strangler_shadow_skips",
             "Requests not compared, by reason",
-            labels=["route", "reason"],
+            ["route", "reason"],
+            shadow_metrics.SKIPS,
         )
-        for (route, reason), count in list(shadow_metrics.SKIPS.items()):
-            skips.add_metric([route, reason], count)
-        yield skips
+
+
+def _counter(
+    name: str, documentation: str, labels: list[str], counts: Mapping[tuple[str, str], int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for values, count in list(counts.items()):
+        family.add_metric(list(values), count)
+    return family
 
 
 def _add_histogram(
