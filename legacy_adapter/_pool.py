@@ -7,7 +7,8 @@ order and a released slot goes straight to the first: under load (far more
 clients than PHP children) most requests wait here, so on asyncio a waiter
 is a bare loop future with a loop timer rather than an anyio semaphore
 under a cancel scope (``ops/bench/run`` measures the pass-through under
-that load); on trio it is an anyio event under ``move_on_after``.  Idle connections sit
+that load); on trio it is a task parked in trio's ``ParkingLot`` under
+``move_on_after``, without anyio's event and scope layered on top.  Idle connections sit
 on a LIFO stack so the hottest ones are reused and the cold ones age out:
 ``maintain()`` closes any idle longer than ``idle_timeout``.  This matters for
 PHP-FPM, where an idle kept-alive connection still holds a child process: the
@@ -30,6 +31,7 @@ from collections import deque
 import anyio
 import anyio.abc
 import sniffio
+import trio
 
 from ._asyncio_stream import AsyncioStream
 from ._exceptions import PoolExhausted
@@ -83,7 +85,8 @@ class ConnectionPool:
         self.acquire_timeout = acquire_timeout
         self.connect_timeout = connect_timeout
         self._free = size
-        self._waiters: deque[asyncio.Future[bool] | _Waiter] = deque()
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._parked: trio.lowlevel.ParkingLot | None = None  # trio's waiters
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[tuple[_Stream, float]] = []
         self._closed = False
@@ -134,21 +137,18 @@ class ConnectionPool:
         """The slot goes to the first waiter still waiting, else back to the count."""
         waiters = self._waiters
         while waiters:
-            waiter = waiters.popleft()
-            if isinstance(waiter, _Waiter):
-                if not waiter.gone:
-                    waiter.granted = True
-                    waiter.event.set()
-                    return
-            elif not waiter.done():
+            if not (waiter := waiters.popleft()).done():
                 waiter.set_result(True)
                 return
+        if self._parked:
+            self._parked.unpark()  # the task wakes holding the slot
+            return
         self._free += 1
 
     async def _wait_for_slot(self) -> bool:
         """Wait in line for a slot, at most ``acquire_timeout``; ``False`` when none came."""
         if sniffio.current_async_library() != "asyncio":
-            return await self._wait_with_anyio()
+            return await self._wait_with_trio()
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
@@ -168,21 +168,15 @@ class ConnectionPool:
             raise cancelled
         return granted
 
-    async def _wait_with_anyio(self) -> bool:
-        waiter = _Waiter()
-        self._waiters.append(waiter)
-        failure: BaseException | None = None
-        try:
-            with anyio.move_on_after(self.acquire_timeout):
-                await waiter.event.wait()
-        except BaseException as exc:  # cancelled from outside
-            failure = exc
-        waiter.gone = True
-        if failure is not None:
-            if waiter.granted:
-                self._release_slot()
-            raise failure
-        return waiter.granted
+    async def _wait_with_trio(self) -> bool:
+        """Park in line; ``unpark`` hands over a slot, a cancellation leaves the line."""
+        parked = self._parked
+        if parked is None:
+            parked = self._parked = trio.lowlevel.ParkingLot()
+        with trio.move_on_after(self.acquire_timeout):
+            await parked.park()
+            return True
+        return False
 
     async def maintain(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Close idle connections past ``idle_timeout``; runs until cancelled."""
@@ -244,17 +238,6 @@ def _looks_alive(stream: _Stream) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)
-
-
-class _Waiter:
-    """A trio (anyio) waiter for a slot: set and ``granted`` when one is handed over."""
-
-    __slots__ = ("event", "gone", "granted")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.granted = False
-        self.gone = False
 
 
 def _expire(future: asyncio.Future[bool]) -> None:

@@ -48,9 +48,11 @@ class TrioStream:
             try:
                 sent = sock.send(view)
             except BlockingIOError:
+                sent = 0
+            if sent:
+                view = view[sent:]
+            else:
                 await trio.lowlevel.wait_writable(sock)
-                continue
-            view = view[sent:]
 
     async def receive(
         self,
@@ -68,15 +70,22 @@ class TrioStream:
         if self._closed:
             raise anyio.ClosedResourceError
         sock = self._sock
+        yielded = False
         while True:
             try:
-                data = sock.recv(max_bytes)
+                data: bytes | None = sock.recv(max_bytes)
             except BlockingIOError:
-                await _readable(sock, timeout)
-                continue
-            if not data:
+                data = None
+            if data is None:
+                if yielded:
+                    await _readable(sock, timeout)
+                else:  # let the others run first: PHP has often answered by then
+                    yielded = True
+                    await trio.lowlevel.checkpoint()
+            elif data:
+                return data
+            else:
                 raise anyio.EndOfStream
-            return data
 
     async def aclose(self) -> None:
         """Close the socket (never waits); a task parked on it is woken with an error."""

@@ -27,7 +27,10 @@ task on the loop sees it in ``sys.exc_info()`` and chains it to what it raises,
 and after a ``finally`` it can stay set (mypyc issues 1114 and 1177).  Catch
 into a variable, clean up after the block, then raise it.  Nor ``is`` against
 a tuple constant: a compiled tuple is kept unboxed and boxed anew when passed
-on, so identity with the constant never holds.
+on, so identity with the constant never holds.  Nor a call inside a slice's
+bound: on a ``memoryview`` (or any object mypyc has no type for) the bound is
+evaluated twice, so ``view[sock.send(view):]`` sent everything twice; name the
+value first (``tests/test_build.py`` checks both rules).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ COMPILED_MODULES = (
     "legacy_adapter._types",
     "legacy_adapter._pool",
     "legacy_adapter._asyncio_stream",
+    "legacy_adapter._trio_stream",
     "legacy_adapter._fastcgi_records",
     "legacy_adapter._fastcgi_proto",
     "legacy_adapter._fastcgi",
@@ -55,6 +59,7 @@ COMPILED_MODULES = (
     "proxy._http1",
     "proxy._body",
     "proxy._protocol",
+    "proxy._trio",
     "proxy._cycle",
     "proxy._engine",
     "proxy._request",

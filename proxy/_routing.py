@@ -94,7 +94,8 @@ def pattern_to_regex(pattern: str) -> str:
         if name in names:
             raise ValueError(f"parameter {name!r} appears twice")
         names.add(name)
-        out.append(re.escape(pattern[pos : seg.start()]))
+        start = seg.start()
+        out.append(re.escape(pattern[pos:start]))
         out.append(f"(?P<{name}>{_CONVERTERS[conv]})")
         pos = seg.end()
     rest = pattern[pos:]

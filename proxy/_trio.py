@@ -66,22 +66,14 @@ class TrioServer:
 
     async def _accept(self, listener: socket.socket, nursery: trio.Nursery) -> None:
         while True:
-            try:
-                sock, _ = listener.accept()
-            except BlockingIOError:
+            sock, pause = _try_accept(listener)
+            if sock is not None:
+                nursery.start_soon(self._connection, Client(sock))
+                await trio.lowlevel.checkpoint()  # one connection at a time: let the others run
+            elif pause is None:
                 await trio.lowlevel.wait_readable(listener)
-                continue
-            except OSError as exc:
-                if exc.errno in _LISTENER_GONE:
-                    raise  # as trio's SocketListener: the listening socket itself is broken
-                if exc.errno in _OUT_OF_RESOURCES:
-                    log.warning("accept_failed", error=exc.strerror)
-                    await trio.sleep(_ACCEPT_BACKOFF)  # as trio's SocketListener: wait for room
-                else:  # the client gave up before the accept (ECONNABORTED, ...)
-                    await trio.lowlevel.checkpoint()
-                continue
-            nursery.start_soon(self._connection, Client(sock))
-            await trio.lowlevel.checkpoint()  # one connection at a time: let the others run
+            else:
+                await trio.sleep(pause)
 
     async def _connection(self, stream: Client) -> None:
         conn = Connection(self, stream)
@@ -124,6 +116,25 @@ class TrioServer:
             conn.close()
 
 
+def _try_accept(listener: socket.socket) -> tuple[socket.socket | None, float | None]:
+    """A new connection; else the pause before the next try (``None``: until one arrives).
+
+    Raises:
+        OSError: the listening socket itself is broken (as trio's ``SocketListener``).
+    """
+    try:
+        return listener.accept()[0], None
+    except BlockingIOError:
+        return None, None
+    except OSError as exc:
+        if exc.errno in _LISTENER_GONE:
+            raise
+        if exc.errno in _OUT_OF_RESOURCES:  # as trio's SocketListener: wait for room
+            log.warning("accept_failed", error=exc.strerror)
+            return None, _ACCEPT_BACKOFF
+        return None, 0.0  # the client gave up before the accept (ECONNABORTED, ...)
+
+
 class Connection:
     """One client connection: read, run the engine per request, write."""
 
@@ -139,6 +150,7 @@ class Connection:
         self.deadlines = trio.CancelScope()
         self.busy = False
         self.peer = _peer_of(stream)
+        stream.deadlines = self.deadlines
 
     def reusable(self) -> bool:
         """Idle: between requests, or open without a byte of a request yet."""
@@ -153,9 +165,7 @@ class Connection:
 
         Returns ``False`` at the end of the stream.
         """
-        self.deadlines.deadline = deadline
-        data = await self.stream.receive_some(_READ)
-        self.deadlines.deadline = math.inf
+        data = await self.stream.receive_some(_READ, deadline)
         self.parser.feed(data)
         return bool(data)
 
@@ -190,7 +200,8 @@ class Connection:
                 continue
             event = events.popleft()
             if isinstance(event, Refusal):
-                await self.stream.send_all(refusal_answer(event, request_id_of([])))
+                answer = refusal_answer(event, request_id_of([]))
+                await self.stream.send_all(answer, self.limits.send_timeout)
                 return True
             if not isinstance(event, RequestHead):
                 continue  # the rest of a body nobody read, already answered
@@ -322,13 +333,10 @@ class Cycle:
 
     async def _write(self, data: bytes) -> None:
         conn = self.conn
-        conn.deadlines.deadline = trio.current_time() + conn.limits.send_timeout
         try:
-            await conn.stream.send_all(data)
+            await conn.stream.send_all(data, conn.limits.send_timeout)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise ClientDisconnected() from None
-        finally:
-            conn.deadlines.deadline = math.inf
 
 
 def _peer_of(stream: Client) -> Peer:
@@ -345,13 +353,16 @@ class Client:
     checkpoint, a round trip through the scheduler; this calls the socket
     first and parks the task (``wait_readable``/``wait_writable``, checkpoints
     that honour the connection's deadlines) only when it must wait, as
-    ``legacy_adapter``'s trio stream does for PHP-FPM.  ``parked`` says whether
-    it did since the flag was last cleared, so that a connection answering
+    ``legacy_adapter``'s trio stream does for PHP-FPM.  A read's or write's
+    deadline goes on the connection's ``deadlines`` scope only then, as nginx
+    arms its timers only when a socket would block: moving a scope's deadline
+    is itself a cost, and most writes never wait.  ``parked`` says whether it
+    waited since the flag was last cleared, so that a connection answering
     pipelined requests without waiting still lets the others run.  Errors are
     trio's, so the driver handles them as it would a ``SocketStream``'s.
     """
 
-    __slots__ = ("_streak", "closed", "parked", "sock")
+    __slots__ = ("_streak", "closed", "deadlines", "parked", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -361,6 +372,7 @@ class Client:
         self.sock = sock
         self.closed = False
         self.parked = False
+        self.deadlines: trio.CancelScope | None = None  # the connection's, once it has one
         self._streak = 0  # reads and writes in a row that did not wait
 
     async def _ran_on(self) -> None:
@@ -372,30 +384,55 @@ class Client:
             self._streak = 0
             await trio.lowlevel.checkpoint()
 
-    async def receive_some(self, max_bytes: int) -> bytes:
+    def _park(self, deadline: float) -> None:
+        """Before a wait: the deadline (if any) goes on the connection's scope."""
+        self.parked, self._streak = True, 0
+        if deadline != math.inf and self.deadlines is not None:
+            self.deadlines.deadline = deadline
+
+    def _unpark(self, deadline: float) -> None:
+        """After a wait that had a deadline: none until the next wait."""
+        if deadline != math.inf and self.deadlines is not None:
+            self.deadlines.deadline = math.inf
+
+    async def receive_some(self, max_bytes: int, deadline: float = math.inf) -> bytes:
         """What the socket has (``b""`` at its end), waiting only while it has nothing.
+
+        Args:
+            max_bytes: the most to read.
+            deadline: when a wait ends the connection (trio's clock; none by default).
 
         Raises:
             trio.ClosedResourceError: this side closed it.
             trio.BrokenResourceError: the connection broke.
         """
         sock = self.sock
+        waited = False
         while True:
             if self.closed:
                 raise trio.ClosedResourceError
             try:
-                data = sock.recv(max_bytes)
+                data: bytes | None = sock.recv(max_bytes)
             except BlockingIOError:
-                self.parked, self._streak = True, 0
-                await trio.lowlevel.wait_readable(sock)
-                continue
+                data = None
             except OSError as exc:
                 raise trio.BrokenResourceError(exc.strerror) from exc
-            await self._ran_on()
-            return data
+            if data is not None:
+                if waited:
+                    self._unpark(deadline)
+                await self._ran_on()
+                return data
+            if not waited:
+                waited = True
+                self._park(deadline)
+            await trio.lowlevel.wait_readable(sock)
 
-    async def send_all(self, data: bytes) -> None:
+    async def send_all(self, data: bytes, patience: float = math.inf) -> None:
         """Write all of ``data``, waiting only while the socket's buffer is full.
+
+        Args:
+            data: the bytes to send.
+            patience: seconds a wait may last before the connection ends (none by default).
 
         Raises:
             trio.ClosedResourceError: this side closed it.
@@ -403,16 +440,26 @@ class Client:
         """
         sock = self.sock
         view = memoryview(data)
+        waited = armed = False
         while view:
             if self.closed:
                 raise trio.ClosedResourceError
             try:
-                view = view[sock.send(view) :]
+                sent = sock.send(view)
             except BlockingIOError:
-                self.parked, self._streak = True, 0
-                await trio.lowlevel.wait_writable(sock)
+                sent = 0
             except OSError as exc:
                 raise trio.BrokenResourceError(exc.strerror) from exc
+            if sent:
+                view = view[sent:]
+                armed = False  # as nginx's send_timeout: the next wait has the whole patience
+                continue
+            if not armed:
+                waited = armed = True
+                self._park(trio.current_time() + patience)
+            await trio.lowlevel.wait_writable(sock)
+        if waited:
+            self._unpark(patience)
         await self._ran_on()
 
     async def send_eof(self) -> None:

@@ -71,3 +71,36 @@ async def f(x):
     await x
 """
     assert awaits_in_handlers(source) == [6, 9]
+
+
+def calls_in_slice_bounds(source: str) -> list[int]:
+    """Lines slicing with a call in a bound, as ``view[sock.send(view):]``."""
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Slice)
+            for bound in (node.lower, node.upper, node.step)
+            if bound is not None and any(isinstance(n, ast.Call) for n in ast.walk(bound))
+        }
+    )
+
+
+def test_no_compiled_module_calls_inside_a_slice_bound() -> None:
+    """mypyc evaluates such a bound twice on a memoryview or an untyped object (proxy._build)."""
+    found = {}
+    for name in (*COMPILED_MODULES, *DEMO_MODULES):
+        path = ROOT / (name.replace(".", "/") + ".py")
+        if lines := calls_in_slice_bounds(path.read_text()):
+            found[name] = lines
+    assert found == {}
+
+
+def test_the_check_finds_a_call_in_any_bound() -> None:
+    source = """
+view = view[sock.send(view):]
+head = data[: len(data) - 1]
+every = data[::step(2)]
+fine = data[sent:]
+"""
+    assert calls_in_slice_bounds(source) == [2, 3, 4]

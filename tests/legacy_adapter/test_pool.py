@@ -141,6 +141,31 @@ async def test_a_cancelled_waiter_does_not_lose_the_slot() -> None:
         await pool.aclose()
 
 
+async def test_a_slot_handed_to_a_waiter_as_it_is_cancelled_is_not_lost() -> None:
+    """A release wakes the waiter, whose cancellation comes before it runs: no slot leaks."""
+    async with silent_peer() as address:
+        pool = _pool(address, acquire_timeout=0.5)
+        held = await pool.acquire()
+        held.keep()
+        scope = anyio.CancelScope()
+
+        async def waiter() -> None:
+            with scope:
+                lease = await pool.acquire()
+                lease.keep()
+                await pool.release(lease)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.01)  # in line
+            await pool.release(held)  # the slot goes to the waiter, no switch in between
+            scope.cancel()
+        assert pool.in_use == 0
+        again = await pool.acquire()  # within acquire_timeout: the slot came back
+        await pool.release(again)
+        await pool.aclose()
+
+
 async def _cancelled_acquire(pool: ConnectionPool, scope: anyio.CancelScope) -> None:
     with scope:
         await pool.acquire()

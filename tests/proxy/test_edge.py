@@ -30,6 +30,7 @@ FAST_TIMEOUTS = """
 client_header_timeout = "2s"
 client_body_timeout = "2s"
 keep_alive_timeout = "2s"
+send_timeout = "2s"
 """
 
 
@@ -264,6 +265,42 @@ def test_pipelined_requests_are_answered_in_order(proxy: Strangler) -> None:
     assert bodies == sorted(bodies)
 
 
+def test_a_pipelining_client_cannot_hold_the_worker(proxy: Strangler) -> None:
+    """Thousands of pipelined requests answered without waiting still let another client in."""
+    many = 5000
+    one = b"GET /missing.txt HTTP/1.1\r\nHost: a\r\n\r\n"  # a 404 made without PHP
+    answered: list[int] = []
+    going = threading.Event()  # the hog's first answers are out: it is being served
+
+    def drain(hog: socket.socket) -> None:  # read at once, so that no write of the hog's waits
+        mark, tail, count = b"HTTP/1.1 404 ", b"", 0
+        while count < many and (chunk := hog.recv(1 << 20)):
+            count += (tail + chunk).count(mark)
+            tail = chunk[1 - len(mark) :]
+            answered.append(count)
+            if count >= 100:
+                going.set()
+
+    with (
+        socket.create_connection(_address(proxy.url), timeout=15) as other,
+        socket.create_connection(_address(proxy.url), timeout=15) as hog,
+    ):
+        other.sendall(b"GET /missing.txt HTTP/1.1\r\nHost: a\r\n")  # its head is not done yet
+        reader = threading.Thread(target=drain, args=(hog,))
+        reader.start()
+        hog.sendall(one * many)
+        assert going.wait(10)
+        other.sendall(b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := other.recv(65536):
+            answer += chunk
+        hog_answers_by_then = answered[-1] if answered else 0
+        reader.join()
+    assert status_of(answer) == 404
+    assert answered[-1] == many
+    assert hog_answers_by_then < many  # the other client did not wait for them all
+
+
 def test_expect_continue_gets_100_then_the_answer(proxy: Strangler) -> None:
     """A client that waits for 100 Continue gets it, sends its body, and gets the answer."""
     with socket.create_connection(_address(proxy.url), timeout=5) as sock:
@@ -277,6 +314,21 @@ def test_expect_continue_gets_100_then_the_answer(proxy: Strangler) -> None:
         while chunk := sock.recv(65536):
             rest += chunk
     assert status_of(rest) == 200
+
+
+def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(proxy: Strangler) -> None:
+    """An answer the client stops taking is abandoned after send_timeout, as nginx does."""
+    whole = 16 * 1024 * 1024
+    with socket.create_connection(_address(proxy.url), timeout=15) as sock:
+        sock.sendall(b"GET /big.php?kib=16384 HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(5)  # more than send_timeout with nothing read
+        got = 0
+        try:
+            while chunk := sock.recv(1 << 20):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+    assert 0 < got < whole  # what the socket buffers held (a few MiB), then the end
 
 
 def test_keep_alive_connection_is_closed_when_idle(proxy: Strangler) -> None:
