@@ -15,8 +15,8 @@ rounds, so neither build always runs on a warmer or cooler machine):
 
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
-* ``validate-1w`` (uvloop and uvloop-compiled, and the baseline;
-  ``--one-worker-runtimes``): the same pass-through through a strangler of
+* ``validate-1w`` (uvloop, uvloop-compiled and trio-compiled, and the
+  baseline; ``--one-worker-runtimes``): the same pass-through through a strangler of
   one worker, its pool taking the PHP children the two workers shared.  On a
   box whose cores PHP-FPM also needs, one Python worker leaves PHP more CPU
   and cache than two (``docs/operations.md``, "Sizing workers"), so the pass-through is
@@ -272,9 +272,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
     p.add_argument(
         "--one-worker-runtimes",
-        default="uvloop,uvloop-compiled",
-        help="runtimes whose pass-through is also measured with one worker "
-        "(uvloop,uvloop-compiled, and the baseline's; empty for none)",
+        default="uvloop,uvloop-compiled,trio-compiled",
+        help="runtimes whose pass-through is also measured with one worker, the "
+        "config's default (uvloop,uvloop-compiled,trio-compiled, and the baseline's; "
+        "empty for none)",
     )
     p.add_argument(
         "--runtimes",
