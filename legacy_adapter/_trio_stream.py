@@ -82,6 +82,8 @@ class TrioStream:
                 else:  # let the others run first: PHP has often answered by then
                     yielded = True
                     await trio.lowlevel.checkpoint()
+                    if self._closed:  # by another task meanwhile
+                        raise anyio.ClosedResourceError
             elif data:
                 return data
             else:

@@ -408,24 +408,27 @@ class Client:
         """
         sock = self.sock
         waited = False
-        while True:
-            if self.closed:
-                raise trio.ClosedResourceError
-            try:
-                data: bytes | None = sock.recv(max_bytes)
-            except BlockingIOError:
-                data = None
-            except OSError as exc:
-                raise trio.BrokenResourceError(exc.strerror) from exc
-            if data is not None:
-                if waited:
-                    self._unpark(deadline)
-                await self._ran_on()
-                return data
-            if not waited:
-                waited = True
-                self._park(deadline)
-            await trio.lowlevel.wait_readable(sock)
+        try:
+            while True:
+                if self.closed:
+                    raise trio.ClosedResourceError
+                try:
+                    data: bytes | None = sock.recv(max_bytes)
+                except BlockingIOError:
+                    data = None
+                except OSError as exc:
+                    raise trio.BrokenResourceError(exc.strerror) from exc
+                if data is not None:
+                    break
+                if not waited:
+                    waited = True
+                    self._park(deadline)
+                await trio.lowlevel.wait_readable(sock)
+        finally:  # however the wait ended, its deadline goes with it
+            if waited:
+                self._unpark(deadline)
+        await self._ran_on()
+        return data
 
     async def send_all(self, data: bytes, patience: float = math.inf) -> None:
         """Write all of ``data``, waiting only while the socket's buffer is full.
@@ -441,25 +444,27 @@ class Client:
         sock = self.sock
         view = memoryview(data)
         waited = armed = False
-        while view:
-            if self.closed:
-                raise trio.ClosedResourceError
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                raise trio.BrokenResourceError(exc.strerror) from exc
-            if sent:
-                view = view[sent:]
-                armed = False  # as nginx's send_timeout: the next wait has the whole patience
-                continue
-            if not armed:
-                waited = armed = True
-                self._park(trio.current_time() + patience)
-            await trio.lowlevel.wait_writable(sock)
-        if waited:
-            self._unpark(patience)
+        try:
+            while view:
+                if self.closed:
+                    raise trio.ClosedResourceError
+                try:
+                    sent = sock.send(view)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    raise trio.BrokenResourceError(exc.strerror) from exc
+                if sent:
+                    view = view[sent:]
+                    armed = False  # as nginx's send_timeout: the next wait has the whole patience
+                    continue
+                if not armed:
+                    waited = armed = True
+                    self._park(trio.current_time() + patience)
+                await trio.lowlevel.wait_writable(sock)
+        finally:  # however the wait ended, its deadline goes with it
+            if waited:
+                self._unpark(patience)
         await self._ran_on()
 
     async def send_eof(self) -> None:

@@ -145,8 +145,7 @@ async def test_a_slot_handed_to_a_waiter_as_it_is_cancelled_is_not_lost() -> Non
     """A release wakes the waiter, whose cancellation comes before it runs: no slot leaks."""
     async with silent_peer() as address:
         pool = _pool(address, acquire_timeout=0.5)
-        held = await pool.acquire()
-        held.keep()
+        held = await pool.acquire()  # not kept: the waiter must connect, and is cancelled there
         scope = anyio.CancelScope()
 
         async def waiter() -> None:
@@ -160,6 +159,7 @@ async def test_a_slot_handed_to_a_waiter_as_it_is_cancelled_is_not_lost() -> Non
             await anyio.sleep(0.01)  # in line
             await pool.release(held)  # the slot goes to the waiter, no switch in between
             scope.cancel()
+        assert scope.cancelled_caught  # the cancellation reached the waiter holding the slot
         assert pool.in_use == 0
         again = await pool.acquire()  # within acquire_timeout: the slot came back
         await pool.release(again)
