@@ -384,16 +384,18 @@ class Client:
             self._streak = 0
             await trio.lowlevel.checkpoint()
 
-    def _park(self, deadline: float) -> None:
-        """Before a wait: the deadline (if any) goes on the connection's scope."""
+    def _park(self, deadline: float) -> bool:
+        """Before a wait: the deadline (if any) goes on the connection's scope; ``True`` if so."""
         self.parked, self._streak = True, 0
-        if deadline != math.inf and self.deadlines is not None:
-            self.deadlines.deadline = deadline
+        if deadline == math.inf or self.deadlines is None:
+            return False
+        self.deadlines.deadline = deadline
+        return True
 
-    def _unpark(self, deadline: float) -> None:
+    def _unpark(self) -> None:
         """After a wait that had a deadline: none until the next wait."""
-        if deadline != math.inf and self.deadlines is not None:
-            self.deadlines.deadline = math.inf
+        assert self.deadlines is not None
+        self.deadlines.deadline = math.inf
 
     async def receive_some(self, max_bytes: int, deadline: float = math.inf) -> bytes:
         """What the socket has (``b""`` at its end), waiting only while it has nothing.
@@ -407,7 +409,7 @@ class Client:
             trio.BrokenResourceError: the connection broke.
         """
         sock = self.sock
-        waited = False
+        waited = timed = False
         try:
             while True:
                 if self.closed:
@@ -422,11 +424,11 @@ class Client:
                     break
                 if not waited:
                     waited = True
-                    self._park(deadline)
+                    timed = self._park(deadline)
                 await trio.lowlevel.wait_readable(sock)
         finally:  # however the wait ended, its deadline goes with it
-            if waited:
-                self._unpark(deadline)
+            if timed:
+                self._unpark()
         await self._ran_on()
         return data
 
@@ -443,7 +445,7 @@ class Client:
         """
         sock = self.sock
         view = memoryview(data)
-        waited = armed = False
+        timed = armed = False
         try:
             while view:
                 if self.closed:
@@ -459,12 +461,12 @@ class Client:
                     armed = False  # as nginx's send_timeout: the next wait has the whole patience
                     continue
                 if not armed:
-                    waited = armed = True
-                    self._park(trio.current_time() + patience)
+                    armed = True
+                    timed = self._park(trio.current_time() + patience) or timed
                 await trio.lowlevel.wait_writable(sock)
         finally:  # however the wait ended, its deadline goes with it
-            if waited:
-                self._unpark(patience)
+            if timed:
+                self._unpark()
         await self._ran_on()
 
     async def send_eof(self) -> None:
