@@ -28,9 +28,52 @@ function iso_now(): string
     return $now->format('Y-m-d\TH:i:s.u\Z');
 }
 
+// The number of this answer among all the app's answers (a counter file shared by the
+// children). The varying parts below are drawn from it, not from a random source, so two
+// answers fewer than 720 apart never coincide: a random shuffle of six items repeats once
+// in 720 pairs, and a pair of legacy answers that happens to agree teaches no noise.
+function answer_number(): int
+{
+    static $number = null;
+    if ($number === null) {
+        $log = getenv('NOISY_LOG');
+        $file = fopen(($log ?: sys_get_temp_dir() . '/noisy') . '.count', 'c+');
+        flock($file, LOCK_EX);
+        $number = (int)stream_get_contents($file) + 1;
+        ftruncate($file, 0);
+        rewind($file);
+        fwrite($file, (string)$number);
+        flock($file, LOCK_UN);
+        fclose($file);
+    }
+    return $number;
+}
+
+// A value in [$low, $high] that changes with every answer, as a timing does.
+function varying(int $low, int $high): int
+{
+    return $low + answer_number() % ($high - $low + 1);
+}
+
+// $items in an order that changes with every answer: permutation number answer_number()
+// (modulo count!), as a set read without ORDER BY comes back.
+function reordered(array $items): array
+{
+    $n = answer_number();
+    $out = [];
+    while ($items) {
+        $size = count($items);
+        $pick = $n % $size;
+        $n = intdiv($n, $size);
+        $out[] = $items[$pick];
+        array_splice($items, $pick, 1);
+    }
+    return $out;
+}
+
 function took_ms(): float
 {
-    return mt_rand(100, 99999) / 1000;
+    return varying(100, 99999) / 1000;
 }
 
 function json_input(): array

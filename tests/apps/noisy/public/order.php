@@ -1,10 +1,9 @@
 <?php
 // An order as JSON: stable fields, and the noise of a busy app (a request uuid, ISO and
-// microsecond epoch times, a random timing, a hex trace id, a set in random order).
+// microsecond epoch times, a timing, a hex trace id, a set in changing order).
 require __DIR__ . '/_noisy.php';
 $id = max(1, (int)($_GET['id'] ?? 1));
-$tags = ['red', 'green', 'blue', 'cyan', 'plum', 'teal'];
-shuffle($tags);
+$tags = reordered(['red', 'green', 'blue', 'cyan', 'plum', 'teal']);
 header('Content-Type: application/json');
 echo json_encode([
     'id' => $id,

@@ -21,6 +21,6 @@ header('Content-Type: text/html; charset=UTF-8');
     <button>Subscribe</button>
   </form>
   <p>Total: <?= $qty * 10 ?> EUR</p>
-  <p class="footer">Generated at <?= iso_now() ?> in <?= mt_rand(1, 999) ?> ms</p>
+  <p class="footer">Generated at <?= iso_now() ?> in <?= varying(1, 999) ?> ms</p>
 </body>
 </html>

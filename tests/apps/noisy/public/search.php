@@ -1,9 +1,8 @@
 <?php
-// A search by POST (idempotent: it changes nothing): results in random order, a timing, a uuid.
+// A search by POST (idempotent: it changes nothing): results in an order that changes, a timing, a uuid.
 require __DIR__ . '/_noisy.php';
 $in = json_input();
-$results = ['A-1', 'B-2', 'C-3', 'D-4', 'E-5', 'F-6'];
-shuffle($results);
+$results = reordered(['A-1', 'B-2', 'C-3', 'D-4', 'E-5', 'F-6']);
 header('Content-Type: application/json');
 echo json_encode([
     'query' => (string)($in['q'] ?? ''),

@@ -7,4 +7,4 @@ echo "generated " . iso_now() . "\n";
 echo "request " . bin2hex(random_bytes(8)) . "\n";
 echo "workers 4\n";
 echo "queue depth 3\n";
-echo "took " . mt_rand(1, 999) . " ms\n";
+echo "took " . varying(1, 999) . " ms\n";
