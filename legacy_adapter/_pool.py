@@ -5,10 +5,13 @@ Strategy: a slot count caps the connections a worker holds (busy + idle) at
 with ``PoolExhausted`` (503) instead of queueing forever.  Waiters queue in
 order and a released slot goes straight to the first: under load (far more
 clients than PHP children) most requests wait here, so on asyncio a waiter
-is a bare loop future with a loop timer rather than an anyio semaphore
-under a cancel scope (``ops/bench/run`` measures the pass-through under
-that load); on trio it is a task parked in trio's ``ParkingLot`` under
-``move_on_after``, without anyio's event and scope layered on top.  Idle connections sit
+is a bare loop future rather than an anyio semaphore under a cancel scope
+(``ops/bench/run`` measures the pass-through under that load).  Waiters
+join in order and all wait as long, so their deadlines are in order too:
+one loop timer, armed for the first waiter's deadline, expires them all,
+instead of a timer started and cancelled per wait.  On trio a waiter is a
+task parked in trio's ``ParkingLot`` under ``move_on_after``, without
+anyio's event and scope layered on top.  Idle connections sit
 on a LIFO stack so the hottest ones are reused and the cold ones age out:
 ``maintain()`` closes any idle longer than ``idle_timeout``.  This matters for
 PHP-FPM, where an idle kept-alive connection still holds a child process: the
@@ -39,6 +42,7 @@ from ._transport import connect
 from ._trio_stream import TrioStream
 
 _Stream = anyio.abc.SocketStream | anyio.abc.UNIXSocketStream | TrioStream
+_TIMER_SLACK = 0.001  # uvloop's timers run in whole milliseconds, and can come that early
 
 
 class Lease:
@@ -85,7 +89,8 @@ class ConnectionPool:
         self.acquire_timeout = acquire_timeout
         self.connect_timeout = connect_timeout
         self._free = size
-        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._waiters: deque[tuple[asyncio.Future[bool], float]] = deque()  # with deadlines
+        self._expiry: asyncio.TimerHandle | None = None  # armed for the first waiter's
         self._parked: trio.lowlevel.ParkingLot | None = None  # trio's waiters
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[tuple[_Stream, float]] = []
@@ -137,7 +142,7 @@ class ConnectionPool:
         """The slot goes to the first waiter still waiting, else back to the count."""
         waiters = self._waiters
         while waiters:
-            if not (waiter := waiters.popleft()).done():
+            if not (waiter := waiters.popleft()[0]).done():
                 waiter.set_result(True)
                 return
         if self._parked:
@@ -153,20 +158,37 @@ class ConnectionPool:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(future)
-        timer = loop.call_later(self.acquire_timeout, _expire, future)
+        deadline = loop.time() + self.acquire_timeout
+        self._waiters.append((future, deadline))
+        if self._expiry is None:
+            self._expiry = loop.call_at(deadline, self._expire_waiters)
         cancelled: asyncio.CancelledError | None = None
         try:
             granted = await future
         except asyncio.CancelledError as exc:  # re-raised as it came: its scope knows it
             cancelled = exc
             granted = False
-        timer.cancel()
         if cancelled is not None:
             if future.done() and not future.cancelled() and future.result():
                 self._release_slot()  # granted as the task was cancelled: pass it on
             raise cancelled
         return granted
+
+    def _expire_waiters(self) -> None:
+        """The timer: fail the waiters whose deadline has come, re-arm for the next."""
+        self._expiry = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time() + _TIMER_SLACK
+        waiters = self._waiters
+        while waiters:
+            future, deadline = waiters[0]
+            if not future.done():
+                if deadline > now:
+                    self._expiry = loop.call_at(deadline, self._expire_waiters)
+                    return
+                future.set_result(False)
+            waiters.popleft()
 
     async def _wait_with_trio(self) -> bool:
         """Park in line; ``unpark`` hands over a slot, a cancellation leaves the line."""
@@ -238,11 +260,6 @@ def _looks_alive(stream: _Stream) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return not poller.poll(0)
-
-
-def _expire(future: asyncio.Future[bool]) -> None:
-    if not future.done():
-        future.set_result(False)
 
 
 class _Leasing:

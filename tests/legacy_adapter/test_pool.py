@@ -115,6 +115,32 @@ async def test_a_waiter_gives_up_after_acquire_timeout() -> None:
         await pool.aclose()
 
 
+async def test_each_waiter_gets_its_own_acquire_timeout() -> None:
+    """A waiter that joined later is not failed with the first, and fails at its own deadline."""
+    timeout = 0.5
+    async with silent_peer() as address:
+        pool = _pool(address, acquire_timeout=timeout)
+        held = await pool.acquire()
+        waits: dict[str, tuple[float, float]] = {}
+
+        async def wait(name: str) -> None:
+            started = anyio.current_time()
+            with pytest.raises(PoolExhausted):
+                await pool.acquire()
+            waits[name] = (started, anyio.current_time())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, "first")
+            await anyio.sleep(timeout / 2)
+            tg.start_soon(wait, "second")
+        assert list(waits) == ["first", "second"]
+        for started, failed in waits.values():
+            assert failed - started >= timeout - 0.01  # never before its own deadline
+        await pool.release(held)
+        assert pool.in_use == 0
+        await pool.aclose()
+
+
 async def test_a_cancelled_waiter_does_not_lose_the_slot() -> None:
     """A waiter cancelled while in line leaves the slot to the next one."""
     async with silent_peer() as address:
