@@ -96,7 +96,7 @@ class _LoopTimers:
 
 
 class _Expiry:
-    """Fails a read's future with ``TimeoutError`` when called (a timer's callback)."""
+    """Fails a read's or write's wait with ``TimeoutError`` when called (a timer's callback)."""
 
     __slots__ = ("_future",)
 
@@ -120,14 +120,31 @@ class AsyncioStream:
         self._transport = transport
         self._protocol = protocol
 
-    async def send(self, data: bytes) -> None:
-        """Write ``data``; wait only while the transport is paused (buffer full)."""
+    async def send(
+        self,
+        data: bytes,
+        timeout: float | None = None,  # noqa: ASYNC109 - a loop timer only when it must wait
+    ) -> None:
+        """Write ``data``; wait only while the transport is paused (buffer full).
+
+        Raises:
+            anyio.BrokenResourceError: the connection is gone.
+            TimeoutError: the buffer did not drain within ``timeout`` s (the peer
+                stopped reading), as nginx's ``fastcgi_send_timeout``.
+        """
         protocol = self._protocol
         if protocol.closed:
             raise anyio.BrokenResourceError from protocol.error
         self._transport.write(data)
-        if protocol.writable is not None:
-            await protocol.writable
+        writable = protocol.writable
+        if writable is None:
+            return
+        timer = None if timeout is None else protocol.timers.call_later(timeout, _Expiry(writable))
+        try:
+            await writable
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def receive(
         self,

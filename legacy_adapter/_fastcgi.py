@@ -32,7 +32,7 @@ from ._fastcgi_exchange import Exchange
 from ._pool import ConnectionPool, Lease
 from ._settings import PoolSettings
 from ._streams import SpooledChunks, iter_bytes, read_chunk, read_whole
-from ._transport import connect, map_socket_errors
+from ._transport import connect, map_socket_errors, send_within
 from ._types import LegacyRequest, UpstreamResponse
 
 Params = bytes
@@ -57,6 +57,7 @@ class FastCGIClient:
     def __init__(self, name: str, address: str, pool: PoolSettings) -> None:
         self.name = name
         self.read_timeout = pool.read_timeout
+        self.send_timeout = pool.send_timeout
         self.pool = ConnectionPool(
             name,
             address,
@@ -96,7 +97,7 @@ class FastCGIClient:
         head_only = request.method == "HEAD"
         for attempt in (1, 2):
             conn = await self._start(lease, params, inline, streamed=streamed)
-            exchange = Exchange(self.name, lease, conn, self.read_timeout)
+            exchange = Exchange(self.name, lease, conn, self.read_timeout, self.send_timeout)
             if streamed:
                 await exchange.send_body(body)
             lost: UpstreamUnavailable | None = None
@@ -134,7 +135,7 @@ class FastCGIClient:
             lost: UpstreamUnavailable | None = None
             try:
                 with map_socket_errors(self.name, "send request"):
-                    await lease.stream.send(data)
+                    await send_within(lease.stream, data, self.send_timeout)
             except UpstreamUnavailable as exc:
                 lost = exc
             if lost is None:

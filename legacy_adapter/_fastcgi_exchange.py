@@ -23,7 +23,7 @@ from ._cgi_response import client_headers
 from ._exceptions import UpstreamProtocolError, UpstreamUnavailable
 from ._pool import Lease
 from ._streams import iter_bytes, read_chunk
-from ._transport import map_socket_errors, receive_within
+from ._transport import map_socket_errors, receive_within, send_within
 from ._types import UpstreamResponse
 
 log = structlog.get_logger("strangler.fastcgi")
@@ -38,23 +38,31 @@ class Exchange:
         lease: the pooled connection; kept after a clean END_REQUEST.
         conn: the codec's state for this request.
         read_timeout: the most seconds to wait for the next bytes of the answer.
+        send_timeout: the most seconds PHP may take none of the request body.
     """
 
     def __init__(
-        self, backend: str, lease: Lease, conn: proto.ClientConnection, read_timeout: float
+        self,
+        backend: str,
+        lease: Lease,
+        conn: proto.ClientConnection,
+        read_timeout: float,
+        send_timeout: float,
     ) -> None:
         self.backend = backend
         self.lease = lease
         self.conn = conn
         self.read_timeout = read_timeout
+        self.send_timeout = send_timeout
         self.received = False  # any byte of the answer yet
 
     async def send_body(self, body: AsyncIterator[bytes]) -> None:
         """Stream ``body`` into STDIN records as it arrives, then end STDIN."""
+        stream, timeout = self.lease.stream, self.send_timeout
         with map_socket_errors(self.backend, "send request body"):
             while chunk := await read_chunk(body):
-                await self.lease.stream.send(self.conn.send_stdin(chunk))
-            await self.lease.stream.send(self.conn.end_stdin())
+                await send_within(stream, self.conn.send_stdin(chunk), timeout)
+            await send_within(stream, self.conn.end_stdin(), timeout)
 
     async def read_head(self, *, head_only: bool) -> UpstreamResponse:
         """Read up to the response head; if the whole answer is already here, take it all."""

@@ -49,7 +49,7 @@ class HTTPBackend:
             httpx.Timeout(
                 connect=pool.connect_timeout,
                 read=pool.read_timeout,
-                write=pool.read_timeout,
+                write=pool.send_timeout,
                 pool=pool.acquire_timeout,
             ),
             httpx.Limits(

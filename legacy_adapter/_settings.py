@@ -20,6 +20,7 @@ class PoolSettings:
     acquire_timeout: float = 5.0
     connect_timeout: float = 3.0
     read_timeout: float = 60.0
+    send_timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

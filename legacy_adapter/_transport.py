@@ -77,6 +77,25 @@ def socket_error(backend: str, action: str, exc: BaseException) -> LegacyError |
     return None
 
 
+async def send_within(
+    stream: _Stream | AsyncioStream,
+    data: bytes,
+    timeout: float,  # noqa: ASYNC109 - picks the cheapest timeout for the stream
+) -> None:
+    """Write ``data``; ``TimeoutError`` when the peer takes none of it for ``timeout`` s.
+
+    The native streams arm their timeout only when they have to wait (a full
+    buffer); anyio streams get a cancel scope.
+    """
+    if isinstance(stream, AsyncioStream | TrioStream):
+        await stream.send(data, timeout)
+        return
+    with anyio.move_on_after(timeout) as scope:
+        await stream.send(data)
+    if scope.cancelled_caught:
+        raise TimeoutError()
+
+
 async def receive_within(
     stream: _Stream | AsyncioStream,
     timeout: float,  # noqa: ASYNC109 - picks the cheapest timeout for the stream

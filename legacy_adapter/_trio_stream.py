@@ -33,12 +33,19 @@ class TrioStream:
         self._sock = sock
         self._closed = False
 
-    async def send(self, data: bytes) -> None:
+    async def send(
+        self,
+        data: bytes,
+        timeout: float | None = None,  # noqa: ASYNC109 - a scope only when it must wait
+    ) -> None:
         """Write all of ``data``, waiting only while the socket's buffer is full.
 
         Raises:
             anyio.ClosedResourceError: this stream was closed.
             OSError: the connection broke.
+            TimeoutError: no byte could be written for ``timeout`` s (the peer
+                stopped reading); each wait has its own, as nginx's
+                ``fastcgi_send_timeout`` runs between two writes.
         """
         if self._closed:
             raise anyio.ClosedResourceError
@@ -52,7 +59,7 @@ class TrioStream:
             if sent:
                 view = view[sent:]
             else:
-                await trio.lowlevel.wait_writable(sock)
+                await _writable(sock, timeout)
 
     async def receive(
         self,
@@ -109,6 +116,16 @@ async def _readable(sock: socket.socket, timeout: float | None) -> None:  # noqa
         return
     with trio.move_on_after(timeout) as scope:
         await trio.lowlevel.wait_readable(sock)
+    if scope.cancelled_caught:
+        raise TimeoutError
+
+
+async def _writable(sock: socket.socket, timeout: float | None) -> None:  # noqa: ASYNC109
+    if timeout is None:
+        await trio.lowlevel.wait_writable(sock)
+        return
+    with trio.move_on_after(timeout) as scope:
+        await trio.lowlevel.wait_writable(sock)
     if scope.cancelled_caught:
         raise TimeoutError
 

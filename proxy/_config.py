@@ -275,6 +275,7 @@ def _read_pool(t: Table) -> PoolSettings:
         acquire_timeout=t.take_with("pool_acquire_timeout", parse_duration, d.acquire_timeout),
         connect_timeout=t.take_with("connect_timeout", parse_duration, d.connect_timeout),
         read_timeout=t.take_with("read_timeout", parse_duration, d.read_timeout),
+        send_timeout=t.take_with("send_timeout", parse_duration, d.send_timeout),
     )
 
 

@@ -10,6 +10,8 @@ every failure a real PHP-FPM can show without needing one:
     overloaded         END_REQUEST with protocol status OVERLOADED
     stderr             write a line to FCGI_STDERR, then answer as ``ok``
     slow_body          send the head and half the body, pause 0.2 s, send the rest
+    deaf               a listening socket nobody accepts from (every child stuck): the
+                       kernel completes connections, and nothing is ever read
 
 Usage::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,7 +42,15 @@ from legacy_adapter._fastcgi_proto import (
 )
 
 Behaviour = Literal[
-    "ok", "garbage", "die_mid_response", "hang", "overloaded", "stderr", "slow_body", "recycled"
+    "ok",
+    "garbage",
+    "die_mid_response",
+    "hang",
+    "overloaded",
+    "stderr",
+    "slow_body",
+    "recycled",
+    "deaf",
 ]
 
 
@@ -130,6 +141,10 @@ async def fake_fastcgi_server(behaviour: Behaviour = "ok") -> AsyncIterator[tupl
         behaviour: how every request on every connection is answered
             (``recycled``: the first request on a connection, then it closes unanswered).
     """
+    if behaviour == "deaf":  # not on the loop: an asyncio transport would read eagerly
+        with socket.create_server(("127.0.0.1", 0), backlog=16) as deaf:
+            yield "127.0.0.1", deaf.getsockname()[1]
+        return
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(SocketAttribute.local_port)
 

@@ -138,6 +138,25 @@ async def test_failures_before_the_head(tmp_path: Path, behaviour: Behaviour, er
         await backend.aclose()
 
 
+async def test_a_backend_that_reads_nothing_times_out_the_send(tmp_path: Path) -> None:
+    """A body PHP never reads fails after send_timeout (nginx's fastcgi_send_timeout: 504)."""
+    body = b"x" * (32 << 20)  # more than the socket buffers of both ends hold
+    request = dataclasses.replace(
+        _request(),
+        method="POST",
+        body=iter_bytes([body[i : i + 65536] for i in range(0, len(body), 65536)]),
+        content_length=len(body),
+    )
+    async with fake_fastcgi_server("deaf") as (_, port):
+        backend = _backend(tmp_path, port, send_timeout=0.3, read_timeout=60.0)
+        with anyio.fail_after(10):  # without the send timeout, the send waits for ever
+            with pytest.raises(UpstreamTimeout, match="send request body: timed out"):
+                async with backend.send(request):
+                    pass
+        assert backend.client.pool.idle == 0  # the half-sent connection is not kept
+        await backend.aclose()
+
+
 async def test_death_mid_response(tmp_path: Path) -> None:
     """A backend that closes mid-body raises UpstreamUnavailable while streaming."""
     async with fake_fastcgi_server("die_mid_response") as (_, port):

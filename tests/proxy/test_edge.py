@@ -10,6 +10,7 @@ a graceful stop that refuses new connections at once.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
@@ -357,6 +358,36 @@ def test_broken_php_heads_are_502_with_the_request_id(
     assert r.status_code == 502
     assert r.headers["x-request-id"] == "edge-502"
     assert reason in r.headers["x-strangler-error"].lower().encode()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_body_php_never_reads_gets_504_after_the_send_timeout(runtime: str) -> None:
+    """Every PHP child stuck: the body fills the buffers, and the client gets a 504, not a hang.
+
+    nginx answers 504 after ``fastcgi_send_timeout`` (the time between two
+    writes to the backend) in the same case.
+    """
+    size = 32 << 20  # more than the socket buffers between strangler and PHP hold
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as deaf:  # never accepted
+        address = f"127.0.0.1:{deaf.getsockname()[1]}"
+        text = build_config(address, SLOW_ROOT, runtime=runtime)
+        text = text.replace("pool_size = 4\n", 'pool_size = 4\nsend_timeout = "1s"\n')
+        with (
+            serving(lambda: Strangler(text)) as s,
+            socket.create_connection(_address(s.url), timeout=15) as sock,
+        ):
+            head = f"POST /sleep.php HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n"
+            sock.sendall(head.encode())
+
+            def send_body() -> None:
+                with contextlib.suppress(OSError):  # cut off once the 504 is sent
+                    sock.sendall(b"x" * size)
+
+            sender = threading.Thread(target=send_body, daemon=True)
+            sender.start()
+            answer = sock.recv(65536)
+            assert status_of(answer) == 504, answer[:200]
+            assert b"x-request-id: " in answer.lower()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
