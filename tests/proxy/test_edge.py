@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -330,6 +331,49 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(proxy: St
         except ConnectionResetError:
             pass
     assert 0 < got < whole  # what the socket buffers held (a few MiB), then the end
+
+
+def slow_read(url: str, request: bytes) -> bytes:
+    """Read a whole answer at about 2.5 MB/s: slow, but never stalled for a second."""
+    data = bytearray()
+    with socket.create_connection(_address(url), timeout=15) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(256 * 1024):
+            data += chunk
+            time.sleep(0.1)
+    return bytes(data)
+
+
+def test_a_slow_but_steady_reader_gets_the_whole_answer(proxy: Strangler) -> None:
+    """send_timeout is between two writes, not for the whole answer: 16 MiB in about 6 s."""
+    whole = 16 * 1024 * 1024
+    answer = slow_read(proxy.url, b"GET /big.php?kib=16384 HTTP/1.0\r\nHost: a\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert status_of(head) == 200
+    assert len(body) == whole
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_static_file_keeps_the_send_timeout(
+    php_fpm: PhpFpm, runtime: str, tmp_path: Path
+) -> None:
+    """A file sent whole (sendfile where it can) is cut off when its client stops, not when slow."""
+    whole = 16 * 1024 * 1024
+    (tmp_path / "big.bin").write_bytes(b"a" * whole)
+    text = build_config(php_fpm.address, tmp_path, runtime=runtime, server_extra=FAST_TIMEOUTS)
+    request = b"GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with serving(lambda: Strangler(text)) as s:
+        answer = slow_read(s.url, request)
+        assert status_of(answer) == 200
+        assert len(answer.partition(b"\r\n\r\n")[2]) == whole
+        with socket.create_connection(_address(s.url), timeout=15) as sock:
+            sock.sendall(request)
+            time.sleep(5)  # more than send_timeout with nothing read
+            got = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(1 << 20):
+                    got += len(chunk)
+        assert 0 < got < whole  # what the socket buffers held, then the end
 
 
 def test_keep_alive_connection_is_closed_when_idle(proxy: Strangler) -> None:
