@@ -824,16 +824,32 @@ class KafkaProducer:
             log.warning("kafka_error", error=err.str(), code=err.name(), fatal=err.fatal())
 
     def _recreate(self) -> None:
-        """A fatal error (e.g. fenced idempotent producer): swap in a fresh producer."""
-        old, error, self._fatal = self._producer, self._fatal, None
-        log.error("kafka_producer_recreated", error=str(error))
-        self._producer = self._new_producer()
-        if self._wakeup is not None:
-            self._wakeup.move(old, self._producer)
-        self._generation += 1
+        """A fatal error (e.g. fenced idempotent producer): swap in a fresh producer.
+
+        The swap runs on the event loop.  A burst reads the producer once and
+        produces all its messages within one loop callback, so once the swap has
+        run nothing goes to the old producer: its purge and flush below report
+        every message it holds (and spool the failed ones).  Swapped from this
+        thread, a burst cut by a thread switch would go on producing into the
+        old one after its flush, and those messages would go with it.
+        """
+        log.error("kafka_producer_recreated", error=str(self._fatal))
+        new = self._new_producer()
+        try:
+            old = anyio.from_thread.run_sync(self._swap_producer, new, token=self._token)
+        except RuntimeError:  # the loop has ended: nothing produces any more
+            old = self._swap_producer(new)
         old.purge()
         old.flush(_PURGE_GRACE)  # serves the purge reports: spooled like any failure
         self._hand_over()
+
+    def _swap_producer(self, new: Producer) -> Producer:
+        """Put ``new`` in place of the producer (on the loop); return the old one."""
+        old, self._producer, self._fatal = self._producer, new, None
+        if self._wakeup is not None:
+            self._wakeup.move(old, new)
+        self._generation += 1
+        return old
 
     # -- on the event loop -----------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from confluent_kafka import KafkaError
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
@@ -335,6 +336,53 @@ async def test_concurrent_sends_keep_each_ones_order_per_key(
             mine = {m.value for m in messages}
             got = [v for k, v, _ in records if k == key and v in mine]
             assert list(dict.fromkeys(got)) == sent, f"send {n}, key {key!r}"
+
+
+async def test_a_fatal_error_swaps_the_producer_and_loses_nothing(
+    kafka_broker: Tansu, make_settings: MakeSettings
+) -> None:
+    """After a fatal error (a fenced producer) a new producer takes over mid-traffic.
+
+    The broker is frozen meanwhile, so the old producer still holds messages
+    when it is swapped: they are purged, spooled and replayed through the new
+    one.  Every send that returned is on the broker, keys and headers included.
+    The error is set where a fatal delivery report of the producer sets it.
+    """
+    topic = _topic()
+    returned: set[Record] = set()
+    spooled_before = _spooled_total()
+
+    async def sender(prefix: str) -> None:
+        messages = _messages(topic, 30, prefix=prefix)
+        await producer.send(messages, wait="acked")
+        returned.update(_record(m) for m in messages)
+
+    with capture_logs() as logs:
+        async with KafkaProducer(make_settings(kafka_broker.address)) as producer:
+            await sender("before-")
+            first = producer._producer
+            kafka_broker.pause()
+            try:
+                async with anyio.create_task_group() as tg:
+                    for n in range(20):
+                        tg.start_soon(sender, f"old{n}-")
+                    await anyio.sleep(0.1)  # held by the old producer
+                    producer._fatal = KafkaError(KafkaError._FENCED, "test", fatal=True)
+                    with anyio.fail_after(10):
+                        while producer._producer is first:  # noqa: ASYNC110 - the poll thread swaps
+                            await anyio.sleep(0.01)
+                    for n in range(20):
+                        tg.start_soon(sender, f"new{n}-")
+                    await anyio.sleep(0.1)
+                    kafka_broker.resume()
+            finally:
+                kafka_broker.resume()
+            await _until_spool_empty(producer)
+    assert [e["event"] for e in logs].count("kafka_producer_recreated") == 1
+    assert _spooled_total() >= spooled_before + 20 * 30  # what the old one held
+    assert len(returned) == 41 * 30
+    values = {v for _, v, _ in returned}
+    assert await _records(kafka_broker.address, topic, values) == returned
 
 
 async def test_full_queue_raises_queue_full_at_once(
