@@ -6,8 +6,14 @@ targets judge this build's rows only.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+from pathlib import Path
+
 import pytest
 
+from ops.bench import bench
+from ops.bench._build import Build
 from ops.bench._report import Run, format_ratios, format_table, summarize, versus_baseline
 from ops.bench._targets import against_baseline, best_ratio
 from ops.bench._wrk import WrkResult
@@ -169,3 +175,19 @@ def test_a_row_slower_than_the_baseline_fails_its_target() -> None:
     verdicts = {v.text.split(":")[0]: v.outcome for v in against_baseline(versus, 1.0, "--t")}
 
     assert verdicts == {"validate": "ok", "migrated": "FAIL"}
+
+
+def test_a_baseline_without_the_batch_port_is_not_measured_on_the_batch_route(
+    tmp_path: Path,
+) -> None:
+    """An older tree that has no batch validator gets every other row, not a failed start."""
+    plan = bench.make_plan(bench.parse_args(["--baseline", "HEAD"]))
+    old = Build("baseline-uvicorn-compiled", "uvicorn", tmp_path, Path(sys.executable))
+    plan = dataclasses.replace(plan, runtimes=("uvloop", old.name), baselines=(old,))
+    assert bench.BATCH in plan.loads_for("uvloop")
+    assert plan.loads_for(old.name) == tuple(
+        load for load in plan.loads_for("uvloop") if load is not bench.BATCH
+    )
+    (tmp_path / "ops" / "demo" / "handlers").mkdir(parents=True)
+    (tmp_path / "ops" / "demo" / "handlers" / "batch.py").write_text("")
+    assert plan.loads_for(old.name) == plan.loads_for("uvloop")

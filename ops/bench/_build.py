@@ -41,6 +41,16 @@ class Build:
     source: Path | None = None
     python: Path | None = None
 
+    @property
+    def has_batch_handler(self) -> bool:
+        """Whether the build has the batch validator's port (a baseline's tree may not)."""
+        if self.python is None or self.source is None:  # this tree, or its compiled copy
+            return True
+        return any(
+            (self.source / path).is_file()
+            for path in ("ops/demo/handlers/batch.py", "migrated/batch.py")
+        )
+
     def to_json(self) -> dict[str, str]:
         """A plain dict for the JSON report."""
         return {

@@ -40,7 +40,8 @@ rounds, so neither build always runs on a warmer or cooler machine):
   and counted per event id: each accepted id once per batch answered 200
   (``_migrated.BatchDelivery``).  The table's ``msg/s`` column gives both
   rows in accepted events per second.  ``--no-batch`` (or ``--no-migrated``)
-  leaves both out;
+  leaves both out; a baseline whose tree has no batch port is measured
+  without it (``Plan.loads_for``);
 * ``shadow`` and ``shadow-sleep`` (uvloop-compiled, trio and the baseline,
   ``--shadow-runtimes``): the same ``POST /validate.php`` with the route in
   shadow mode, 100% of it mirrored to the validator port, then to a candidate
@@ -206,6 +207,16 @@ class Plan:
         """What ``runtime`` runs (the baseline's runtimes once prepared)."""
         return _build.resolve(runtime, self.baselines)
 
+    def loads_for(self, runtime: str) -> tuple[Load, ...]:
+        """The loads ``runtime`` is measured on: the batch route only where the build has it."""
+        if self.build(runtime).has_batch_handler:
+            return self.strangler_loads
+        return tuple(load for load in self.strangler_loads if load is not BATCH)
+
+    def serves_batch(self, runtime: str) -> bool:
+        """Whether strangler on ``runtime`` serves (and is measured on) the batch route."""
+        return BATCH in self.loads_for(runtime)
+
     @property
     def new_runtimes(self) -> tuple[str, ...]:
         """The runtimes of this build (the baseline's left out)."""
@@ -240,7 +251,7 @@ class Plan:
     def total_runs(self) -> int:
         """wrk runs in the whole benchmark (warm-ups not counted)."""
         shadow = len(self.shadow_runtimes) * (len(SHADOW_LOADS) + len(_shadow.PACED))
-        mine = len(self.runtimes) * len(self.strangler_loads) + len(self.one_worker_runtimes)
+        mine = sum(len(self.loads_for(r)) for r in self.runtimes) + len(self.one_worker_runtimes)
         return self.rounds * (len(self.nginx_loads) + mine + shadow)
 
 
@@ -551,7 +562,7 @@ def strangler_for(
     ``one_worker``: one worker with the whole pool.
     """
     if routes is None:
-        batch = _migrated.batch_route() if plan.batch else ""
+        batch = _migrated.batch_route() if plan.serves_batch(runtime) else ""
         routes = _migrated.migrated_route() + batch if resources else ""
     build = plan.build(runtime)
     config = build_config(
@@ -591,16 +602,17 @@ def strangler_target(
         with strangler_for(plan, php, runtime, env, text) as proxy:
             yield proxy
             delivery = _migrated.delivery_report(proxy.admin_url)
-            answered, dropped = _migrated.batch_counts(proxy.admin_url) if plan.batch else (0, 0)
+            serves_batch = plan.serves_batch(runtime)
+            answered, dropped = _migrated.batch_counts(proxy.admin_url) if serves_batch else (0, 0)
         # Stopped: whatever was queued is delivered or spooled; now count the topic.
         counts = _migrated.count_keys(broker.address)
-        ids = _migrated.accepted_ids(reference[BATCH.compared_with]) if plan.batch else ()
+        ids = _migrated.accepted_ids(reference[BATCH.compared_with]) if serves_batch else ()
         others, per_id = _migrated.split_counts(counts, ids)
         delivery = dataclasses.replace(delivery, consumed=others)
         print(f"      {runtime} {delivery.line()}", flush=True)
         entry: dict[str, object] = {"runtime": runtime, **delivery.to_json()}
         problems = delivery.problems()
-        if plan.batch:
+        if serves_batch:
             batch = _migrated.BatchDelivery(ids, answered, dropped, per_id)
             print(f"      {runtime} {batch.line()}", flush=True)
             entry["batch"] = batch.to_json()
@@ -679,9 +691,12 @@ def run_rounds(
             runs += measure_nginx(plan, nginx, reference, round_, progress)
         for runtime in reversed(plan.runtimes) if nginx_last else plan.runtimes:
             with strangler_target(plan, php, runtime, env, deliveries, reference) as proxy:
-                for load in plan.strangler_loads:
+                loads = plan.loads_for(runtime)
+                for load in loads:
                     preflight(proxy.url, load, reference)
-                runs += measure_target(plan, proxy.url, "strangler", runtime, round_, progress)
+                runs += measure_target(
+                    plan, proxy.url, "strangler", runtime, round_, progress, loads
+                )
             if runtime in plan.one_worker_runtimes:
                 with strangler_for(plan, php, runtime, env, one_worker=True) as proxy:
                     preflight(proxy.url, VALIDATE_1W, reference)
