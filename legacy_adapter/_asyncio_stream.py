@@ -108,6 +108,45 @@ class _Expiry:
             self._future.set_exception(TimeoutError())
 
 
+class WriteTimer:
+    """Calls ``expire`` when a paused transport has taken nothing for ``timeout`` s.
+
+    As nginx's send timeouts, the time runs between two writes, not over the
+    whole wait for the buffer to drain (from the high-water mark to the low
+    one): when the timer fires and the transport's buffer has shrunk since it
+    was armed, the peer took some, and the timer is armed again.  The client
+    side (``proxy._protocol``) and the backend streams share it.
+    """
+
+    __slots__ = ("_expire", "_handle", "_size", "_timeout", "_timers", "_transport")
+
+    def __init__(
+        self,
+        timers: Timers,
+        timeout: float,
+        transport: asyncio.WriteTransport,
+        expire: Callable[[], Any],
+    ) -> None:
+        self._timers = timers
+        self._timeout = timeout
+        self._transport = transport
+        self._expire = expire
+        self._size = transport.get_write_buffer_size()
+        self._handle = timers.call_later(timeout, self)
+
+    def __call__(self) -> None:
+        size = self._transport.get_write_buffer_size()
+        if size < self._size:
+            self._size = size
+            self._handle = self._timers.call_later(self._timeout, self)
+            return
+        self._expire()
+
+    def cancel(self) -> None:
+        """The wait is over: the timer will not call ``expire``."""
+        self._handle.cancel()
+
+
 def _wake(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
@@ -129,17 +168,22 @@ class AsyncioStream:
 
         Raises:
             anyio.BrokenResourceError: the connection is gone.
-            TimeoutError: the buffer did not drain within ``timeout`` s (the peer
-                stopped reading), as nginx's ``fastcgi_send_timeout``.
+            TimeoutError: the peer took nothing for ``timeout`` s (``WriteTimer``),
+                as nginx's ``fastcgi_send_timeout``.
         """
         protocol = self._protocol
         if protocol.closed:
             raise anyio.BrokenResourceError from protocol.error
-        self._transport.write(data)
+        transport = self._transport
+        transport.write(data)
         writable = protocol.writable
         if writable is None:
             return
-        timer = None if timeout is None else protocol.timers.call_later(timeout, _Expiry(writable))
+        timer = (
+            None
+            if timeout is None
+            else WriteTimer(protocol.timers, timeout, transport, _Expiry(writable))
+        )
         try:
             await writable
         finally:
@@ -181,8 +225,18 @@ class AsyncioStream:
         return data
 
     async def aclose(self) -> None:
-        """Close the transport (never waits)."""
-        self._transport.close()
+        """Close the transport (never waits).
+
+        Bytes still buffered mean the backend stopped taking the request (a
+        send timed out, or the exchange failed mid-request): they are dropped
+        with the connection.  A plain ``close`` would keep the socket open
+        until a peer that may never read had taken them.
+        """
+        transport = self._transport
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
     @property
     def protocol(self) -> _Protocol:

@@ -15,7 +15,8 @@ Timeouts, on the worker's ``TimerWheel``, one per connection at a time:
 * ``keep_alive_timeout``: idle between requests; closed silently;
 * ``client_body_timeout``: between two reads while the engine waits for body
   bytes; the request is answered 408 and the connection closed;
-* ``send_timeout``: while the client does not take the answer; aborted.
+* ``send_timeout``: while the client takes nothing of the answer (between
+  two writes, ``WriteTimer``); aborted.
 
 Connection limit: over ``max_connections``, the connections that are idle
 (kept alive, or open without a byte of a request) are closed oldest first to
@@ -33,6 +34,7 @@ from typing import Any, Final
 
 import structlog
 
+from legacy_adapter._asyncio_stream import WriteTimer
 from migrated import Timer, TimerWheel
 
 from ._body import Peer
@@ -297,7 +299,8 @@ class HttpProtocol:  # an asyncio.Protocol by its methods: a base class would st
         if self.closed:
             raise ClientDisconnected()
         self.drained = self.server.loop.create_future()
-        timer = self.server.wheel.call_later(self.limits.send_timeout, self.abort)
+        assert self.transport is not None
+        timer = WriteTimer(self.server.wheel, self.limits.send_timeout, self.transport, self.abort)
         try:
             await self.drained
         finally:
