@@ -28,7 +28,7 @@ class UpstreamUnavailable(LegacyError):
 
 
 class UpstreamTimeout(LegacyError):
-    """Connecting to or reading from the backend exceeded its timeout."""
+    """Connecting to, reading from or sending to the backend exceeded its timeout."""
 
 
 class PoolExhausted(LegacyError):

@@ -833,22 +833,35 @@ class KafkaProducer:
         thread, a burst cut by a thread switch would go on producing into the
         old one after its flush, and those messages would go with it.
         """
+        try:
+            new = self._new_producer()
+        except Exception:  # ``_fatal`` stays set: the poll thread's next turn tries again
+            log.exception("kafka_producer_recreate_failed", error=str(self._fatal))
+            return
         log.error("kafka_producer_recreated", error=str(self._fatal))
-        new = self._new_producer()
         try:
             old = anyio.from_thread.run_sync(self._swap_producer, new, token=self._token)
-        except RuntimeError:  # the loop has ended: nothing produces any more
+        except RuntimeError:  # the loop has ended (the swap never raises): nothing produces
             old = self._swap_producer(new)
-        old.purge()
-        old.flush(_PURGE_GRACE)  # serves the purge reports: spooled like any failure
+        try:
+            old.purge()
+            old.flush(_PURGE_GRACE)  # serves the purge reports: spooled like any failure
+        except Exception:
+            log.exception("kafka_producer_purge_failed")
         self._hand_over()
 
     def _swap_producer(self, new: Producer) -> Producer:
-        """Put ``new`` in place of the producer (on the loop); return the old one."""
+        """Put ``new`` in place of the producer (on the loop); return the old one.
+
+        It never raises: the caller tells a loop that has ended by a RuntimeError.
+        """
         old, self._producer, self._fatal = self._producer, new, None
-        if self._wakeup is not None:
-            self._wakeup.move(old, new)
         self._generation += 1
+        if self._wakeup is not None:
+            try:
+                self._wakeup.move(old, new)
+            except Exception:  # the poll thread's nudges still have the loop serve
+                log.exception("kafka_wakeup_move_failed")
         return old
 
     # -- on the event loop -----------------------------------------------------

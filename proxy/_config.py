@@ -273,9 +273,9 @@ def _read_pool(t: Table) -> PoolSettings:
         size=size,
         idle_timeout=t.take_with("pool_idle_timeout", parse_duration, d.idle_timeout),
         acquire_timeout=t.take_with("pool_acquire_timeout", parse_duration, d.acquire_timeout),
-        connect_timeout=t.take_with("connect_timeout", parse_duration, d.connect_timeout),
-        read_timeout=t.take_with("read_timeout", parse_duration, d.read_timeout),
-        send_timeout=t.take_with("send_timeout", parse_duration, d.send_timeout),
+        connect_timeout=_timeout(t, "connect_timeout", d.connect_timeout),
+        read_timeout=_timeout(t, "read_timeout", d.read_timeout),
+        send_timeout=_timeout(t, "send_timeout", d.send_timeout),
     )
 
 

@@ -47,8 +47,8 @@ class Build:
         if self.python is None or self.source is None:  # this tree, or its compiled copy
             return True
         return any(
-            (self.source / path).is_file()
-            for path in ("ops/demo/handlers/batch.py", "migrated/batch.py")
+            any((self.source / folder).glob("batch.*"))  # batch.py, or compiled only
+            for folder in ("ops/demo/handlers", "migrated")
         )
 
     def to_json(self) -> dict[str, str]:

@@ -129,10 +129,11 @@ async def test_each_waiter_gets_its_own_acquire_timeout() -> None:
                 await pool.acquire()
             waits[name] = (started, anyio.current_time())
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(wait, "first")
-            await anyio.sleep(timeout / 2)
-            tg.start_soon(wait, "second")
+        with anyio.fail_after(10):  # a timer not armed again would leave "second" waiting
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait, "first")
+                await anyio.sleep(timeout / 2)
+                tg.start_soon(wait, "second")
         assert list(waits) == ["first", "second"]
         for started, failed in waits.values():
             assert failed - started >= timeout - 0.01  # never before its own deadline

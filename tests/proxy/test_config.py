@@ -115,6 +115,10 @@ handler = "tests.proxy.sample_handlers:hello"
         (("workers = 2", "workers = 2\nhttp2 = true"), "server.http2: HTTP/2 is not served"),
         (("workers = 2", 'workers = 2\nclient_header_timeout = "0s"'), "longer than 0"),
         (("workers = 2", "workers = 2\nmax_connections = 0"), "must be at least 1"),
+        (
+            ("pool_size = 3", 'pool_size = 3\nsend_timeout = "0s"'),
+            "backends.php.send_timeout: must be longer than 0",
+        ),
     ],
     ids=[
         "runtime",
@@ -130,6 +134,7 @@ handler = "tests.proxy.sample_handlers:hello"
         "http2-refused",
         "zero-timeout",
         "no-connections",
+        "zero-backend-timeout",
     ],
 )
 def test_bad_values_name_file_and_key(base: str, patch: tuple[str, str], message: str) -> None:
