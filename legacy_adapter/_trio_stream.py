@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -59,7 +60,7 @@ class TrioStream:
             if sent:
                 view = view[sent:]
             else:
-                await _writable(sock, timeout)
+                await _ready(trio.lowlevel.wait_writable, sock, timeout)
 
     async def receive(
         self,
@@ -85,7 +86,7 @@ class TrioStream:
                 data = None
             if data is None:
                 if yielded:
-                    await _readable(sock, timeout)
+                    await _ready(trio.lowlevel.wait_readable, sock, timeout)
                 else:  # let the others run first: PHP has often answered by then
                     yielded = True
                     await trio.lowlevel.checkpoint()
@@ -110,22 +111,17 @@ class TrioStream:
         return default
 
 
-async def _readable(sock: socket.socket, timeout: float | None) -> None:  # noqa: ASYNC109
+async def _ready(
+    wait: Callable[[socket.socket], Awaitable[None]],
+    sock: socket.socket,
+    timeout: float | None,  # noqa: ASYNC109 - a scope only when there is a timeout
+) -> None:
+    """``wait`` (trio's ``wait_readable`` or ``wait_writable``) at most ``timeout`` s."""
     if timeout is None:
-        await trio.lowlevel.wait_readable(sock)
+        await wait(sock)
         return
     with trio.move_on_after(timeout) as scope:
-        await trio.lowlevel.wait_readable(sock)
-    if scope.cancelled_caught:
-        raise TimeoutError
-
-
-async def _writable(sock: socket.socket, timeout: float | None) -> None:  # noqa: ASYNC109
-    if timeout is None:
-        await trio.lowlevel.wait_writable(sock)
-        return
-    with trio.move_on_after(timeout) as scope:
-        await trio.lowlevel.wait_writable(sock)
+        await wait(sock)
     if scope.cancelled_caught:
         raise TimeoutError
 
