@@ -20,6 +20,7 @@ from ._exceptions import CacheError as CacheError
 from ._exceptions import HandlerBadRequest as HandlerBadRequest
 from ._exceptions import HandlerNotFound as HandlerNotFound
 from ._exceptions import MigratedError as MigratedError
+from ._exceptions import ProducerConfigError as ProducerConfigError
 from ._exceptions import ProducerError as ProducerError
 from ._exceptions import ProducerStartupError as ProducerStartupError
 from ._exceptions import QueueFull as QueueFull
@@ -42,5 +43,10 @@ from ._runner import TimeLimit as TimeLimit
 from ._runner import publish as publish
 from ._runner import run_handler as run_handler
 from ._runner import start_handler as start_handler
+from ._targets import ASGI as ASGI
+from ._targets import SERVICE as SERVICE
+from ._targets import check_service_url as check_service_url
+from ._targets import load_asgi_app as load_asgi_app
+from ._targets import make_handler as make_handler
 from ._wheel import Timer as Timer
 from ._wheel import TimerWheel as TimerWheel

@@ -4,7 +4,8 @@ A handler is ``async def handler(request: Request, ctx: Context) -> Response``,
 referenced from the config as ``package.module:function``.  A handler that
 never awaits may be a plain ``def`` ("inline"): it is called on the worker's
 event loop and answers without a coroutine of its own or a timeout scope,
-which is cheaper; it must not block (no I/O, only work on the request and the
+which is cheaper (``ops/bench/engine_cpu.py --migrated`` measures the
+route); it must not block (no I/O, only work on the request and the
 cached data).
 
 A handler never touches shared resources directly: reference data comes from

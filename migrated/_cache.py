@@ -71,7 +71,7 @@ Fetched = tuple[bytes, str]
 
 @dataclass(frozen=True, slots=True)
 class CacheSnapshot:
-    """One immutable version of a cache's data (implements ``migrated.Snapshot``).
+    """One immutable version of a cache's data (implements ``Snapshot`` of ``migrated._api``).
 
     Attributes:
         data: the parsed data, deep-frozen (mappings are ``MappingProxyType``,

@@ -581,12 +581,12 @@ class KafkaProducer:
 
         One burst per loop turn instead of one per request: produced as they
         come, a batch route's messages reached the broker in many small
-        requests (the broker's CPU per message grew fourfold and the route
-        halved: ``ops/bench/cpu_per_request.py --batch``).  A send of one
+        requests, which cost the broker more per message and the route its
+        speed (``ops/bench/cpu_per_request.py --batch``).  A send of one
         message is produced at once instead: the wait to the turn's end
-        only delays its acknowledgement, and the single-event route, which
-        is bound by that wait, lost a sixth of its requests/s held.  On trio
-        the turn's end is when the scheduler runs the run's token callbacks.
+        only delays its acknowledgement, which bounds the single-event route
+        (its ``migrated`` row of ``ops/bench/run``).  On trio the turn's end
+        is when the scheduler runs the run's token callbacks.
         """
         if not self._held:
             self._call_soon(self._produce_held)

@@ -3,7 +3,8 @@
 Why: confluent-kafka serves delivery reports only inside ``Producer.poll()``
 and takes the GIL for every report it serves, so a thread blocked in
 ``poll()`` while the event loop runs Python waits for the GIL once per
-message (``strace`` on a busy worker: 1.3 ``futex`` calls per answer).
+message (``strace -c`` on a worker under ``ops/bench/cpu_per_request.py
+--migrated`` counts the ``futex`` calls).
 librdkafka itself can instead write a byte to a file descriptor whenever
 the producer's main queue (delivery reports, errors, logs) goes from empty to
 non-empty (``rd_kafka_queue_io_event_enable``); the event loop watches the

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from shadow import _metrics as shadow_metrics
+from shadow import COMPARED, SKIPS
 
 from . import _metrics as m
 
@@ -50,13 +50,13 @@ class HotCollector(Collector):
             "strangler_shadow_compared",
             "Mirrored requests compared",
             ["route", "result"],
-            shadow_metrics.COMPARED,
+            COMPARED,
         )
         yield _counter(
             "strangler_shadow_skips",
             "Requests not compared, by reason",
             ["route", "reason"],
-            shadow_metrics.SKIPS,
+            SKIPS,
         )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from migrated import CacheSettings, ProducerSettings
-from migrated._exceptions import ProducerConfigError
+from migrated import CacheSettings, ProducerConfigError, ProducerSettings
 
 from ._config_reader import Table, one_of, parse_duration
 

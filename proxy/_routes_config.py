@@ -12,8 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from legacy_adapter import BackendSettings, FastCGISettings
-from migrated import HandlerNotFound, PhpSite, load_handler
-from migrated._targets import ASGI, SERVICE, check_service_url, load_asgi_app
+from migrated import (
+    ASGI,
+    SERVICE,
+    HandlerNotFound,
+    PhpSite,
+    check_service_url,
+    load_asgi_app,
+    load_handler,
+)
 from shadow import CompareRules
 
 from ._config_reader import Table, one_of, parse_duration

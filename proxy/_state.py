@@ -15,8 +15,7 @@ import anyio
 import anyio.abc
 
 from legacy_adapter import Backend, BackendSettings, make_backend
-from migrated import Handler, HandlerNotFound
-from migrated._targets import make_handler
+from migrated import Handler, HandlerNotFound, make_handler
 
 from ._config import Config
 

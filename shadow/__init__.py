@@ -10,6 +10,8 @@ from ._compare import compare as compare
 from ._dashboard import ShadowDashboard as ShadowDashboard
 from ._exceptions import RulesError as RulesError
 from ._exceptions import ShadowError as ShadowError
+from ._metrics import COMPARED as COMPARED
+from ._metrics import SKIPS as SKIPS
 from ._mirror import Mirror as Mirror
 from ._model import Answer as Answer
 from ._model import Comparison as Comparison
