@@ -4,6 +4,7 @@
 # index, PATH_INFO, static files) is decided apart from "talk FastCGI" (a
 # sans-IO codec under a thin anyio transport, a client and a connection pool).
 
+from ._asyncio_stream import WriteTimer as WriteTimer
 from ._asyncio_stream import use_timers as use_timers
 from ._backends import make_backend as make_backend
 from ._cgi import build_params as build_params
@@ -36,10 +37,12 @@ from ._settings import FastCGISettings as FastCGISettings
 from ._settings import HTTPSettings as HTTPSettings
 from ._settings import PoolSettings as PoolSettings
 from ._settings import StaticSettings as StaticSettings
+from ._streams import Chunks as Chunks
 from ._streams import iter_bytes as iter_bytes
 from ._streams import read_chunk as read_chunk
 from ._streams import read_whole as read_whole
 from ._types import Backend as Backend
+from ._types import FileSpan as FileSpan
 from ._types import Headers as Headers
 from ._types import LegacyRequest as LegacyRequest
 from ._types import UpstreamResponse as UpstreamResponse

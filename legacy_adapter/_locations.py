@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from ._pages import directory_redirect, error_page
 from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, Target, resolve
 from ._settings import StaticSettings
-from ._static import serve_static
+from ._static import close_file, serve_static
 from ._types import LegacyRequest, UpstreamResponse
 
 # A suffix no normalised path can contain: nothing under a static root is a script.
@@ -61,23 +61,26 @@ class Locations:
 class _Answer:
     """``Locations.answer``: a class, not an async generator, so that it compiles."""
 
-    __slots__ = ("_request", "_target")
+    __slots__ = ("_request", "_response", "_target")
 
     def __init__(self, target: Target, request: LegacyRequest) -> None:
         self._target = target
         self._request = request
+        self._response: UpstreamResponse | None = None
 
     async def __aenter__(self) -> UpstreamResponse:
         target, request = self._target, self._request
         if isinstance(target, ServeFile):
-            return await serve_static(target.filename, request)
+            self._response = await serve_static(target.filename, request)
+            return self._response
         if isinstance(target, Redirect):
             return directory_redirect(request, target.location_path)
         status = target.status if isinstance(target, NotFound) else 404
         return error_page(status, head=request.method == "HEAD")
 
     async def __aexit__(self, *exc_info: object) -> None:
-        return None
+        if self._response is not None:
+            close_file(self._response)
 
 
 class StaticBackend:

@@ -1,9 +1,11 @@
 """Static files answered as nginx's static, not-modified and range filters do.
 
 Strategy: ``plan_static`` is pure (file name, stat result, method, headers in;
-status, headers and byte range out); ``stream_file`` reads the range in chunks
-through anyio's thread-backed file so a large file never blocks the event
-loop; ``serve_static`` glues the two into an ``UpstreamResponse``.
+status, headers and byte range out); ``serve_static`` opens the file, plans
+from its ``fstat`` and answers: a small body read at once, a large one as a
+``FileSpan`` of the open file that the server sends with ``sendfile``, with
+``stream_file`` (the range in chunks, through anyio's thread-backed file) as
+its body for a writer that cannot, such as a shadowed route's copy.
 
 Checks run in nginx's order: method (405 unless GET/HEAD), If-Unmodified-Since
 and If-Match (412), If-Modified-Since and If-None-Match (304 only when every
@@ -31,6 +33,7 @@ import calendar
 import datetime
 import os
 import re
+import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -41,7 +44,7 @@ import anyio
 from ._mimetypes import content_type
 from ._pages import error_page
 from ._streams import iter_bytes
-from ._types import Headers, LegacyRequest, UpstreamResponse
+from ._types import FileSpan, Headers, LegacyRequest, UpstreamResponse
 
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
@@ -229,14 +232,10 @@ def parse_ranges(spec: str, size: int) -> list[tuple[int, int]] | Unsatisfiable 
     return ranges if sum(e - s for s, e in ranges) <= size else None
 
 
-_READ_INLINE = 256 * 1024
-
-
-def _read_small(filename: str, start: int, length: int) -> bytes:
-    """Read a small file range synchronously (see ``serve_static``)."""
-    with open(filename, "rb") as file:
-        file.seek(start)
-        return file.read(length)
+# A body up to this size is read and sent with its head in one write; above it,
+# sendfile costs less than the copy (measured with a 16, 64 and 200 KiB file:
+# docs/log.md, "sendfile").
+_READ_INLINE = 64 * 1024
 
 
 async def stream_file(
@@ -261,26 +260,51 @@ async def stream_file(
 async def serve_static(filename: str, request: LegacyRequest) -> UpstreamResponse:
     """Answer ``request`` from ``filename`` as nginx's static module would.
 
-    A file that vanished since it was resolved gets nginx's 404 page.
+    The file is opened first and its own ``fstat`` plans the answer, as nginx
+    does, so the file described is the file sent.  A large body is a
+    ``FileSpan`` of the open file (the caller closes it, ``close_file``), which
+    a server sends with ``sendfile``; its ``body`` reads the file for any other.
+    A file that vanished since it was resolved, or is not a regular file,
+    gets nginx's 404 page.
     """
     head = request.method == "HEAD"
     try:
-        st = os.stat(filename)  # one cheap syscall; nginx stats on the event loop too
+        # O_NONBLOCK: a FIFO put where a file was must not block the worker on open.
+        fd = os.open(filename, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return error_page(404, head=head)
-    plan = plan_static(filename, st, request.method, request.headers)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return error_page(404, head=head)
+        plan = plan_static(filename, st, request.method, request.headers)
+        if plan.length > _READ_INLINE:
+            body = stream_file(filename, plan.start, plan.length)
+            response = UpstreamResponse(plan.status, plan.headers, body, "static")
+            response.file = FileSpan(fd, plan.start, plan.length)
+            return response
+        # Small files come from the page cache without waiting for a disk: reading
+        # them on the loop (as nginx does without aio) costs less than three thread
+        # hops per request (the ``static`` row of ``ops/bench/run`` measures it).
+        data = os.pread(fd, plan.length, plan.start) if plan.length else b""
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
     if plan.error_page:
         response = error_page(plan.status, head=head)
         response.headers.extend(plan.headers)
         return response
-    if plan.length > _READ_INLINE:
-        body = stream_file(filename, plan.start, plan.length)
-        return UpstreamResponse(plan.status, plan.headers, body, "static")
-    # Small files come from the page cache without waiting for a disk: reading
-    # them on the loop (as nginx does without aio) costs less than three thread
-    # hops per request (the ``static`` row of ``ops/bench/run`` measures it).
-    data = _read_small(filename, plan.start, plan.length) if plan.length and not head else b""
     response = UpstreamResponse(plan.status, plan.headers, iter_bytes((data,)), "static")
     if len(data) == plan.length or head:
         response.content = data
     return response
+
+
+def close_file(response: UpstreamResponse) -> None:
+    """Close the file a static answer holds open, once it has been sent."""
+    span = response.file
+    if span is not None and span.fd >= 0:
+        os.close(span.fd)
+        span.fd = -1

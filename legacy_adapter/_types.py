@@ -108,7 +108,9 @@ class UpstreamResponse:
 
     ``content`` is the whole body when it is already in memory (a buffered PHP
     answer, a page, a small file, a handler's answer): the proxy then sends it
-    with its head in one write.  ``body`` streams it either way.
+    with its head in one write.  ``file`` is the body as a span of a file on
+    disk (a static file): a server that can send it from the file (``sendfile``)
+    does.  ``body`` streams it either way.
     """
 
     status: int
@@ -116,6 +118,7 @@ class UpstreamResponse:
     body: AsyncIterator[bytes]
     upstream: str = ""
     content: bytes | None = None
+    file: FileSpan | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     # Written out so that it compiles (see proxy/_build.py, "per-request classes").
@@ -132,7 +135,22 @@ class UpstreamResponse:
         self.body = body
         self.upstream = upstream
         self.content = content
+        self.file = None
         self.extra = {}
+
+
+class FileSpan:
+    """``count`` bytes of the open file ``fd`` from ``offset``: a body to send from disk.
+
+    The backend that opened ``fd`` closes it when its ``send`` context exits.
+    """
+
+    __slots__ = ("count", "fd", "offset")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.count = count
 
 
 class Backend(Protocol):

@@ -16,7 +16,7 @@ import structlog
 
 from shadow import ShadowRuntime
 
-from ._body import Headers, Peer
+from ._body import Headers, Peer, file_chunks
 from ._engine import Engine
 from ._errors import ClientDisconnected
 from ._http1 import RequestHead
@@ -174,6 +174,13 @@ class _Writer:
 
     async def send(self, chunk: bytes) -> None:
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def sendfile(self, fd: int, offset: int, count: int) -> int:
+        sent = 0
+        for data in file_chunks(fd, offset, count):
+            sent += len(data)
+            await self.send(data)
+        return sent
 
     async def end(self) -> None:
         await self._send({"type": "http.response.body", "body": b"", "more_body": False})

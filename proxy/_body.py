@@ -10,11 +10,11 @@ async generator registers itself with the loop once per request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Final, Protocol
 
-from legacy_adapter import read_chunk
-from legacy_adapter._streams import Chunks  # the proxy's own bodies: compiled, not a public base
+from legacy_adapter import Chunks, read_chunk
 
 from ._errors import BodyTooLarge
 
@@ -70,9 +70,38 @@ class ResponseWriter(Protocol):
         """One chunk of the body; waits while the client's socket is full."""
         ...
 
+    async def sendfile(self, fd: int, offset: int, count: int) -> int:
+        """``count`` bytes of the open file ``fd`` from ``offset`` as the body, after ``start``.
+
+        Sent from the file (``sendfile``) where the connection allows, else
+        read and sent.
+
+        Returns:
+            The bytes sent: fewer than ``count`` when the file ended first.
+        """
+        ...
+
     async def end(self) -> None:
         """The body is complete."""
         ...
+
+
+_FILE_CHUNK: Final = 65536
+
+
+def file_chunks(fd: int, offset: int, count: int) -> Iterator[bytes]:
+    """``count`` bytes of the file ``fd`` from ``offset``, read in chunks; short if it ends first.
+
+    Read on the loop, as ``sendfile`` itself reads: a served file is in the
+    page cache, or waiting for the disk is what nginx does too without aio.
+    """
+    end = offset + count
+    while offset < end:
+        data = os.pread(fd, min(_FILE_CHUNK, end - offset), offset)
+        if not data:
+            return
+        offset += len(data)
+        yield data
 
 
 class BodyStream(Chunks):
@@ -97,7 +126,8 @@ class _NoBody(Chunks):
     """The body of a request without Content-Length or Transfer-Encoding: none (RFC 9112 6.3).
 
     One shared, stateless instance: an async generator made per request only to
-    end at once costs more than the request's own checks.
+    end at once costs more than the request's own checks
+    (``ops/bench/engine_cpu.py`` measures the request path).
     """
 
     __slots__ = ()

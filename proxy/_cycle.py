@@ -8,8 +8,9 @@ answer is ``_http1.Response``'s, shared with the trio driver.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ._body import Headers
 from ._errors import ClientDisconnected, RequestError, RequestTimeout
@@ -132,6 +133,48 @@ class Cycle:
             await self._write(last)
         self._finish()
 
+    async def sendfile(self, fd: int, offset: int, count: int) -> int:
+        """From the file to the socket with ``sendfile`` while the transport holds nothing.
+
+        asyncio has no ``sendfile`` on uvloop's transports, and the stdlib's
+        gives no progress to time ``send_timeout`` by, so the socket is written
+        here, only while the transport's buffer is empty (nothing it holds can
+        be overtaken).  When the socket is full, the next chunk goes through the
+        transport, whose low-water mark is zero meanwhile: the drain returns
+        when all of it is sent, and ``sendfile`` takes over again.
+        """
+        protocol = self.protocol
+        transport = protocol.transport
+        if protocol.closed or self.disconnected or transport is None:
+            raise ClientDisconnected()
+        sock = _socket_fd(transport)
+        sent = 0
+        transport.set_write_buffer_limits(0)
+        try:
+            while sent < count:
+                if sock >= 0 and transport.get_write_buffer_size() == 0:
+                    try:
+                        taken = os.sendfile(sock, fd, offset + sent, count - sent)
+                    except BlockingIOError:
+                        taken = -1
+                    except OSError:
+                        raise ClientDisconnected() from None
+                    if taken == 0:
+                        break  # the file is shorter than it was
+                    if taken > 0:
+                        sent += taken
+                        continue
+                data = os.pread(fd, min(_FILE_CHUNK, count - sent), offset + sent)
+                if not data:
+                    break
+                sent += len(data)
+                await self._write(data)
+        finally:
+            if not transport.is_closing():
+                transport.set_write_buffer_limits()
+        self.response.sent(sent)
+        return sent
+
     def _closing(self) -> bool:
         if self.expect_continue and not self.continued:
             return True  # the client waits for a 100 that will not come: its body never will
@@ -149,3 +192,15 @@ class Cycle:
     def _finish(self) -> None:
         self.finished = True
         self.protocol.answered(self)
+
+
+_FILE_CHUNK: Final = 65536
+
+
+def _socket_fd(transport: asyncio.Transport) -> int:
+    """The transport's socket to ``sendfile`` into; -1 when bytes must pass through it (TLS)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    fd: int = sock.fileno()
+    return fd

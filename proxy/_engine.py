@@ -355,6 +355,12 @@ class _Exchange:
             return
         self.started = True
         await self.writer.start(response.status, headers)
+        span = response.file
+        if span is not None and capture is None and not self.head:
+            # From the file to the socket (a static file): no copy through Python.
+            self.sent_bytes = await self.writer.sendfile(span.fd, span.offset, span.count)
+            await self.writer.end()
+            return
         async for chunk in response.body:
             if chunk and not self.head:
                 self.sent_bytes += len(chunk)

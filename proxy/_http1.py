@@ -27,10 +27,12 @@ from time import time
 from typing import Final
 
 import httptools
+import structlog
 
 from legacy_adapter import page_html
 
 Headers = list[tuple[bytes, bytes]]
+log = structlog.get_logger("strangler.http")
 
 MAX_LINE: Final = 8 * 1024  # nginx: large_client_header_buffers 4 8k
 MAX_HEAD: Final = 4 * MAX_LINE
@@ -228,12 +230,19 @@ def body_forbidden(method: str, status: int) -> bool:
 class Response:
     """How one answer is framed: its head's framing lines, its body's chunks, its end.
 
+    A body is held to the Content-Length its head declares, as nginx holds an
+    upstream's: bytes past it are dropped (else they would reach the client
+    as the start of the next answer), and a body that ends short makes the
+    connection close after it (the client cannot tell where the next answer
+    starts).  ``short`` says which happened; ``tests/proxy/test_edge.py``
+    compares both with nginx.
+
     Args:
         head: the request answered (method, version, whether it asked to keep alive).
         keep_alive: whether the connection may stay open after the answer.
     """
 
-    __slots__ = ("chunked", "head", "keep_alive", "no_body", "started")
+    __slots__ = ("chunked", "head", "keep_alive", "no_body", "remaining", "short", "started")
 
     def __init__(self, head: RequestHead, keep_alive: bool) -> None:
         self.head = head
@@ -241,26 +250,56 @@ class Response:
         self.chunked = False
         self.no_body = False
         self.started = False
+        self.remaining = -1  # body bytes the head still owes the client; -1: no length
+        self.short = False
 
     def start(self, status: int, headers: Headers, *, closing: bool) -> bytes:
         """The head of an answer whose body follows; chunked unless a length is given."""
-        return self._head(status, headers, has_length(headers), closing)
+        length = declared_length(headers)
+        data = self._head(status, headers, length >= 0, closing)
+        if not self.no_body:
+            self.remaining = length
+        return data
 
     def whole(self, status: int, headers: Headers, body: bytes, *, closing: bool) -> bytes:
         """The whole answer: a Content-Length is added when it has none (not for HEAD)."""
-        if not body_forbidden(self.head.method, status) and not has_length(headers):
+        if body_forbidden(self.head.method, status):
+            return self._head(status, headers, True, closing)
+        length = declared_length(headers)
+        if length < 0:
             headers.append((b"content-length", b"%d" % len(body)))
-        data = self._head(status, headers, True, closing)
-        return data if self.no_body else data + body
+        elif len(body) > length:
+            _excess(len(body) - length)
+            body = body[:length]
+        elif len(body) < length:
+            _short(length - len(body))
+            self.short = closing = True
+        return self._head(status, headers, True, closing) + body
 
     def body(self, data: bytes) -> bytes:
         """``data`` framed for the wire (``b""`` when the answer has no body)."""
         if self.no_body or not data:
             return b""
+        remaining = self.remaining
+        if remaining >= 0:
+            if len(data) > remaining:
+                _excess(len(data) - remaining)
+                data = data[:remaining]
+            self.remaining = remaining - len(data)
+            return data
         return chunk(data) if self.chunked else data
 
+    def sent(self, count: int) -> None:
+        """``count`` bytes of the body went out by another path (``sendfile``)."""
+        if self.remaining >= 0:
+            self.remaining = max(self.remaining - count, 0)
+
     def end(self) -> bytes:
-        """What ends the body on the wire."""
+        """What ends the body on the wire; a body short of its length closes the connection."""
+        if self.remaining > 0:
+            _short(self.remaining)
+            self.short = True
+            self.keep_alive = False
         return LAST_CHUNK if self.chunked else b""
 
     def _head(self, status: int, headers: Headers, length_known: bool, closing: bool) -> bytes:
@@ -283,9 +322,24 @@ class Response:
         return response_head(status, headers, framing)
 
 
-def has_length(headers: Headers) -> bool:
-    """Whether ``headers`` carry a Content-Length."""
-    return any(name == b"content-length" for name, _ in headers)
+def _excess(count: int) -> None:
+    log.warning("upstream_sent_more_data_than_content_length", dropped=count)
+
+
+def _short(count: int) -> None:
+    log.warning("upstream_body_shorter_than_content_length", missing=count)
+
+
+def declared_length(headers: Headers) -> int:
+    """The Content-Length ``headers`` declare; -1 when there is none or it is not a number.
+
+    The backends refuse a head with a bad or repeated length (502) before it
+    gets here; a value that is not digits frames nothing, so it bounds nothing.
+    """
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
 
 
 def address(value: object) -> tuple[str, int] | None:

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import structlog
 
-from legacy_adapter._asyncio_stream import WriteTimer
+from legacy_adapter import WriteTimer
 from migrated import Timer, TimerWheel
 
 from ._body import Peer

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import math
+import os
 import socket
 
 import structlog
@@ -326,6 +327,15 @@ class Cycle:
             await self._write(last)
         self.finished = True
 
+    async def sendfile(self, fd: int, offset: int, count: int) -> int:
+        conn = self.conn
+        try:
+            sent = await conn.stream.sendfile(fd, offset, count, conn.limits.send_timeout)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ClientDisconnected() from None
+        self.response.sent(sent)
+        return sent
+
     def _closing(self) -> bool:
         if self.head.expect_continue and not self.continued:
             return True  # the client waits for a 100 that will not come: its body never will
@@ -356,7 +366,8 @@ class Client:
     ``legacy_adapter``'s trio stream does for PHP-FPM.  A read's or write's
     deadline goes on the connection's ``deadlines`` scope only then, as nginx
     arms its timers only when a socket would block: moving a scope's deadline
-    is itself a cost, and most writes never wait.  ``parked`` says whether it
+    is itself a cost, and most writes never wait (``ops/bench/run``'s trio rows
+    measure the driver).  ``parked`` says whether it
     waited since the flag was last cleared, so that a connection answering
     pipelined requests without waiting still lets the others run.  Errors are
     trio's, so the driver handles them as it would a ``SocketStream``'s.
@@ -468,6 +479,48 @@ class Client:
             if timed:
                 self._unpark()
         await self._ran_on()
+
+    async def sendfile(self, fd: int, offset: int, count: int, patience: float = math.inf) -> int:
+        """Send ``count`` bytes of the file ``fd`` from ``offset`` with ``sendfile``.
+
+        The waits are ``send_all``'s: only while the socket's buffer is full,
+        each within ``patience``.
+
+        Returns:
+            The bytes sent: fewer than ``count`` when the file ended first.
+
+        Raises:
+            trio.ClosedResourceError: this side closed it.
+            trio.BrokenResourceError: the connection broke.
+        """
+        sock = self.sock
+        sent = 0
+        timed = armed = False
+        try:
+            while sent < count:
+                if self.closed:
+                    raise trio.ClosedResourceError
+                try:
+                    taken = os.sendfile(sock.fileno(), fd, offset + sent, count - sent)
+                except BlockingIOError:
+                    taken = -1
+                except OSError as exc:
+                    raise trio.BrokenResourceError(exc.strerror) from exc
+                if taken == 0:
+                    break  # the file is shorter than it was
+                if taken > 0:
+                    sent += taken
+                    armed = False
+                    continue
+                if not armed:
+                    armed = True
+                    timed = self._park(trio.current_time() + patience) or timed
+                await trio.lowlevel.wait_writable(sock)
+        finally:
+            if timed:
+                self._unpark()
+        await self._ran_on()
+        return sent
 
     async def send_eof(self) -> None:
         """Stop sending; the peer reads the end of the stream."""

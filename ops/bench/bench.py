@@ -22,6 +22,8 @@ rounds, so neither build always runs on a warmer or cooler machine):
   and cache than two (``docs/operations.md``, "Sizing workers"), so the pass-through is
   measured both ways and the pass-through targets take the better;
 * ``static``: ``GET /assets/style.css``, the static file path;
+* ``static-large``: ``GET /assets/catalog.json``, a 200 KiB file, sent from
+  the file (``sendfile``) where ``static``'s is read and sent with its head;
 * ``migrated``: ``POST /api/v2/validate`` with the same body, answered by the
   in-process port of validate.php (``ops.demo.handlers.validator:validate``), rules
   from a ``file://`` cache, each accepted event produced to a Tansu broker
@@ -159,6 +161,7 @@ class Load:
 
 VALIDATE = Load("validate", "/validate.php", LUA_SCRIPT)
 STATIC = Load("static", "/assets/style.css", None)
+STATIC_LARGE = Load("static-large", "/assets/catalog.json", None)
 VALIDATE_1W = Load("validate-1w", VALIDATE.path, LUA_SCRIPT, reference="validate", on_nginx=False)
 MIGRATED = Load("migrated", _migrated.PATH, LUA_SCRIPT, reference="validate", on_nginx=False)
 VALIDATE_BATCH = Load("validate-batch", "/validate_batch.php", BATCH_SCRIPT, on_strangler=False)
@@ -454,7 +457,7 @@ def choose_loads(args: argparse.Namespace) -> tuple[Load, ...]:
     if args.profile or args.shadow:
         return (VALIDATE,)
     loads = [VALIDATE]
-    loads += [] if args.no_static else [STATIC]
+    loads += [] if args.no_static else [STATIC, STATIC_LARGE]
     loads += [] if args.no_migrated else [MIGRATED]
     loads += [] if args.no_migrated or args.no_batch else [VALIDATE_BATCH, BATCH]
     return tuple(loads)

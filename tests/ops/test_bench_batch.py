@@ -40,12 +40,15 @@ def test_the_benchmark_batch_is_twenty_distinct_events_fifteen_accepted() -> Non
     assert sorted(fields) == ["age", "currency", "ip", "order_id", "type"]
 
 
+STATIC = ["validate", "static", "static-large"]
+
+
 @pytest.mark.parametrize(
     ("flags", "names"),
     [
-        pytest.param([], ["validate", "static", "migrated", "validate-batch", "batch"], id="all"),
-        pytest.param(["--no-batch"], ["validate", "static", "migrated"], id="no-batch"),
-        pytest.param(["--no-migrated"], ["validate", "static"], id="no-migrated"),
+        pytest.param([], [*STATIC, "migrated", "validate-batch", "batch"], id="all"),
+        pytest.param(["--no-batch"], [*STATIC, "migrated"], id="no-batch"),
+        pytest.param(["--no-migrated"], STATIC, id="no-migrated"),
     ],
 )
 def test_the_batch_rows_are_on_by_default_with_the_migrated_row(

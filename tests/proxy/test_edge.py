@@ -376,6 +376,47 @@ def test_a_static_file_keeps_the_send_timeout(
         assert 0 < got < whole  # what the socket buffers held, then the end
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_large_static_file_answers_as_nginx_answers_it(
+    php_fpm: PhpFpm, runtime: str, tmp_path: Path
+) -> None:
+    """Sent from the file (sendfile): whole, a range, after a kept-alive answer, as nginx."""
+    size = 3 * 1024 * 1024 + 7
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    (tmp_path / "big.bin").write_bytes(data)
+    (tmp_path / "small.txt").write_bytes(b"small\n")
+    requests = {
+        "whole": b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n",
+        "range": b"GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1000-2999999\r\n\r\n",
+        "head": b"HEAD /big.bin HTTP/1.1\r\nHost: a\r\n\r\n",
+    }
+    last = b"GET /small.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    text = build_config(php_fpm.address, tmp_path, runtime=runtime)
+    with (
+        serving(lambda: Nginx(php_fpm.address, tmp_path, style="per_path")) as nginx,
+        serving(lambda: Strangler(text)) as s,
+    ):
+        for name, request in requests.items():
+            answers = [exchange(url, request + last, wait=10) for url in (nginx.url, s.url)]
+            bodies = [_framed_bodies(a, head_first=name == "head") for a in answers]
+            assert bodies[0] == bodies[1], name
+            expected = {"whole": data, "range": data[1000:3000000], "head": b""}[name]
+            assert bodies[1] == [expected, b"small\n"], name
+
+
+def _framed_bodies(answer: bytes, *, head_first: bool) -> list[bytes]:
+    """Each answer's body in ``answer``, cut by its Content-Length (the first has none if HEAD)."""
+    bodies: list[bytes] = []
+    while answer:
+        head, _, rest = answer.partition(b"\r\n\r\n")
+        found = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+        assert found is not None, head
+        length = 0 if head_first and not bodies else int(found.group(1))
+        bodies.append(rest[:length])
+        answer = rest[length:]
+    return bodies
+
+
 def test_keep_alive_connection_is_closed_when_idle(proxy: Strangler) -> None:
     """After an answer, an idle kept-alive connection is closed by the keep-alive timeout."""
     with socket.create_connection(_address(proxy.url), timeout=15) as sock:
@@ -402,6 +443,33 @@ def test_broken_php_heads_are_502_with_the_request_id(
     assert r.status_code == 502
     assert r.headers["x-request-id"] == "edge-502"
     assert reason in r.headers["x-strangler-error"].lower().encode()
+
+
+@pytest.mark.parametrize("size", [4, 300_000], ids=["buffered", "streamed"])
+@pytest.mark.parametrize("kind", ["long", "short"])
+def test_a_php_body_is_held_to_its_content_length(
+    proxy: Strangler, nginx_slow: Nginx, kind: str, size: int
+) -> None:
+    """A body longer than its Content-Length is cut to it; a shorter one closes the connection.
+
+    Relayed as PHP sent it, the excess would be read by the client as the
+    next answer (a script that echoes input could forge one), and a short body
+    would swallow the next answer; nginx cuts the one and closes after the other.
+    """
+    data = (
+        f"GET /badlength.php?kind={kind}&n={size} HTTP/1.1\r\nHost: a\r\n\r\n"
+        "GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    ).encode()
+    expected = b"aaHTTP/1.1 200 " if kind == "long" else b"a" * size
+    for url in (nginx_slow.url, proxy.url):  # the reference first
+        answer = exchange(url, data)
+        rest = answer.split(b"\r\n\r\n", 1)[1]
+        assert rest.startswith(expected), (url, rest[:80])
+        if kind == "short":
+            assert rest == expected, url  # nothing after the short body: the connection closed
+        else:
+            assert answer.count(b"HTTP/1.1 200 ") == 2, url  # the next answer, whole
+            assert b"slept 0ms\n" in rest, url
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
