@@ -21,6 +21,8 @@ from ._errors import BodyTooLarge
 if TYPE_CHECKING:
     from shadow import Capture
 
+    from ._http1 import RequestHead
+
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -102,6 +104,16 @@ def file_chunks(fd: int, offset: int, count: int) -> Iterator[bytes]:
             return
         offset += len(data)
         yield data
+
+
+class RequestServer(Protocol):
+    """What a driver runs each request through: the engine (``_engine.Engine``)."""
+
+    async def serve(
+        self, head: RequestHead, peer: Peer, body: BodyReader, writer: ResponseWriter
+    ) -> None:
+        """Answer one request through ``writer`` (``Engine.serve``)."""
+        ...
 
 
 class BodyStream(Chunks):

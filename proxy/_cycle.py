@@ -152,6 +152,10 @@ class Cycle:
         transport.set_write_buffer_limits(0)
         try:
             while sent < count:
+                if transport.is_closing():
+                    # Aborted meanwhile (send_timeout): its descriptor may be closed
+                    # and its number another connection's.
+                    raise ClientDisconnected()
                 if sock >= 0 and transport.get_write_buffer_size() == 0:
                     try:
                         taken = os.sendfile(sock, fd, offset + sent, count - sent)

@@ -37,9 +37,9 @@ import structlog
 from legacy_adapter import WriteTimer
 from migrated import Timer, TimerWheel
 
-from ._body import Peer
+from ._body import Peer, RequestServer
 from ._cycle import Cycle
-from ._engine import AbortResponse, Engine
+from ._engine import AbortResponse
 from ._errors import ClientDisconnected
 from ._http1 import (
     END,
@@ -67,7 +67,7 @@ _LINGER: Final = 2.0
 class ServerState:
     """What one worker's connections share: the engine, the limits, the open connections."""
 
-    def __init__(self, engine: Engine, limits: EdgeLimits, wheel: TimerWheel) -> None:
+    def __init__(self, engine: RequestServer, limits: EdgeLimits, wheel: TimerWheel) -> None:
         self.loop = wheel.loop  # kept: on Python 3.11 every get_running_loop() is a getpid()
         self.engine = engine
         self.limits = limits

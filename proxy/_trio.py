@@ -21,8 +21,8 @@ import socket
 import structlog
 import trio
 
-from ._body import Headers, Peer
-from ._engine import AbortResponse, Engine
+from ._body import Headers, Peer, RequestServer
+from ._engine import AbortResponse
 from ._errors import ClientDisconnected, RequestError, RequestTimeout
 from ._http1 import (
     CONTINUE,
@@ -45,7 +45,7 @@ _LINGER = 2.0  # seconds a closing connection's input is read and dropped (nginx
 class TrioServer:
     """One worker's listeners and connections on trio."""
 
-    def __init__(self, engine: Engine, limits: EdgeLimits) -> None:
+    def __init__(self, engine: RequestServer, limits: EdgeLimits) -> None:
         self.engine = engine
         self.limits = limits
         self.connections: dict[Connection, None] = {}

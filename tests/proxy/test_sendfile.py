@@ -1,9 +1,11 @@
 """A body sent from a file, on each driver over real sockets: whole, paced, and cut short.
 
-The engine here is a stand-in of strangler's own interface (``serve`` with a
-head, a peer, a body reader and a writer) that answers every request with a
-span of one file through ``writer.sendfile``; the drivers, their sockets and
-the framing are the real ones.  The end-to-end cases, against nginx, are in
+The engine here is a stand-in of strangler's own interface between a driver
+and the engine (``RequestServer``: ``serve`` with a head, a peer, a body
+reader and a writer) that answers every request with a span of one file
+through ``writer.sendfile``, so that a file shorter than its span can be
+served on purpose; the drivers, their sockets and the framing are the real
+ones.  The end-to-end cases, against nginx, are in
 ``test_edge.py`` (static files) and ``test_differential.py``.
 """
 
@@ -68,7 +70,7 @@ def driver(runtime: str, engine: FileEngine) -> Iterator[tuple[str, int]]:
 
     async def run_asyncio() -> None:
         loop = asyncio.get_running_loop()
-        state = ServerState(engine, LIMITS, TimerWheel(loop))  # type: ignore[arg-type]
+        state = ServerState(engine, LIMITS, TimerWheel(loop))
         factory: Any = functools.partial(HttpProtocol, state)  # a protocol by its methods
         server = await loop.create_server(factory, sock=listener)
         done = asyncio.Event()
@@ -80,7 +82,7 @@ def driver(runtime: str, engine: FileEngine) -> Iterator[tuple[str, int]]:
             conn.abort()
 
     async def run_trio() -> None:
-        server = TrioServer(engine, LIMITS)  # type: ignore[arg-type]
+        server = TrioServer(engine, LIMITS)
         done = trio.Event()
         token = trio.lowlevel.current_trio_token()
         stop.append(lambda: trio.from_thread.run_sync(done.set, trio_token=token))
