@@ -4,8 +4,8 @@ Strategy: ``plan_static`` is pure (file name, stat result, method, headers in;
 status, headers and byte range out); ``serve_static`` opens the file, plans
 from its ``fstat`` and answers: a small body read at once, a large one as a
 ``FileSpan`` of the open file that the server sends with ``sendfile``, with
-``stream_file`` (the range in chunks, through anyio's thread-backed file) as
-its body for a writer that cannot, such as a shadowed route's copy.
+``FileChunks`` of the same descriptor as its body for a writer that cannot
+(a shadowed route's copy).
 
 Checks run in nginx's order: method (405 unless GET/HEAD), If-Unmodified-Since
 and If-Match (412), If-Modified-Since and If-None-Match (304 only when every
@@ -31,20 +31,22 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import errno
 import os
 import re
 import stat
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Literal
 
-import anyio
+import structlog
 
 from ._mimetypes import content_type
 from ._pages import error_page
-from ._streams import iter_bytes
+from ._streams import Chunks, iter_bytes
 from ._types import FileSpan, Headers, LegacyRequest, UpstreamResponse
+
+log = structlog.get_logger("strangler.static")
 
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
@@ -238,23 +240,38 @@ def parse_ranges(spec: str, size: int) -> list[tuple[int, int]] | Unsatisfiable 
 _READ_INLINE = 64 * 1024
 
 
-async def stream_file(
-    filename: str, start: int, length: int, chunk: int = 65536
-) -> AsyncIterator[bytes]:
-    """Yield ``length`` bytes of ``filename`` from ``start``, reading in a worker thread.
+_FILE_CHUNK = 65536
+# A file that cannot be opened: nginx's status for each reason (ngx_http_static_handler).
+_OPEN_STATUS = {
+    errno.ENOENT: 404,
+    errno.ENOTDIR: 404,
+    errno.ENAMETOOLONG: 404,
+    errno.EACCES: 403,
+    errno.ELOOP: 403,
+    errno.EMLINK: 403,
+}
 
-    Stops early if the file shrank meanwhile; the short body then makes the
-    server abort the connection, as nginx does ("file was truncated").
+
+class FileChunks(Chunks):
+    """``count`` bytes of the open file ``fd`` from ``offset``, read as asked; short at its end.
+
+    Read on the loop, as ``sendfile`` reads: a file being served is in the
+    page cache, and where it is not, nginx without aio waits for the disk too.
     """
-    async with await anyio.open_file(filename, "rb") as file:
-        await file.seek(start)
-        remaining = length
-        while remaining > 0:
-            data = await file.read(min(chunk, remaining))
-            if not data:
-                return
-            remaining -= len(data)
-            yield data
+
+    __slots__ = ("_end", "_fd", "_offset")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._end = offset + count
+
+    async def read(self) -> bytes:
+        if self._offset >= self._end:
+            return b""
+        data = os.pread(self._fd, min(_FILE_CHUNK, self._end - self._offset), self._offset)
+        self._offset = self._offset + len(data) if data else self._end
+        return data
 
 
 async def serve_static(filename: str, request: LegacyRequest) -> UpstreamResponse:
@@ -265,14 +282,17 @@ async def serve_static(filename: str, request: LegacyRequest) -> UpstreamRespons
     ``FileSpan`` of the open file (the caller closes it, ``close_file``), which
     a server sends with ``sendfile``; its ``body`` reads the file for any other.
     A file that vanished since it was resolved, or is not a regular file,
-    gets nginx's 404 page.
+    gets nginx's 404 page; one that cannot be opened, nginx's status for why.
     """
     head = request.method == "HEAD"
     try:
         # O_NONBLOCK: a FIFO put where a file was must not block the worker on open.
         fd = os.open(filename, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return error_page(404, head=head)
+    except OSError as exc:
+        status = _OPEN_STATUS.get(exc.errno or 0, 500)  # out of descriptors: 500, not 404
+        if status == 500:
+            log.error("static_open_failed", error=exc.strerror)
+        return error_page(status, head=head)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -280,7 +300,7 @@ async def serve_static(filename: str, request: LegacyRequest) -> UpstreamRespons
             return error_page(404, head=head)
         plan = plan_static(filename, st, request.method, request.headers)
         if plan.length > _READ_INLINE:
-            body = stream_file(filename, plan.start, plan.length)
+            body = FileChunks(fd, plan.start, plan.length)
             response = UpstreamResponse(plan.status, plan.headers, body, "static")
             response.file = FileSpan(fd, plan.start, plan.length)
             return response

@@ -14,9 +14,10 @@ from typing import Any
 import anyio
 import structlog
 
+from legacy_adapter import FileChunks
 from shadow import ShadowRuntime
 
-from ._body import Headers, Peer, file_chunks
+from ._body import Headers, Peer
 from ._engine import Engine
 from ._errors import ClientDisconnected
 from ._http1 import RequestHead
@@ -177,7 +178,7 @@ class _Writer:
 
     async def sendfile(self, fd: int, offset: int, count: int) -> int:
         sent = 0
-        for data in file_chunks(fd, offset, count):
+        async for data in FileChunks(fd, offset, count):
             sent += len(data)
             await self.send(data)
         return sent

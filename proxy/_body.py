@@ -10,8 +10,8 @@ async generator registers itself with the loop once per request.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+import errno
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final, Protocol
 
 from legacy_adapter import Chunks, read_chunk
@@ -88,22 +88,11 @@ class ResponseWriter(Protocol):
         ...
 
 
-_FILE_CHUNK: Final = 65536
-
-
-def file_chunks(fd: int, offset: int, count: int) -> Iterator[bytes]:
-    """``count`` bytes of the file ``fd`` from ``offset``, read in chunks; short if it ends first.
-
-    Read on the loop, as ``sendfile`` itself reads: a served file is in the
-    page cache, or waiting for the disk is what nginx does too without aio.
-    """
-    end = offset + count
-    while offset < end:
-        data = os.pread(fd, min(_FILE_CHUNK, end - offset), offset)
-        if not data:
-            return
-        offset += len(data)
-        yield data
+# sendfile's failures that mean "not for this file or socket": read and send instead.
+SENDFILE_UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
+# The most one sendfile call sends (nginx's sendfile_max_chunk): a fast reader of a
+# large file lets the worker's other connections run between two calls.
+SENDFILE_MAX_CHUNK: Final = 2 * 1024 * 1024
 
 
 class RequestServer(Protocol):

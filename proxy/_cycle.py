@@ -12,7 +12,7 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING, Final
 
-from ._body import Headers
+from ._body import SENDFILE_MAX_CHUNK, SENDFILE_UNSUPPORTED, Headers
 from ._errors import ClientDisconnected, RequestError, RequestTimeout
 from ._http1 import CONTINUE, RequestHead, Response
 
@@ -157,16 +157,23 @@ class Cycle:
                     # and its number another connection's.
                     raise ClientDisconnected()
                 if sock >= 0 and transport.get_write_buffer_size() == 0:
+                    part = min(count - sent, SENDFILE_MAX_CHUNK)
                     try:
-                        taken = os.sendfile(sock, fd, offset + sent, count - sent)
+                        taken = os.sendfile(sock, fd, offset + sent, part)
                     except BlockingIOError:
                         taken = -1
-                    except OSError:
+                    except ConnectionError:
                         raise ClientDisconnected() from None
+                    except OSError as exc:
+                        if exc.errno not in SENDFILE_UNSUPPORTED:
+                            raise
+                        sock = taken = -1  # not for this file: read and send from here on
                     if taken == 0:
                         break  # the file is shorter than it was
                     if taken > 0:
                         sent += taken
+                        if taken == SENDFILE_MAX_CHUNK and sent < count:
+                            await asyncio.sleep(0)  # let the other connections run
                         continue
                 data = os.pread(fd, min(_FILE_CHUNK, count - sent), offset + sent)
                 if not data:

@@ -242,7 +242,16 @@ class Response:
         keep_alive: whether the connection may stay open after the answer.
     """
 
-    __slots__ = ("chunked", "head", "keep_alive", "no_body", "remaining", "short", "started")
+    __slots__ = (
+        "chunked",
+        "excess",
+        "head",
+        "keep_alive",
+        "no_body",
+        "remaining",
+        "short",
+        "started",
+    )
 
     def __init__(self, head: RequestHead, keep_alive: bool) -> None:
         self.head = head
@@ -252,13 +261,14 @@ class Response:
         self.started = False
         self.remaining = -1  # body bytes the head still owes the client; -1: no length
         self.short = False
+        self.excess = False
 
     def start(self, status: int, headers: Headers, *, closing: bool) -> bytes:
         """The head of an answer whose body follows; chunked unless a length is given."""
         length = declared_length(headers)
-        data = self._head(status, headers, length >= 0, closing)
+        data = self._head(status, headers, length != _NO_LENGTH, closing)
         if not self.no_body:
-            self.remaining = length
+            self.remaining = max(length, -1)
         return data
 
     def whole(self, status: int, headers: Headers, body: bytes, *, closing: bool) -> bytes:
@@ -266,8 +276,10 @@ class Response:
         if body_forbidden(self.head.method, status):
             return self._head(status, headers, True, closing)
         length = declared_length(headers)
-        if length < 0:
+        if length == _NO_LENGTH:
             headers.append((b"content-length", b"%d" % len(body)))
+        elif length < 0:
+            pass  # a length that is no number bounds nothing (the backends refuse one)
         elif len(body) > length:
             _excess(len(body) - length)
             body = body[:length]
@@ -283,7 +295,9 @@ class Response:
         remaining = self.remaining
         if remaining >= 0:
             if len(data) > remaining:
-                _excess(len(data) - remaining)
+                if not self.excess:  # logged once per answer
+                    _excess(len(data) - remaining)
+                self.excess = True
                 data = data[:remaining]
             self.remaining = remaining - len(data)
             return data
@@ -330,16 +344,20 @@ def _short(count: int) -> None:
     log.warning("upstream_body_shorter_than_content_length", missing=count)
 
 
+_NO_LENGTH: Final = -1
+_BAD_LENGTH: Final = -2
+
+
 def declared_length(headers: Headers) -> int:
-    """The Content-Length ``headers`` declare; -1 when there is none or it is not a number.
+    """The Content-Length ``headers`` declare; -1 when there is none, -2 when it is no number.
 
     The backends refuse a head with a bad or repeated length (502) before it
     gets here; a value that is not digits frames nothing, so it bounds nothing.
     """
     for name, value in headers:
         if name == b"content-length":
-            return int(value) if value.isdigit() else -1
-    return -1
+            return int(value) if value.isdigit() else _BAD_LENGTH
+    return _NO_LENGTH
 
 
 def address(value: object) -> tuple[str, int] | None:

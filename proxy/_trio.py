@@ -21,7 +21,9 @@ import socket
 import structlog
 import trio
 
-from ._body import Headers, Peer, RequestServer
+from legacy_adapter import FileChunks
+
+from ._body import SENDFILE_MAX_CHUNK, SENDFILE_UNSUPPORTED, Headers, Peer, RequestServer
 from ._engine import AbortResponse
 from ._errors import ClientDisconnected, RequestError, RequestTimeout
 from ._http1 import (
@@ -500,17 +502,24 @@ class Client:
             while sent < count:
                 if self.closed:
                     raise trio.ClosedResourceError
+                part = min(count - sent, SENDFILE_MAX_CHUNK)
                 try:
-                    taken = os.sendfile(sock.fileno(), fd, offset + sent, count - sent)
+                    taken = os.sendfile(sock.fileno(), fd, offset + sent, part)
                 except BlockingIOError:
                     taken = -1
-                except OSError as exc:
+                except ConnectionError as exc:
                     raise trio.BrokenResourceError(exc.strerror) from exc
+                except OSError as exc:
+                    if exc.errno not in SENDFILE_UNSUPPORTED:
+                        raise
+                    break  # not for this file: read and send the rest
                 if taken == 0:
-                    break  # the file is shorter than it was
+                    return sent  # the file is shorter than it was
                 if taken > 0:
                     sent += taken
                     armed = False
+                    if taken == SENDFILE_MAX_CHUNK and sent < count:
+                        await trio.lowlevel.checkpoint()  # let the other connections run
                     continue
                 if not armed:
                     armed = True
@@ -519,6 +528,9 @@ class Client:
         finally:
             if timed:
                 self._unpark()
+        async for data in FileChunks(fd, offset + sent, count - sent):
+            await self.send_all(data, patience)
+            sent += len(data)
         await self._ran_on()
         return sent
 

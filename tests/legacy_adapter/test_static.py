@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,12 +13,13 @@ import pytest
 from legacy_adapter import Headers, LegacyRequest, iter_bytes
 from legacy_adapter._mimetypes import content_type
 from legacy_adapter._static import (
+    FileChunks,
     StaticPlan,
+    close_file,
     etag_listed,
     parse_http_date,
     plan_static,
     serve_static,
-    stream_file,
 )
 
 MTIME = 1709618828  # Tue, 05 Mar 2024 06:07:08 GMT
@@ -211,21 +214,31 @@ def test_etag_listed(header: str, weak: bool, expected: bool) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("start", "length", "chunk"),
-    [(0, 1024, 100), (1000, 24, 7), (5, 0, 10)],
-    ids=["all", "tail", "none"],
+    ("start", "length"),
+    [(0, 1024), (1000, 24), (5, 0), (0, 200_000)],
+    ids=["all", "tail", "none", "several-chunks"],
 )
-async def test_stream_file_range(data_file: Path, start: int, length: int, chunk: int) -> None:
-    """stream_file yields exactly the requested bytes, in chunks no larger than asked."""
-    chunks = [c async for c in stream_file(str(data_file), start, length, chunk=chunk)]
-    assert b"".join(chunks) == DATA[start : start + length]
-    assert all(len(c) <= chunk for c in chunks)
+async def test_file_chunks_read_the_span(tmp_path: Path, start: int, length: int) -> None:
+    """FileChunks gives exactly the span's bytes, in chunks of at most 64 KiB."""
+    data = bytes(range(256)) * 1000
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        chunks = [c async for c in FileChunks(fd, start, length)]
+    finally:
+        os.close(fd)
+    assert b"".join(chunks) == data[start : start + length]
+    assert all(0 < len(c) <= 65536 for c in chunks)
 
 
 @pytest.mark.anyio
-async def test_stream_file_stops_at_truncation(data_file: Path) -> None:
-    """A file shorter than promised ends the stream early instead of looping."""
-    chunks = [c async for c in stream_file(str(data_file), 1000, 500)]
+async def test_file_chunks_stop_where_the_file_ends(data_file: Path) -> None:
+    """A file shorter than its span ends the chunks early instead of looping."""
+    fd = os.open(data_file, os.O_RDONLY)
+    try:
+        chunks = [c async for c in FileChunks(fd, 1000, 500)]
+    finally:
+        os.close(fd)
     assert b"".join(chunks) == DATA[1000:]
 
 
@@ -275,3 +288,55 @@ async def test_serve_static_vanished_file(tmp_path: Path) -> None:
     """A file deleted after resolution gets a 404 page."""
     response = await serve_static(str(tmp_path / "gone"), _request("GET", []))
     assert response.status == 404
+
+
+@pytest.mark.anyio
+async def test_a_large_file_is_a_span_of_the_open_file(tmp_path: Path) -> None:
+    """Over 64 KiB the body is the open file itself, closed by ``close_file``."""
+    data = bytes(range(256)) * 1024
+    (tmp_path / "big").write_bytes(data)
+    response = await serve_static(str(tmp_path / "big"), _request("GET", []))
+    span = response.file
+    assert span is not None
+    assert (span.offset, span.count) == (0, len(data))
+    assert os.pread(span.fd, 10, 100) == data[100:110]
+    assert b"".join([c async for c in response.body]) == data  # for a writer without sendfile
+    close_file(response)
+    assert span.fd == -1
+    close_file(response)  # twice is harmless
+
+
+@pytest.mark.anyio
+async def test_a_fifo_in_place_of_a_file_is_404_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    response = await serve_static(str(tmp_path / "pipe"), _request("GET", []))
+    assert response.status == 404
+
+
+@pytest.mark.anyio
+async def test_a_symlink_loop_is_403_as_nginx_answers_it(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    response = await serve_static(str(tmp_path / "a"), _request("GET", []))
+    assert response.status == 403
+
+
+def test_out_of_descriptors_is_500_not_404(data_file: Path) -> None:
+    """A file that exists but cannot be opened for want of descriptors is no 404 to cache."""
+    script = f"""
+import anyio, os, resource
+from tests.legacy_adapter.test_static import _request
+from legacy_adapter._static import serve_static
+async def main():
+    fds = len(os.listdir("/proc/self/fd"))  # the listing's own descriptor is closed again
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (fds - 1, hard))
+    response = await serve_static({str(data_file)!r}, _request("GET", []))
+    print(response.status)
+anyio.run(main)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.stdout.splitlines()[-1:] == ["500"], done.stderr
+    assert "static_open_failed" in done.stdout  # and the reason is logged

@@ -380,7 +380,11 @@ def test_a_static_file_keeps_the_send_timeout(
 def test_a_large_static_file_answers_as_nginx_answers_it(
     php_fpm: PhpFpm, runtime: str, tmp_path: Path
 ) -> None:
-    """Sent from the file (sendfile): whole, a range, after a kept-alive answer, as nginx."""
+    """Whole and a range (sent by sendfile), HEAD, each with a small file after it, as nginx.
+
+    The small file, pipelined on the same connection, starts where the large
+    one's length says it does.
+    """
     size = 3 * 1024 * 1024 + 7
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     (tmp_path / "big.bin").write_bytes(data)

@@ -73,3 +73,12 @@ def test_a_head_answer_keeps_its_length_and_sends_no_body() -> None:
     streamed.end()
     assert streamed.keep_alive
     assert not streamed.short
+
+
+def test_a_length_that_is_no_number_bounds_nothing_and_is_not_doubled() -> None:
+    streamed = _response()
+    head = streamed.start(200, [(b"content-length", b"x1")], closing=False)
+    assert b"transfer-encoding" not in head
+    assert streamed.body(b"abc") == b"abc"
+    whole = _response().whole(200, [(b"content-length", b"x1")], b"abc", closing=False)
+    assert whole.count(b"content-length") == 1
