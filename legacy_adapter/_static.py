@@ -43,7 +43,7 @@ import structlog
 
 from ._mimetypes import content_type
 from ._pages import error_page
-from ._streams import Chunks, iter_bytes
+from ._streams import iter_bytes
 from ._types import FileSpan, Headers, LegacyRequest, UpstreamResponse
 
 log = structlog.get_logger("strangler.static")
@@ -252,11 +252,13 @@ _OPEN_STATUS = {
 }
 
 
-class FileChunks(Chunks):
+class FileChunks:
     """``count`` bytes of the open file ``fd`` from ``offset``, read as asked; short at its end.
 
     Read on the loop, as ``sendfile`` reads: a file being served is in the
     page cache, and where it is not, nginx without aio waits for the disk too.
+    Not a ``Chunks``: this module stays interpreted, and an interpreted class
+    cannot derive from a compiled one.
     """
 
     __slots__ = ("_end", "_fd", "_offset")
@@ -272,6 +274,15 @@ class FileChunks(Chunks):
         data = os.pread(self._fd, min(_FILE_CHUNK, self._end - self._offset), self._offset)
         self._offset = self._offset + len(data) if data else self._end
         return data
+
+    def __aiter__(self) -> FileChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.read()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
 
 async def serve_static(filename: str, request: LegacyRequest) -> UpstreamResponse:

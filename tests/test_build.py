@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,3 +106,27 @@ every = data[::step(2)]
 fine = data[sent:]
 """
     assert calls_in_slice_bounds(source) == [2, 3, 4]
+
+
+def test_no_interpreted_class_derives_from_a_compiled_one() -> None:
+    """mypyc refuses to make an instance of such a class, in the compiled build only.
+
+    Checked on the source's own modules and the compiled list, so the
+    interpreted run of the suite fails too.
+    """
+    compiled = set(COMPILED_MODULES)
+    found = []
+    for package in ("proxy", "legacy_adapter", "migrated", "shadow"):
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            name = f"{package}.{info.name}"
+            if name in compiled or info.name == "__main__":
+                continue
+            for cls in vars(importlib.import_module(name)).values():
+                if not isinstance(cls, type) or cls.__module__ != name:
+                    continue
+                found += [
+                    f"{name}.{cls.__name__}({base.__module__}.{base.__name__})"
+                    for base in cls.__mro__[1:]
+                    if base.__module__ in compiled
+                ]
+    assert found == []
