@@ -37,8 +37,8 @@ from ._settings import FastCGISettings as FastCGISettings
 from ._settings import HTTPSettings as HTTPSettings
 from ._settings import PoolSettings as PoolSettings
 from ._settings import StaticSettings as StaticSettings
-from ._static import FileChunks as FileChunks
 from ._streams import Chunks as Chunks
+from ._streams import FileChunks as FileChunks
 from ._streams import iter_bytes as iter_bytes
 from ._streams import read_chunk as read_chunk
 from ._streams import read_whole as read_whole

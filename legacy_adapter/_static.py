@@ -43,7 +43,7 @@ import structlog
 
 from ._mimetypes import content_type
 from ._pages import error_page
-from ._streams import iter_bytes
+from ._streams import FileChunks, iter_bytes
 from ._types import FileSpan, Headers, LegacyRequest, UpstreamResponse
 
 log = structlog.get_logger("strangler.static")
@@ -234,13 +234,12 @@ def parse_ranges(spec: str, size: int) -> list[tuple[int, int]] | Unsatisfiable 
     return ranges if sum(e - s for s, e in ranges) <= size else None
 
 
-# A body up to this size is read and sent with its head in one write; above it,
-# sendfile costs less than the copy (measured with a 16, 64 and 200 KiB file:
-# docs/log.md, "sendfile").
+# A body up to this size is read and sent with its head in one write, which costs
+# less than a head and a sendfile; above it, sendfile costs less than the copy
+# (``ops/bench/run``'s ``static`` and ``static-large`` rows measure both sides).
 _READ_INLINE = 64 * 1024
 
 
-_FILE_CHUNK = 65536
 # A file that cannot be opened: nginx's status for each reason (ngx_http_static_handler).
 _OPEN_STATUS = {
     errno.ENOENT: 404,
@@ -250,39 +249,6 @@ _OPEN_STATUS = {
     errno.ELOOP: 403,
     errno.EMLINK: 403,
 }
-
-
-class FileChunks:
-    """``count`` bytes of the open file ``fd`` from ``offset``, read as asked; short at its end.
-
-    Read on the loop, as ``sendfile`` reads: a file being served is in the
-    page cache, and where it is not, nginx without aio waits for the disk too.
-    Not a ``Chunks``: this module stays interpreted, and an interpreted class
-    cannot derive from a compiled one.
-    """
-
-    __slots__ = ("_end", "_fd", "_offset")
-
-    def __init__(self, fd: int, offset: int, count: int) -> None:
-        self._fd = fd
-        self._offset = offset
-        self._end = offset + count
-
-    async def read(self) -> bytes:
-        if self._offset >= self._end:
-            return b""
-        data = os.pread(self._fd, min(_FILE_CHUNK, self._end - self._offset), self._offset)
-        self._offset = self._offset + len(data) if data else self._end
-        return data
-
-    def __aiter__(self) -> FileChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.read()
-        if not chunk:
-            raise StopAsyncIteration
-        return chunk
 
 
 async def serve_static(filename: str, request: LegacyRequest) -> UpstreamResponse:

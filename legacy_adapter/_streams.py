@@ -16,6 +16,7 @@ measures it).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from typing import Final
@@ -93,6 +94,28 @@ class ByteChunks(Chunks):
 def iter_bytes(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
     """An async iterator over fixed chunks."""
     return ByteChunks(chunks)
+
+
+class FileChunks(Chunks):
+    """``count`` bytes of the open file ``fd`` from ``offset``, read as asked; short at its end.
+
+    Read on the loop, as ``sendfile`` reads: a file being served is in the
+    page cache, and where it is not, nginx without aio waits for the disk too.
+    """
+
+    __slots__ = ("_end", "_fd", "_offset")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._end = offset + count
+
+    async def read(self) -> bytes:
+        if self._offset >= self._end:
+            return b""
+        data = os.pread(self._fd, min(_READ, self._end - self._offset), self._offset)
+        self._offset = self._offset + len(data) if data else self._end
+        return data
 
 
 class SpooledChunks(Chunks):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from legacy_adapter import Headers, LegacyRequest, iter_bytes
+from legacy_adapter import FileChunks, Headers, LegacyRequest, iter_bytes
 from legacy_adapter._mimetypes import content_type
 from legacy_adapter._static import (
-    FileChunks,
     StaticPlan,
     close_file,
     etag_listed,
