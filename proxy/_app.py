@@ -166,15 +166,17 @@ class _Writer:
 
     async def answer(
         self, status: int, headers: Headers, body: bytes, *, close: bool = False
-    ) -> None:
+    ) -> int:
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
+        return len(body)
 
     async def start(self, status: int, headers: Headers) -> None:
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def send(self, chunk: bytes) -> None:
+    async def send(self, chunk: bytes) -> int:
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+        return len(chunk)
 
     async def sendfile(self, fd: int, offset: int, count: int) -> int:
         sent = 0

@@ -60,16 +60,24 @@ class ResponseWriter(Protocol):
 
     async def answer(
         self, status: int, headers: Headers, body: bytes, *, close: bool = False
-    ) -> None:
-        """The whole answer at once; ``close``: the connection closes after it."""
+    ) -> int:
+        """The whole answer at once; ``close``: the connection closes after it.
+
+        Returns:
+            The body bytes sent: fewer than ``body`` when its head declares fewer.
+        """
         ...
 
     async def start(self, status: int, headers: Headers) -> None:
         """The head of an answer whose body follows (chunked unless a length is given)."""
         ...
 
-    async def send(self, chunk: bytes) -> None:
-        """One chunk of the body; waits while the client's socket is full."""
+    async def send(self, chunk: bytes) -> int:
+        """One chunk of the body; waits while the client's socket is full.
+
+        Returns:
+            The bytes of ``chunk`` sent: fewer past the length the head declared.
+        """
         ...
 
     async def sendfile(self, fd: int, offset: int, count: int) -> int:

@@ -114,18 +114,22 @@ class Cycle:
 
     async def answer(
         self, status: int, headers: Headers, body: bytes, *, close: bool = False
-    ) -> None:
+    ) -> int:
         closing = close or self._closing()
         await self._write(self.response.whole(status, headers, body, closing=closing))
         self._finish()
+        return self.response.body_bytes
 
     async def start(self, status: int, headers: Headers) -> None:
         await self._write(self.response.start(status, headers, closing=self._closing()))
 
-    async def send(self, data: bytes) -> None:
-        framed = self.response.body(data)
+    async def send(self, data: bytes) -> int:
+        response = self.response
+        before = response.body_bytes
+        framed = response.body(data)
         if framed:
             await self._write(framed)
+        return response.body_bytes - before
 
     async def end(self) -> None:
         last = self.response.end()

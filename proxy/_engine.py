@@ -347,11 +347,10 @@ class _Exchange:
         if response.content is not None:
             # The whole body is here: head and body go out in one write.
             body = b"" if self.head else response.content
-            self.sent_bytes = len(body)
-            if capture is not None:
-                capture.add(body)
             self.started = True
-            await self.writer.answer(response.status, headers, body, close=close)
+            self.sent_bytes = await self.writer.answer(response.status, headers, body, close=close)
+            if capture is not None:  # what the client was sent, as the candidate is compared
+                capture.add(body[: self.sent_bytes])
             return
         self.started = True
         await self.writer.start(response.status, headers)
@@ -363,10 +362,10 @@ class _Exchange:
             return
         async for chunk in response.body:
             if chunk and not self.head:
-                self.sent_bytes += len(chunk)
+                taken = await self.writer.send(chunk)
+                self.sent_bytes += taken
                 if capture is not None:
-                    capture.add(chunk)
-                await self.writer.send(chunk)
+                    capture.add(chunk if taken == len(chunk) else chunk[:taken])
         await self.writer.end()
 
 

@@ -243,6 +243,7 @@ class Response:
     """
 
     __slots__ = (
+        "body_bytes",
         "chunked",
         "excess",
         "head",
@@ -262,6 +263,7 @@ class Response:
         self.remaining = -1  # body bytes the head still owes the client; -1: no length
         self.short = False
         self.excess = False
+        self.body_bytes = 0  # of the body, framing aside: what the client is sent
 
     def start(self, status: int, headers: Headers, *, closing: bool) -> bytes:
         """The head of an answer whose body follows; chunked unless a length is given."""
@@ -286,6 +288,7 @@ class Response:
         elif len(body) < length:
             _short(length - len(body))
             self.short = closing = True
+        self.body_bytes = len(body)
         return self._head(status, headers, True, closing) + body
 
     def body(self, data: bytes) -> bytes:
@@ -300,11 +303,14 @@ class Response:
                 self.excess = True
                 data = data[:remaining]
             self.remaining = remaining - len(data)
+            self.body_bytes += len(data)
             return data
+        self.body_bytes += len(data)
         return chunk(data) if self.chunked else data
 
     def sent(self, count: int) -> None:
         """``count`` bytes of the body went out by another path (``sendfile``)."""
+        self.body_bytes += count
         if self.remaining >= 0:
             self.remaining = max(self.remaining - count, 0)
 

@@ -11,6 +11,7 @@ a graceful stop that refuses new connections at once.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import socket
@@ -24,6 +25,7 @@ import pytest
 
 from ops.services import Nginx, PhpFpm, Strangler, build_config
 from tests.conftest import REPO_ROOT, serving
+from tests.proxy.test_canary_admin import wait_for
 
 pytestmark = pytest.mark.service
 SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"
@@ -465,6 +467,8 @@ def test_a_php_body_is_held_to_its_content_length(
         "GET /sleep.php?ms=0 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
     ).encode()
     expected = b"aaHTTP/1.1 200 " if kind == "long" else b"a" * size
+    rid = f"cl-{kind}-{size}"
+    data = data.replace(b"Host: a\r\n", f"Host: a\r\nX-Request-Id: {rid}\r\n".encode(), 1)
     for url in (nginx_slow.url, proxy.url):  # the reference first
         answer = exchange(url, data)
         rest = answer.split(b"\r\n\r\n", 1)[1]
@@ -474,6 +478,17 @@ def test_a_php_body_is_held_to_its_content_length(
         else:
             assert answer.count(b"HTTP/1.1 200 ") == 2, url  # the next answer, whole
             assert b"slept 0ms\n" in rest, url
+
+    def logged() -> list[dict[str, object]]:
+        return [json.loads(line) for line in proxy.log_text().splitlines() if rid in line]
+
+    def access() -> list[object]:  # written once the answer is out: the client may be first
+        return [entry["bytes"] for entry in logged() if entry.get("event") == "request"]
+
+    assert wait_for(lambda: access() != [])
+    assert access() == [2 if kind == "long" else size]
+    warned = [entry["event"] for entry in logged() if entry.get("level") == "warning"]
+    assert len(warned) == 1  # once per answer, however many chunks went past the length
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -82,3 +82,19 @@ def test_a_length_that_is_no_number_bounds_nothing_and_is_not_doubled() -> None:
     assert streamed.body(b"abc") == b"abc"
     whole = _response().whole(200, [(b"content-length", b"x1")], b"abc", closing=False)
     assert whole.count(b"content-length") == 1
+
+
+def test_body_bytes_count_what_the_client_is_sent() -> None:
+    streamed = _response()
+    streamed.start(200, [(b"content-length", b"5")], closing=False)
+    streamed.body(b"abc")
+    streamed.sent(1)
+    streamed.body(b"defg")
+    assert streamed.body_bytes == 5
+    whole = _response()
+    whole.whole(200, [(b"content-length", b"2")], b"abcd", closing=False)
+    assert whole.body_bytes == 2
+    chunked = _response()
+    chunked.start(200, [], closing=False)
+    chunked.body(b"abc")
+    assert chunked.body_bytes == 3  # the framing is not counted
