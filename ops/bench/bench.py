@@ -70,10 +70,17 @@ against legacy-only, per shadow runtime of this build, and
 row of this build against the baseline's; ``--target-ratio`` the best
 pass-through of any runtime (off unless given).
 
-Pool sizing: a kept-alive FastCGI connection pins a PHP-FPM child, so nginx's
-keepalive connections plus ``workers * pool_size`` never exceed
-``pm.max_children`` (``docs/operations.md``, "Sizing the pool against
-PHP-FPM").  Access logs are off
+PHP-FPM's children are shared fairly: nginx runs only for its turn, since
+a kept-alive FastCGI connection pins a PHP-FPM child even while idle
+(``docs/operations.md``, "Sizing the pool against PHP-FPM"), and its idle
+connections would hold children through strangler's turn.  strangler's pool
+takes every child (``workers * pool_size = pm.max_children``).  nginx keeps
+a quarter of them alive (``--nginx-keepalive``, by default ``children / (4 *
+workers)`` per worker); its other requests open a connection each, which
+waits in PHP-FPM's backlog for a child.  More kept connections gave nginx up
+to 10% more requests/s by starving those waiting ones: with 2 or 3 per
+worker of two, its p99 went from 34-40 ms to 0.5-1.8 s, and 3 had wrk
+time requests out (``docs/log.md``, 2026-12-07).  Access logs are off
 on both sides (nginx's reference config has ``access_log off``).
 
 Exit status: 0 ok; 1 a target was missed, some accepted event did not reach
@@ -285,6 +292,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
     p.add_argument(
+        "--nginx-keepalive",
+        type=int,
+        help="idle FastCGI connections per nginx worker (default: a quarter of the PHP "
+        "children, shared over the workers)",
+    )
+    p.add_argument(
         "--one-worker-runtimes",
         default="uvloop,uvloop-compiled,trio-compiled",
         help="runtimes whose pass-through is also measured with one worker, the "
@@ -409,9 +422,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     unknown = [r for r in runtimes if r not in known]
     if unknown or not runtimes:
         sys.exit(f"bench: unknown runtime(s) {unknown}; choose from {', '.join(known)}")
-    keepalive = max(1, args.php_children // (4 * args.workers))
+    keepalive = args.nginx_keepalive or max(1, args.php_children // (4 * args.workers))
     ours = args.strangler_workers or args.workers
-    pool_size = (args.php_children - keepalive * args.workers) // ours
+    pool_size = args.php_children // ours
     if pool_size < 1:
         sys.exit(f"bench: {args.php_children} PHP children are too few for {ours} workers")
     one_worker: tuple[str, ...] = ()
@@ -669,7 +682,6 @@ def measure_shadow(
 def run_rounds(
     plan: Plan,
     php: PhpFpm,
-    nginx: Nginx,
     env: dict[str, str],
     deliveries: list[dict[str, object]],
     shadow_counts: list[_shadow.StoreCounts],
@@ -691,7 +703,7 @@ def run_rounds(
     for round_ in range(1, plan.rounds + 1):
         nginx_last = round_ % 2 == 0
         if not nginx_last:
-            runs += measure_nginx(plan, nginx, reference, round_, progress)
+            runs += measure_nginx(plan, php, reference, round_, progress)
         for runtime in reversed(plan.runtimes) if nginx_last else plan.runtimes:
             with strangler_target(plan, php, runtime, env, deliveries, reference) as proxy:
                 loads = plan.loads_for(runtime)
@@ -711,32 +723,37 @@ def run_rounds(
                     plan, php, runtime, env, round_, progress, reference, shadow_counts
                 )
         if nginx_last:
-            runs += measure_nginx(plan, nginx, reference, round_, progress)
+            runs += measure_nginx(plan, php, reference, round_, progress)
     return runs
 
 
 def measure_nginx(
-    plan: Plan, nginx: Nginx, reference: dict[str, bytes], round_: int, progress: Progress
+    plan: Plan, php: PhpFpm, reference: dict[str, bytes], round_: int, progress: Progress
 ) -> list[Run]:
-    """nginx's loads for one round (its answers checked against the reference first)."""
-    for load in plan.nginx_loads:
-        preflight(nginx.url, load, reference)
-    return measure_target(plan, nginx.url, "nginx", "-", round_, progress, plan.nginx_loads)
+    """nginx's loads for one round (its answers checked against the reference first).
+
+    nginx is started for its turn and stopped after it, so that its idle kept
+    connections hold none of PHP-FPM's children while strangler is measured.
+    """
+    if not plan.nginx_loads:
+        return []
+    with Nginx(
+        php.address,
+        DOC_ROOT,
+        style="per_path",
+        keepalive=plan.nginx_keepalive,
+        workers=plan.workers,
+    ) as nginx:
+        for load in plan.nginx_loads:
+            preflight(nginx.url, load, reference)
+        return measure_target(plan, nginx.url, "nginx", "-", round_, progress, plan.nginx_loads)
 
 
 @contextlib.contextmanager
-def services(plan: Plan) -> Iterator[tuple[PhpFpm, Nginx]]:
-    """PHP-FPM and nginx for the whole benchmark; stopped on exit, Ctrl-C included."""
+def services(plan: Plan) -> Iterator[PhpFpm]:
+    """PHP-FPM for the whole benchmark; stopped on exit, Ctrl-C included."""
     with PhpFpm(max_children=plan.php_children, unix_socket=plan.unix_socket) as php:
-        nginx = Nginx(
-            php.address,
-            DOC_ROOT,
-            style="per_path",
-            keepalive=plan.nginx_keepalive,
-            workers=plan.workers,
-        )
-        with nginx:
-            yield php, nginx
+        yield php
 
 
 def metadata(plan: Plan, argv: Sequence[str]) -> dict[str, object]:
@@ -912,11 +929,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shadow_counts: list[_shadow.StoreCounts] = []
     reference: dict[str, bytes] = {}
     try:
-        with services(plan) as (php, nginx):
+        with services(plan) as php:
             if args.profile:
                 profile(plan, php, Path(tempfile.gettempdir()) / "strangler-bench-profile")
                 return 0
-            runs = run_rounds(plan, php, nginx, {}, deliveries, shadow_counts, reference)
+            runs = run_rounds(plan, php, {}, deliveries, shadow_counts, reference)
     except (ServiceError, WrkError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 3

@@ -19,7 +19,7 @@ store): what shadowing costs per request, apart from throughput's noise.
 nginx with 2 workers) and splits each request's CPU over the whole machine:
 the proxy's processes, PHP-FPM's children, wrk, the kernel's softirq work and
 what was left idle.  It measures strangler with one worker and with
-``--workers`` (default 2), the pool taking the same PHP children, then nginx
+``--workers`` (default 2), the pool taking every PHP child, then nginx
 again: the PHP share shows what a proxy's own CPU costs the backend it shares
 the cores with (``docs/operations.md``, "Sizing workers").
 
@@ -172,6 +172,7 @@ def shadow_cases(build: Build, seconds: int) -> None:
 
 
 _PHP_CHILDREN = 8  # as the benchmark's PHP-FPM
+_NGINX_KEEPALIVE = 1  # per worker of two, as the benchmark's nginx (bench.py, "Pool sizing")
 
 
 def whole_box(build: Build, seconds: int, workers: int) -> None:
@@ -182,14 +183,14 @@ def whole_box(build: Build, seconds: int, workers: int) -> None:
         php = child_pids(fpm.process.pid)
         for turn in ("nginx", 1, workers, "nginx"):
             if turn == "nginx":
-                with Nginx(fpm.address, APP, keepalive=1, workers=2) as nginx:
+                with Nginx(fpm.address, APP, keepalive=_NGINX_KEEPALIVE, workers=2) as nginx:
                     assert nginx.process is not None
                     box_line(
                         "nginx, 2 workers", nginx.url, child_pids(nginx.process.pid), php, seconds
                     )
                 continue
             assert isinstance(turn, int)
-            pool = (_PHP_CHILDREN - 2) // turn  # what nginx's keepalive leaves, shared
+            pool = _PHP_CHILDREN // turn  # every child: nginx is stopped meanwhile
             config = build_config(
                 fpm.address, APP, runtime=build.runtime, workers=turn, pool_size=pool
             )
