@@ -189,11 +189,32 @@ def parse_cgi_head(head: bytes) -> ResponseHead:
 
     ``Status`` sets the status and is dropped from the headers; ``Location``
     without ``Status`` means 302; otherwise 200.  Lines may end in CRLF or LF.
+    A script sends the same head answer after answer, so heads parsed before
+    are looked up by their bytes (``ops/bench/engine_cpu.py``); each answer
+    gets a list of its own.
 
     Raises:
         ProtocolError: a line has no colon, is folded, or holds a control byte; a
             bad Status; a Content-Length repeated or not a number.
     """
+    known = _HEADS.get(head)
+    if known is not None:
+        return ResponseHead(known.status, known.reason, list(known.headers))
+    parsed = _parse_cgi_head(head)
+    if len(head) <= _CACHED_HEAD_BYTES:
+        if len(_HEADS) >= _CACHED_HEADS:
+            _HEADS.clear()  # heads that differ every time (cookies, dates) start it over
+        _HEADS[head] = ResponseHead(parsed.status, parsed.reason, list(parsed.headers))
+    return parsed
+
+
+# Heads parsed before, by their bytes: bounded in count and in each head's size.
+_HEADS: Final[dict[bytes, ResponseHead]] = {}
+_CACHED_HEADS: Final = 256
+_CACHED_HEAD_BYTES: Final = 1024
+
+
+def _parse_cgi_head(head: bytes) -> ResponseHead:
     headers: list[tuple[bytes, bytes]] = []
     status: tuple[int, bytes] | None = None
     for raw in head.split(b"\n") if head else []:

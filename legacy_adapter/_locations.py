@@ -15,7 +15,15 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from ._pages import directory_redirect, error_page
-from ._resolve import NotFound, Redirect, RunScript, ScriptSettings, ServeFile, Target, resolve
+from ._resolve import (
+    NotFound,
+    Redirect,
+    Resolver,
+    RunScript,
+    ScriptSettings,
+    ServeFile,
+    Target,
+)
 from ._settings import StaticSettings
 from ._static import close_file, serve_static
 from ._types import LegacyRequest, UpstreamResponse
@@ -34,6 +42,7 @@ class Locations:
 
     def __init__(self, settings: ScriptSettings) -> None:
         self.settings = settings
+        self._resolver = Resolver(settings)
 
     def resolve(self, path: str) -> Target:
         """The script, file, redirect or error that answers the normalised ``path``.
@@ -41,11 +50,11 @@ class Locations:
         Raises:
             ValueError: ``path`` is not normalised (a bug in the caller).
         """
-        return resolve(path, self.settings)
+        return self._resolver.resolve(path)
 
     def script_for(self, path: str) -> RunScript | None:
         """The script answering ``path``; ``None`` for a file, a redirect or a 404."""
-        target = resolve(path, self.settings)
+        target = self._resolver.resolve(path)
         return target if isinstance(target, RunScript) else None
 
     def answer(

@@ -134,6 +134,53 @@ def resolve(path: str, settings: ScriptSettings) -> Target:
     return _front_controller(path, settings, fallback=True)
 
 
+class Resolver:
+    """``resolve`` for one backend's settings, remembering the scripts named by their suffix.
+
+    A path that names its script (``/validate.php``, ``/a.php/info``) gets the
+    same ``RunScript`` for as long as the file is there: only the script's
+    ``stat`` is made again, as nginx makes it, and the rest is pure over the
+    path; resolving is on every PHP request's path (``ops/bench/engine_cpu.py``).
+    Paths that reach a script through ``try_files`` (an index file, the front
+    controller's fallback) are resolved in full every time, since the files
+    tried on the way may come and go.
+    """
+
+    __slots__ = ("_scripts", "settings")
+
+    def __init__(self, settings: ScriptSettings) -> None:
+        self.settings = settings
+        self._scripts: dict[str, RunScript] = {}
+
+    def resolve(self, path: str) -> Target:
+        """``resolve(path, settings)``.
+
+        Raises:
+            ValueError: ``path`` is not normalised (a bug in the caller).
+        """
+        known = self._scripts.get(path)
+        if known is not None and _kind(known.script_filename) == "file":
+            return known
+        target = resolve(path, self.settings)
+        if isinstance(target, RunScript) and _names_script(path, self.settings):
+            scripts = self._scripts
+            if len(scripts) >= _CACHED_SCRIPTS:
+                scripts.clear()  # paths come from clients: bounded
+            scripts[path] = target
+        return target
+
+
+# Paths remembered per backend (a PATH_INFO makes each path its own).
+_CACHED_SCRIPTS = 1024
+
+
+def _names_script(path: str, settings: ScriptSettings) -> bool:
+    """Whether the PHP location takes ``path`` itself, without ``try_files``."""
+    if settings.front_controller is None:
+        return _suffix_patterns(settings.php_suffix)[0].search(path) is not None
+    return path.endswith(settings.php_suffix)
+
+
 def script_of(path: str, settings: ScriptSettings) -> RunScript | None:
     """The PHP script answering ``path``; ``None`` for a file, a redirect or a 404."""
     target = resolve(path, settings)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from legacy_adapter import _fastcgi_proto
 from legacy_adapter._fastcgi_proto import (
     ABORT_REQUEST,
     END_REQUEST,
@@ -353,6 +354,31 @@ def test_multiple_set_cookie_headers_keep_their_order() -> None:
     """Repeated headers are all kept, in the order the application sent them."""
     head = _head(_response(b"Set-Cookie: a=1\r\nX: y\r\nSet-Cookie: b=2\r\n\r\n"))
     assert head.headers == [(b"set-cookie", b"a=1"), (b"x", b"y"), (b"set-cookie", b"b=2")]
+
+
+def test_a_repeated_head_gives_each_answer_its_own_headers() -> None:
+    """A head seen before parses the same, and changing one answer's headers leaves the next."""
+    stream = _response(b"Status: 201 Made\r\nX-Seen: again\r\n\r\nbody")
+    for _ in range(3):
+        head = _head(stream)
+        assert head == ResponseHead(201, b"Made", [(b"x-seen", b"again")])
+        head.headers.append((b"x-added", b"by this answer"))
+
+
+def test_heads_that_differ_every_time_keep_memory_bounded() -> None:
+    """Heads unique to each answer (a session cookie) never grow what is kept of them."""
+    for n in range(1000):
+        head = _head(_response(b"Set-Cookie: session=%d\r\n\r\n" % n))
+        assert head.headers == [(b"set-cookie", b"session=%d" % n)]
+    assert len(_fastcgi_proto._HEADS) <= _fastcgi_proto._CACHED_HEADS
+
+
+def test_a_rejected_head_is_rejected_every_time() -> None:
+    """A bad head is never remembered as a good one."""
+    stream = _response(b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nbody")
+    for _ in range(2):
+        with pytest.raises(ProtocolError, match="more than one"):
+            _receive(stream)
 
 
 @pytest.mark.parametrize(

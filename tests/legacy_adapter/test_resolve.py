@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from legacy_adapter import _resolve
 from legacy_adapter._resolve import (
     Forbidden,
     NotFound,
     Redirect,
+    Resolver,
     RunScript,
     ScriptSettings,
     ServeFile,
@@ -112,6 +114,54 @@ def test_front_controller(root: Path, path: str, expected: Target) -> None:
     """Front-controller resolution gives what nginx's `try_files ... /index.php` config gave."""
     target = resolve(path, ScriptSettings(str(root) + "/", "/index.php"))
     assert _same(_rooted(target, root), expected), target
+
+
+@pytest.mark.parametrize("front_controller", [None, "/index.php"], ids=["per-path", "front"])
+def test_resolver_answers_as_resolve_every_time(root: Path, front_controller: str | None) -> None:
+    """The backend's resolver, which remembers scripts, gives resolve's answers, asked again."""
+    settings = ScriptSettings(str(root), front_controller)
+    resolver = Resolver(settings)
+    cases = PER_PATH if front_controller is None else FRONT_CONTROLLER
+    for _ in range(3):
+        for path, expected in cases:
+            target = resolver.resolve(path)
+            assert _same(_rooted(target, root), expected), (path, target)
+            assert target == resolve(path, settings)
+
+
+@pytest.mark.parametrize("front_controller", [None, "/index.php"], ids=["per-path", "front"])
+def test_resolver_sees_the_tree_change(root: Path, front_controller: str | None) -> None:
+    """A remembered script that goes, or turns into a directory, is not run; back, it is."""
+    resolver = Resolver(ScriptSettings(str(root), front_controller))
+    assert _rooted(resolver.resolve("/foo.php"), root) == run("/foo.php")
+    (root / "foo.php").unlink()
+    assert isinstance(resolver.resolve("/foo.php"), NotFound)
+    (root / "foo.php").mkdir()
+    assert isinstance(resolver.resolve("/foo.php"), NotFound)
+    (root / "foo.php").rmdir()
+    (root / "foo.php").write_text("<?php\n")
+    assert _rooted(resolver.resolve("/foo.php"), root) == run("/foo.php")
+
+
+def test_resolver_tries_files_every_time(root: Path) -> None:
+    """A script reached through try_files is not remembered: a file put in its way is served."""
+    resolver = Resolver(ScriptSettings(str(root), "/index.php"))
+    assert _rooted(resolver.resolve("/nothing"), root) == run("/index.php")
+    (root / "nothing").write_text("now a file\n")
+    assert _rooted(resolver.resolve("/nothing"), root) == ServeFile("ROOT/nothing")
+    (root / "dir/index.html").write_text("first\n")
+    resolver = Resolver(ScriptSettings(str(root), None, index=("index.php", "index.html")))
+    assert _rooted(resolver.resolve("/dir/"), root) == run("/dir/index.php")
+    (root / "dir/index.php").unlink()
+    assert _rooted(resolver.resolve("/dir/"), root) == ServeFile("ROOT/dir/index.html")
+
+
+def test_resolver_memory_is_bounded(root: Path) -> None:
+    """Every PATH_INFO is a path of its own: what is remembered of them stays bounded."""
+    resolver = Resolver(ScriptSettings(str(root), None))
+    for n in range(3000):
+        assert _rooted(resolver.resolve(f"/foo.php/{n}"), root) == run("/foo.php", f"/{n}")
+    assert len(resolver._scripts) <= _resolve._CACHED_SCRIPTS
 
 
 def test_statuses() -> None:
