@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,6 +21,7 @@ import pytest
 from ops.services import PhpFpm, Strangler, build_config, child_pids
 from proxy._canary import goes_to_new
 from tests.conftest import DEMO_ROOT, serving
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.service
 TOKEN = "t0ken"
@@ -116,16 +117,6 @@ class Load:
     def seen(self) -> dict[str, list[str]]:
         """Each key's sides so far (a copy)."""
         return {k: list(v) for k, v in self.sides.items()}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    """Whether ``condition`` came true within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def set_percent(proxy: Strangler, percent: float) -> httpx.Response:

@@ -25,7 +25,7 @@ import pytest
 
 from ops.services import Nginx, PhpFpm, Strangler, build_config
 from tests.conftest import REPO_ROOT, serving
-from tests.proxy.test_canary_admin import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.service
 SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ops.services import PhpFpm, Strangler
 from tests.conftest import DEMO_ROOT, serving
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.service
 ANSWERED = (
@@ -36,13 +35,6 @@ def worker_pids(proxy: Strangler) -> dict[int, int]:
     return {w["index"]: w["pid"] for w in ready.get("workers", [])}
 
 
-def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
 def test_the_union_counts_every_worker_and_keeps_counting_across_restarts(
     php_fpm: PhpFpm,
 ) -> None:
@@ -53,14 +45,14 @@ def test_the_union_counts_every_worker_and_keeps_counting_across_restarts(
     with serving(make) as s:
         for _ in range(20):
             assert httpx.get(s.url + "/index.php").status_code == 200
-        eventually(lambda: scrape(s).get(ANSWERED) == 20)
+        assert wait_for(lambda: scrape(s).get(ANSWERED) == 20, 20.0)
         shown = scrape(s)
         processes = {dict(k[1])["worker"] for k in shown if k[0] == "process_cpu_seconds_total"}
         assert processes == {"0", "1", "supervisor"}
         for index, pid in sorted(worker_pids(s).items()):
             os.kill(pid, signal.SIGKILL)
-            eventually(lambda i=index, p=pid: worker_pids(s).get(i, p) != p)  # type: ignore[misc]
+            assert wait_for(lambda i=index, p=pid: worker_pids(s).get(i, p) != p, 20.0)  # type: ignore[misc]
             assert scrape(s).get(ANSWERED) == 20
         for _ in range(5):
             assert httpx.get(s.url + "/index.php").status_code == 200
-        eventually(lambda: scrape(s).get(ANSWERED) == 25)
+        assert wait_for(lambda: scrape(s).get(ANSWERED) == 25, 20.0)
