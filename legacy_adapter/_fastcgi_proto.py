@@ -201,14 +201,15 @@ def parse_cgi_head(head: bytes) -> ResponseHead:
     if known is not None:
         return ResponseHead(known.status, known.reason, list(known.headers))
     parsed = _parse_cgi_head(head)
-    if len(head) <= _CACHED_HEAD_BYTES:
+    if len(head) <= _CACHED_HEAD_BYTES and not any(n == b"set-cookie" for n, _ in parsed.headers):
         if len(_HEADS) >= _CACHED_HEADS:
-            _HEADS.clear()  # heads that differ every time (cookies, dates) start it over
+            del _HEADS[next(iter(_HEADS))]  # the oldest goes
         _HEADS[head] = ResponseHead(parsed.status, parsed.reason, list(parsed.headers))
     return parsed
 
 
 # Heads parsed before, by their bytes: bounded in count and in each head's size.
+# Heads that set a cookie differ from answer to answer, and are not kept after it.
 _HEADS: Final[dict[bytes, ResponseHead]] = {}
 _CACHED_HEADS: Final = 256
 _CACHED_HEAD_BYTES: Final = 1024

@@ -162,16 +162,22 @@ class Resolver:
         if known is not None and _kind(known.script_filename) == "file":
             return known
         target = resolve(path, self.settings)
-        if isinstance(target, RunScript) and _names_script(path, self.settings):
+        if (
+            isinstance(target, RunScript)
+            and len(path) <= _CACHED_PATH_LENGTH
+            and _names_script(path, self.settings)
+        ):
             scripts = self._scripts
             if len(scripts) >= _CACHED_SCRIPTS:
-                scripts.clear()  # paths come from clients: bounded
+                del scripts[next(iter(scripts))]  # the oldest goes
             scripts[path] = target
         return target
 
 
-# Paths remembered per backend (a PATH_INFO makes each path its own).
+# Paths come from clients: bounded in count and length (a PATH_INFO makes
+# each path its own).
 _CACHED_SCRIPTS = 1024
+_CACHED_PATH_LENGTH = 256
 
 
 def _names_script(path: str, settings: ScriptSettings) -> bool:

@@ -74,11 +74,11 @@ PHP-FPM's children are shared fairly: nginx runs only for its turn, since
 a kept-alive FastCGI connection pins a PHP-FPM child even while idle
 (``docs/operations.md``, "Sizing the pool against PHP-FPM"), and its idle
 connections would hold children through strangler's turn.  strangler's pool
-takes every child (``workers * pool_size = pm.max_children``).  nginx keeps
-a quarter of them alive (``--nginx-keepalive``, by default ``children / (4 *
-workers)`` per worker); its other requests open a connection each, which
-waits in PHP-FPM's backlog for a child.  More kept connections gave nginx up
-to 10% more requests/s by starving those waiting ones: with 2 or 3 per
+takes every child it can share evenly (``pm.max_children // workers`` per
+worker).  nginx keeps a quarter of them alive (``--nginx-keepalive``, by
+default ``children / (4 * workers)`` per worker); its other requests open a
+connection each, which waits in PHP-FPM's backlog for a child.  More kept connections gave nginx up
+to 12% more requests/s by starving those waiting ones: with 2 or 3 per
 worker of two, its p99 went from 34-40 ms to 0.5-1.8 s, and 3 had wrk
 time requests out (``docs/log.md``, 2026-12-07).  Access logs are off
 on both sides (nginx's reference config has ``access_log off``).
@@ -293,7 +293,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (8)")
     p.add_argument(
         "--nginx-keepalive",
-        type=int,
+        type=_at_least_one,
         help="idle FastCGI connections per nginx worker (default: a quarter of the PHP "
         "children, shared over the workers)",
     )
@@ -402,6 +402,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         _baseline.names(_runtimes(args.baseline_runtimes)) if args.baseline else ()
     )
     return args
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
 
 
 def make_plan(args: argparse.Namespace) -> Plan:

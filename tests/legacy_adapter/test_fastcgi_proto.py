@@ -365,11 +365,21 @@ def test_a_repeated_head_gives_each_answer_its_own_headers() -> None:
         head.headers.append((b"x-added", b"by this answer"))
 
 
+def test_a_repeated_head_is_looked_up_not_parsed_again() -> None:
+    """The second answer with a head gets the pairs the first parse made; a cookie's are new."""
+    stream = _response(b"X-Kept: yes\r\n\r\nbody")
+    assert _head(stream).headers[0] is _head(stream).headers[0]
+    cookie = _response(b"Set-Cookie: session=1\r\n\r\nbody")
+    first, second = _head(cookie), _head(cookie)
+    assert first.headers == second.headers
+    assert first.headers[0] is not second.headers[0]
+
+
 def test_heads_that_differ_every_time_keep_memory_bounded() -> None:
-    """Heads unique to each answer (a session cookie) never grow what is kept of them."""
+    """Heads unique to each answer (a redirect's token) never grow what is kept of them."""
     for n in range(1000):
-        head = _head(_response(b"Set-Cookie: session=%d\r\n\r\n" % n))
-        assert head.headers == [(b"set-cookie", b"session=%d" % n)]
+        head = _head(_response(b"Location: /next?token=%d\r\n\r\n" % n))
+        assert (head.status, head.headers) == (302, [(b"location", b"/next?token=%d" % n)])
     assert len(_fastcgi_proto._HEADS) <= _fastcgi_proto._CACHED_HEADS
 
 

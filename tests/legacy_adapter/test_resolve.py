@@ -156,12 +156,22 @@ def test_resolver_tries_files_every_time(root: Path) -> None:
     assert _rooted(resolver.resolve("/dir/"), root) == ServeFile("ROOT/dir/index.html")
 
 
+def test_resolver_remembers_only_scripts_named_by_short_paths(root: Path) -> None:
+    """A script named by its path is the same answer again; try_files and long paths are new."""
+    resolver = Resolver(ScriptSettings(str(root), None))
+    assert resolver.resolve("/foo.php/x") is resolver.resolve("/foo.php/x")
+    assert resolver.resolve("/dir/") is not resolver.resolve("/dir/")
+    long = "/foo.php/" + "x" * 300
+    assert resolver.resolve(long) is not resolver.resolve(long)
+
+
 def test_resolver_memory_is_bounded(root: Path) -> None:
     """Every PATH_INFO is a path of its own: what is remembered of them stays bounded."""
     resolver = Resolver(ScriptSettings(str(root), None))
     for n in range(3000):
         assert _rooted(resolver.resolve(f"/foo.php/{n}"), root) == run("/foo.php", f"/{n}")
     assert len(resolver._scripts) <= _resolve._CACHED_SCRIPTS
+    assert resolver.resolve("/foo.php/2999") is resolver.resolve("/foo.php/2999")
 
 
 def test_statuses() -> None:

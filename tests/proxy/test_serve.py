@@ -23,6 +23,7 @@ import pytest
 
 from ops.services import PhpFpm, Strangler, build_config
 from tests.conftest import DEMO_ROOT, REPO_ROOT, serving
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.service
 SLOW_ROOT = REPO_ROOT / "tests" / "apps" / "slow" / "public"
@@ -228,7 +229,7 @@ def test_reload_keeps_running_config_on_bad_file(php_fpm: PhpFpm) -> None:
         gone = '[[routes]]\nname = "gone"\nmatch = { path = "/gone" }\nstatus = 410\n\n'
         s.config_path.write_text(original.replace("[[routes]]", gone + "[[routes]]", 1))
         s.signal(signal.SIGHUP)
-        _eventually(lambda: httpx.get(s.url + "/gone").status_code == 410)
+        assert wait_for(lambda: httpx.get(s.url + "/gone").status_code == 410, 5.0)
         s.config_path.write_text(original.replace("[[routes]]", "[[routes]]\nbogus = 1", 1))
         r = httpx.post(s.admin_url + "/reload")
         assert r.status_code == 400
@@ -249,7 +250,7 @@ def in_flight(url: str, ms: int) -> tuple[threading.Thread, dict[str, httpx.Resp
 
     thread = threading.Thread(target=get)
     thread.start()
-    _eventually(marker.exists, timeout=20)
+    assert wait_for(marker.exists, 20.0)
     marker.unlink()
     return thread, result
 
@@ -263,7 +264,7 @@ def test_graceful_shutdown_finishes_in_flight(php_fpm: PhpFpm, runtime: str) -> 
         s.signal(signal.SIGTERM)
         thread.join(30)
         assert (result["r"].status_code, result["r"].text) == (200, "slept 1500ms\n")
-        _eventually(lambda: _refused(s.url))
+        assert wait_for(lambda: _refused(s.url), 5.0)
 
 
 @RUNTIMES
@@ -298,7 +299,7 @@ def test_every_php_child_busy_is_bounded(runtime: str) -> None:
 
 
 def assert_still_serving_path(proxy: Strangler, path: str) -> None:
-    _eventually(lambda: httpx.get(proxy.url + path, timeout=5).status_code == 200)
+    assert wait_for(lambda: httpx.get(proxy.url + path, timeout=5).status_code == 200, 5.0)
 
 
 def _refused(url: str) -> bool:
@@ -307,12 +308,3 @@ def _refused(url: str) -> bool:
     except httpx.TransportError:
         return True
     return False
-
-
-def _eventually(check: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
