@@ -16,21 +16,22 @@ rounds, so neither build always runs on a warmer or cooler machine):
 * ``validate``: ``POST /validate.php`` with a fixed valid JSON body
   (``post_validate.lua``), the legacy FastCGI pass-through;
 * ``validate-1w`` (uvloop, uvloop-compiled and trio-compiled, and the
-  baseline; ``--one-worker-runtimes``): the same pass-through through a strangler of
-  one worker, its pool taking the PHP children the two workers shared.  On a
-  box whose cores PHP-FPM also needs, one Python worker leaves PHP more CPU
-  and cache than two (``docs/operations.md``, "Sizing workers"), so the pass-through is
-  measured both ways and the pass-through targets take the better;
+  baseline; ``--one-worker-runtimes``): the same pass-through through a
+  strangler of one worker, its pool taking the PHP children the two workers
+  shared.  On a box whose cores PHP-FPM also needs, one Python worker leaves
+  PHP more CPU and cache than two (``docs/operations.md``, "Sizing
+  workers"), so the pass-through is measured both ways and the pass-through
+  targets take the better;
 * ``static``: ``GET /assets/style.css``, the static file path;
 * ``static-large``: ``GET /assets/catalog.json``, a 200 KiB file, sent from
   the file (``sendfile``) where ``static``'s is read and sent with its head;
 * ``migrated``: ``POST /api/v2/validate`` with the same body, answered by the
-  in-process port of validate.php (``ops.demo.handlers.validator:validate``), rules
-  from a ``file://`` cache, each accepted event produced to a Tansu broker
-  with ``delivery = "acked"`` (strangler only; its ratio is against nginx's
-  ``validate``, and its answer must equal nginx's byte for byte).  After each
-  instance the bench checks that every accepted event reached the broker
-  (``_migrated.py``);
+  in-process port of validate.php (``ops.demo.handlers.validator:validate``),
+  rules from a ``file://`` cache, each accepted event produced to a Tansu
+  broker with ``delivery = "acked"`` (strangler only; its ratio is against
+  nginx's ``validate``, and its answer must equal nginx's byte for byte).
+  After each instance the bench checks that every accepted event reached the
+  broker (``_migrated.py``);
 * ``validate-batch`` (nginx only): ``POST /validate_batch.php`` with one fixed
   batch of 20 events, 15 valid and 5 rejected for different reasons
   (``post_validate_batch.lua``), answered by the PHP original;
