@@ -53,6 +53,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +177,8 @@ class Resolver:
 
 # Paths come from clients: bounded in count and length (a PATH_INFO makes
 # each path its own).
-_CACHED_SCRIPTS = 1024
-_CACHED_PATH_LENGTH = 256
+_CACHED_SCRIPTS: Final = 1024
+_CACHED_PATH_LENGTH: Final = 256
 
 
 def _names_script(path: str, settings: ScriptSettings) -> bool:

@@ -78,11 +78,12 @@ connections would hold children through strangler's turn.  strangler's pool
 takes every child it can share evenly (``pm.max_children // workers`` per
 worker).  nginx keeps a quarter of them alive (``--nginx-keepalive``, by
 default ``children / (4 * workers)`` per worker); its other requests open a
-connection each, which waits in PHP-FPM's backlog for a child.  More kept connections gave nginx up
-to 12% more requests/s by starving those waiting ones: with 2 or 3 per
-worker of two, its p99 went from 34-40 ms to 0.5-1.8 s, and 3 had wrk
-time requests out (``docs/log.md``, 2026-12-07).  Access logs are off
-on both sides (nginx's reference config has ``access_log off``).
+connection each, which waits in PHP-FPM's backlog for a child.  More kept
+connections gave nginx up to 12% more requests/s by starving those waiting
+ones: with 2 or 3 per worker of two, its p99 went from 34-40 ms to 0.5-1.8
+s, and 3 had wrk time requests out (``docs/log.md``, 2026-12-07).  Access
+logs are off on both sides (nginx's reference config has ``access_log
+off``).
 
 Exit status: 0 ok; 1 a target was missed, some accepted event did not reach
 the broker, or a shadow check failed; 2 some run had errors (non-2xx/3xx or

@@ -172,7 +172,7 @@ def shadow_cases(build: Build, seconds: int) -> None:
 
 
 _PHP_CHILDREN = 8  # as the benchmark's PHP-FPM
-_NGINX_KEEPALIVE = 1  # per worker of two, as the benchmark's nginx (bench.py, "Pool sizing")
+_NGINX_KEEPALIVE = 1  # per worker of two, as the benchmark's nginx (bench.py's docstring)
 
 
 def whole_box(build: Build, seconds: int, workers: int) -> None:
