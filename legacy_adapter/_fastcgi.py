@@ -129,9 +129,8 @@ class FastCGIClient:
         """
         for attempt in (1, 2):
             conn = proto.ClientConnection()
-            data = conn.start_request(params, keep_conn=True)
-            if not streamed:
-                data += conn.send_stdin(inline) + conn.end_stdin()
+            body = None if streamed else inline
+            data = conn.start_request(params, keep_conn=True, stdin=body)
             lost: UpstreamUnavailable | None = None
             try:
                 with map_socket_errors(self.name, "send request"):

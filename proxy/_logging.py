@@ -1,8 +1,9 @@
 """structlog, configured once at the entry point.
 
-``merge_contextvars`` runs first so the ``request_id``, ``route`` and ``mode``
-bound by the engine appear on every line a request causes, PHP's stderr
-included.  ``redact`` removes secrets before anything is rendered.
+``merge_contextvars`` (what the worker binds) and ``merge_request_log`` run
+first, so the ``request_id``, ``route`` and ``mode`` the engine sets appear on
+every line a request causes, PHP's stderr included.  ``redact`` removes
+secrets before anything is rendered.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from ._request import merge_request_log
 
 SECRET_KEYS = frozenset({"authorization", "cookie", "password", "token", "secret", "set-cookie"})
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -37,6 +40,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            merge_request_log,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,

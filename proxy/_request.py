@@ -7,13 +7,13 @@ with a 4xx and a reason.
 
 from __future__ import annotations
 
-import contextvars
 import random
 import re
+from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any, Final
 
 import httptools
-import structlog
 
 from legacy_adapter import (
     BadRequest,
@@ -44,41 +44,58 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     return random.getrandbits(128).to_bytes(16, "big").hex()
 
 
-def _structlog_var(key: str) -> contextvars.ContextVar[Any]:
-    """The variable ``structlog.contextvars.bind_contextvars`` sets for ``key``.
+class RequestLog:
+    """The fields of the request being handled, on each of its log lines.
 
-    Taken from the token of one binding in a throwaway context, so the log
-    processor (``merge_contextvars``) reads what ``bind_request_log`` sets.
+    One object in one context variable, where ``bind_contextvars`` would set
+    a variable per field: it is set for every request (``ops/bench/engine_cpu.py``);
+    ``merge_request_log`` puts them on the line.
     """
-    tokens = contextvars.Context().run(structlog.contextvars.bind_contextvars, **{key: None})
-    return tokens[key].var
+
+    __slots__ = ("mode", "request_id", "route")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.route: str | None = None
+        self.mode: str | None = None
 
 
-_REQUEST_ID_VAR: Final = _structlog_var("request_id")
-_ROUTE_VAR: Final = _structlog_var("route")
-_MODE_VAR: Final = _structlog_var("mode")
+REQUEST_LOG: Final[ContextVar[RequestLog | None]] = ContextVar(
+    "strangler_request_log", default=None
+)
+
+
+def merge_request_log(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Add the request's id, route and mode, if any; the line's own keys win."""
+    fields = REQUEST_LOG.get()
+    if fields is None:
+        return event
+    merged: dict[str, Any] = {"request_id": fields.request_id}
+    if fields.route is not None:
+        merged["route"] = fields.route
+        merged["mode"] = fields.mode
+    merged.update(event)
+    return merged
 
 
 def bind_request_log(request_id: str) -> None:
     """Put ``request_id`` on every log line of this request, and no route yet.
 
-    ``bind_contextvars(request_id=...)`` without its interpreted keyword
-    handling, paid on every request (``ops/bench/engine_cpu.py``).  On
-    asyncio each request runs in a task, and so a context, of its own; the
-    trio driver runs a connection's requests one after the other in its
-    task, so the route and mode of the request before are cleared here
-    (``Ellipsis`` is structlog's unset).  What the worker bound (its index)
-    stays on every line.
+    One context variable per request, set once (``RequestLog``); the
+    route and mode are written into it when matched.  On asyncio each request
+    runs in a task, and so a context, of its own; the trio driver runs a
+    connection's requests one after the other in its task, and each request
+    sets a new value, so nothing of the request before stays.
     """
-    _REQUEST_ID_VAR.set(request_id)
-    _ROUTE_VAR.set(Ellipsis)
-    _MODE_VAR.set(Ellipsis)
+    REQUEST_LOG.set(RequestLog(request_id))
 
 
 def bind_route_log(route: str, mode: str) -> None:
     """Put the matched route's name and mode on this request's log lines."""
-    _ROUTE_VAR.set(route)
-    _MODE_VAR.set(mode)
+    fields = REQUEST_LOG.get()
+    if fields is not None:
+        fields.route = route
+        fields.mode = mode
 
 
 def build_request(

@@ -20,6 +20,7 @@ from legacy_adapter._fastcgi_proto import (
     PARAMS,
     REQUEST_COMPLETE,
     RESPONDER,
+    STDERR,
     STDIN,
     STDOUT,
     UNKNOWN_TYPE,
@@ -176,6 +177,38 @@ def test_records_round_trip_through_any_split(
     assert reader.buffered == 0
 
 
+@settings(deadline=None, max_examples=60)
+@given(
+    contents=st.lists(st.tuples(st.sampled_from([STDOUT, STDERR]), _contents), max_size=4),
+    cuts=st.lists(st.integers(0, 1 << 20), max_size=8),
+)
+def test_taking_every_record_gives_the_records_one_by_one(
+    contents: list[tuple[int, bytes]], cuts: list[int]
+) -> None:
+    """``take_records`` gives what ``next_record`` gives, however the stream is split."""
+    stream = b"".join(encode_record(kind, 7, content) for kind, content in contents)
+    one_by_one, taken = RecordReader(), RecordReader()
+    expected: list[Record] = []
+    got: list[tuple[int, int, bytes]] = []
+    for chunk in _split(stream, cuts):
+        one_by_one.feed(chunk)
+        expected.extend(iter(one_by_one.next_record, None))
+        taken.feed(chunk)
+        got.extend(taken.take_records())
+        assert taken.buffered == one_by_one.buffered
+    assert got == [(r.type, r.request_id, r.content) for r in expected]
+    assert taken.buffered == 0
+
+
+def test_taking_records_stops_at_a_bad_version_and_raises_next() -> None:
+    """The records before a bad version byte come out; the next call names the byte."""
+    reader = RecordReader()
+    reader.feed(encode_record(STDOUT, 1, b"hi") + b"\x02" + encode_record(STDOUT, 1, b"x")[1:])
+    assert reader.take_records() == [(STDOUT, 1, b"hi")]
+    with pytest.raises(ProtocolError, match="version byte 2"):
+        reader.take_records()
+
+
 @pytest.mark.parametrize("version", [pytest.param(0, id="zero"), pytest.param(2, id="two")])
 def test_reader_rejects_bad_version(version: int) -> None:
     """A header whose version byte is not 1 is a protocol error naming the byte."""
@@ -256,6 +289,26 @@ def test_client_request_is_understood_by_the_server() -> None:
         StdinData(3, b"body"),
         StdinEnd(3),
     ]
+
+
+@pytest.mark.parametrize("request_id", [1, 3])
+@pytest.mark.parametrize("keep_conn", [True, False])
+@pytest.mark.parametrize("body", [b"", b"body", b"x" * 70_000])
+def test_a_whole_body_goes_with_the_params_as_sent_apart(
+    request_id: int, keep_conn: bool, body: bytes
+) -> None:
+    """``start_request(stdin=...)`` gives the bytes of start, ``send_stdin`` and ``end_stdin``."""
+    apart = ClientConnection()
+    expected = apart.start_request(PARAMS_SENT, keep_conn=keep_conn, request_id=request_id)
+    expected += apart.send_stdin(body) + apart.end_stdin()
+    whole = ClientConnection()
+    data = whole.start_request(PARAMS_SENT, keep_conn=keep_conn, request_id=request_id, stdin=body)
+    assert data == expected
+    server = ServerConnection()
+    server.receive_data(data)
+    assert list(iter(server.next_event, None))[-1] == StdinEnd(request_id)
+    with pytest.raises(RuntimeError, match="STDIN is still open"):
+        whole.send_stdin(b"more")
 
 
 def test_empty_params_still_terminate_the_stream() -> None:
@@ -373,6 +426,35 @@ def test_a_repeated_head_is_looked_up_not_parsed_again() -> None:
     first, second = _head(cookie), _head(cookie)
     assert first.headers == second.headers
     assert first.headers[0] is not second.headers[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"\r\n\r\nX-Not: a header\r\n\r\n", b"\n\nmore", b"Status: 500\r\n\r\n"],
+)
+def test_an_answer_with_the_last_head_gets_it_whatever_its_body(body: bytes) -> None:
+    """The last head kept is recognised by its bytes; a body that looks like a head stays body."""
+    head = b"Status: 201 Made\r\nX-Last: 1\r\n\r\n"
+    assert _head(_response(head + b"first")) == ResponseHead(201, b"Made", [(b"x-last", b"1")])
+    assert _receive(_response(head + body))[:2] == [
+        ResponseHead(201, b"Made", [(b"x-last", b"1")]),
+        *([ResponseBody(body)] if body else [EndRequest(0, 0)]),
+    ]
+
+
+def test_the_last_head_still_counts_against_a_smaller_head_limit() -> None:
+    """A head recognised by its bytes is still refused where it exceeds the connection's limit."""
+    head = b"X-Long: " + b"v" * 100 + b"\r\n\r\n"
+    assert _head(_response(head + b"body")).headers == [(b"x-long", b"v" * 100)]
+    with pytest.raises(ProtocolError, match="exceeds 64 bytes"):
+        _receive(_response(head + b"body"), max_header_bytes=64)
+
+
+def test_a_head_that_sets_a_cookie_is_never_taken_for_the_next() -> None:
+    """Each answer's cookie is its own, even when the head before was the same but for it."""
+    for n in range(3):
+        head = _head(_response(b"Set-Cookie: s=%d\r\n\r\nbody" % n))
+        assert head.headers == [(b"set-cookie", b"s=%d" % n)]
 
 
 def test_heads_that_differ_every_time_keep_memory_bounded() -> None:
@@ -534,6 +616,26 @@ def test_records_before_a_request_are_rejected() -> None:
     conn.receive_data(encode_record(STDOUT, 1, b"x"))
     with pytest.raises(ProtocolError, match="no request is active"):
         conn.next_event()
+
+
+def test_an_error_after_events_in_the_same_read_comes_after_them() -> None:
+    """A head and body followed by a bad record, all in one read: events first, then the error.
+
+    As when the records arrive one by one, so the proxy relays what PHP sent
+    before the stream broke.
+    """
+    server = ServerConnection()
+    conn = _client()
+    conn.receive_data(server.stdout(1, b"X: 1\r\n\r\nbody") + server.stdout(2, b"stray"))
+    assert conn.next_event() == ResponseHead(200, b"", [(b"x", b"1")])
+    assert not conn.can_reuse
+    assert conn.next_event() == ResponseBody(b"body")
+    with pytest.raises(ProtocolError, match="request 2, expected 1") as first:
+        conn.next_event()
+    with pytest.raises(ProtocolError) as again:
+        conn.next_event()
+    assert again.value is first.value
+    assert not conn.can_reuse
 
 
 def test_errors_are_sticky() -> None:
@@ -698,6 +800,7 @@ _BLANK_LINE = re.compile(rb"(?:\A|\n)\r?\n")  # the CGI head's end, as a regular
 @example(b"Status: 200\r\n\r\nbody")
 @example(b"\r\nbody")
 @example(b"a\n\r\r\n\nb")
+@example(b"a\n\n\r\nb")
 def test_head_end_finds_the_first_blank_line_as_the_expression_does(data: bytes) -> None:
     match = _BLANK_LINE.search(data)
     expected = (match.start(), match.end()) if match else (-1, -1)

@@ -22,6 +22,7 @@ from legacy_adapter import (
 )
 from proxy import parse_config
 from proxy._app import ProxyApp
+from proxy._logging import merge_request_log
 from proxy._state import State
 
 pytestmark = pytest.mark.anyio
@@ -114,7 +115,7 @@ async def test_request_id_is_made_when_absent_or_unsafe(tmp_path: Path) -> None:
 async def test_backend_failures_are_answered(tmp_path: Path, behaviour: str, status: int) -> None:
     """Each backend failure becomes its status with the request id, and is logged."""
     async with _client(tmp_path, FakeBackend(behaviour)) as client:
-        with capture_logs(processors=[merge_contextvars]) as logs:
+        with capture_logs(processors=[merge_contextvars, merge_request_log]) as logs:
             r = await client.get("/x", headers={"x-request-id": "rid-1"})
     assert r.status_code == status
     assert r.headers["x-request-id"] == "rid-1"
@@ -273,7 +274,7 @@ async def test_fixed_redirect(tmp_path: Path) -> None:
 async def test_access_log_line(tmp_path: Path) -> None:
     """Each request logs one access line with route, mode, status and durations."""
     async with _client(tmp_path, FakeBackend()) as client:
-        with capture_logs(processors=[merge_contextvars]) as logs:
+        with capture_logs(processors=[merge_contextvars, merge_request_log]) as logs:
             await client.get("/page", headers={"x-request-id": "rid-9"})
     lines = [e for e in logs if e["event"] == "request"]
     assert len(lines) == 1
