@@ -379,27 +379,31 @@ class ClientConnection:
                 raise self._pending
             if (self._state == _IDLE or self._state == _DONE) and not self._reader.buffered:
                 return None
-            self._take_records()
+            while self._take_records() and not events:
+                pass  # records that make no event (an empty STDERR, part of a head)
             if not events:
                 if self._eof and self._state != _DONE:
                     raise ConnectionClosed()
                 return None
         return events.popleft()
 
-    def _take_records(self) -> None:
-        """Turn every whole record buffered into events, in order.
+    def _take_records(self) -> bool:
+        """Turn every whole record buffered into events, in order; whether there was any.
 
         An error after some events waits until they are taken, so a peer that
         breaks the stream mid-answer is seen at the same point as when its
         records arrive one by one.
         """
         try:
-            for kind, request_id, content in self._reader.take_records():
+            records = self._reader.take_records()
+            for kind, request_id, content in records:
                 self._handle(kind, request_id, content)
         except ProtocolError as exc:
             if not self._events:
                 raise
             self._pending = exc
+            return False
+        return bool(records)
 
     def _handle(self, kind: int, request_id: int, content: bytes) -> None:
         if self._state == _IDLE or self._state == _DONE:

@@ -204,9 +204,14 @@ class RecordReader:
             ProtocolError: the first record buffered has a version other than 1.
         """
         records: list[tuple[int, int, bytes]] = []
-        if len(self._buffer) < 8:
+        buffer = self._buffer
+        if len(buffer) < 8:
             return records
-        data = bytes(self._buffer)  # one copy; compiled, a bytes' bytes and slices are direct
+        if buffer[0] != FCGI_VERSION_1:
+            raise ProtocolError(f"bad FastCGI version byte {buffer[0]} (expected 1)")
+        if len(buffer) < 8 + (buffer[4] << 8 | buffer[5]) + buffer[6]:
+            return records  # not one whole record yet: nothing copied while a large one comes
+        data = bytes(buffer)  # one copy; compiled, a bytes' bytes and slices are direct
         size = len(data)
         start = 0
         while size - start >= 8:

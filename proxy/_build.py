@@ -63,6 +63,7 @@ COMPILED_MODULES = (
     "proxy._cycle",
     "proxy._engine",
     "proxy._request",
+    "proxy._request_log",
     "proxy._routing",
     "proxy._canary",
     "proxy._state",

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from ._request import merge_request_log
+from ._request_log import merge_request_log
 
 SECRET_KEYS = frozenset({"authorization", "cookie", "password", "token", "secret", "set-cookie"})
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import MutableMapping
-from contextvars import ContextVar
-from typing import Any, Final
+from typing import Final
 
 import httptools
 
@@ -28,6 +26,7 @@ from ._body import NO_BODY, BodyReader, BodyStream, Peer
 from ._config import ServerConfig
 from ._errors import BodyTooLarge, RequestError
 from ._http1 import RequestHead
+from ._request_log import REQUEST_LOG, RequestLog
 
 Headers = list[tuple[bytes, bytes]]
 _REQUEST_ID: Final = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -44,48 +43,15 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     return random.getrandbits(128).to_bytes(16, "big").hex()
 
 
-class RequestLog:
-    """The fields of the request being handled, on each of its log lines.
-
-    One object in one context variable, where ``bind_contextvars`` would set
-    a variable per field: it is set for every request (``ops/bench/engine_cpu.py``);
-    ``merge_request_log`` puts them on the line.
-    """
-
-    __slots__ = ("mode", "request_id", "route")
-
-    def __init__(self, request_id: str) -> None:
-        self.request_id = request_id
-        self.route: str | None = None
-        self.mode: str | None = None
-
-
-REQUEST_LOG: Final[ContextVar[RequestLog | None]] = ContextVar(
-    "strangler_request_log", default=None
-)
-
-
-def merge_request_log(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Add the request's id, route and mode, if any; the line's own keys win."""
-    fields = REQUEST_LOG.get()
-    if fields is None:
-        return event
-    merged: dict[str, Any] = {"request_id": fields.request_id}
-    if fields.route is not None:
-        merged["route"] = fields.route
-        merged["mode"] = fields.mode
-    merged.update(event)
-    return merged
-
-
 def bind_request_log(request_id: str) -> None:
     """Put ``request_id`` on every log line of this request, and no route yet.
 
     One context variable per request, set once (``RequestLog``); the
     route and mode are written into it when matched.  On asyncio each request
     runs in a task, and so a context, of its own; the trio driver runs a
-    connection's requests one after the other in its task, and each request
-    sets a new value, so nothing of the request before stays.
+    connection's requests one after the other in its task, and each sets a
+    new value as it starts, so none of its lines carries the fields of the
+    request before.
     """
     REQUEST_LOG.set(RequestLog(request_id))
 
