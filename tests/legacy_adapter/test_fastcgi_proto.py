@@ -100,6 +100,16 @@ def _head(stream: bytes, max_header_bytes: int = 65536) -> ResponseHead:
     return event
 
 
+def _assert_sticky_error(conn: ClientConnection, match: str | None = None) -> None:
+    """The next event is a ProtocolError (matching ``match``), raised again after; no reuse."""
+    with pytest.raises(ProtocolError, match=match) as first:
+        conn.next_event()
+    with pytest.raises(ProtocolError) as again:
+        conn.next_event()
+    assert again.value is first.value
+    assert not conn.can_reuse
+
+
 def _merge_bodies(events: list[ClientEvent]) -> list[ClientEvent]:
     merged: list[ClientEvent] = []
     for event in events:
@@ -625,12 +635,7 @@ def test_an_error_after_events_in_the_same_read_comes_after_them() -> None:
     assert conn.next_event() == ResponseHead(200, b"", [(b"x", b"1")])
     assert not conn.can_reuse
     assert conn.next_event() == ResponseBody(b"body")
-    with pytest.raises(ProtocolError, match="request 2, expected 1") as first:
-        conn.next_event()
-    with pytest.raises(ProtocolError) as again:
-        conn.next_event()
-    assert again.value is first.value
-    assert not conn.can_reuse
+    _assert_sticky_error(conn, "request 2, expected 1")
 
 
 @pytest.mark.parametrize(
@@ -653,12 +658,7 @@ def test_errors_are_sticky() -> None:
     """After a protocol error every later next_event raises it again."""
     conn = _client()
     conn.receive_data(b"\x09" * 8)
-    with pytest.raises(ProtocolError) as first:
-        conn.next_event()
-    with pytest.raises(ProtocolError) as second:
-        conn.next_event()
-    assert first.value is second.value
-    assert not conn.can_reuse
+    _assert_sticky_error(conn)
 
 
 @pytest.mark.parametrize(
