@@ -9,9 +9,12 @@ extension.  The copy takes what git tracks plus untracked files that are not
 ignored (the tree as it is being edited), and is rebuilt from scratch each
 time.  The demo's handlers (``DEMO_MODULES``) are compiled in the same build,
 outside the library's list, so that the benchmark's migrated rows run compiled
-code.
+code.  The build is profile-guided (``STRANGLER_PGO=1``, see ``setup.py``), as
+the production wheel is built; ``--no-pgo`` builds once, without the training
+run (a third of the time, for a quick look: the compiled test run's
+``tests/test_build.py`` fails on such a copy).
 
-    .venv/bin/python -m ops.compile [DEST]    # default var/compiled
+    .venv/bin/python -m ops.compile [--no-pgo] [DEST]    # default var/compiled
 
 Exits non-zero, naming what failed, when the build fails or a listed module
 did not come out compiled.  Stdlib only.
@@ -56,7 +59,9 @@ def source_files(root: Path = REPO_ROOT) -> list[Path]:
     return [Path(name) for name in names if (root / name).is_file()]
 
 
-def build_compiled(dest: Path = DEFAULT_DEST, python: str = sys.executable) -> Path:
+def build_compiled(
+    dest: Path = DEFAULT_DEST, python: str = sys.executable, *, pgo: bool = True
+) -> Path:
     """Copy the tree to ``dest`` (replacing it), build the extensions there, check them."""
     if dest.resolve() == REPO_ROOT:
         raise CompileError("the compiled copy cannot be the working tree itself")
@@ -70,6 +75,7 @@ def build_compiled(dest: Path = DEFAULT_DEST, python: str = sys.executable) -> P
         **os.environ,
         "STRANGLER_COMPILE": "1",
         "STRANGLER_COMPILE_EXTRA": ",".join(DEMO_MODULES),
+        "STRANGLER_PGO": "1" if pgo else "0",
     }
     built = subprocess.run(
         [python, "setup.py", "--quiet", "build_ext", "--inplace"],
@@ -113,10 +119,16 @@ def running_kind() -> str:
 
 
 def main() -> None:
-    dest = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DEST
-    print(f"compile: building the compiled variant in {dest}", flush=True)
+    args = sys.argv[1:]
+    pgo = "--no-pgo" not in args
+    paths = [a for a in args if a != "--no-pgo"]
+    if len(paths) > 1 or any(p.startswith("-") for p in paths):
+        sys.exit(f"usage: python -m ops.compile [--no-pgo] [DEST]; got {' '.join(args)}")
+    dest = Path(paths[0]) if paths else DEFAULT_DEST
+    kind = "profile-guided" if pgo else "without a profile"
+    print(f"compile: building the compiled variant in {dest} ({kind})", flush=True)
     try:
-        build_compiled(dest.resolve())
+        build_compiled(dest.resolve(), pgo=pgo)
     except CompileError as exc:
         sys.exit(f"compile: {exc}")
     print(f"compile: {dest} runs compiled", flush=True)

@@ -127,7 +127,7 @@ def _mypy_requirement() -> str:
 def _compiled(dest: Path, tree: Path, python: Path) -> Path:
     if (dest / _STAMP).is_file():
         return dest
-    print(f"  baseline: compiling with its own ops/compile.py into {dest} (a minute or two)")
+    print(f"  baseline: compiling with its own ops/compile.py into {dest} (a few minutes)")
     _run([str(python), "-m", "ops.compile", str(dest)], "its ops.compile", cwd=tree)
     (dest / _STAMP).write_text(f"{tree}\n")
     return dest

@@ -98,7 +98,7 @@ def prepare(names: Sequence[str]) -> None:
 
 @functools.cache
 def compiled_tree() -> Path:
-    print(f"  building the compiled variant in {_DEST} (about half a minute)", flush=True)
+    print(f"  building the compiled variant in {_DEST}, profile-guided (a few minutes)", flush=True)
     try:
         return build_compiled(_DEST)
     except CompileError as exc:

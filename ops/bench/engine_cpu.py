@@ -13,6 +13,11 @@ the figure is the Python work alone and repeats to within a few percent:
 Run it from the compiled copy (``python -m ops.compile var/compiled``, then
 ``PYTHONPATH=var/compiled``) for the compiled build's figure.
 
+It is also the profile-guided build's training run (``setup.py``,
+``STRANGLER_PGO=1``): its three request kinds, ``--requests`` and its needing
+no service (PHP-FPM, the broker) are what the build relies on.  A compiled
+figure from it is measured on the workload the build was trained on.
+
 ``--shadow`` sends the pass-through's request to the route in shadow mode
 as the benchmark's ``shadow`` row sets it (``_shadow``: every request
 mirrored to the validator's port, compared, and recorded in a SQLite store
