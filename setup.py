@@ -22,7 +22,8 @@ the request path through them (a pass-through, a shadowed and a migrated
 request, in memory), and they are built again from that profile, so that GCC
 lays out the hot paths together and moves error handling out of their way.
 Both take CPU off every request under load, which ``ops/bench/run`` and
-``ops/bench/cpu_per_request.py`` measure; ``docs/operations.md`` has the figures' page.
+``ops/bench/cpu_per_request.py`` measure (``docs/operations.md``, "The
+compiled build", links the figures).
 """
 
 from __future__ import annotations
